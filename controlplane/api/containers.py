@@ -1,0 +1,142 @@
+"""Container resources: list, create, get, start, stop, terminate and logs.
+
+Actions answer 202 with the container itself in its transitional state (the SDKs load the body
+into their object) and name the Action in `X-Tutum-Action-URI` (tutum-api.md §4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_restful import Resource
+
+from controlplane import operations, store
+from controlplane.api import context
+from controlplane.api.context import current_user, db_session, require_user
+from controlplane.api.serializers import container_to_json, page_to_json, resource_uri
+from controlplane.errors import InvalidInputError, NoNodeAvailableError
+from controlplane.lifecycle import Action, State
+from controlplane.scheduler import choose_node
+from controlplane.validation import validate_create
+
+ACTION_HEADER = "X-Tutum-Action-URI"
+LIST_FILTERS = ("state", "name", "unique_name", "uuid", "uuid__startswith", "node")
+# States whose container has no Docker counterpart to read logs from.
+_NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
+
+Reply = tuple[dict[str, Any], int, dict[str, str]]
+
+
+def uuid_from_uri(value: str) -> str:
+    """The uuid in a resource URI (`/api/v1/node/<uuid>/`) or a bare uuid, for URI filters."""
+    return value.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _filters() -> store.ContainerFilters:
+    args = request.args
+    state = args.get("state")
+    if state is not None and state not in {s.value for s in State}:
+        raise InvalidInputError("state", f"must be one of {', '.join(s.value for s in State)}")
+    node = args.get("node")
+    return store.ContainerFilters(
+        state=state,
+        name=args.get("name"),
+        unique_name=args.get("unique_name"),
+        uuid=args.get("uuid"),
+        uuid_prefix=args.get("uuid__startswith"),
+        node_uuid=uuid_from_uri(node) if node else None,
+    )
+
+
+def _accepted(container: Any, action_uuid: str, status: int) -> Reply:
+    return (
+        container_to_json(container),
+        status,
+        {ACTION_HEADER: resource_uri("action", action_uuid)},
+    )
+
+
+class ContainerListResource(Resource):
+    method_decorators = [require_user]
+
+    def get(self) -> dict[str, Any]:
+        limit, offset = context.paging()
+        rows, total = store.list_containers(
+            db_session(), owner_id=current_user().id, filters=_filters(), limit=limit, offset=offset
+        )
+        return page_to_json(
+            [container_to_json(row) for row in rows],
+            path=request.path,
+            query=context.list_query(*LIST_FILTERS),
+            limit=limit,
+            offset=offset,
+            total=total,
+        )
+
+    def post(self) -> Reply:
+        fields = validate_create(context.json_body())
+        session = db_session()
+        node = choose_node(store.deployed_node_loads(session))
+        if node is None:
+            raise NoNodeAvailableError()
+        uuid = store.new_uuid()
+        fields.update(uuid=uuid, unique_name=f"{fields['name']}-{uuid[:8]}")
+        container, action = store.insert_container(
+            session,
+            owner_id=current_user().id,
+            node_id=node.id,
+            fields=fields,
+            request=context.request_info(),
+        )
+        return _accepted(container, action.uuid, 201)
+
+
+class ContainerResource(Resource):
+    method_decorators = [require_user]
+
+    def get(self, uuid: str) -> dict[str, Any]:
+        container = store.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
+        return container_to_json(container)
+
+    def delete(self, uuid: str) -> Reply:
+        return _perform(uuid, Action.TERMINATE)
+
+
+class ContainerStartResource(Resource):
+    method_decorators = [require_user]
+
+    def post(self, uuid: str) -> Reply:
+        return _perform(uuid, Action.START)
+
+
+class ContainerStopResource(Resource):
+    method_decorators = [require_user]
+
+    def post(self, uuid: str) -> Reply:
+        return _perform(uuid, Action.STOP)
+
+
+class ContainerLogsResource(Resource):
+    method_decorators = [require_user]
+
+    def get(self, uuid: str) -> dict[str, str]:
+        container = store.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
+        tail = context.query_int("tail", None)
+        if State(container.state) in _NO_DOCKER_CONTAINER:
+            return {"logs": ""}
+        logs = context.dispatcher().fetch_logs(container.node.uuid, container.uuid, tail)
+        return {"logs": logs}
+
+
+def _perform(uuid: str, action: Action) -> Reply:
+    container, record = operations.perform(
+        db_session(),
+        context.dispatcher(),
+        owner_id=current_user().id,
+        uuid=uuid,
+        action=action,
+        request=context.request_info(),
+        stop_timeout=context.settings().stop_timeout,
+    )
+    return _accepted(container, record.uuid, 202)

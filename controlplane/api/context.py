@@ -1,0 +1,129 @@
+"""Per-request plumbing shared by the resources: database session, caller, body and paging.
+
+The session lives on `flask.g` and is rolled back and closed at the end of every request, so a
+failed request never leaves a half-written transaction behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g, request
+from sqlalchemy.orm import Session
+
+from controlplane import accounts
+from controlplane.auth import parse_authorization
+from controlplane.dispatch import Dispatcher
+from controlplane.errors import AuthenticationError, InvalidInputError, UnsupportedMediaTypeError
+from controlplane.models import User
+from controlplane.settings import Settings
+from controlplane.store import Database, RequestInfo
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXTENSION = "controlplane"
+MAX_AUDIT_BODY = 4096
+
+
+def settings() -> Settings:
+    return cast(Settings, current_app.extensions[EXTENSION]["settings"])
+
+
+def dispatcher() -> Dispatcher:
+    return cast(Dispatcher, current_app.extensions[EXTENSION]["dispatcher"])
+
+
+def db_session() -> Session:
+    if "db_session" not in g:
+        database: Database = current_app.extensions[EXTENSION]["database"]
+        g.db_session = database.sessions()
+    return cast(Session, g.db_session)
+
+
+def close_db_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def current_user() -> User:
+    return cast(User, g.user)
+
+
+def require_user(method: F) -> F:
+    """Resource method decorator: authenticate the caller or answer 401."""
+
+    @wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        credentials = parse_authorization(request.headers.get("Authorization"))
+        user = accounts.authenticate(db_session(), credentials) if credentials else None
+        if user is None:
+            raise AuthenticationError()
+        g.user = user
+        return method(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is an empty object.
+
+    The SDKs send `Content-Type: application/json` with no body on every call (tutum-api.md §1.5),
+    so emptiness is not an error; a non-empty body must be a JSON object sent as JSON.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    if not request.is_json:
+        raise UnsupportedMediaTypeError()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("body", "is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInputError("body", "must be a JSON object")
+    return body
+
+
+def query_int(
+    name: str, default: int | None, *, minimum: int = 0, maximum: int | None = None
+) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(name, f"must be an integer, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise InvalidInputError(name, f"must be at least {minimum}{upper}")
+    return value
+
+
+def paging() -> tuple[int, int]:
+    """(limit, offset) from the query string, bounded by the configured page sizes."""
+    conf = settings()
+    limit = query_int("limit", conf.page_size, minimum=1, maximum=conf.max_page_size)
+    offset = query_int("offset", 0)
+    return cast(int, limit), cast(int, offset)
+
+
+def list_query(*names: str) -> dict[str, str]:
+    """The filters of this request that a `next` link must repeat."""
+    return {name: request.args[name] for name in names if name in request.args}
+
+
+def request_info() -> RequestInfo:
+    body = request.get_data(as_text=True, cache=True)[:MAX_AUDIT_BODY]
+    return RequestInfo(
+        method=request.method,
+        path=request.full_path.rstrip("?"),
+        user_agent=request.headers.get("User-Agent", ""),
+        ip=request.remote_addr or "",
+        body=body,
+    )

@@ -1,0 +1,42 @@
+"""Node resources: the Docker hosts whose agents have registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_restful import Resource
+
+from controlplane import store
+from controlplane.api import context
+from controlplane.api.context import db_session, require_user
+from controlplane.api.serializers import node_to_json, page_to_json
+from controlplane.models import Node
+
+
+def _node_json(node: Node) -> dict[str, Any]:
+    live = store.count_live_containers(db_session(), node_id=node.id)
+    return node_to_json(node, live_containers=live)
+
+
+class NodeListResource(Resource):
+    method_decorators = [require_user]
+
+    def get(self) -> dict[str, Any]:
+        limit, offset = context.paging()
+        rows, total = store.list_nodes(db_session(), limit=limit, offset=offset)
+        return page_to_json(
+            [_node_json(row) for row in rows],
+            path=request.path,
+            query={},
+            limit=limit,
+            offset=offset,
+            total=total,
+        )
+
+
+class NodeResource(Resource):
+    method_decorators = [require_user]
+
+    def get(self, uuid: str) -> dict[str, Any]:
+        return _node_json(store.get_node(db_session(), uuid=uuid))

@@ -1,0 +1,143 @@
+"""Model -> Tutum JSON. The wire contract clients depend on lives here and only here.
+
+Rules from tutum-api.md that shape this file: every object carries `uuid` and `resource_uri`
+(§3.3); no key may be `logs`, `pk`, `is_dirty`, a method name of the SDK objects or start with
+`_`; dates are `Thu, 16 Oct 2014 12:04:08 +0000` in UTC (§3.7); lists are the `meta`/`objects`
+envelope with a root-relative `next` that becomes null on the last page (§3.1).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from controlplane.lifecycle import TRANSITIONAL_STATES, State
+from controlplane.models import ActionRecord, Container, Node
+
+API_ROOT = "/api/v1/"
+
+
+def resource_uri(kind: str, uuid: str) -> str:
+    return f"{API_ROOT}{kind}/{uuid}/"
+
+
+def format_date(value: datetime | None) -> str | None:
+    """RFC 2822 date with a literal +0000, the only form the Tutum CLI parses."""
+    if value is None:
+        return None
+    return format_datetime(value.replace(tzinfo=UTC))
+
+
+def exit_code_msg(exit_code: int | None) -> str | None:
+    if exit_code is None:
+        return None
+    return f"Exit code {exit_code} ({'Success' if exit_code == 0 else 'Failure'})"
+
+
+def container_to_json(container: Container) -> dict[str, Any]:
+    return {
+        "uuid": container.uuid,
+        "resource_uri": resource_uri("container", container.uuid),
+        "image_name": container.image_name,
+        "image_tag": None,
+        "name": container.name,
+        "unique_name": container.unique_name,
+        "state": container.state,
+        "synchronized": State(container.state) not in TRANSITIONAL_STATES,
+        "node": resource_uri("node", container.node.uuid),
+        "service": None,
+        "public_dns": None,
+        "private_ip": "",
+        "exit_code": container.exit_code,
+        "exit_code_msg": exit_code_msg(container.exit_code),
+        "deployed_datetime": format_date(container.deployed_datetime),
+        "started_datetime": format_date(container.started_datetime),
+        "stopped_datetime": format_date(container.stopped_datetime),
+        "destroyed_datetime": format_date(container.destroyed_datetime),
+        "run_command": container.run_command,
+        "entrypoint": container.entrypoint,
+        "working_dir": container.working_dir,
+        "container_envvars": container.container_envvars,
+        "labels": container.labels,
+        "memory": container.memory,
+        "cpu_shares": container.cpu_shares,
+        "autorestart": container.autorestart,
+        "autodestroy": "OFF",
+        "container_ports": [],
+        "bindings": [],
+        "roles": [],
+        "linked_to_container": [],
+        "link_variables": {},
+    }
+
+
+def action_to_json(action: ActionRecord) -> dict[str, Any]:
+    return {
+        "uuid": action.uuid,
+        "resource_uri": resource_uri("action", action.uuid),
+        "object": resource_uri("container", action.container.uuid),
+        "action": action.name,
+        "method": action.method,
+        "path": action.path,
+        "user_agent": action.user_agent,
+        "ip": action.ip,
+        "location": "",
+        "body": action.body,
+        "state": action.state,
+        "reason": action.reason,
+        "start_date": format_date(action.start_date),
+        "end_date": format_date(action.end_date),
+        "is_user_action": True,
+        "can_be_canceled": False,
+        "can_be_retried": False,
+    }
+
+
+def node_to_json(node: Node, *, live_containers: int) -> dict[str, Any]:
+    return {
+        "uuid": node.uuid,
+        "resource_uri": resource_uri("node", node.uuid),
+        "nickname": node.name,
+        "external_fqdn": node.name,
+        "state": node.state,
+        "docker_version": node.docker_version,
+        "cpu": node.cpu,
+        "memory": node.memory_mb,
+        "current_num_containers": live_containers,
+        "last_seen": format_date(node.last_seen),
+        "deployed_datetime": format_date(node.deployed_datetime),
+        "destroyed_datetime": None,
+        "tags": [],
+        "node_cluster": None,
+        "node_type": None,
+        "region": None,
+        "availability_zone": None,
+    }
+
+
+def page_to_json(
+    objects: list[dict[str, Any]],
+    *,
+    path: str,
+    query: dict[str, str],
+    limit: int,
+    offset: int,
+    total: int,
+) -> dict[str, Any]:
+    """The Tastypie-style envelope; `next` is null on the last page or the SDKs loop forever."""
+
+    def link(new_offset: int) -> str:
+        return f"{path}?{urlencode({**query, 'limit': limit, 'offset': new_offset})}"
+
+    return {
+        "meta": {
+            "limit": limit,
+            "offset": offset,
+            "total_count": total,
+            "next": link(offset + limit) if offset + limit < total else None,
+            "previous": link(max(offset - limit, 0)) if offset > 0 else None,
+        },
+        "objects": objects,
+    }

@@ -1,0 +1,43 @@
+"""The Flask application factory: database, dispatcher and routes, built from explicit Settings.
+
+Nothing happens at import time; `create_app(settings)` is called by the production server
+(`controlplane api`) and by tests, which pass their own settings.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from controlplane.api import register_api
+from controlplane.api.context import EXTENSION, close_db_session
+from controlplane.api.errors import error_response
+from controlplane.celery_app import make_celery
+from controlplane.dispatch import Dispatcher
+from controlplane.settings import Settings
+from controlplane.store import Database
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, **flask_config: object) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask("controlplane")
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        PROPAGATE_EXCEPTIONS=False,
+        RESTFUL_JSON={"separators": (",", ":")},
+        **flask_config,
+    )
+    app.extensions[EXTENSION] = {
+        "settings": settings,
+        "database": Database(settings.database_url),
+        "dispatcher": Dispatcher(make_celery(settings), node_timeout=settings.node_timeout),
+    }
+    app.teardown_appcontext(close_db_session)
+    # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.
+    app.register_error_handler(HTTPException, error_response)
+    app.register_error_handler(Exception, error_response)
+    app.url_map.strict_slashes = False
+    register_api(app)
+    return app

@@ -1,0 +1,45 @@
+"""Parsing of the Authorization header forms the Tutum and Docker Cloud clients send.
+
+Pure (no database): `controlplane.accounts` verifies the credentials. The forms are
+`ApiKey <user>:<key>` (seed-era docs and python-tutum <= 0.20.1), `Apikey <user>:<key>`
+(python-tutum 0.20.2) and `Basic base64(<user>:<key>)` (python-tutum 0.21, python-dockercloud);
+the scheme is matched case-insensitively (tutum-api.md §2.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    key: str
+
+
+def parse_authorization(header: str | None) -> Credentials | None:
+    """Credentials from an Authorization header value, or None when it is absent or malformed."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "apikey":
+        pair = value
+    elif scheme == "basic":
+        try:
+            pair = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    else:
+        return None
+    return _split_pair(pair)
+
+
+def _split_pair(pair: str) -> Credentials | None:
+    username, sep, key = pair.partition(":")
+    if not sep or not username or not key:
+        return None
+    return Credentials(username=username, key=key)

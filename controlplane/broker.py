@@ -1,0 +1,42 @@
+"""The Celery settings every process shares: API, reporter and node agents.
+
+Stdlib-only (a plain dict), so the node agent builds its Celery app from the same settings
+without importing anything else of the control plane. Both ends must agree on these: a
+visibility timeout that differs between processes would let Redis redeliver a task that a slow
+worker still runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane.messages import REPORTER_QUEUE
+
+
+def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]:
+    """Celery configuration for a process talking to the broker at `broker_url`.
+
+    Tasks are acknowledged after they finish (`acks_late`), so a worker killed mid-task leaves the
+    message to be redelivered; every task is idempotent for that reason. Results are kept only for
+    the tasks that ask for them (logs), briefly.
+    """
+    return {
+        "broker_url": broker_url,
+        "result_backend": broker_url,
+        "result_expires": 300,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": REPORTER_QUEUE,
+        "broker_transport_options": {"visibility_timeout": visibility_timeout},
+        "result_backend_transport_options": {"visibility_timeout": visibility_timeout},
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+        "enable_utc": True,
+    }

@@ -1,0 +1,198 @@
+"""The `controlplane` command: serve the API, run the reporter, manage the schema and users.
+
+Settings come from CONTROLPLANE_* variables (see README). Commands registered under the entry
+point group `controlplane.commands` are added as subcommands; that is how `controlplane agent`
+(from `workers`) appears here without the control plane importing the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from sqlalchemy.orm import Session
+
+from controlplane import accounts, migrate
+from controlplane.app import create_app
+from controlplane.auth import Credentials
+from controlplane.environment import SettingsError
+from controlplane.errors import InvalidInputError
+from controlplane.models import User
+from controlplane.reporter import make_reporter
+from controlplane.settings import Settings
+from controlplane.store import Database
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.option(
+    "--log-level",
+    default=lambda: os.environ.get("CONTROLPLANE_LOG_LEVEL", "INFO"),
+    show_default="INFO",
+    help="Logging level (CONTROLPLANE_LOG_LEVEL).",
+)
+def main(log_level: str) -> None:
+    """controlplane: a self-hosted container control plane speaking the Tutum API."""
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema (safe to repeat)."""
+    migrate.upgrade(_settings().database_url)
+    click.echo("database is at the newest schema")
+
+
+@main.group()
+def user() -> None:
+    """Users and API keys."""
+
+
+@user.command("create")
+@click.argument("username")
+def user_create(username: str) -> None:
+    """Create a user and print its first API key (shown only once)."""
+    database = Database(_settings().database_url)
+    with database.session() as session:
+        account, created = _ensure_user(session, username)
+        if not created:
+            raise click.ClickException(f"user {username} exists; use 'controlplane key create'")
+        click.echo(accounts.issue_key(session, account))
+
+
+@user.command("ensure")
+@click.argument("username")
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File holding the user's key; written (mode 0600) when a new key is issued.",
+)
+def user_ensure(username: str, key_file: Path) -> None:
+    """Make sure USERNAME exists and the key in KEY_FILE works; print that key.
+
+    Idempotent, for scripted set-ups: a key that still authenticates is reused, otherwise a new
+    one is issued and written to the file.
+    """
+    database = Database(_settings().database_url)
+    with database.session() as session:
+        account, _ = _ensure_user(session, username)
+        key = key_file.read_text().strip() if key_file.exists() else ""
+        if not key or accounts.authenticate(session, Credentials(username, key)) is None:
+            key = accounts.issue_key(session, account)
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.touch(mode=0o600)
+            key_file.write_text(key + "\n")
+        click.echo(key)
+
+
+@main.group()
+def key() -> None:
+    """API keys."""
+
+
+@key.command("create")
+@click.argument("username")
+def key_create(username: str) -> None:
+    """Issue another API key for an existing user and print it (shown only once)."""
+    database = Database(_settings().database_url)
+    with database.session() as session:
+        account = accounts.find_user(session, username)
+        if account is None:
+            raise click.ClickException(f"no user called {username}")
+        click.echo(accounts.issue_key(session, account))
+
+
+def _ensure_user(session: Session, username: str) -> tuple[User, bool]:
+    try:
+        return accounts.ensure_user(session, username)
+    except InvalidInputError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+class _Server(BaseApplication):
+    """gunicorn run in-process, so the API starts with one command and the same settings."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Flask:
+        return create_app(self.settings)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="Address to listen on.")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--threads", default=8, show_default=True, help="Threads per worker.")
+def api(bind: str, workers: int, threads: int) -> None:
+    """Serve the REST API with gunicorn (threaded workers)."""
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": "-",
+        "graceful_timeout": 10,
+    }
+    _Server(settings, options).run()
+
+
+@main.command()
+@click.option("--concurrency", default=4, show_default=True, help="Report-applying threads.")
+def reporter(concurrency: int) -> None:
+    """Run the reporter: apply node reports to the database (queue "controlplane")."""
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    make_reporter(settings).worker_main(
+        [
+            "worker",
+            "--queues",
+            "controlplane",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            "reporter@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            logging.getLevelName(logging.getLogger().level),
+        ]
+    )
+
+
+def run() -> None:
+    """Console entry point: add the plugin commands, then dispatch."""
+    for plugin in entry_points(group="controlplane.commands"):
+        main.add_command(plugin.load(), plugin.name)
+    main()

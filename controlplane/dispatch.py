@@ -1,0 +1,84 @@
+"""The only module that sends work to node agents.
+
+Every operation goes to the queue of the container's node (`node.<uuid>`), so only that node's
+agent acts on it. Broker failures become `BrokerUnavailableError`, which the API turns into a 503
+after undoing the state change, so a client never sees an action accepted that no node will run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from kombu.exceptions import OperationalError
+
+from controlplane.errors import BrokerUnavailableError, NodeTimeoutError
+from controlplane.messages import OPERATION_TASKS, TASK_LOGS, Operation, node_queue
+
+log = logging.getLogger(__name__)
+
+# Fail fast when Redis is down instead of Celery's default of retrying for several seconds.
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+class Dispatcher:
+    def __init__(self, celery: Celery, *, node_timeout: int) -> None:
+        self.celery = celery
+        self.node_timeout = node_timeout
+
+    def send_operation(self, node_uuid: str, operation: Operation) -> None:
+        """Queue `operation` for the node's agent.
+
+        Raises:
+            BrokerUnavailableError: the broker could not take the message.
+        """
+        self._send(OPERATION_TASKS[operation.kind], node_uuid, {"operation": operation.to_dict()})
+        log.info(
+            "queued %s of container %s on node %s (action %s)",
+            operation.action,
+            operation.container_uuid,
+            node_uuid,
+            operation.action_uuid,
+        )
+
+    def fetch_logs(self, node_uuid: str, container_uuid: str, tail: int | None) -> str:
+        """Ask the node's agent for a container's logs and wait for the answer.
+
+        The request expires when the API stops waiting, so an agent that comes back late does
+        not do work nobody will read.
+
+        Raises:
+            BrokerUnavailableError: the broker could not take the request.
+            NodeTimeoutError: the agent did not answer within the node timeout.
+        """
+        result = self._send(
+            TASK_LOGS,
+            node_uuid,
+            {"container_uuid": container_uuid, "tail": tail},
+            expires=self.node_timeout,
+        )
+        try:
+            answer: dict[str, Any] = result.get(timeout=self.node_timeout)
+        except CeleryTimeoutError:
+            raise NodeTimeoutError(node=node_uuid, seconds=self.node_timeout) from None
+        except OperationalError as exc:
+            raise BrokerUnavailableError(detail=str(exc)) from exc
+        finally:
+            result.forget()
+        return str(answer.get("logs", ""))
+
+    def _send(self, task: str, node_uuid: str, kwargs: dict[str, Any], **options: Any) -> Any:
+        try:
+            return self.celery.send_task(
+                task,
+                kwargs=kwargs,
+                queue=node_queue(node_uuid),
+                retry=True,
+                retry_policy=_PUBLISH_RETRY,
+                **options,
+            )
+        except OperationalError as exc:
+            log.error("broker unavailable while sending %s to node %s: %s", task, node_uuid, exc)
+            raise BrokerUnavailableError(detail=str(exc)) from exc

@@ -1,0 +1,26 @@
+"""Typed reads of environment variables, shared by both sides' settings.
+
+Stdlib-only so the node agent can use it without pulling in anything of the control plane's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; raised at start-up, never per request."""
+
+
+def env_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    """Read an integer variable, failing fast with the variable's name when it is malformed."""
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value

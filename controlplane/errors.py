@@ -1,0 +1,79 @@
+"""Domain errors of the control plane, with no HTTP knowledge.
+
+Each error renders a human sentence from a template and keyword arguments. The API maps classes to
+status codes in one table (`controlplane.api.errors`), walking the MRO, so a new error only needs
+the right base class here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+class ControlPlaneError(Exception):
+    """Base of every error the control plane raises on purpose."""
+
+    template = "control plane error"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.message = message or self.template.format(**kwargs)
+        super().__init__(self.message)
+
+    @property
+    def code(self) -> str:
+        """Kebab-cased class name, the stable machine-readable code sent with the sentence."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "-", type(self).__name__).lower()
+
+
+class NotFoundError(ControlPlaneError):
+    template = "{kind} {ident} not found"
+
+
+class ContainerNotFoundError(NotFoundError):
+    template = "container {ident} not found"
+
+
+class ActionNotFoundError(NotFoundError):
+    template = "action {ident} not found"
+
+
+class NodeNotFoundError(NotFoundError):
+    template = "node {ident} not found"
+
+
+class InvalidInputError(ControlPlaneError):
+    """Bad request content; `field` names what was wrong so clients can point at it."""
+
+    template = "{field}: {problem}"
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(field=field, problem=problem)
+
+
+class UnsupportedMediaTypeError(ControlPlaneError):
+    template = "the request body must be JSON sent with Content-Type: application/json"
+
+
+class AuthenticationError(ControlPlaneError):
+    template = (
+        "authentication required: send 'Authorization: ApiKey <user>:<key>' or Basic credentials"
+    )
+
+
+class TransitionRefusedError(ControlPlaneError):
+    template = "cannot {action} container {uuid} in state {state}"
+
+
+class NoNodeAvailableError(ControlPlaneError):
+    template = "no deployed node is available to place the container on; start a node agent"
+
+
+class BrokerUnavailableError(ControlPlaneError):
+    template = "the message broker is unavailable ({detail}); nothing was changed, try again"
+
+
+class NodeTimeoutError(ControlPlaneError):
+    template = "node {node} did not answer within {seconds} s"

@@ -1,0 +1,85 @@
+"""The container state machine: states, actions, transitions and report ordering.
+
+Pure and stdlib-only (import-linter enforces it) because both sides use it: the API to accept
+or refuse an action, the reporter to decide whether an observation may be applied, and the node
+agent to name the states it reports. Nothing here touches a database, a broker or Docker.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """Container states, spelled exactly as the Tutum seed spells them on the wire."""
+
+    INIT = "Init"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+class Action(StrEnum):
+    """What a client may ask of a container."""
+
+    START = "start"
+    STOP = "stop"
+    TERMINATE = "terminate"
+
+
+class ActionState(StrEnum):
+    """Action (audit record) states, spelled as Tutum spells them (tutum-api.md §3.5)."""
+
+    IN_PROGRESS = "In progress"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+
+
+STABLE_STATES: frozenset[State] = frozenset(
+    {State.INIT, State.RUNNING, State.STOPPED, State.TERMINATED}
+)
+TRANSITIONAL_STATES: frozenset[State] = frozenset(State) - STABLE_STATES
+
+# action -> (states it is accepted from, state it moves the container to at once)
+_TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = {
+    Action.START: (frozenset({State.INIT, State.STOPPED}), State.STARTING),
+    Action.STOP: (frozenset({State.RUNNING}), State.STOPPING),
+    Action.TERMINATE: (frozenset({State.INIT, State.RUNNING, State.STOPPED}), State.TERMINATING),
+}
+
+
+def allowed_actions(state: State) -> frozenset[Action]:
+    """The actions a container in `state` accepts (empty for transitional and final states)."""
+    return frozenset(action for action, (sources, _) in _TRANSITIONS.items() if state in sources)
+
+
+def is_allowed(state: State, action: Action) -> bool:
+    """Whether `action` may be accepted while the container is in `state`."""
+    return state in _TRANSITIONS[action][0]
+
+
+def target_state(action: Action) -> State:
+    """The transitional state an accepted `action` moves the container to."""
+    return _TRANSITIONS[action][1]
+
+
+def accepts_report(
+    *,
+    current: State,
+    last_observed_ns: int | None,
+    reported: State,
+    observed_ns: int,
+) -> bool:
+    """Whether an observation from a node may be applied to a container record.
+
+    Reports travel through a broker that may redeliver or reorder them, so each carries the time
+    the node observed the change (Docker's own timestamp where Docker gives one). Only a report
+    strictly newer than the last one applied may move the record; an older or duplicate report
+    changes nothing. A terminated container is final: nothing brings it back.
+    """
+    if reported in TRANSITIONAL_STATES or current is State.TERMINATED:
+        return False
+    return last_observed_ns is None or observed_ns > last_observed_ns

@@ -1,0 +1,130 @@
+"""Payloads that cross the broker: operations sent to node agents and reports sent back.
+
+Pure and stdlib-only, shared by the API, the reporter and the node agent, so both ends of every
+queue agree on one shape. Messages travel as plain JSON dicts (Celery's json serializer); each
+class round-trips through `to_dict`/`from_dict`, and `from_dict` ignores keys it does not know so
+that a newer sender does not break an older receiver during a rolling upgrade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from controlplane.lifecycle import Action, State
+
+# Celery task names and queues: explicit, dotted and stable, because they are the wire contract
+# between processes that may run different versions.
+TASK_START = "agent.container.start"
+TASK_STOP = "agent.container.stop"
+TASK_TERMINATE = "agent.container.terminate"
+TASK_LOGS = "agent.container.logs"
+TASK_REPORT_CONTAINER = "controlplane.report.container"
+TASK_REPORT_NODE = "controlplane.report.node"
+REPORTER_QUEUE = "controlplane"
+
+OPERATION_TASKS: dict[Action, str] = {
+    Action.START: TASK_START,
+    Action.STOP: TASK_STOP,
+    Action.TERMINATE: TASK_TERMINATE,
+}
+
+# Labels put on every Docker container the agent creates, so a node can be relisted and a retried
+# task finds the container it already made.
+LABEL_CONTAINER_UUID = "io.controlplane.container_uuid"
+LABEL_NODE_UUID = "io.controlplane.node_uuid"
+LABEL_PREFIX = "io.controlplane."
+
+
+def node_queue(node_uuid: str) -> str:
+    """The Celery queue a node's agent consumes; one per node so work reaches the right host."""
+    return f"node.{node_uuid}"
+
+
+_T = TypeVar("_T", bound="_Message")
+
+
+@dataclass(frozen=True)
+class _Message:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[_T], data: dict[str, Any]) -> _T:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ContainerSpec(_Message):
+    """Everything a node needs to create the Docker container for one control-plane container."""
+
+    uuid: str
+    unique_name: str
+    image_name: str
+    run_command: str | None = None
+    entrypoint: str = ""
+    working_dir: str = ""
+    container_envvars: list[dict[str, str]] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    memory: int | None = None
+    cpu_shares: int | None = None
+    autorestart: str = "OFF"
+
+
+@dataclass(frozen=True)
+class Operation(_Message):
+    """One lifecycle operation for a node agent: start, stop or terminate a container.
+
+    `rollback_state` is the stable state the container was in when the API accepted the action;
+    the agent sends it back on failure so the container never stays in a transitional state.
+    `issued_ns` lets the agent recognise a start redelivered after the container was stopped
+    again, which it must not undo.
+    """
+
+    action: str
+    action_uuid: str
+    container_uuid: str
+    rollback_state: str
+    issued_ns: int
+    spec: dict[str, Any] | None = None
+    stop_timeout: int = 10
+
+    @property
+    def kind(self) -> Action:
+        return Action(self.action)
+
+
+@dataclass(frozen=True)
+class ContainerReport(_Message):
+    """What a node observed about a container, stamped with when it was observed.
+
+    `observed_ns` is Docker's own timestamp (StartedAt, FinishedAt, event time) where Docker gives
+    one and the agent's clock otherwise; the reporter uses it to drop stale and duplicate reports.
+    `action_uuid` and `error` close the Action that caused the observation, when there is one.
+    """
+
+    container_uuid: str
+    state: str
+    observed_ns: int
+    node_uuid: str
+    action_uuid: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    docker_id: str | None = None
+
+    @property
+    def observed_state(self) -> State:
+        return State(self.state)
+
+
+@dataclass(frozen=True)
+class NodeReport(_Message):
+    """A node agent's registration: who it is and what the Docker host offers."""
+
+    node_uuid: str
+    name: str
+    docker_version: str
+    cpu: int
+    memory_mb: int
+    observed_ns: int

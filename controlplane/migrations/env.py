@@ -1,0 +1,27 @@
+"""Alembic environment: runs the migrations against the URL `controlplane.migrate` passes in."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from controlplane.models import Base
+from controlplane.store import make_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "controlplane.migrate sets sqlalchemy.url"
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

@@ -1,0 +1,116 @@
+"""SQLAlchemy tables: columns, keys and indexes only, no behaviour.
+
+Queries and conditional updates live in `controlplane.store`; the wire shape lives in
+`controlplane.api.serializers`. Datetimes are naive UTC (SQLite keeps no zone); the serializers
+attach the zone on the way out. The schema is created and changed only by the Alembic migrations
+in `controlplane/migrations`, which must be kept in step with this file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """An API key, stored only as a SHA-256 digest (see `controlplane.auth` for why SHA-256)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(32))
+    docker_version: Mapped[str] = mapped_column(String(64), default="")
+    cpu: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    observed_ns: Mapped[int] = mapped_column(BigInteger, default=0)
+    deployed_datetime: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class Container(Base):
+    __tablename__ = "containers"
+    __table_args__ = (
+        Index("ix_containers_owner_order", "owner_id", "id"),
+        Index("ix_containers_owner_state", "owner_id", "state"),
+        Index("ix_containers_node_state", "node_id", "state"),
+    )
+
+    # The integer id orders lists: it grows with creation, so offset paging is deterministic.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    unique_name: Mapped[str] = mapped_column(String(300), unique=True)
+    image_name: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(32))
+    run_command: Mapped[str | None] = mapped_column(Text)
+    entrypoint: Mapped[str] = mapped_column(Text, default="")
+    working_dir: Mapped[str] = mapped_column(Text, default="")
+    container_envvars: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    memory: Mapped[int | None] = mapped_column(Integer)
+    cpu_shares: Mapped[int | None] = mapped_column(Integer)
+    autorestart: Mapped[str] = mapped_column(String(16), default="OFF")
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    docker_id: Mapped[str | None] = mapped_column(String(64))
+    # Time of the last observation applied (see lifecycle.accepts_report).
+    observed_ns: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    deployed_datetime: Mapped[datetime | None]
+    started_datetime: Mapped[datetime | None]
+    stopped_datetime: Mapped[datetime | None]
+    destroyed_datetime: Mapped[datetime | None]
+
+    node: Mapped[Node] = relationship(lazy="joined")
+
+
+class ActionRecord(Base):
+    """The audit record of one API call (Tutum's Action), named so it does not shadow
+    `lifecycle.Action`."""
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_owner_order", "owner_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    container_id: Mapped[int] = mapped_column(ForeignKey("containers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    user_agent: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    start_date: Mapped[datetime]
+    end_date: Mapped[datetime | None]
+
+    container: Mapped[Container] = relationship(lazy="joined")

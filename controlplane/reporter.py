@@ -1,0 +1,69 @@
+"""The reporter: a Celery worker on the "controlplane" queue, sole writer of observed state.
+
+Node agents never touch the database; everything they observe arrives here as a report and is
+applied through `store`, which drops stale and duplicate reports by their observation time.
+Tasks retry only on transient database errors (a locked SQLite file, a lost PostgreSQL
+connection); a malformed report is logged and dropped rather than retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from sqlalchemy.exc import OperationalError
+
+from controlplane import store
+from controlplane.celery_app import make_celery
+from controlplane.messages import (
+    TASK_REPORT_CONTAINER,
+    TASK_REPORT_NODE,
+    ContainerReport,
+    NodeReport,
+)
+from controlplane.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 0.2,
+    "retry_backoff_max": 5,
+    "max_retries": 20,
+}
+
+
+def make_reporter(settings: Settings) -> Celery:
+    """The reporter's Celery app, with its tasks bound to a database built from `settings`."""
+    app = make_celery(settings)
+    database = store.Database(settings.database_url)
+
+    @app.task(name=TASK_REPORT_CONTAINER, **_RETRY)
+    def report_container(report: dict[str, Any]) -> None:
+        message = ContainerReport.from_dict(report)
+        with database.session() as session:
+            changed = store.apply_container_report(session, message)
+        log.info(
+            "container %s observed %s at %d on node %s: %s%s",
+            message.container_uuid,
+            message.state,
+            message.observed_ns,
+            message.node_uuid,
+            "applied" if changed else "ignored (stale, duplicate or unknown)",
+            f"; action {message.action_uuid} failed: {message.error}" if message.error else "",
+        )
+
+    @app.task(name=TASK_REPORT_NODE, **_RETRY)
+    def report_node(report: dict[str, Any]) -> None:
+        message = NodeReport.from_dict(report)
+        with database.session() as session:
+            store.apply_node_report(session, message)
+        log.info(
+            "node %s (%s) registered, Docker %s",
+            message.node_uuid,
+            message.name,
+            message.docker_version,
+        )
+
+    return app

@@ -1,0 +1,47 @@
+"""Control-plane settings (API and reporter), parsed once from CONTROLPLANE_* variables.
+
+Nothing is read at import time: `Settings.from_env` is called by the CLI or by a test that passes
+its own environment, and the frozen result is handed to `create_app` and `make_celery`. The agent
+has its own settings (`workers.settings`) and never sees the database URL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controlplane.environment import env_int
+
+PREFIX = "CONTROLPLANE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///controlplane.db"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    # How long the API waits for a node to answer a synchronous request (logs).
+    node_timeout: int = 10
+    # Seconds Docker waits after SIGTERM before SIGKILL when stopping a container.
+    stop_timeout: int = 10
+    page_size: int = 25
+    max_page_size: int = 1000
+    # Redis redelivers an unacknowledged task after this many seconds; it must exceed the slowest
+    # Docker call (a stop waits up to stop_timeout) or a slow task would run twice at once.
+    visibility_timeout: int = 3600
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            database_url=env.get(PREFIX + "DATABASE_URL") or defaults.database_url,
+            broker_url=env.get(PREFIX + "BROKER_URL") or defaults.broker_url,
+            node_timeout=env_int(env, PREFIX + "NODE_TIMEOUT", defaults.node_timeout, 1),
+            stop_timeout=env_int(env, PREFIX + "STOP_TIMEOUT", defaults.stop_timeout),
+            page_size=env_int(env, PREFIX + "PAGE_SIZE", defaults.page_size, 1),
+            max_page_size=env_int(env, PREFIX + "MAX_PAGE_SIZE", defaults.max_page_size, 1),
+            visibility_timeout=env_int(
+                env, PREFIX + "VISIBILITY_TIMEOUT", defaults.visibility_timeout, 60
+            ),
+        )

@@ -1,0 +1,60 @@
+"""The agent's Celery app: consumes only its own node's queue, with a thread pool because every
+task waits on the Docker Engine rather than on the CPU."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from controlplane.broker import celery_config
+from controlplane.messages import node_queue
+from workers.driver import DockerDriver
+from workers.heartbeat import Heartbeat
+from workers.reports import Reports
+from workers.settings import AgentSettings
+from workers.tasks import register_tasks
+
+
+def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat]:
+    app = Celery("agent", set_as_current=False)
+    app.conf.update(
+        celery_config(settings.broker_url, visibility_timeout=settings.visibility_timeout)
+    )
+    driver = DockerDriver(
+        settings.docker_url,
+        node_uuid=settings.node_uuid,
+        pull_missing=settings.pull == "missing",
+        pool_size=settings.concurrency + 2,
+    )
+    reports = Reports(app, node_uuid=settings.node_uuid, node_name=settings.node_name)
+    register_tasks(app, driver, reports)
+    return app, Heartbeat(driver, reports, interval=settings.heartbeat_interval)
+
+
+def worker_argv(settings: AgentSettings, loglevel: str = "INFO") -> list[str]:
+    """Celery worker arguments: only this node's queue; Celery's own gossip, mingle and worker
+    heartbeats are off because the control plane keeps its own node heartbeat."""
+    return [
+        "worker",
+        "--queues",
+        node_queue(settings.node_uuid),
+        "--pool",
+        "threads",
+        "--concurrency",
+        str(settings.concurrency),
+        "--hostname",
+        f"agent-{settings.node_uuid}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        loglevel,
+    ]
+
+
+def run_agent(settings: AgentSettings) -> None:
+    app, heartbeat = make_agent(settings)
+    heartbeat.start()
+    try:
+        app.worker_main(worker_argv(settings))
+    finally:
+        heartbeat.stop()

@@ -1,0 +1,249 @@
+"""DockerDriver: the only code that talks to Docker (ruff's banned-api rule enforces it).
+
+Every container it creates carries the control-plane labels and the container's deterministic
+`unique_name`, so every operation starts by looking the container up by label: a redelivered or
+concurrent start finds the container the first one made instead of making a second (and if two
+race to create, Docker's name uniqueness lets exactly one win). docker-py errors are translated
+into `workers.errors` by class and status code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from controlplane.lifecycle import State
+from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
+from workers.errors import (
+    AgentError,
+    DockerOperationError,
+    DockerUnavailableError,
+    ImageMissingError,
+    NameTakenError,
+)
+
+RESTART_POLICIES: dict[str, dict[str, str] | None] = {
+    "OFF": None,
+    "ON_FAILURE": {"Name": "on-failure"},
+    "ALWAYS": {"Name": "always"},
+}
+# Docker's container statuses, folded onto the control plane's observable states.
+_RUNNING_STATUSES = frozenset({"running", "restarting", "paused"})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What Docker says about a container, and when Docker saw it so."""
+
+    state: State
+    observed_ns: int
+    exit_code: int | None = None
+    docker_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    docker_version: str
+    cpu: int
+    memory_mb: int
+
+
+def parse_docker_time(value: str | None) -> int | None:
+    """Nanoseconds since the epoch from Docker's RFC 3339 time (nanosecond precision), or None
+    for Docker's zero time. datetime keeps only microseconds, so the fraction is parsed apart."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    main, _, rest = value.partition(".")
+    fraction = "".join(ch for ch in rest if ch.isdigit()) if rest else ""
+    zone = rest[len(fraction) :] if rest else main[19:]
+    seconds = datetime.fromisoformat(main[:19] + (zone if zone != "Z" else "+00:00"))
+    return int(seconds.timestamp()) * 1_000_000_000 + int((fraction + "000000000")[:9])
+
+
+class DockerDriver:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        node_uuid: str,
+        pull_missing: bool = False,
+        pool_size: int = 10,
+        timeout: int = 120,
+    ) -> None:
+        self.node_uuid = node_uuid
+        self.pull_missing = pull_missing
+        self.client = docker.DockerClient(
+            base_url=base_url, timeout=timeout, max_pool_size=pool_size
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def facts(self) -> NodeFacts:
+        with _translated("read node facts"):
+            info: dict[str, Any] = self.client.info()
+        return NodeFacts(
+            docker_version=str(info.get("ServerVersion", "")),
+            cpu=int(info.get("NCPU", 0)),
+            memory_mb=int(info.get("MemTotal", 0)) // (1024 * 1024),
+        )
+
+    def find(self, container_uuid: str) -> Container | None:
+        """The Docker container of a control-plane container, running or not, if it exists."""
+        with _translated("look up container"):
+            found = self.client.containers.list(
+                all=True, filters={"label": f"{LABEL_CONTAINER_UUID}={container_uuid}"}
+            )
+        return found[0] if found else None
+
+    def start(self, spec: ContainerSpec, *, issued_ns: int) -> Observation:
+        """Create the container if it does not exist yet, then start it unless it runs.
+
+        A start that finds the container stopped *after* the start was issued is a redelivery
+        overtaken by a later stop: it reports what it sees instead of undoing that stop.
+        """
+        container = self.find(spec.uuid) or self._create(spec)
+        if container.status not in _RUNNING_STATUSES:
+            finished_ns = parse_docker_time(container.attrs["State"].get("FinishedAt"))
+            if finished_ns is None or finished_ns < issued_ns:
+                with _translated("start container"):
+                    container.start()
+                    container.reload()
+        return observe(container)
+
+    def stop(self, container_uuid: str, *, timeout: int) -> Observation:
+        """Stop the container (SIGTERM, then SIGKILL after `timeout` s). A container that no
+        longer exists is not running either, so it is reported Stopped rather than failed."""
+        container = self.find(container_uuid)
+        if container is None:
+            return Observation(state=State.STOPPED, observed_ns=time.time_ns())
+        with _translated("stop container"):
+            container.stop(timeout=timeout)
+            container.reload()
+        return observe(container)
+
+    def remove(self, container_uuid: str) -> Observation:
+        """Remove the container and its anonymous volumes; already gone counts as removed."""
+        container = self.find(container_uuid)
+        if container is not None:
+            try:
+                with _translated("remove container"):
+                    container.remove(force=True, v=True)
+            except DockerOperationError:
+                if self.find(container_uuid) is not None:
+                    raise
+        return Observation(state=State.TERMINATED, observed_ns=time.time_ns())
+
+    def discard(self, container_uuid: str) -> None:
+        """Best-effort removal after a failed first start, so Init keeps meaning "nothing on
+        Docker"; a failure here is not worth hiding the start's own error for."""
+        try:
+            self.remove(container_uuid)
+        except AgentError:
+            pass
+
+    def logs(self, container_uuid: str, *, tail: int | None) -> str:
+        container = self.find(container_uuid)
+        if container is None:
+            return ""
+        with _translated("read logs"):
+            raw: bytes = container.logs(
+                stdout=True, stderr=True, tail="all" if tail is None else tail
+            )
+        return raw.decode("utf-8", errors="replace")
+
+    def _create(self, spec: ContainerSpec) -> Container:
+        try:
+            return self._create_from_image(spec)
+        except docker.errors.ImageNotFound:
+            if not self.pull_missing:
+                raise ImageMissingError(
+                    f"image {spec.image_name} is not present on node {self.node_uuid} "
+                    "and pulling is disabled (CONTROLPLANE_AGENT_PULL=never)"
+                ) from None
+        with _translated(f"pull image {spec.image_name}"):
+            self.client.images.pull(spec.image_name)
+        return self._create_from_image(spec)
+
+    def _create_from_image(self, spec: ContainerSpec) -> Container:
+        try:
+            with _translated("create container", passthrough=(docker.errors.ImageNotFound,)):
+                return self.client.containers.create(**self.create_options(spec))
+        except DockerOperationError as exc:
+            if _status(exc.__cause__) != 409:
+                raise
+            # The name is taken: by our own earlier attempt (a redelivery) or by a stranger.
+            existing = self.find(spec.uuid)
+            if existing is None:
+                raise NameTakenError(
+                    f"a container named {spec.unique_name} that the control plane did not create "
+                    "exists on this node"
+                ) from exc
+            return existing
+
+    def create_options(self, spec: ContainerSpec) -> dict[str, Any]:
+        """docker-py `containers.create` arguments for a spec. `init` runs docker-init as PID 1,
+        so a stop takes milliseconds instead of the whole timeout for shells that ignore
+        SIGTERM."""
+        labels = {
+            **spec.labels,
+            LABEL_CONTAINER_UUID: spec.uuid,
+            LABEL_NODE_UUID: self.node_uuid,
+        }
+        return {
+            "image": spec.image_name,
+            "name": spec.unique_name,
+            "command": spec.run_command or None,
+            "entrypoint": spec.entrypoint or None,
+            "environment": {var["key"]: var["value"] for var in spec.container_envvars},
+            "working_dir": spec.working_dir or None,
+            "labels": labels,
+            "mem_limit": f"{spec.memory}m" if spec.memory else None,
+            "cpu_shares": spec.cpu_shares,
+            "restart_policy": RESTART_POLICIES[spec.autorestart],
+            "init": True,
+            "detach": True,
+        }
+
+
+def observe(container: Container) -> Observation:
+    """Fold Docker's view of a container into an observation stamped with Docker's own time."""
+    state = container.attrs["State"]
+    if container.status in _RUNNING_STATUSES:
+        started = parse_docker_time(state.get("StartedAt"))
+        return Observation(State.RUNNING, started or time.time_ns(), docker_id=container.id)
+    finished = parse_docker_time(state.get("FinishedAt"))
+    return Observation(
+        State.STOPPED,
+        finished or time.time_ns(),
+        exit_code=int(state.get("ExitCode", 0)),
+        docker_id=container.id,
+    )
+
+
+def _status(error: BaseException | None) -> int | None:
+    return getattr(getattr(error, "response", None), "status_code", None)
+
+
+@contextmanager
+def _translated(doing: str, passthrough: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+    """Turn docker-py errors into agent errors whose text is Docker's own explanation."""
+    try:
+        yield
+    except passthrough:
+        raise
+    except docker.errors.APIError as exc:
+        detail = exc.explanation or str(exc)
+        raise DockerOperationError(f"{doing}: {detail}") from exc
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(f"{doing}: Docker Engine unavailable ({exc})") from exc
+    except OSError as exc:  # requests' connection errors derive from OSError
+        raise DockerUnavailableError(f"{doing}: Docker Engine unavailable ({exc})") from exc

@@ -1,0 +1,75 @@
+"""Agent settings, parsed once from CONTROLPLANE_AGENT_* variables.
+
+There is deliberately no database setting: an agent only knows the broker and its Docker Engine.
+The node's identity is a uuid kept in a file in the state directory, so a restarted agent is the
+same node and keeps its queue and its containers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from controlplane.environment import SettingsError, env_int
+
+PREFIX = "CONTROLPLANE_AGENT_"
+PULL_POLICIES = ("never", "missing")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    node_uuid: str
+    node_name: str
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    docker_url: str = "unix:///var/run/docker.sock"
+    concurrency: int = 8
+    # "missing" pulls an image the node lacks before creating; "never" fails the Action instead
+    # (the default, for hosts with no registry access).
+    pull: str = "never"
+    heartbeat_interval: int = 5
+    visibility_timeout: int = 3600
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
+        env = os.environ if environ is None else environ
+        pull = env.get(PREFIX + "PULL", "never")
+        if pull not in PULL_POLICIES:
+            raise SettingsError(f"{PREFIX}PULL must be one of {', '.join(PULL_POLICIES)}")
+        state_dir = Path(env.get(PREFIX + "STATE_DIR", "/var/lib/controlplane-agent"))
+        return cls(
+            node_uuid=env.get(PREFIX + "NODE_UUID") or node_identity(state_dir),
+            node_name=env.get(PREFIX + "NODE_NAME") or socket.gethostname(),
+            broker_url=env.get(PREFIX + "BROKER_URL") or cls.broker_url,
+            docker_url=env.get(PREFIX + "DOCKER_URL") or cls.docker_url,
+            concurrency=env_int(env, PREFIX + "CONCURRENCY", cls.concurrency, 1),
+            pull=pull,
+            heartbeat_interval=env_int(
+                env, PREFIX + "HEARTBEAT_INTERVAL", cls.heartbeat_interval, 1
+            ),
+            visibility_timeout=env_int(
+                env, PREFIX + "VISIBILITY_TIMEOUT", cls.visibility_timeout, 60
+            ),
+        )
+
+
+def node_identity(state_dir: Path) -> str:
+    """The node uuid stored in `state_dir`, created on first use."""
+    path = state_dir / "node-uuid"
+    try:
+        return str(uuid.UUID(path.read_text().strip()))
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        raise SettingsError(
+            f"{path} does not hold a uuid; remove it to get a new identity"
+        ) from None
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = str(uuid.uuid4())
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value + "\n")
+    tmp.replace(path)
+    return value

@@ -1,0 +1,99 @@
+"""The agent's Celery tasks: decode the message, call the driver, report the outcome.
+
+Every task is idempotent (the driver looks containers up by label before acting), because with
+`acks_late` a task interrupted by a crash is delivered again. A failed operation is reported, not
+raised: the container goes back to the state it came from and its Action says why. Only a broker
+failure while reporting is retried, since retrying re-runs an idempotent operation.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from controlplane.lifecycle import Action, State
+from controlplane.messages import (
+    TASK_LOGS,
+    TASK_START,
+    TASK_STOP,
+    TASK_TERMINATE,
+    ContainerSpec,
+    Operation,
+)
+from workers.driver import DockerDriver, Observation
+from workers.errors import AgentError
+from workers.reports import Reports
+
+log = logging.getLogger(__name__)
+
+_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 0.5,
+    "retry_backoff_max": 10,
+    "max_retries": None,
+}
+
+
+def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) -> None:
+    """Carry out one lifecycle operation and report what came of it."""
+    try:
+        observation = _execute(driver, operation)
+    except AgentError as exc:
+        _report_failure(driver, reports, operation, str(exc))
+        return
+    except Exception as exc:  # a bug must not leave the container in a transitional state
+        log.exception(
+            "unexpected error during %s of %s", operation.action, operation.container_uuid
+        )
+        _report_failure(driver, reports, operation, f"internal agent error: {exc!r}")
+        return
+    log.info(
+        "%s of container %s: %s",
+        operation.action,
+        operation.container_uuid,
+        observation.state.value,
+    )
+    reports.observed(operation.container_uuid, observation, action_uuid=operation.action_uuid)
+
+
+def _execute(driver: DockerDriver, operation: Operation) -> Observation:
+    kind = operation.kind
+    if kind is Action.START:
+        spec = ContainerSpec.from_dict(operation.spec or {})
+        return driver.start(spec, issued_ns=operation.issued_ns)
+    if kind is Action.STOP:
+        return driver.stop(operation.container_uuid, timeout=operation.stop_timeout)
+    return driver.remove(operation.container_uuid)
+
+
+def _report_failure(
+    driver: DockerDriver, reports: Reports, operation: Operation, reason: str
+) -> None:
+    log.warning("%s of container %s failed: %s", operation.action, operation.container_uuid, reason)
+    if operation.kind is Action.START and operation.rollback_state == State.INIT.value:
+        driver.discard(operation.container_uuid)
+    reports.failed(operation, reason)
+
+
+def register_tasks(app: Celery, driver: DockerDriver, reports: Reports) -> None:
+    """Bind the agent's tasks to `app`, with this node's driver and report sender."""
+
+    def operation_task(name: str) -> None:
+        @app.task(name=name, **_RETRY)
+        def task(operation: dict[str, Any]) -> None:
+            run_operation(driver, reports, Operation.from_dict(operation))
+
+    for name in (TASK_START, TASK_STOP, TASK_TERMINATE):
+        operation_task(name)
+
+    @app.task(name=TASK_LOGS, ignore_result=False)
+    def logs(container_uuid: str, tail: int | None) -> dict[str, str]:
+        """Answered through the result backend; an error is an answer, not an exception, so
+        the API can show it instead of a deserialised traceback."""
+        try:
+            return {"logs": driver.logs(container_uuid, tail=tail)}
+        except AgentError as exc:
+            return {"logs": "", "error": str(exc)}
