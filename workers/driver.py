@@ -37,6 +37,8 @@ RESTART_POLICIES: dict[str, dict[str, str] | None] = {
 }
 # Docker's container statuses, folded onto the control plane's observable states.
 _RUNNING_STATUSES = frozenset({"running", "restarting", "paused"})
+# How long a create that lost a name race waits for the winner's container to appear.
+_NAME_RACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,26 @@ class DockerDriver:
         """Create the container if it does not exist yet, then start it unless it runs.
 
         A start that finds the container stopped *after* the start was issued is a redelivery
-        overtaken by a later stop: it reports what it sees instead of undoing that stop.
+        overtaken by a later stop: it reports what it sees instead of undoing that stop. If
+        Docker refuses to start a container this call created, the container is removed again,
+        so a container back in Init has nothing on Docker; one found existing is left alone,
+        since a concurrent delivery may own it.
         """
-        container = self.find(spec.uuid) or self._create(spec)
+        container = self.find(spec.uuid)
+        made_here = container is None
+        if container is None:
+            container, made_here = self._create(spec)
         if container.status not in _RUNNING_STATUSES:
             finished_ns = parse_docker_time(container.attrs["State"].get("FinishedAt"))
             if finished_ns is None or finished_ns < issued_ns:
-                with _translated("start container"):
-                    container.start()
-                    container.reload()
+                try:
+                    with _translated("start container"):
+                        container.start()
+                        container.reload()
+                except AgentError:
+                    if made_here:
+                        self._discard(container)
+                    raise
         return observe(container)
 
     def stop(self, container_uuid: str, *, timeout: int) -> Observation:
@@ -142,11 +155,11 @@ class DockerDriver:
                     raise
         return Observation(state=State.TERMINATED, observed_ns=time.time_ns())
 
-    def discard(self, container_uuid: str) -> None:
-        """Best-effort removal after a failed first start, so Init keeps meaning "nothing on
-        Docker"; a failure here is not worth hiding the start's own error for."""
+    def _discard(self, container: Container) -> None:
+        """Best-effort removal; failing here is not worth hiding the start's own error for."""
         try:
-            self.remove(container_uuid)
+            with _translated("remove container"):
+                container.remove(force=True, v=True)
         except AgentError:
             pass
 
@@ -160,7 +173,9 @@ class DockerDriver:
             )
         return raw.decode("utf-8", errors="replace")
 
-    def _create(self, spec: ContainerSpec) -> Container:
+    def _create(self, spec: ContainerSpec) -> tuple[Container, bool]:
+        """Create the container; (container, True) if this call made it, (container, False) if
+        a concurrent delivery of the same start got there first."""
         try:
             return self._create_from_image(spec)
         except docker.errors.ImageNotFound:
@@ -173,21 +188,36 @@ class DockerDriver:
             self.client.images.pull(spec.image_name)
         return self._create_from_image(spec)
 
-    def _create_from_image(self, spec: ContainerSpec) -> Container:
+    def _create_from_image(self, spec: ContainerSpec) -> tuple[Container, bool]:
         try:
             with _translated("create container", passthrough=(docker.errors.ImageNotFound,)):
-                return self.client.containers.create(**self.create_options(spec))
+                return self.client.containers.create(**self.create_options(spec)), True
         except DockerOperationError as exc:
             if _status(exc.__cause__) != 409:
                 raise
-            # The name is taken: by our own earlier attempt (a redelivery) or by a stranger.
-            existing = self.find(spec.uuid)
-            if existing is None:
+        return self._owner_of_name(spec), False
+
+    def _owner_of_name(self, spec: ContainerSpec) -> Container:
+        """The container holding our deterministic name, if it is ours.
+
+        Docker reserves a name before the container it names can be looked up, so a concurrent
+        create that lost the race polls briefly for the winner's container.
+        """
+        deadline = time.monotonic() + _NAME_RACE_SECONDS
+        while True:
+            try:
+                with _translated("look up container", passthrough=(docker.errors.NotFound,)):
+                    holder = self.client.containers.get(spec.unique_name)
+            except docker.errors.NotFound:
+                holder = None
+            if holder is not None and holder.labels.get(LABEL_CONTAINER_UUID) == spec.uuid:
+                return holder
+            if holder is not None or time.monotonic() > deadline:
                 raise NameTakenError(
-                    f"a container named {spec.unique_name} that the control plane did not create "
-                    "exists on this node"
-                ) from exc
-            return existing
+                    f"the name {spec.unique_name} is taken on this node by a container the "
+                    "control plane did not create"
+                )
+            time.sleep(0.05)
 
     def create_options(self, spec: ContainerSpec) -> dict[str, Any]:
         """docker-py `containers.create` arguments for a spec. `init` runs docker-init as PID 1,

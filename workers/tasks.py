@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from controlplane.lifecycle import Action, State
+from controlplane.lifecycle import Action
 from controlplane.messages import (
     TASK_LOGS,
     TASK_START,
@@ -42,13 +42,13 @@ def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) 
     try:
         observation = _execute(driver, operation)
     except AgentError as exc:
-        _report_failure(driver, reports, operation, str(exc))
+        _report_failure(reports, operation, str(exc))
         return
     except Exception as exc:  # a bug must not leave the container in a transitional state
         log.exception(
             "unexpected error during %s of %s", operation.action, operation.container_uuid
         )
-        _report_failure(driver, reports, operation, f"internal agent error: {exc!r}")
+        _report_failure(reports, operation, f"internal agent error: {exc!r}")
         return
     log.info(
         "%s of container %s: %s",
@@ -69,12 +69,8 @@ def _execute(driver: DockerDriver, operation: Operation) -> Observation:
     return driver.remove(operation.container_uuid)
 
 
-def _report_failure(
-    driver: DockerDriver, reports: Reports, operation: Operation, reason: str
-) -> None:
+def _report_failure(reports: Reports, operation: Operation, reason: str) -> None:
     log.warning("%s of container %s failed: %s", operation.action, operation.container_uuid, reason)
-    if operation.kind is Action.START and operation.rollback_state == State.INIT.value:
-        driver.discard(operation.container_uuid)
     reports.failed(operation, reason)
 
 

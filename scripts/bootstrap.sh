@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs what is missing and starts what is not running, for scripts/run.sh and scripts/test.sh.
+# Idempotent: a second run on a ready machine only checks. Usable sourced (functions) or run:
+#   bash scripts/bootstrap.sh [all|packages|python|services|image] [test]
+set -euo pipefail
+
+CP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CP_VENV="${CP_VENV:-$CP_ROOT/.venv}"
+CP_IMAGE="${CP_IMAGE:-controlplane/busybox:latest}"
+CP_DOCKER_SOCK=/var/run/docker.sock
+CP_LOG_DIR="${CP_LOG_DIR:-/var/log/controlplane}"
+CP_PACKAGES=(docker.io redis-server busybox-static docker-compose curl iptables)
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "${CP_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then missing+=(python3-venv); fi
+  if ((${#missing[@]})); then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# The virtualenv is rebuilt only when setup.cfg or pyproject.toml change (or the extras asked for).
+ensure_python() {
+  local extras="${1:-}" stamp
+  stamp="$(cat "$CP_ROOT/setup.cfg" "$CP_ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$extras"
+  if [[ -x "$CP_VENV/bin/python" && -f "$CP_VENV/.cp-stamp" && "$(cat "$CP_VENV/.cp-stamp")" == "$stamp" ]]; then
+    return
+  fi
+  say "installing the Python package and its pinned dependencies into $CP_VENV"
+  [[ -x "$CP_VENV/bin/python" ]] || python3 -m venv "$CP_VENV"
+  "$CP_VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+  "$CP_VENV/bin/pip" install -q --disable-pip-version-check -e "$CP_ROOT$([[ -n "$extras" ]] && echo "[$extras]")"
+  echo "$stamp" > "$CP_VENV/.cp-stamp"
+}
+
+docker_ready() { curl -sf --unix-socket "$CP_DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1; }
+
+# Starts dockerd unless it answers. A killed daemon leaves its pid file and socket behind; both
+# are removed when no live process owns them, or dockerd refuses to start.
+ensure_dockerd() {
+  docker_ready && return
+  local pidfile=/var/run/docker.pid
+  if [[ -f "$pidfile" ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    say "removing stale $pidfile"; rm -f "$pidfile"
+  fi
+  if ! pgrep -x dockerd >/dev/null; then
+    rm -f "$CP_DOCKER_SOCK"
+    mkdir -p "$CP_LOG_DIR"
+    say "starting dockerd (log: $CP_LOG_DIR/dockerd.log)"
+    nohup dockerd -H "unix://$CP_DOCKER_SOCK" >>"$CP_LOG_DIR/dockerd.log" 2>&1 &
+  fi
+  local i
+  for i in $(seq 1 120); do docker_ready && return; sleep 0.5; done
+  say "dockerd did not come up; see $CP_LOG_DIR/dockerd.log"; tail -20 "$CP_LOG_DIR/dockerd.log" >&2 || true
+  return 1
+}
+
+ensure_redis() {
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return
+  mkdir -p "$CP_LOG_DIR" /var/lib/redis
+  say "starting redis-server on 127.0.0.1:6379 (log: $CP_LOG_DIR/redis.log)"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --dir /var/lib/redis \
+    --logfile "$CP_LOG_DIR/redis.log" >/dev/null
+  local i
+  for i in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return; sleep 0.2; done
+  say "redis-server did not come up; see $CP_LOG_DIR/redis.log"; return 1
+}
+
+# A tiny local image from busybox-static: no registry is reachable, so nothing is ever pulled.
+ensure_image() {
+  docker image inspect "$CP_IMAGE" >/dev/null 2>&1 && return
+  say "building $CP_IMAGE from busybox-static"
+  local dir applet
+  dir="$(mktemp -d)"
+  mkdir -p "$dir/bin" "$dir/tmp"
+  cp /bin/busybox "$dir/bin/busybox"
+  for applet in $("$dir/bin/busybox" --list); do
+    [[ "$applet" == busybox ]] || ln -sf busybox "$dir/bin/$applet"
+  done
+  tar -C "$dir" -c . | docker import --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' - "$CP_IMAGE" >/dev/null
+  rm -rf "$dir"
+}
+
+bootstrap() {
+  local what="${1:-all}" extras="${2:-}"
+  case "$what" in
+    packages) ensure_packages ;;
+    python) ensure_python "$extras" ;;
+    services) ensure_dockerd; ensure_redis ;;
+    image) ensure_image ;;
+    all) ensure_packages; ensure_python "$extras"; ensure_dockerd; ensure_redis; ensure_image ;;
+    *) say "usage: bootstrap.sh [all|packages|python|services|image] [extras]"; return 2 ;;
+  esac
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  bootstrap "$@"
+fi

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Quick start: the control plane (API, reporter) and one node agent for the local Docker Engine.
+# Installs and starts whatever is missing first; Ctrl-C stops everything this script started.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+bootstrap all
+cd "$CP_ROOT"
+
+STATE="${CONTROLPLANE_STATE_DIR:-$CP_ROOT/.state}"
+PORT="${CONTROLPLANE_PORT:-8000}"
+mkdir -p "$STATE/logs"
+export CONTROLPLANE_DATABASE_URL="${CONTROLPLANE_DATABASE_URL:-sqlite:///$STATE/controlplane.db}"
+export CONTROLPLANE_BROKER_URL="${CONTROLPLANE_BROKER_URL:-redis://127.0.0.1:6379/0}"
+export CONTROLPLANE_AGENT_BROKER_URL="${CONTROLPLANE_AGENT_BROKER_URL:-$CONTROLPLANE_BROKER_URL}"
+export CONTROLPLANE_AGENT_STATE_DIR="${CONTROLPLANE_AGENT_STATE_DIR:-$STATE/agent}"
+CP="$CP_VENV/bin/controlplane"
+
+"$CP" db upgrade >/dev/null 2>&1
+KEY="$("$CP" user ensure admin --key-file "$STATE/admin.key" 2>/dev/null)"
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  if ((${#pids[@]})); then
+    say "stopping controlplane"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+}
+trap stop_all INT TERM EXIT
+
+"$CP" reporter >"$STATE/logs/reporter.log" 2>&1 & pids+=($!)
+"$CP" agent >"$STATE/logs/agent.log" 2>&1 & pids+=($!)
+"$CP" api --bind "127.0.0.1:$PORT" >"$STATE/logs/api.log" 2>&1 & pids+=($!)
+
+URL="http://127.0.0.1:$PORT"
+for _ in $(seq 1 100); do
+  curl -sf -o /dev/null -H "Authorization: ApiKey admin:$KEY" "$URL/api/v1/node/" && break
+  sleep 0.2
+done
+
+cat <<BANNER
+
+controlplane is running
+  API      $URL/api/v1/
+  user     admin
+  API key  $KEY
+  image    $CP_IMAGE (local, built from busybox-static)
+  logs     $STATE/logs/{api,reporter,agent}.log
+
+Try:
+  curl -s -H 'Authorization: ApiKey admin:$KEY' -H 'Content-Type: application/json' \\
+       -d '{"image_name": "$CP_IMAGE", "name": "hello", "run_command": "sh -c \"echo hello; sleep 3600\""}' \\
+       $URL/api/v1/container/
+
+Press Ctrl-C to stop.
+BANNER
+
+# Exit (and stop the rest) as soon as any of the three stops.
+wait -n "${pids[@]}" || true
+say "a controlplane process exited; see $STATE/logs"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: installs and starts what is missing, then lint, layer contracts, types,
+# unit and integration tests. Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -x).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+bootstrap all test
+cd "$CP_ROOT"
+export HOME="${CP_TEST_HOME:-$(mktemp -d)}"   # no user config (docker, SDK) leaks into the tests
+
+say "ruff";        "$CP_VENV/bin/ruff" check . && "$CP_VENV/bin/ruff" format --check .
+say "lint-imports"; "$CP_VENV/bin/lint-imports"
+say "mypy";        "$CP_VENV/bin/mypy" controlplane workers
+say "pytest";      "$CP_VENV/bin/pytest" "$@"

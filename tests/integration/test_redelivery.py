@@ -1,0 +1,125 @@
+"""Retry safety: operations delivered again (as Redis does after a crash with acks_late) or twice
+at once never make a second container and never undo a later change.
+
+The duplicates are sent straight to the node's queue with the control plane's own dispatcher,
+which is exactly what a redelivery looks like to the agent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as uuid_lib
+
+import docker
+import pytest
+import redis
+
+from controlplane.celery_app import make_celery
+from controlplane.dispatch import Dispatcher
+from controlplane.messages import REPORTER_QUEUE, ContainerSpec, Operation, node_queue
+from controlplane.settings import Settings
+from tests.integration.conftest import REDIS_URL, ApiClient, Plane, wait_for
+from tests.integration.test_containers_api import SERVER, docker_containers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def dispatcher() -> Dispatcher:
+    return Dispatcher(make_celery(Settings(broker_url=REDIS_URL)), node_timeout=10)
+
+
+def start_operation(
+    container: dict, *, issued_ns: int, action_uuid: str | None = None
+) -> Operation:
+    spec = ContainerSpec(
+        uuid=container["uuid"],
+        unique_name=container["unique_name"],
+        image_name=container["image_name"],
+        run_command=container["run_command"],
+    )
+    return Operation(
+        action="start",
+        action_uuid=action_uuid or str(uuid_lib.uuid4()),
+        container_uuid=container["uuid"],
+        rollback_state="Init",
+        issued_ns=issued_ns,
+        spec=spec.to_dict(),
+    )
+
+
+def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:
+    """Wait until every queued task ran and was acknowledged (acks_late: after it finished)."""
+
+    def idle() -> bool:
+        queues = (node_queue(plane.node_uuid), REPORTER_QUEUE)
+        return all(db.llen(q) == 0 for q in queues) and db.hlen("unacked") == 0
+
+    wait_for(idle, timeout=30)
+
+
+def test_redelivered_start_of_a_running_container_changes_nothing(
+    alice: ApiClient,
+    plane: Plane,
+    dispatcher: Dispatcher,
+    redis_db: redis.Redis,
+    docker_client: docker.DockerClient,
+) -> None:
+    created = alice.create(name="redeliver", run_command=SERVER)
+    issued = time.time_ns()
+    alice.act(created["uuid"], "start")
+    running = alice.wait_state(created["uuid"], "Running")
+    [container] = docker_containers(docker_client, created["uuid"])
+    started_at = container.attrs["State"]["StartedAt"]
+
+    duplicate = start_operation(created, issued_ns=issued)
+    dispatcher.send_operation(plane.node_uuid, duplicate)
+    dispatcher.send_operation(plane.node_uuid, duplicate)
+    wait_broker_idle(redis_db, plane)
+
+    [again] = docker_containers(docker_client, created["uuid"])
+    assert again.id == container.id
+    assert again.attrs["State"]["StartedAt"] == started_at
+    assert alice.container(created["uuid"])["started_datetime"] == running["started_datetime"]
+
+
+def test_concurrent_duplicate_starts_make_exactly_one_container(
+    alice: ApiClient,
+    plane: Plane,
+    dispatcher: Dispatcher,
+    redis_db: redis.Redis,
+    docker_client: docker.DockerClient,
+) -> None:
+    created = alice.create(name="race", run_command=SERVER)
+    operation = start_operation(created, issued_ns=time.time_ns())
+    for _ in range(4):
+        dispatcher.send_operation(plane.node_uuid, operation)
+    wait_broker_idle(redis_db, plane)
+
+    assert len(docker_containers(docker_client, created["uuid"])) == 1
+    assert alice.wait_state(created["uuid"], "Running")["state"] == "Running"
+
+
+def test_start_redelivered_after_a_stop_does_not_restart_the_container(
+    alice: ApiClient,
+    plane: Plane,
+    dispatcher: Dispatcher,
+    redis_db: redis.Redis,
+    docker_client: docker.DockerClient,
+) -> None:
+    created = alice.create(name="overtaken", run_command=SERVER)
+    issued = time.time_ns()
+    started = alice.act(created["uuid"], "start")
+    alice.wait_state(created["uuid"], "Running")
+    alice.act(created["uuid"], "stop")
+    alice.wait_state(created["uuid"], "Stopped")
+
+    action_uuid = started.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
+    dispatcher.send_operation(
+        plane.node_uuid, start_operation(created, issued_ns=issued, action_uuid=action_uuid)
+    )
+    wait_broker_idle(redis_db, plane)
+
+    [container] = docker_containers(docker_client, created["uuid"])
+    assert container.status == "exited"
+    assert alice.container(created["uuid"])["state"] == "Stopped"
