@@ -33,11 +33,16 @@ trap stop_all INT TERM EXIT
 "$CP" agent >"$STATE/logs/agent.log" 2>&1 & pids+=($!)
 "$CP" api --bind "127.0.0.1:$PORT" >"$STATE/logs/api.log" 2>&1 & pids+=($!)
 
+# Ready when the API answers and the agent has registered its node (creates need a node).
 URL="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-  curl -sf -o /dev/null -H "Authorization: ApiKey admin:$KEY" "$URL/api/v1/node/" && break
+ready=""
+for _ in $(seq 1 300); do
+  if curl -sf -H "Authorization: ApiKey admin:$KEY" "$URL/api/v1/node/" | grep -q '"Deployed"'; then
+    ready=1; break
+  fi
   sleep 0.2
 done
+[[ -n "$ready" ]] || { say "not ready after 60 s; see $STATE/logs"; exit 1; }
 
 cat <<BANNER
 

@@ -1,0 +1,92 @@
+"""The README's run command does what the README says: prints the key and a working URL, runs a
+real container through the API, and stops everything it started on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import redis
+import requests
+
+from controlplane.messages import LABEL_NODE_UUID
+from tests.integration.conftest import ROOT, ApiClient, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+QUICKSTART_REDIS = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[dict[str, object]]:
+    port = free_port()
+    node_uuid = str(uuid.uuid4())
+    redis.Redis.from_url(QUICKSTART_REDIS).flushdb()
+    env = {
+        **os.environ,
+        "CONTROLPLANE_PORT": str(port),
+        "CONTROLPLANE_STATE_DIR": str(tmp_path / "state"),
+        "CONTROLPLANE_BROKER_URL": QUICKSTART_REDIS,
+        "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
+    }
+    output = (tmp_path / "run.out").open("w+")
+    process = subprocess.Popen(
+        ["bash", str(ROOT / "scripts/run.sh")],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def banner() -> str | None:
+        output.seek(0)
+        text = output.read()
+        return text if "Press Ctrl-C to stop." in text else None
+
+    try:
+        text = wait_for(banner, timeout=240, interval=0.2)
+        yield {"process": process, "port": port, "text": text, "node_uuid": node_uuid}
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for container in docker_client.containers.list(
+            all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
+        ):
+            container.remove(force=True)
+        redis.Redis.from_url(QUICKSTART_REDIS).flushdb()
+        output.close()
+
+
+def test_run_command_serves_the_api_and_stops_cleanly_on_ctrl_c(
+    quickstart: dict[str, object],
+) -> None:
+    text = str(quickstart["text"])
+    port = quickstart["port"]
+    assert f"http://127.0.0.1:{port}/api/v1/" in text
+    key = re.search(r"API key\s+(\S+)", text)
+    assert key is not None
+    client = ApiClient(f"http://127.0.0.1:{port}", "admin", key.group(1))
+    created = client.create(name="quick", run_command="sh -c 'echo hi; exec sleep 3600'")
+    assert client.act(created["uuid"], "start").status_code == 202
+    client.wait_state(created["uuid"], "Running")
+
+    process = quickstart["process"]
+    assert isinstance(process, subprocess.Popen)
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=30)
+    time.sleep(0.5)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/api/v1/", timeout=2)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True, check=False
+    )
+    assert leftovers.stdout.strip() == ""
