@@ -33,7 +33,17 @@ def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]
         "worker_prefetch_multiplier": 1,
         "task_default_queue": REPORTER_QUEUE,
         "broker_transport_options": {"visibility_timeout": visibility_timeout},
-        "result_backend_transport_options": {"visibility_timeout": visibility_timeout},
+        # The result store is only waited on by a client request (logs): give up on a dead broker
+        # within a second instead of Celery's default of about twenty.
+        "result_backend_transport_options": {
+            "visibility_timeout": visibility_timeout,
+            "retry_policy": {
+                "max_retries": 2,
+                "interval_start": 0,
+                "interval_step": 0.2,
+                "interval_max": 0.5,
+            },
+        },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,

@@ -19,6 +19,10 @@ from controlplane.messages import OPERATION_TASKS, TASK_LOGS, Operation, node_qu
 
 log = logging.getLogger(__name__)
 
+# Celery's result consumer reports a broker it cannot reconnect to as a RuntimeError
+# ("Retry limit exceeded ...") rather than a connection error.
+_BROKER_ERRORS = (OperationalError, RuntimeError)
+
 # Fail fast when Redis is down instead of Celery's default of retrying for several seconds.
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
@@ -34,7 +38,14 @@ class Dispatcher:
         Raises:
             BrokerUnavailableError: the broker could not take the message.
         """
-        self._send(OPERATION_TASKS[operation.kind], node_uuid, {"operation": operation.to_dict()})
+        # ignore_result: without it Celery subscribes to a result that never comes, and with the
+        # broker down that subscription retries for many seconds before failing.
+        self._send(
+            OPERATION_TASKS[operation.kind],
+            node_uuid,
+            {"operation": operation.to_dict()},
+            ignore_result=True,
+        )
         log.info(
             "queued %s of container %s on node %s (action %s)",
             operation.action,
@@ -63,7 +74,7 @@ class Dispatcher:
             answer: dict[str, Any] = result.get(timeout=self.node_timeout)
         except CeleryTimeoutError:
             raise NodeTimeoutError(node=node_uuid, seconds=self.node_timeout) from None
-        except OperationalError as exc:
+        except _BROKER_ERRORS as exc:
             raise BrokerUnavailableError(detail=str(exc)) from exc
         finally:
             result.forget()
@@ -79,6 +90,6 @@ class Dispatcher:
                 retry_policy=_PUBLISH_RETRY,
                 **options,
             )
-        except OperationalError as exc:
+        except _BROKER_ERRORS as exc:
             log.error("broker unavailable while sending %s to node %s: %s", task, node_uuid, exc)
             raise BrokerUnavailableError(detail=str(exc)) from exc

@@ -9,6 +9,7 @@ into `workers.errors` by class and status code.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,10 @@ RESTART_POLICIES: dict[str, dict[str, str] | None] = {
 }
 # Docker's container statuses, folded onto the control plane's observable states.
 _RUNNING_STATUSES = frozenset({"running", "restarting", "paused"})
+_DOCKER_TIME = re.compile(
+    r"^(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?"
+    r"(?P<zone>[Zz]|[+-]\d\d:\d\d)$"
+)
 # How long a create that lost a name race waits for the winner's container to appear.
 _NAME_RACE_SECONDS = 10.0
 
@@ -63,11 +68,13 @@ def parse_docker_time(value: str | None) -> int | None:
     for Docker's zero time. datetime keeps only microseconds, so the fraction is parsed apart."""
     if not value or value.startswith("0001-01-01"):
         return None
-    main, _, rest = value.partition(".")
-    fraction = "".join(ch for ch in rest if ch.isdigit()) if rest else ""
-    zone = rest[len(fraction) :] if rest else main[19:]
-    seconds = datetime.fromisoformat(main[:19] + (zone if zone != "Z" else "+00:00"))
-    return int(seconds.timestamp()) * 1_000_000_000 + int((fraction + "000000000")[:9])
+    match = _DOCKER_TIME.match(value)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {value!r}")
+    zone = match["zone"]
+    seconds = datetime.fromisoformat(match["seconds"] + ("+00:00" if zone in "Zz" else zone))
+    nanos = int((match["fraction"] or "").ljust(9, "0")[:9])
+    return int(seconds.timestamp()) * 1_000_000_000 + nanos
 
 
 class DockerDriver:

@@ -36,7 +36,7 @@ class AgentSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
         env = os.environ if environ is None else environ
-        pull = env.get(PREFIX + "PULL", "never")
+        pull = env.get(PREFIX + "PULL") or "never"
         if pull not in PULL_POLICIES:
             raise SettingsError(f"{PREFIX}PULL must be one of {', '.join(PULL_POLICIES)}")
         state_dir = Path(env.get(PREFIX + "STATE_DIR", "/var/lib/controlplane-agent"))

@@ -1,0 +1,161 @@
+"""Unit-test fixtures: a migrated SQLite file per test, the Flask app over it, users and nodes.
+
+No service is started. The broker URL points at a closed port, so any test that reaches the
+broker by accident fails fast instead of talking to a Redis somebody left running.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from controlplane import accounts, migrate, store
+from controlplane.app import create_app
+from controlplane.messages import ContainerReport, NodeReport
+from controlplane.settings import Settings
+
+CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user and one of its API keys, with the header forms the SDKs send."""
+
+    user_id: int
+    username: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"ApiKey {self.username}:{self.key}"}
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database file brought to the newest schema by the real migrations; each test copies it
+    instead of migrating again (Alembic start-up dominates a unit test's run time)."""
+    path = tmp_path_factory.mktemp("template") / "cp.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    # The migration's engine is disposed, so SQLite has folded its WAL into the main file.
+    assert not path.with_name("cp.db-wal").exists()
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_template: Path) -> str:
+    path = tmp_path / "cp.db"
+    shutil.copyfile(migrated_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, broker_url=CLOSED_BROKER_URL)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings, TESTING=False)
+    assert app.config["PROPAGATE_EXCEPTIONS"] is False
+    yield app
+    app.extensions["controlplane"]["database"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[store.Database]:
+    database = store.Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def session(database: store.Database) -> Iterator[Session]:
+    with database.session() as session:
+        yield session
+
+
+@pytest.fixture
+def make_account(database: store.Database) -> Callable[[str], Account]:
+    """Create (or find) a user and issue it a fresh key."""
+
+    def make(username: str) -> Account:
+        with database.session() as session:
+            user, _ = accounts.ensure_user(session, username)
+            key = accounts.issue_key(session, user)
+            return Account(user_id=user.id, username=user.username, key=key)
+
+    return make
+
+
+@pytest.fixture
+def account(make_account: Callable[[str], Account]) -> Account:
+    return make_account("alice")
+
+
+@pytest.fixture
+def register_node(database: store.Database) -> Callable[..., str]:
+    """Register a node the way the reporter does on a heartbeat; returns its uuid."""
+
+    def register(node_uuid: str | None = None, name: str = "node-1") -> str:
+        node_uuid = node_uuid or str(uuid.uuid4())
+        report = NodeReport(
+            node_uuid=node_uuid,
+            name=name,
+            docker_version="27.0.0",
+            cpu=2,
+            memory_mb=2048,
+            observed_ns=time.time_ns(),
+        )
+        with database.session() as session:
+            store.apply_node_report(session, report)
+        return node_uuid
+
+    return register
+
+
+@pytest.fixture
+def node(register_node: Callable[..., str]) -> str:
+    return register_node()
+
+
+@pytest.fixture
+def report(database: store.Database) -> Callable[..., bool]:
+    """Apply a container report the way the reporter does; returns whether anything changed."""
+
+    def apply(
+        container_uuid: str,
+        state: str,
+        *,
+        node_uuid: str,
+        observed_ns: int | None = None,
+        action_uuid: str | None = None,
+        error: str | None = None,
+        exit_code: int | None = None,
+    ) -> bool:
+        message = ContainerReport(
+            container_uuid=container_uuid,
+            state=state,
+            observed_ns=time.time_ns() if observed_ns is None else observed_ns,
+            node_uuid=node_uuid,
+            action_uuid=action_uuid,
+            error=error,
+            exit_code=exit_code,
+        )
+        with database.session() as session:
+            return store.apply_container_report(session, message)
+
+    return apply

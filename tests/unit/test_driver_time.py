@@ -1,0 +1,71 @@
+"""Docker's RFC 3339 timestamps to epoch nanoseconds, exactly (report ordering depends on it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from workers.driver import parse_docker_time
+
+# 2026-11-26T21:23:38Z as whole seconds since the epoch.
+SECONDS = int(datetime(2026, 11, 26, 21, 23, 38, tzinfo=UTC).timestamp())
+NS = SECONDS * 1_000_000_000
+
+
+def test_nanosecond_precision_is_kept_exactly() -> None:
+    assert parse_docker_time("2026-11-26T21:23:38.123456789Z") == NS + 123_456_789
+
+
+def test_two_times_one_nanosecond_apart_stay_apart() -> None:
+    earlier = parse_docker_time("2026-11-26T21:23:38.123456788Z")
+    later = parse_docker_time("2026-11-26T21:23:38.123456789Z")
+    assert earlier is not None and later is not None
+    assert later - earlier == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "fraction_ns"),
+    [
+        ("2026-11-26T21:23:38.1Z", 100_000_000),
+        ("2026-11-26T21:23:38.000000001Z", 1),
+        ("2026-11-26T21:23:38.123456Z", 123_456_000),
+    ],
+)
+def test_a_short_fraction_is_scaled_to_nanoseconds(value: str, fraction_ns: int) -> None:
+    assert parse_docker_time(value) == NS + fraction_ns
+
+
+def test_a_time_without_a_fraction_is_whole_seconds() -> None:
+    assert parse_docker_time("2026-11-26T21:23:38Z") == NS
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000000000Z"])
+def test_dockers_zero_time_means_never(value: str) -> None:
+    assert parse_docker_time(value) is None
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_missing_time_means_never(value: str | None) -> None:
+    assert parse_docker_time(value) is None
+
+
+def test_an_explicit_utc_offset_is_the_same_instant_as_z() -> None:
+    assert parse_docker_time("2026-11-26T21:23:38+00:00") == NS
+
+
+def test_a_non_utc_offset_is_converted_to_utc() -> None:
+    assert parse_docker_time("2026-11-26T23:23:38+02:00") == NS
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-26T21:23:38.5+00:00", NS + 500_000_000),
+        ("2026-11-26T23:23:38.123456789+02:00", NS + 123_456_789),
+        ("2026-11-26T16:23:38.000000001-05:00", NS + 1),
+    ],
+)
+def test_a_fraction_followed_by_an_offset_is_parsed(value: str, expected: int) -> None:
+    # RFC 3339 allows any offset after a fraction; the offset's digits are not part of it.
+    assert parse_docker_time(value) == expected

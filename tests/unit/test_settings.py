@@ -1,0 +1,167 @@
+"""Settings of both sides, parsed from explicit environments; the agent's identity file."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from controlplane.environment import SettingsError, env_int
+from controlplane.settings import Settings
+from workers.settings import AgentSettings, node_identity
+
+INT_SETTINGS = [
+    "CONTROLPLANE_NODE_TIMEOUT",
+    "CONTROLPLANE_STOP_TIMEOUT",
+    "CONTROLPLANE_PAGE_SIZE",
+    "CONTROLPLANE_MAX_PAGE_SIZE",
+    "CONTROLPLANE_VISIBILITY_TIMEOUT",
+]
+
+
+def test_an_empty_environment_gives_the_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert settings.database_url == "sqlite:///controlplane.db"
+    assert settings.broker_url == "redis://127.0.0.1:6379/0"
+    assert (settings.page_size, settings.max_page_size) == (25, 1000)
+    assert (settings.node_timeout, settings.stop_timeout) == (10, 10)
+    assert settings.visibility_timeout == 3600
+
+
+def test_every_setting_can_be_overridden() -> None:
+    settings = Settings.from_env(
+        {
+            "CONTROLPLANE_DATABASE_URL": "postgresql://cp@db/cp",
+            "CONTROLPLANE_BROKER_URL": "redis://broker:6379/3",
+            "CONTROLPLANE_NODE_TIMEOUT": "3",
+            "CONTROLPLANE_STOP_TIMEOUT": "0",
+            "CONTROLPLANE_PAGE_SIZE": "7",
+            "CONTROLPLANE_MAX_PAGE_SIZE": "50",
+            "CONTROLPLANE_VISIBILITY_TIMEOUT": "60",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert settings == Settings(
+        database_url="postgresql://cp@db/cp",
+        broker_url="redis://broker:6379/3",
+        node_timeout=3,
+        stop_timeout=0,
+        page_size=7,
+        max_page_size=50,
+        visibility_timeout=60,
+    )
+
+
+def test_empty_values_fall_back_to_the_defaults() -> None:
+    environ = {name: "" for name in INT_SETTINGS}
+    environ["CONTROLPLANE_DATABASE_URL"] = ""
+    assert Settings.from_env(environ) == Settings()
+
+
+def test_without_an_argument_the_process_environment_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONTROLPLANE_PAGE_SIZE", "9")
+    assert Settings.from_env().page_size == 9
+
+
+@pytest.mark.parametrize("name", INT_SETTINGS)
+@pytest.mark.parametrize("raw", ["ten", "1.5", "0x10"])
+def test_a_malformed_integer_is_refused_naming_the_variable(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError, match=name) as refused:
+        Settings.from_env({name: raw})
+    assert repr(raw) in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("CONTROLPLANE_PAGE_SIZE", "0"),
+        ("CONTROLPLANE_NODE_TIMEOUT", "0"),
+        ("CONTROLPLANE_STOP_TIMEOUT", "-1"),
+        ("CONTROLPLANE_VISIBILITY_TIMEOUT", "59"),
+    ],
+)
+def test_an_integer_below_its_minimum_is_refused(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must be at least"):
+        Settings.from_env({name: raw})
+
+
+def test_env_int_accepts_surrounding_whitespace_and_signs() -> None:
+    assert env_int({"X": " 12 "}, "X", 1) == 12
+    assert env_int({"X": "+3"}, "X", 1) == 3
+
+
+# --- agent -----------------------------------------------------------------------------------
+
+
+def agent_env(state_dir: Path, **extra: str) -> dict[str, str]:
+    return {"CONTROLPLANE_AGENT_STATE_DIR": str(state_dir), **extra}
+
+
+def test_an_agent_creates_its_identity_once_and_keeps_it(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state" / "nested"
+    first = AgentSettings.from_env(agent_env(state_dir))
+    assert str(uuid.UUID(first.node_uuid)) == first.node_uuid
+    stored = (state_dir / "node-uuid").read_text().strip()
+    assert stored == first.node_uuid
+    assert AgentSettings.from_env(agent_env(state_dir)).node_uuid == first.node_uuid
+    assert not (state_dir / "node-uuid.tmp").exists()
+
+
+def test_two_state_directories_are_two_nodes(tmp_path: Path) -> None:
+    assert node_identity(tmp_path / "a") != node_identity(tmp_path / "b")
+
+
+def test_an_explicit_node_uuid_wins_and_writes_no_file(tmp_path: Path) -> None:
+    chosen = str(uuid.uuid4())
+    settings = AgentSettings.from_env(
+        agent_env(tmp_path, CONTROLPLANE_AGENT_NODE_UUID=chosen, CONTROLPLANE_AGENT_NODE_NAME="n1")
+    )
+    assert (settings.node_uuid, settings.node_name) == (chosen, "n1")
+    assert not (tmp_path / "node-uuid").exists()
+
+
+def test_an_identity_file_without_a_uuid_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "node-uuid").write_text("not a uuid\n")
+    with pytest.raises(SettingsError, match="node-uuid"):
+        AgentSettings.from_env(agent_env(tmp_path))
+
+
+def test_agent_defaults(tmp_path: Path) -> None:
+    settings = AgentSettings.from_env(agent_env(tmp_path))
+    assert settings.pull == "never"
+    assert settings.broker_url == "redis://127.0.0.1:6379/0"
+    assert settings.docker_url == "unix:///var/run/docker.sock"
+    assert (settings.concurrency, settings.heartbeat_interval) == (8, 5)
+    assert settings.node_name
+
+
+def test_agent_overrides(tmp_path: Path) -> None:
+    settings = AgentSettings.from_env(
+        agent_env(
+            tmp_path,
+            CONTROLPLANE_AGENT_PULL="missing",
+            CONTROLPLANE_AGENT_BROKER_URL="redis://broker/1",
+            CONTROLPLANE_AGENT_DOCKER_URL="tcp://127.0.0.1:2375",
+            CONTROLPLANE_AGENT_CONCURRENCY="2",
+            CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL="1",
+        )
+    )
+    assert settings.pull == "missing"
+    assert settings.broker_url == "redis://broker/1"
+    assert settings.docker_url == "tcp://127.0.0.1:2375"
+    assert (settings.concurrency, settings.heartbeat_interval) == (2, 1)
+
+
+@pytest.mark.parametrize("pull", ["always", "MISSING", "yes"])
+def test_an_unknown_pull_policy_is_refused(tmp_path: Path, pull: str) -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_PULL"):
+        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_PULL=pull))
+
+
+def test_a_malformed_agent_integer_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_CONCURRENCY"):
+        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_CONCURRENCY="many"))

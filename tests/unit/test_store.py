@@ -1,0 +1,325 @@
+"""The store's conditional writes: accepted and refused actions, report ordering, placement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from controlplane import store
+from controlplane.errors import ContainerNotFoundError, TransitionRefusedError
+from controlplane.lifecycle import Action, ActionState, State
+from controlplane.messages import ContainerReport
+from controlplane.models import ActionRecord, Container
+from controlplane.scheduler import choose_node
+from controlplane.store import NodeLoad
+
+if TYPE_CHECKING:
+    from conftest import Account
+
+REQUEST = store.RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
+
+
+def add_container(session: Session, *, owner_id: int, node_uuid: str, name: str = "web") -> str:
+    node = store.get_node(session, uuid=node_uuid)
+    uuid = store.new_uuid()
+    store.insert_container(
+        session,
+        owner_id=owner_id,
+        node_id=node.id,
+        fields={
+            "uuid": uuid,
+            "name": name,
+            "unique_name": f"{name}-{uuid[:8]}",
+            "image_name": "busybox:latest",
+        },
+        request=REQUEST,
+    )
+    return uuid
+
+
+def state_of(session: Session, uuid: str) -> State:
+    session.expire_all()
+    return State(session.scalar(select(Container.state).where(Container.uuid == uuid)))
+
+
+def action(session: Session, uuid: str) -> ActionRecord:
+    session.expire_all()
+    record = session.scalar(select(ActionRecord).where(ActionRecord.uuid == uuid))
+    assert record is not None
+    return record
+
+
+def action_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ActionRecord)) or 0
+
+
+def apply(
+    session: Session, uuid: str, state: State, observed_ns: int, node_uuid: str, **extra: object
+) -> bool:
+    report = ContainerReport.from_dict(
+        {
+            "container_uuid": uuid,
+            "state": state.value,
+            "observed_ns": observed_ns,
+            "node_uuid": node_uuid,
+            **extra,
+        }
+    )
+    return store.apply_container_report(session, report)
+
+
+@pytest.fixture
+def container(session: Session, account: Account, node: str) -> str:
+    return add_container(session, owner_id=account.user_id, node_uuid=node)
+
+
+# --- accepting actions -----------------------------------------------------------------------
+
+
+def test_a_new_container_is_in_init_with_a_finished_create_action(
+    session: Session, container: str
+) -> None:
+    assert state_of(session, container) is State.INIT
+    records = session.scalars(select(ActionRecord)).all()
+    assert [(r.name, r.state, r.end_date is not None) for r in records] == [
+        ("Container Create", "Success", True)
+    ]
+
+
+def test_an_accepted_action_moves_to_the_transitional_state_and_opens_an_action(
+    session: Session, account: Account, container: str
+) -> None:
+    record, record_action, rollback = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+    )
+    assert rollback is State.INIT
+    assert record.state == State.STARTING.value
+    assert state_of(session, container) is State.STARTING
+    opened = action(session, record_action.uuid)
+    assert (opened.name, opened.state, opened.end_date) == ("Container Start", "In progress", None)
+
+
+@pytest.mark.parametrize("refused", [Action.STOP, Action.START], ids=str)
+def test_a_refused_action_raises_and_changes_nothing(
+    session: Session, account: Account, container: str, node: str, refused: Action
+) -> None:
+    # Running refuses start; Init refuses stop. Put the container where `refused` is refused.
+    if refused is Action.START:
+        assert apply(session, container, State.RUNNING, 1_000, node)
+    current = state_of(session, container)
+    before = action_count(session)
+    with pytest.raises(TransitionRefusedError) as error:
+        store.begin_action(
+            session, owner_id=account.user_id, uuid=container, action=refused, request=REQUEST
+        )
+    assert error.value.message == f"cannot {refused} container {container} in state {current}"
+    assert state_of(session, container) is current
+    assert action_count(session) == before
+
+
+def test_a_second_start_while_starting_is_refused(
+    session: Session, account: Account, container: str
+) -> None:
+    store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+    )
+    before = action_count(session)
+    with pytest.raises(TransitionRefusedError):
+        store.begin_action(
+            session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+        )
+    assert state_of(session, container) is State.STARTING
+    assert action_count(session) == before
+
+
+def test_an_action_on_another_owners_container_is_not_found(
+    session: Session, make_account: Callable[[str], Account], container: str
+) -> None:
+    bob = make_account("bob")
+    with pytest.raises(ContainerNotFoundError):
+        store.begin_action(
+            session, owner_id=bob.user_id, uuid=container, action=Action.START, request=REQUEST
+        )
+    assert state_of(session, container) is State.INIT
+
+
+def test_an_abandoned_action_returns_the_container_and_fails_the_action(
+    session: Session, account: Account, container: str
+) -> None:
+    record, opened, rollback = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+    )
+    store.abandon_action(
+        session, container=record, action=opened, rollback_state=rollback, reason="broker down"
+    )
+    assert state_of(session, container) is State.INIT
+    closed = action(session, opened.uuid)
+    assert (closed.state, closed.reason) == ("Failed", "broker down")
+    assert closed.end_date is not None
+
+
+# --- applying reports ------------------------------------------------------------------------
+
+
+def test_a_newer_report_is_applied_with_its_dates(
+    session: Session, container: str, node: str
+) -> None:
+    assert apply(session, container, State.RUNNING, 1_000_000_000, node, docker_id="abc")
+    row = session.scalar(select(Container).where(Container.uuid == container))
+    assert row is not None
+    assert (row.state, row.observed_ns, row.docker_id) == ("Running", 1_000_000_000, "abc")
+    assert row.started_datetime is not None and row.deployed_datetime is not None
+
+    assert apply(session, container, State.STOPPED, 2_000_000_000, node, exit_code=3)
+    session.expire_all()
+    assert (row.state, row.exit_code) == ("Stopped", 3)
+    assert row.stopped_datetime is not None
+
+
+def test_a_duplicate_report_is_ignored(session: Session, container: str, node: str) -> None:
+    assert apply(session, container, State.RUNNING, 1_000, node)
+    assert not apply(session, container, State.RUNNING, 1_000, node)
+    assert not apply(session, container, State.STOPPED, 1_000, node)
+    assert state_of(session, container) is State.RUNNING
+
+
+def test_an_older_report_arriving_after_a_newer_one_is_ignored(
+    session: Session, container: str, node: str
+) -> None:
+    assert apply(session, container, State.STOPPED, 2_000, node, exit_code=0)
+    assert not apply(session, container, State.RUNNING, 1_000, node)
+    assert state_of(session, container) is State.STOPPED
+
+
+def test_a_report_of_a_transitional_state_is_ignored(
+    session: Session, container: str, node: str
+) -> None:
+    assert not apply(session, container, State.STARTING, 1_000, node)
+    assert state_of(session, container) is State.INIT
+
+
+def test_a_terminated_container_stays_terminated(
+    session: Session, container: str, node: str
+) -> None:
+    assert apply(session, container, State.TERMINATED, 1_000, node)
+    assert not apply(session, container, State.RUNNING, 2_000, node)
+    assert state_of(session, container) is State.TERMINATED
+
+
+def test_a_report_for_an_unknown_container_changes_nothing(session: Session, node: str) -> None:
+    assert not apply(session, store.new_uuid(), State.RUNNING, 1_000, node)
+
+
+def test_a_success_report_closes_its_action_as_success(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    _, opened, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+    )
+    assert apply(session, container, State.RUNNING, 1_000, node, action_uuid=opened.uuid)
+    closed = action(session, opened.uuid)
+    assert (closed.state, closed.reason) == (ActionState.SUCCESS.value, None)
+    assert closed.end_date is not None
+    assert state_of(session, container) is State.RUNNING
+
+
+def test_a_failure_report_returns_the_container_to_its_rollback_state(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    _, opened, rollback = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+    )
+    assert apply(
+        session, container, rollback, 1_000, node, action_uuid=opened.uuid, error="no such image"
+    )
+    assert state_of(session, container) is State.INIT
+    closed = action(session, opened.uuid)
+    assert (closed.state, closed.reason) == (ActionState.FAILED.value, "no such image")
+
+
+def test_a_failed_stop_leaves_the_container_running(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    assert apply(session, container, State.RUNNING, 1_000, node)
+    _, opened, rollback = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.STOP, request=REQUEST
+    )
+    assert rollback is State.RUNNING
+    assert apply(session, container, rollback, 2_000, node, action_uuid=opened.uuid, error="boom")
+    assert state_of(session, container) is State.RUNNING
+    assert action(session, opened.uuid).state == ActionState.FAILED.value
+
+
+def test_a_stale_report_still_closes_its_action(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    _, opened, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+    )
+    assert apply(session, container, State.RUNNING, 2_000, node)
+    assert not apply(session, container, State.RUNNING, 1_000, node, action_uuid=opened.uuid)
+    assert action(session, opened.uuid).state == ActionState.SUCCESS.value
+
+
+def test_a_closed_action_is_not_reopened_by_a_redelivered_report(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    _, opened, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+    )
+    apply(session, container, State.INIT, 1_000, node, action_uuid=opened.uuid, error="first")
+    apply(session, container, State.RUNNING, 2_000, node, action_uuid=opened.uuid)
+    closed = action(session, opened.uuid)
+    assert (closed.state, closed.reason) == (ActionState.FAILED.value, "first")
+
+
+# --- placement -------------------------------------------------------------------------------
+
+
+def test_node_loads_count_only_containers_that_are_not_terminated(
+    session: Session, account: Account, register_node: Callable[..., str]
+) -> None:
+    busy = register_node("00000000-0000-4000-8000-000000000001", name="busy")
+    idle = register_node("00000000-0000-4000-8000-000000000002", name="idle")
+    live = [add_container(session, owner_id=account.user_id, node_uuid=busy) for _ in range(2)]
+    gone = add_container(session, owner_id=account.user_id, node_uuid=busy)
+    apply(session, gone, State.TERMINATED, 1_000, busy)
+    apply(session, live[0], State.RUNNING, 1_000, busy)
+    loads = {load.uuid: load.containers for load in store.deployed_node_loads(session)}
+    assert loads == {busy: 2, idle: 0}
+
+
+def test_node_loads_are_empty_without_nodes(session: Session) -> None:
+    assert store.deployed_node_loads(session) == []
+
+
+def test_the_scheduler_places_on_the_emptiest_registered_node(
+    session: Session, account: Account, register_node: Callable[..., str]
+) -> None:
+    first = register_node("00000000-0000-4000-8000-000000000001")
+    second = register_node("00000000-0000-4000-8000-000000000002")
+    add_container(session, owner_id=account.user_id, node_uuid=first)
+    chosen = choose_node(store.deployed_node_loads(session))
+    assert chosen is not None and chosen.uuid == second
+
+
+def load(uuid: str, containers: int) -> NodeLoad:
+    return NodeLoad(id=0, uuid=uuid, name=uuid, containers=containers)
+
+
+def test_choose_node_picks_the_node_with_fewest_containers() -> None:
+    chosen = choose_node([load("a", 3), load("b", 1), load("c", 2)])
+    assert chosen is not None and chosen.uuid == "b"
+
+
+def test_choose_node_breaks_ties_by_lowest_uuid() -> None:
+    chosen = choose_node([load("c", 1), load("a", 1), load("b", 1), load("0", 5)])
+    assert chosen is not None and chosen.uuid == "a"
+
+
+def test_choose_node_gives_none_without_candidates() -> None:
+    assert choose_node([]) is None
