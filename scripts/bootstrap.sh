@@ -43,23 +43,52 @@ ensure_python() {
 
 docker_ready() { curl -sf --unix-socket "$CP_DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1; }
 
-# Starts dockerd unless it answers. A killed daemon leaves its pid file and socket behind; both
-# are removed when no live process owns them, or dockerd refuses to start.
+# A killed process can linger as a zombie until PID 1 reaps it, and kill -0 (like dockerd's own
+# pid-file check) takes a zombie for alive; only a process that is not a zombie counts.
+pid_alive() {
+  local stat
+  stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+  [[ -n "$stat" && "$stat" != Z* ]]
+}
+
+dockerd_alive() {
+  local pid
+  for pid in $(pgrep -x dockerd || true); do pid_alive "$pid" && return 0; done
+  return 1
+}
+
+clear_stale_pidfile() {
+  if [[ -f "$1" ]] && ! pid_alive "$(cat "$1")"; then
+    say "removing stale $1"
+    rm -f "$1"
+  fi
+}
+
+# A killed dockerd leaves its pid file, its socket and the pid file of the containerd it managed
+# (killed with it). dockerd refuses to start while its pid file names a process, and waits in
+# vain for a containerd whose pid file names one, so both go when no live process owns them.
+start_dockerd() {
+  clear_stale_pidfile /var/run/docker.pid
+  clear_stale_pidfile /var/run/docker/containerd/containerd.pid
+  rm -f "$CP_DOCKER_SOCK"
+  mkdir -p "$CP_LOG_DIR"
+  say "starting dockerd (log: $CP_LOG_DIR/dockerd.log)"
+  nohup dockerd -H "unix://$CP_DOCKER_SOCK" >>"$CP_LOG_DIR/dockerd.log" 2>&1 &
+}
+
+# Starts dockerd unless it answers; waits up to a minute, starting it at most three times.
 ensure_dockerd() {
-  docker_ready && return
-  local pidfile=/var/run/docker.pid
-  if [[ -f "$pidfile" ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    say "removing stale $pidfile"; rm -f "$pidfile"
-  fi
-  if ! pgrep -x dockerd >/dev/null; then
-    rm -f "$CP_DOCKER_SOCK"
-    mkdir -p "$CP_LOG_DIR"
-    say "starting dockerd (log: $CP_LOG_DIR/dockerd.log)"
-    nohup dockerd -H "unix://$CP_DOCKER_SOCK" >>"$CP_LOG_DIR/dockerd.log" 2>&1 &
-  fi
-  local i
-  for i in $(seq 1 120); do docker_ready && return; sleep 0.5; done
-  say "dockerd did not come up; see $CP_LOG_DIR/dockerd.log"; tail -20 "$CP_LOG_DIR/dockerd.log" >&2 || true
+  local i starts=0
+  for i in $(seq 1 120); do
+    docker_ready && return
+    if ! dockerd_alive && ((starts < 3)); then
+      start_dockerd
+      starts=$((starts + 1))
+    fi
+    sleep 0.5
+  done
+  say "dockerd did not come up; see $CP_LOG_DIR/dockerd.log"
+  tail -20 "$CP_LOG_DIR/dockerd.log" >&2 || true
   return 1
 }
 
