@@ -11,7 +11,7 @@ from controlplane import store
 from controlplane.api import context
 from controlplane.api.containers import uuid_from_uri
 from controlplane.api.context import current_user, db_session, require_user
-from controlplane.api.serializers import action_to_json, page_to_json
+from controlplane.api.serializers import action_to_json
 
 LIST_FILTERS = ("object", "state")
 
@@ -30,13 +30,12 @@ class ActionListResource(Resource):
             container_uuid=uuid_from_uri(target) if target else None,
             state=request.args.get("state"),
         )
-        return page_to_json(
+        return context.page(
             [action_to_json(row) for row in rows],
-            path=request.path,
-            query=context.list_query(*LIST_FILTERS),
+            total=total,
             limit=limit,
             offset=offset,
-            total=total,
+            filters=LIST_FILTERS,
         )
 
 

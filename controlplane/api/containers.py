@@ -14,7 +14,7 @@ from flask_restful import Resource
 from controlplane import operations, store
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
-from controlplane.api.serializers import container_to_json, page_to_json, resource_uri
+from controlplane.api.serializers import container_to_json, resource_uri
 from controlplane.errors import InvalidInputError, NoNodeAvailableError
 from controlplane.lifecycle import Action, State
 from controlplane.scheduler import choose_node
@@ -65,13 +65,12 @@ class ContainerListResource(Resource):
         rows, total = store.list_containers(
             db_session(), owner_id=current_user().id, filters=_filters(), limit=limit, offset=offset
         )
-        return page_to_json(
+        return context.page(
             [container_to_json(row) for row in rows],
-            path=request.path,
-            query=context.list_query(*LIST_FILTERS),
+            total=total,
             limit=limit,
             offset=offset,
-            total=total,
+            filters=LIST_FILTERS,
         )
 
     def post(self) -> Reply:

@@ -15,6 +15,7 @@ from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
 from controlplane import accounts
+from controlplane.api.serializers import page_to_json
 from controlplane.auth import parse_authorization
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import AuthenticationError, InvalidInputError, UnsupportedMediaTypeError
@@ -113,9 +114,19 @@ def paging() -> tuple[int, int]:
     return cast(int, limit), cast(int, offset)
 
 
-def list_query(*names: str) -> dict[str, str]:
-    """The filters of this request that a `next` link must repeat."""
-    return {name: request.args[name] for name in names if name in request.args}
+def page(
+    objects: list[dict[str, Any]],
+    *,
+    total: int,
+    limit: int,
+    offset: int,
+    filters: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The list envelope for this request; `next` and `previous` repeat its `filters`."""
+    query = {name: request.args[name] for name in filters if name in request.args}
+    return page_to_json(
+        objects, path=request.path, query=query, limit=limit, offset=offset, total=total
+    )
 
 
 def request_info() -> RequestInfo:

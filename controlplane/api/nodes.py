@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
 from flask_restful import Resource
 
 from controlplane import store
 from controlplane.api import context
 from controlplane.api.context import db_session, require_user
-from controlplane.api.serializers import node_to_json, page_to_json
+from controlplane.api.serializers import node_to_json
 from controlplane.models import Node
 
 
@@ -25,13 +24,8 @@ class NodeListResource(Resource):
     def get(self) -> dict[str, Any]:
         limit, offset = context.paging()
         rows, total = store.list_nodes(db_session(), limit=limit, offset=offset)
-        return page_to_json(
-            [_node_json(row) for row in rows],
-            path=request.path,
-            query={},
-            limit=limit,
-            offset=offset,
-            total=total,
+        return context.page(
+            [_node_json(row) for row in rows], total=total, limit=limit, offset=offset
         )
 
 
