@@ -43,6 +43,10 @@ class NodeNotFoundError(NotFoundError):
     template = "node {ident} not found"
 
 
+class NamespaceNotFoundError(NotFoundError):
+    template = "namespace {ident} not found"
+
+
 class InvalidInputError(ControlPlaneError):
     """Bad request content; `field` names what was wrong so clients can point at it."""
 

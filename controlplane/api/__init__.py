@@ -1,4 +1,4 @@
-"""The REST API: one route table for every resource (the Redash pattern).
+"""The REST API: one route table for every resource (the Redash pattern), in both URL trees.
 
 Routes end in a slash, as every SDK request does (tutum-api.md §1.4); the slash-less form is
 answered too, without a redirect, because a redirect would turn an SDK's POST into a GET.
@@ -18,22 +18,26 @@ from controlplane.api.containers import (
 )
 from controlplane.api.errors import ControlPlaneApi
 from controlplane.api.nodes import NodeListResource, NodeResource
+from controlplane.api.trees import route_rules
 
+# (resource, kind, path after the collection, endpoint); each answers in both URL trees.
 ROUTES = (
-    (ContainerListResource, "/api/v1/container/", "containers"),
-    (ContainerResource, "/api/v1/container/<uuid>/", "container"),
-    (ContainerStartResource, "/api/v1/container/<uuid>/start/", "container_start"),
-    (ContainerStopResource, "/api/v1/container/<uuid>/stop/", "container_stop"),
-    (ContainerLogsResource, "/api/v1/container/<uuid>/logs/", "container_logs"),
-    (ActionListResource, "/api/v1/action/", "actions"),
-    (ActionResource, "/api/v1/action/<uuid>/", "action"),
-    (NodeListResource, "/api/v1/node/", "nodes"),
-    (NodeResource, "/api/v1/node/<uuid>/", "node"),
+    (ContainerListResource, "container", "", "containers"),
+    (ContainerResource, "container", "<uuid>/", "container"),
+    (ContainerStartResource, "container", "<uuid>/start/", "container_start"),
+    (ContainerStopResource, "container", "<uuid>/stop/", "container_stop"),
+    (ContainerLogsResource, "container", "<uuid>/logs/", "container_logs"),
+    (ActionListResource, "action", "", "actions"),
+    (ActionResource, "action", "<uuid>/", "action"),
+    (NodeListResource, "node", "", "nodes"),
+    (NodeResource, "node", "<uuid>/", "node"),
 )
 
 
 def register_api(app: Flask) -> ControlPlaneApi:
     api = ControlPlaneApi(app)
-    for resource, path, endpoint in ROUTES:
-        api.add_resource(resource, path, endpoint=endpoint, strict_slashes=False)
+    for resource, kind, suffix, endpoint in ROUTES:
+        api.add_resource(
+            resource, *route_rules(kind, suffix), endpoint=endpoint, strict_slashes=False
+        )
     return api

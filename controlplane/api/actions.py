@@ -31,7 +31,7 @@ class ActionListResource(Resource):
             state=request.args.get("state"),
         )
         return context.page(
-            [action_to_json(row) for row in rows],
+            [action_to_json(row, context.links()) for row in rows],
             total=total,
             limit=limit,
             offset=offset,
@@ -43,4 +43,5 @@ class ActionResource(Resource):
     method_decorators = [require_user]
 
     def get(self, uuid: str) -> dict[str, Any]:
-        return action_to_json(store.get_action(db_session(), owner_id=current_user().id, uuid=uuid))
+        action = store.get_action(db_session(), owner_id=current_user().id, uuid=uuid)
+        return action_to_json(action, context.links())

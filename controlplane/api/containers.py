@@ -14,13 +14,12 @@ from flask_restful import Resource
 from controlplane import operations, store
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
-from controlplane.api.serializers import container_to_json, resource_uri
+from controlplane.api.serializers import container_to_json
 from controlplane.errors import InvalidInputError, NoNodeAvailableError
 from controlplane.lifecycle import Action, State
 from controlplane.scheduler import choose_node
 from controlplane.validation import validate_create
 
-ACTION_HEADER = "X-Tutum-Action-URI"
 LIST_FILTERS = ("state", "name", "unique_name", "uuid", "uuid__startswith", "node")
 # States whose container has no Docker counterpart to read logs from.
 _NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
@@ -50,11 +49,10 @@ def _filters() -> store.ContainerFilters:
 
 
 def _accepted(container: Any, action_uuid: str, status: int) -> Reply:
-    return (
-        container_to_json(container),
-        status,
-        {ACTION_HEADER: resource_uri("action", action_uuid)},
-    )
+    """The container itself, with its Action's URI in the tree's action header (§4)."""
+    links = context.links()
+    header = {links.tree.action_header: links.uri("action", action_uuid)}
+    return container_to_json(container, links), status, header
 
 
 class ContainerListResource(Resource):
@@ -66,7 +64,7 @@ class ContainerListResource(Resource):
             db_session(), owner_id=current_user().id, filters=_filters(), limit=limit, offset=offset
         )
         return context.page(
-            [container_to_json(row) for row in rows],
+            [container_to_json(row, context.links()) for row in rows],
             total=total,
             limit=limit,
             offset=offset,
@@ -96,7 +94,7 @@ class ContainerResource(Resource):
 
     def get(self, uuid: str) -> dict[str, Any]:
         container = store.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
-        return container_to_json(container)
+        return container_to_json(container, context.links())
 
     def delete(self, uuid: str) -> Reply:
         return _perform(uuid, Action.TERMINATE)

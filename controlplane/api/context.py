@@ -16,9 +16,15 @@ from sqlalchemy.orm import Session
 
 from controlplane import accounts
 from controlplane.api.serializers import page_to_json
+from controlplane.api.trees import Links, tree_of
 from controlplane.auth import parse_authorization
 from controlplane.dispatch import Dispatcher
-from controlplane.errors import AuthenticationError, InvalidInputError, UnsupportedMediaTypeError
+from controlplane.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    NamespaceNotFoundError,
+    UnsupportedMediaTypeError,
+)
 from controlplane.models import User
 from controlplane.settings import Settings
 from controlplane.store import Database, RequestInfo
@@ -56,18 +62,28 @@ def current_user() -> User:
 
 
 def require_user(method: F) -> F:
-    """Resource method decorator: authenticate the caller or answer 401."""
+    """Resource method decorator: authenticate the caller (401 otherwise) and check the Docker
+    Cloud namespace in the path, which must be the caller's own (404 otherwise, as for any
+    object the caller cannot see). The namespace is consumed here; methods never see it."""
 
     @wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, namespace: str | None = None, **kwargs: Any) -> Any:
         credentials = parse_authorization(request.headers.get("Authorization"))
         user = accounts.authenticate(db_session(), credentials) if credentials else None
         if user is None:
             raise AuthenticationError()
+        if namespace is not None and namespace != user.username:
+            raise NamespaceNotFoundError(ident=namespace)
         g.user = user
         return method(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def links() -> Links:
+    """Resource URIs in the tree (and namespace) this request came in on."""
+    namespace = (request.view_args or {}).get("namespace")
+    return Links(tree_of(request.path), namespace)
 
 
 def json_body() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from controlplane.models import Node
 
 def _node_json(node: Node) -> dict[str, Any]:
     live = store.count_live_containers(db_session(), node_id=node.id)
-    return node_to_json(node, live_containers=live)
+    return node_to_json(node, context.links(), live_containers=live)
 
 
 class NodeListResource(Resource):

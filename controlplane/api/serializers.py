@@ -1,6 +1,7 @@
 """Model -> Tutum JSON. The wire contract clients depend on lives here and only here.
 
 Rules from tutum-api.md that shape this file: every object carries `uuid` and `resource_uri`
+(in the URL tree of the request, see `trees`)
 (§3.3); no key may be `logs`, `pk`, `is_dirty`, a method name of the SDK objects or start with
 `_`; dates are `Thu, 16 Oct 2014 12:04:08 +0000` in UTC (§3.7); lists are the `meta`/`objects`
 envelope with a root-relative `next` that becomes null on the last page (§3.1).
@@ -13,14 +14,9 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from controlplane.api.trees import Links
 from controlplane.lifecycle import TRANSITIONAL_STATES, State
 from controlplane.models import ActionRecord, Container, Node
-
-API_ROOT = "/api/v1/"
-
-
-def resource_uri(kind: str, uuid: str) -> str:
-    return f"{API_ROOT}{kind}/{uuid}/"
 
 
 def format_date(value: datetime | None) -> str | None:
@@ -36,17 +32,17 @@ def exit_code_msg(exit_code: int | None) -> str | None:
     return f"Exit code {exit_code} ({'Success' if exit_code == 0 else 'Failure'})"
 
 
-def container_to_json(container: Container) -> dict[str, Any]:
+def container_to_json(container: Container, links: Links) -> dict[str, Any]:
     return {
         "uuid": container.uuid,
-        "resource_uri": resource_uri("container", container.uuid),
+        "resource_uri": links.uri("container", container.uuid),
         "image_name": container.image_name,
         "image_tag": None,
         "name": container.name,
         "unique_name": container.unique_name,
         "state": container.state,
         "synchronized": State(container.state) not in TRANSITIONAL_STATES,
-        "node": resource_uri("node", container.node.uuid),
+        "node": links.uri("node", container.node.uuid),
         "service": None,
         "public_dns": None,
         "private_ip": "",
@@ -73,11 +69,11 @@ def container_to_json(container: Container) -> dict[str, Any]:
     }
 
 
-def action_to_json(action: ActionRecord) -> dict[str, Any]:
+def action_to_json(action: ActionRecord, links: Links) -> dict[str, Any]:
     return {
         "uuid": action.uuid,
-        "resource_uri": resource_uri("action", action.uuid),
-        "object": resource_uri("container", action.container.uuid),
+        "resource_uri": links.uri("action", action.uuid),
+        "object": links.uri("container", action.container.uuid),
         "action": action.name,
         "method": action.method,
         "path": action.path,
@@ -95,10 +91,10 @@ def action_to_json(action: ActionRecord) -> dict[str, Any]:
     }
 
 
-def node_to_json(node: Node, *, live_containers: int) -> dict[str, Any]:
+def node_to_json(node: Node, links: Links, *, live_containers: int) -> dict[str, Any]:
     return {
         "uuid": node.uuid,
-        "resource_uri": resource_uri("node", node.uuid),
+        "resource_uri": links.uri("node", node.uuid),
         "nickname": node.name,
         "external_fqdn": node.name,
         "state": node.state,

@@ -15,6 +15,7 @@ from controlplane.api.serializers import (
     node_to_json,
     page_to_json,
 )
+from controlplane.api.trees import TUTUM, Links
 from controlplane.lifecycle import TRANSITIONAL_STATES, State
 from controlplane.models import ActionRecord, Container, Node
 
@@ -116,6 +117,8 @@ FORBIDDEN_KEYS = {
     "dockercloud_action_uri",
 }
 
+TUTUM_LINKS = Links(TUTUM)
+
 
 def make_node() -> Node:
     return Node(
@@ -178,23 +181,23 @@ def assert_no_forbidden_keys(obj: dict[str, Any]) -> None:
 
 
 def test_a_container_has_exactly_the_documented_fields() -> None:
-    assert set(container_to_json(make_container())) == CONTAINER_KEYS
+    assert set(container_to_json(make_container(), TUTUM_LINKS)) == CONTAINER_KEYS
 
 
 def test_an_action_has_exactly_the_documented_fields() -> None:
-    assert set(action_to_json(make_action())) == ACTION_KEYS
+    assert set(action_to_json(make_action(), TUTUM_LINKS)) == ACTION_KEYS
 
 
 def test_a_node_has_exactly_the_documented_fields() -> None:
-    assert set(node_to_json(make_node(), live_containers=0)) == NODE_KEYS
+    assert set(node_to_json(make_node(), TUTUM_LINKS, live_containers=0)) == NODE_KEYS
 
 
 @pytest.mark.parametrize(
     "obj",
     [
-        container_to_json(make_container()),
-        action_to_json(make_action()),
-        node_to_json(make_node(), live_containers=3),
+        container_to_json(make_container(), TUTUM_LINKS),
+        action_to_json(make_action(), TUTUM_LINKS),
+        node_to_json(make_node(), TUTUM_LINKS, live_containers=3),
     ],
     ids=["container", "action", "node"],
 )
@@ -203,14 +206,14 @@ def test_no_object_carries_a_key_that_shadows_an_sdk_method(obj: dict[str, Any])
 
 
 def test_a_container_names_itself_and_its_node_by_root_relative_uris() -> None:
-    data = container_to_json(make_container())
+    data = container_to_json(make_container(), TUTUM_LINKS)
     assert data["uuid"] == CONTAINER_UUID
     assert data["resource_uri"] == f"/api/v1/container/{CONTAINER_UUID}/"
     assert data["node"] == f"/api/v1/node/{NODE_UUID}/"
 
 
 def test_a_container_carries_its_configuration() -> None:
-    data = container_to_json(make_container())
+    data = container_to_json(make_container(), TUTUM_LINKS)
     assert data["image_name"] == "busybox:latest"
     assert data["name"] == "web"
     assert data["unique_name"] == "web-0b6e3f2a"
@@ -222,13 +225,13 @@ def test_a_container_carries_its_configuration() -> None:
 
 @pytest.mark.parametrize("state", list(State), ids=str)
 def test_a_container_is_synchronized_only_in_a_stable_state(state: State) -> None:
-    data = container_to_json(make_container(state))
+    data = container_to_json(make_container(state), TUTUM_LINKS)
     assert data["state"] == state.value
     assert data["synchronized"] is (state not in TRANSITIONAL_STATES)
 
 
 def test_container_dates_are_rfc2822_utc_and_unset_ones_are_null() -> None:
-    data = container_to_json(make_container(started_datetime=WHEN))
+    data = container_to_json(make_container(started_datetime=WHEN), TUTUM_LINKS)
     assert data["started_datetime"] == WHEN_TEXT
     assert data["deployed_datetime"] is None
     assert data["stopped_datetime"] is None
@@ -240,13 +243,15 @@ def test_container_dates_are_rfc2822_utc_and_unset_ones_are_null() -> None:
     [(None, None), (0, "Exit code 0 (Success)"), (137, "Exit code 137 (Failure)")],
 )
 def test_the_exit_code_message_follows_the_exit_code(exit_code: int | None, message: str) -> None:
-    data = container_to_json(make_container(State.STOPPED, exit_code=exit_code))
+    data = container_to_json(make_container(State.STOPPED, exit_code=exit_code), TUTUM_LINKS)
     assert data["exit_code"] == exit_code
     assert data["exit_code_msg"] == message
 
 
 def test_an_action_points_at_its_container() -> None:
-    data = action_to_json(make_action(state="Failed", reason="image missing", end_date=None))
+    data = action_to_json(
+        make_action(state="Failed", reason="image missing", end_date=None), TUTUM_LINKS
+    )
     assert data["resource_uri"] == f"/api/v1/action/{ACTION_UUID}/"
     assert data["object"] == f"/api/v1/container/{CONTAINER_UUID}/"
     assert data["action"] == "Container Start"
@@ -256,7 +261,7 @@ def test_an_action_points_at_its_container() -> None:
 
 
 def test_a_node_reports_its_facts_and_live_container_count() -> None:
-    data = node_to_json(make_node(), live_containers=3)
+    data = node_to_json(make_node(), TUTUM_LINKS, live_containers=3)
     assert data["resource_uri"] == f"/api/v1/node/{NODE_UUID}/"
     assert data["current_num_containers"] == 3
     assert (data["cpu"], data["memory"], data["docker_version"]) == (4, 8192, "27.0.0")
