@@ -22,7 +22,9 @@ from tests.integration.conftest import ROOT, ApiClient, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
-QUICKSTART_REDIS = "redis://127.0.0.1:6379/14"
+QUICKSTART_REDIS = os.environ.get(
+    "CONTROLPLANE_TEST_QUICKSTART_REDIS_URL", "redis://127.0.0.1:6379/14"
+)
 
 
 @pytest.fixture
