@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.auth import Credentials
+from controlplane.database import utcnow
 from controlplane.errors import InvalidInputError
 from controlplane.models import ApiKey, User
-from controlplane.store import utcnow
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,149}$")
 

@@ -13,9 +13,9 @@ from controlplane.api import register_api
 from controlplane.api.context import EXTENSION, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.celery_app import make_celery
+from controlplane.database import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.settings import Settings
-from controlplane.store import Database
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -50,3 +50,18 @@ def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]
         "task_send_sent_event": False,
         "enable_utc": True,
     }
+
+
+def worker_argv(queues: list[str], *, hostname: str, concurrency: int, loglevel: str) -> list[str]:
+    """Arguments for `Celery.worker_main`: a thread pool (every task waits on I/O: Docker, the
+    database) consuming only `queues`. Celery's gossip, mingle and worker heartbeats are off: the
+    control plane keeps its own node heartbeat and nothing uses theirs."""
+    return [
+        "worker",
+        "--queues", ",".join(queues),
+        "--pool", "threads",
+        "--concurrency", str(concurrency),
+        "--hostname", hostname,
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--loglevel", loglevel,
+    ]  # fmt: skip

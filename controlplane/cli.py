@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 from controlplane import accounts, migrate
 from controlplane.app import create_app
 from controlplane.auth import Credentials
+from controlplane.broker import worker_argv
+from controlplane.database import Database
 from controlplane.environment import SettingsError
 from controlplane.errors import InvalidInputError
+from controlplane.messages import CLAIM_QUEUE, REPORTER_QUEUE
 from controlplane.models import User
 from controlplane.reporter import make_reporter
 from controlplane.settings import Settings
-from controlplane.store import Database
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -172,22 +174,12 @@ def reporter(concurrency: int) -> None:
     settings = _settings()
     migrate.upgrade(settings.database_url)
     make_reporter(settings).worker_main(
-        [
-            "worker",
-            "--queues",
-            "controlplane",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
-            "--hostname",
-            "reporter@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            logging.getLevelName(logging.getLogger().level),
-        ]
+        worker_argv(
+            [CLAIM_QUEUE, REPORTER_QUEUE],
+            hostname="reporter@%h",
+            concurrency=concurrency,
+            loglevel=logging.getLevelName(logging.getLogger().level),
+        )
     )
 
 

@@ -67,8 +67,20 @@ class AuthenticationError(ControlPlaneError):
     )
 
 
-class TransitionRefusedError(ControlPlaneError):
+class ConflictError(ControlPlaneError):
+    """The request is valid but the object's current state does not allow it (409)."""
+
+
+class TransitionRefusedError(ConflictError):
     template = "cannot {action} container {uuid} in state {state}"
+
+
+class ActionNotCancelableError(ConflictError):
+    template = "action {uuid} is {state}; only a Pending action can be canceled"
+
+
+class ActionNotRetriableError(ConflictError):
+    template = "action {uuid} is {state}; only a failed start, stop or terminate can be retried"
 
 
 class NoNodeAvailableError(ControlPlaneError):

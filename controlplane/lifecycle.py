@@ -31,11 +31,24 @@ class Action(StrEnum):
 
 
 class ActionState(StrEnum):
-    """Action (audit record) states, spelled as Tutum spells them (tutum-api.md §3.5)."""
+    """Action (audit record) states, spelled as Tutum spells them (tutum-api.md §3.5).
 
+    An accepted operation is Pending until its node agent claims it, In progress while the agent
+    works, then Success or Failed. Only a Pending action can be canceled (it becomes Canceled at
+    once, so Canceling is never shown); only a Failed one can be retried.
+    """
+
+    PENDING = "Pending"
     IN_PROGRESS = "In progress"
+    CANCELING = "Canceling"
+    CANCELED = "Canceled"
     SUCCESS = "Success"
     FAILED = "Failed"
+
+
+OPEN_ACTION_STATES: frozenset[ActionState] = frozenset(
+    {ActionState.PENDING, ActionState.IN_PROGRESS, ActionState.CANCELING}
+)
 
 
 STABLE_STATES: frozenset[State] = frozenset(

@@ -21,7 +21,12 @@ TASK_TERMINATE = "agent.container.terminate"
 TASK_LOGS = "agent.container.logs"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
 TASK_REPORT_NODE = "controlplane.report.node"
+TASK_CLAIM_ACTION = "controlplane.action.claim"
 REPORTER_QUEUE = "controlplane"
+# Claims wait on the reporter while an operation holds its start; their own queue keeps them
+# from queueing behind a burst of reports.
+CLAIM_QUEUE = "controlplane.claims"
+CANCELED = "Canceled"
 
 OPERATION_TASKS: dict[Action, str] = {
     Action.START: TASK_START,
@@ -128,3 +133,4 @@ class NodeReport(_Message):
     cpu: int
     memory_mb: int
     observed_ns: int
+    disk_gb: int = 0

@@ -48,6 +48,7 @@ class Node(Base):
     docker_version: Mapped[str] = mapped_column(String(64), default="")
     cpu: Mapped[int] = mapped_column(Integer, default=0)
     memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    disk_gb: Mapped[int] = mapped_column(Integer, default=0)
     observed_ns: Mapped[int] = mapped_column(BigInteger, default=0)
     deployed_datetime: Mapped[datetime]
     last_seen: Mapped[datetime]
@@ -103,6 +104,10 @@ class ActionRecord(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     container_id: Mapped[int] = mapped_column(ForeignKey("containers.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
+    # "create" or a lifecycle.Action value: what a retry runs again.
+    operation: Mapped[str] = mapped_column(String(16))
+    # The stable state the container returns to if the operation fails or is canceled.
+    rollback_state: Mapped[str | None] = mapped_column(String(32))
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(Text)
     user_agent: Mapped[str] = mapped_column(Text, default="")
@@ -114,3 +119,4 @@ class ActionRecord(Base):
     end_date: Mapped[datetime | None]
 
     container: Mapped[Container] = relationship(lazy="joined")
+    owner: Mapped[User] = relationship(lazy="joined")

@@ -13,9 +13,10 @@ import time
 from sqlalchemy.orm import Session
 
 from controlplane import store
+from controlplane.audit import RequestInfo
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import BrokerUnavailableError
-from controlplane.lifecycle import Action
+from controlplane.lifecycle import Action, State
 from controlplane.messages import ContainerSpec, Operation
 from controlplane.models import ActionRecord, Container
 
@@ -44,7 +45,7 @@ def perform(
     owner_id: int,
     uuid: str,
     action: Action,
-    request: store.RequestInfo,
+    request: RequestInfo,
     stop_timeout: int,
 ) -> tuple[Container, ActionRecord]:
     """Accept `action` on the owner's container and queue it for its node.
@@ -56,6 +57,34 @@ def perform(
     container, record, rollback = store.begin_action(
         session, owner_id=owner_id, uuid=uuid, action=action, request=request
     )
+    _dispatch(session, dispatcher, container, record, rollback, stop_timeout)
+    return container, record
+
+
+def retry(
+    session: Session, dispatcher: Dispatcher, *, owner_id: int, uuid: str, stop_timeout: int
+) -> ActionRecord:
+    """Run a Failed action's operation again under the same Action.
+
+    Raises:
+        ActionNotFoundError, ActionNotRetriableError, TransitionRefusedError: from
+            `store.retry_action`.
+        BrokerUnavailableError: the task could not be queued; the action is Failed again.
+    """
+    container, record, rollback = store.retry_action(session, owner_id=owner_id, uuid=uuid)
+    _dispatch(session, dispatcher, container, record, rollback, stop_timeout)
+    return record
+
+
+def _dispatch(
+    session: Session,
+    dispatcher: Dispatcher,
+    container: Container,
+    record: ActionRecord,
+    rollback: State,
+    stop_timeout: int,
+) -> None:
+    action = Action(record.operation)
     operation = Operation(
         action=action.value,
         action_uuid=record.uuid,
@@ -72,4 +101,3 @@ def perform(
             session, container=container, action=record, rollback_state=rollback, reason=exc.message
         )
         raise
-    return container, record

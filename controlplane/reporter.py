@@ -14,9 +14,11 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.exc import OperationalError
 
-from controlplane import store
+from controlplane import audit, store
 from controlplane.celery_app import make_celery
+from controlplane.database import Database
 from controlplane.messages import (
+    TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
     TASK_REPORT_NODE,
     ContainerReport,
@@ -37,7 +39,7 @@ _RETRY = {
 def make_reporter(settings: Settings) -> Celery:
     """The reporter's Celery app, with its tasks bound to a database built from `settings`."""
     app = make_celery(settings)
-    database = store.Database(settings.database_url)
+    database = Database(settings.database_url)
 
     @app.task(name=TASK_REPORT_CONTAINER, **_RETRY)
     def report_container(report: dict[str, Any]) -> None:
@@ -53,6 +55,14 @@ def make_reporter(settings: Settings) -> Celery:
             "applied" if changed else "ignored (stale, duplicate or unknown)",
             f"; action {message.action_uuid} failed: {message.error}" if message.error else "",
         )
+
+    @app.task(name=TASK_CLAIM_ACTION, ignore_result=False, **_RETRY)
+    def claim_action(action_uuid: str) -> str | None:
+        """A node agent asks before it runs an operation; it skips one that was canceled."""
+        with database.session() as session:
+            state = audit.claim_action(session, action_uuid=action_uuid)
+        log.info("action %s claimed by its node: %s", action_uuid, state)
+        return state
 
     @app.task(name=TASK_REPORT_NODE, **_RETRY)
     def report_node(report: dict[str, Any]) -> None:

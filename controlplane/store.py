@@ -1,4 +1,4 @@
-"""Database access: engine set-up, queries and the conditional updates that enforce the lifecycle.
+"""Containers and nodes: queries and the conditional updates that enforce the lifecycle.
 
 Every state change is one UPDATE whose WHERE clause repeats the state it expects, so two racing
 writers (two API requests, or an API request and a report) cannot both win: the loser sees a
@@ -8,19 +8,18 @@ callers own the transaction boundaries only where they must also talk to the bro
 
 from __future__ import annotations
 
-import uuid as uuid_lib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
-from controlplane import lifecycle
+from controlplane import audit, lifecycle
+from controlplane.audit import RequestInfo
+from controlplane.database import from_ns, page, utcnow
 from controlplane.errors import (
-    ActionNotFoundError,
+    ActionNotCancelableError,
+    ActionNotRetriableError,
     ContainerNotFoundError,
     NodeNotFoundError,
     TransitionRefusedError,
@@ -33,66 +32,6 @@ NODE_DEPLOYED = "Deployed"
 
 # How often a conditional update is retried when another writer changed the row in between.
 _TRANSITION_ATTEMPTS = 3
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, the form every datetime column holds."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def from_ns(observed_ns: int) -> datetime:
-    return datetime.fromtimestamp(observed_ns / 1e9, UTC).replace(tzinfo=None)
-
-
-def new_uuid() -> str:
-    return str(uuid_lib.uuid4())
-
-
-class Database:
-    """An engine and its session factory, configured for the URL's backend."""
-
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that is rolled back unless the caller committed, and always closed."""
-        session = self.sessions()
-        try:
-            yield session
-        finally:
-            session.rollback()
-            session.close()
-
-    def dispose(self) -> None:
-        self.engine.dispose()
-
-
-def make_engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-    event.listen(engine, "connect", _configure_sqlite)
-    event.listen(engine, "begin", _begin_immediate)
-    return engine
-
-
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" hook emit BEGIN itself (pysqlite's own BEGIN is deferred).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _begin_immediate(connection: Any) -> None:
-    # A deferred transaction that reads and then writes fails at once with "database is locked"
-    # when another writer committed in between (WAL snapshots cannot be upgraded), and the busy
-    # timeout does not help. Taking the write lock up front makes writers queue instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # --- nodes ---------------------------------------------------------------------------------
@@ -135,6 +74,7 @@ def apply_node_report(session: Session, report: NodeReport) -> Node:
     node.docker_version = report.docker_version
     node.cpu = report.cpu
     node.memory_mb = report.memory_mb
+    node.disk_gb = report.disk_gb
     node.observed_ns = max(node.observed_ns or 0, report.observed_ns)
     node.last_seen = now
     session.commit()
@@ -143,7 +83,7 @@ def apply_node_report(session: Session, report: NodeReport) -> Node:
 
 def list_nodes(session: Session, *, limit: int, offset: int) -> tuple[list[Node], int]:
     query = select(Node)
-    return _page(session, query, Node.id, limit=limit, offset=offset)
+    return page(session, query, Node.id, limit=limit, offset=offset)
 
 
 def get_node(session: Session, *, uuid: str) -> Node:
@@ -164,17 +104,6 @@ def count_live_containers(session: Session, *, node_id: int) -> int:
 
 
 @dataclass(frozen=True)
-class RequestInfo:
-    """What the audit trail records about the API call behind an action."""
-
-    method: str
-    path: str
-    user_agent: str
-    ip: str
-    body: str
-
-
-@dataclass(frozen=True)
 class ContainerFilters:
     state: str | None = None
     name: str | None = None
@@ -182,14 +111,6 @@ class ContainerFilters:
     uuid: str | None = None
     uuid_prefix: str | None = None
     node_uuid: str | None = None
-
-
-ACTION_NAMES = {
-    "create": "Container Create",
-    Action.START: "Container Start",
-    Action.STOP: "Container Stop",
-    Action.TERMINATE: "Container Terminate",
-}
 
 
 def insert_container(
@@ -202,9 +123,7 @@ def insert_container(
     )
     session.add(container)
     session.flush()
-    action = _new_action(
-        session, container, "create", request, state=ActionState.SUCCESS, end_date=now
-    )
+    action = audit.new_action(session, container, audit.CREATE, request, state=ActionState.SUCCESS)
     session.commit()
     return container, action
 
@@ -234,22 +153,91 @@ def list_containers(
         query = query.where(Container.uuid.startswith(filters.uuid_prefix, autoescape=True))
     if filters.node_uuid is not None:
         query = query.join(Node).where(Node.uuid == filters.node_uuid)
-    return _page(session, query, Container.id, limit=limit, offset=offset)
+    return page(session, query, Container.id, limit=limit, offset=offset)
 
 
 def begin_action(
     session: Session, *, owner_id: int, uuid: str, action: Action, request: RequestInfo
 ) -> tuple[Container, ActionRecord, State]:
-    """Accept `action` on a container: move it to its transitional state and open an Action.
-
-    Returns the container, the Action and the stable state it left (the rollback state the node
-    sends back if the operation fails). The state check and the write are one UPDATE, so of two
-    racing requests exactly one wins; the other is refused and changes nothing.
+    """Accept `action` on a container: move it to its transitional state and open a Pending
+    Action that remembers the stable state left behind (where a failure or a cancel returns).
 
     Raises:
         ContainerNotFoundError: no such container for this owner.
         TransitionRefusedError: the current state does not allow the action.
     """
+    container, current = _transition(session, owner_id=owner_id, uuid=uuid, action=action)
+    record = audit.new_action(
+        session,
+        container,
+        action.value,
+        request,
+        state=ActionState.PENDING,
+        rollback_state=current,
+    )
+    session.commit()
+    session.refresh(container)
+    return container, record, current
+
+
+def retry_action(
+    session: Session, *, owner_id: int, uuid: str
+) -> tuple[Container, ActionRecord, State]:
+    """Run a Failed action's operation again, under the same Action, if the container's state
+    still allows it.
+
+    Raises:
+        ActionNotFoundError: no such action for this owner.
+        ActionNotRetriableError: the action did not fail, or is not an operation.
+        TransitionRefusedError: the container's state no longer allows the operation.
+    """
+    record = audit.get_action(session, owner_id=owner_id, uuid=uuid)
+    if record.state != ActionState.FAILED.value or record.operation not in set(Action):
+        raise ActionNotRetriableError(uuid=uuid, state=record.state)
+    action = Action(record.operation)
+    container, current = _transition(
+        session, owner_id=owner_id, uuid=record.container.uuid, action=action
+    )
+    if not audit.reopen(session, action=record, rollback_state=current):
+        session.rollback()
+        raise ActionNotRetriableError(uuid=uuid, state=record.state)
+    session.commit()
+    session.refresh(container)
+    session.refresh(record)
+    return container, record, current
+
+
+def cancel_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
+    """Cancel a Pending action before its node agent claims it, and return its container to
+    the state it was accepted from. Once claimed (In progress) it can no longer be canceled.
+
+    Raises:
+        ActionNotFoundError: no such action for this owner.
+        ActionNotCancelableError: the action is not Pending (any more).
+    """
+    record = audit.get_action(session, owner_id=owner_id, uuid=uuid)
+    if not audit.mark_canceled(session, action=record):
+        raise ActionNotCancelableError(uuid=uuid, state=record.state)
+    operation = Action(record.operation)
+    session.execute(
+        update(Container)
+        .where(
+            Container.id == record.container_id,
+            Container.state == lifecycle.target_state(operation).value,
+        )
+        .values(state=record.rollback_state)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(record)
+    return record
+
+
+def _transition(
+    session: Session, *, owner_id: int, uuid: str, action: Action
+) -> tuple[Container, State]:
+    """Move a container to `action`'s transitional state with one conditional UPDATE (not yet
+    committed). Of two racing requests exactly one wins; the other is refused."""
     for _ in range(_TRANSITION_ATTEMPTS):
         container = get_container(session, owner_id=owner_id, uuid=uuid)
         current = State(container.state)
@@ -262,10 +250,7 @@ def begin_action(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
-            record = _new_action(session, container, action, request, state=ActionState.IN_PROGRESS)
-            session.commit()
-            session.refresh(container)
-            return container, record, current
+            return container, current
         session.rollback()
     raise TransitionRefusedError(
         "container {uuid} changed state concurrently; try again", uuid=uuid
@@ -287,7 +272,7 @@ def abandon_action(
         .values(state=rollback_state.value)
         .execution_options(synchronize_session=False)
     )
-    _finish_action(session, action_uuid=action.uuid, error=reason)
+    audit.finish_action(session, action_uuid=action.uuid, error=reason)
     session.commit()
 
 
@@ -320,7 +305,7 @@ def apply_container_report(session: Session, report: ContainerReport) -> bool:
         )
         changed = result.rowcount == 1  # type: ignore[attr-defined]
     if report.action_uuid is not None:
-        _finish_action(session, action_uuid=report.action_uuid, error=report.error)
+        audit.finish_action(session, action_uuid=report.action_uuid, error=report.error)
     session.commit()
     return changed
 
@@ -342,81 +327,3 @@ def _observation_values(container: Container, report: ContainerReport) -> dict[s
     elif state is State.TERMINATED:
         values["destroyed_datetime"] = when
     return values
-
-
-# --- actions -------------------------------------------------------------------------------
-
-
-def _new_action(
-    session: Session,
-    container: Container,
-    operation: Action | str,
-    request: RequestInfo,
-    *,
-    state: ActionState,
-    end_date: datetime | None = None,
-) -> ActionRecord:
-    record = ActionRecord(
-        uuid=new_uuid(),
-        owner_id=container.owner_id,
-        container_id=container.id,
-        name=ACTION_NAMES[operation],
-        method=request.method,
-        path=request.path,
-        user_agent=request.user_agent,
-        ip=request.ip,
-        body=request.body,
-        state=state.value,
-        start_date=utcnow(),
-        end_date=end_date,
-    )
-    session.add(record)
-    session.flush()
-    return record
-
-
-def _finish_action(session: Session, *, action_uuid: str, error: str | None) -> None:
-    state = ActionState.FAILED if error else ActionState.SUCCESS
-    session.execute(
-        update(ActionRecord)
-        .where(
-            ActionRecord.uuid == action_uuid,
-            ActionRecord.state == ActionState.IN_PROGRESS.value,
-        )
-        .values(state=state.value, reason=error, end_date=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def get_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
-    record = session.scalar(
-        select(ActionRecord).where(ActionRecord.uuid == uuid, ActionRecord.owner_id == owner_id)
-    )
-    if record is None:
-        raise ActionNotFoundError(ident=uuid)
-    return record
-
-
-def list_actions(
-    session: Session,
-    *,
-    owner_id: int,
-    limit: int,
-    offset: int,
-    container_uuid: str | None = None,
-    state: str | None = None,
-) -> tuple[list[ActionRecord], int]:
-    query = select(ActionRecord).where(ActionRecord.owner_id == owner_id)
-    if container_uuid is not None:
-        query = query.join(Container).where(Container.uuid == container_uuid)
-    if state is not None:
-        query = query.where(ActionRecord.state == state)
-    return _page(session, query, ActionRecord.id, limit=limit, offset=offset)
-
-
-def _page(
-    session: Session, query: Any, order: Any, *, limit: int, offset: int
-) -> tuple[list[Any], int]:
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = session.scalars(query.order_by(order).limit(limit).offset(offset)).unique().all()
-    return list(rows), total

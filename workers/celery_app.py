@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from controlplane.broker import celery_config
+from controlplane.broker import celery_config, worker_argv
 from controlplane.messages import node_queue
 from workers.driver import DockerDriver
 from workers.heartbeat import Heartbeat
@@ -30,31 +30,17 @@ def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat]:
     return app, Heartbeat(driver, reports, interval=settings.heartbeat_interval)
 
 
-def worker_argv(settings: AgentSettings, loglevel: str = "INFO") -> list[str]:
-    """Celery worker arguments: only this node's queue; Celery's own gossip, mingle and worker
-    heartbeats are off because the control plane keeps its own node heartbeat."""
-    return [
-        "worker",
-        "--queues",
-        node_queue(settings.node_uuid),
-        "--pool",
-        "threads",
-        "--concurrency",
-        str(settings.concurrency),
-        "--hostname",
-        f"agent-{settings.node_uuid}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--loglevel",
-        loglevel,
-    ]
-
-
 def run_agent(settings: AgentSettings) -> None:
     app, heartbeat = make_agent(settings)
     heartbeat.start()
     try:
-        app.worker_main(worker_argv(settings))
+        app.worker_main(
+            worker_argv(
+                [node_queue(settings.node_uuid)],
+                hostname=f"agent-{settings.node_uuid}@%h",
+                concurrency=settings.concurrency,
+                loglevel="INFO",
+            )
+        )
     finally:
         heartbeat.stop()

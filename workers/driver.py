@@ -10,6 +10,7 @@ into `workers.errors` by class and status code.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,7 @@ class NodeFacts:
     docker_version: str
     cpu: int
     memory_mb: int
+    disk_gb: int
 
 
 def parse_docker_time(value: str | None) -> int | None:
@@ -103,6 +105,7 @@ class DockerDriver:
             docker_version=str(info.get("ServerVersion", "")),
             cpu=int(info.get("NCPU", 0)),
             memory_mb=int(info.get("MemTotal", 0)) // (1024 * 1024),
+            disk_gb=_disk_gb(str(info.get("DockerRootDir", ""))),
         )
 
     def find(self, container_uuid: str) -> Container | None:
@@ -264,6 +267,15 @@ def observe(container: Container) -> Observation:
         exit_code=int(state.get("ExitCode", 0)),
         docker_id=container.id,
     )
+
+
+def _disk_gb(path: str) -> int:
+    """Size of the file system holding Docker's data root; 0 when this process cannot see it
+    (an agent running in a container without the host's data root mounted)."""
+    try:
+        return shutil.disk_usage(path).total // 1_000_000_000
+    except OSError:
+        return 0
 
 
 def _status(error: BaseException | None) -> int | None:

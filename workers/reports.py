@@ -6,13 +6,17 @@ its observation time, so the reporter can apply them in any order and any number
 
 from __future__ import annotations
 
+import logging
 import time
 
 from celery import Celery
 
 from controlplane.lifecycle import State
 from controlplane.messages import (
+    CANCELED,
+    CLAIM_QUEUE,
     REPORTER_QUEUE,
+    TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
     TASK_REPORT_NODE,
     ContainerReport,
@@ -21,12 +25,43 @@ from controlplane.messages import (
 )
 from workers.driver import NodeFacts, Observation
 
+log = logging.getLogger(__name__)
+
 
 class Reports:
-    def __init__(self, celery: Celery, *, node_uuid: str, node_name: str) -> None:
+    def __init__(
+        self, celery: Celery, *, node_uuid: str, node_name: str, claim_timeout: float = 10
+    ) -> None:
         self.celery = celery
         self.node_uuid = node_uuid
         self.node_name = node_name
+        self.claim_timeout = claim_timeout
+
+    def claim(self, operation: Operation) -> bool:
+        """Ask the control plane whether to run `operation`: False when its Action was canceled.
+
+        The reporter's conditional update decides a race between this claim and a cancel. If
+        the reporter does not answer in time the operation runs anyway (fail open): a cancel is
+        a courtesy, while an operation that never runs would strand the container.
+        """
+        try:
+            state = self._ask_claim(operation.action_uuid)
+        except Exception as exc:  # timeout or broker trouble; kombu and Celery raise many kinds
+            log.warning(
+                "claim of action %s unanswered (%s); running it", operation.action_uuid, exc
+            )
+            return True
+        return bool(state != CANCELED)
+
+    def _ask_claim(self, action_uuid: str) -> str | None:
+        result = self.celery.send_task(
+            TASK_CLAIM_ACTION, kwargs={"action_uuid": action_uuid}, queue=CLAIM_QUEUE
+        )
+        try:
+            state: str | None = result.get(timeout=self.claim_timeout, disable_sync_subtasks=False)
+        finally:
+            result.forget()
+        return state
 
     def observed(
         self, container_uuid: str, observation: Observation, *, action_uuid: str | None
@@ -63,6 +98,7 @@ class Reports:
             docker_version=facts.docker_version,
             cpu=facts.cpu,
             memory_mb=facts.memory_mb,
+            disk_gb=facts.disk_gb,
             observed_ns=time.time_ns(),
         )
         self.celery.send_task(

@@ -38,7 +38,16 @@ _RETRY = {
 
 
 def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) -> None:
-    """Carry out one lifecycle operation and report what came of it."""
+    """Carry out one lifecycle operation and report what came of it, unless it was canceled
+    before this node claimed it."""
+    if not reports.claim(operation):
+        log.info(
+            "%s of container %s skipped: action %s was canceled",
+            operation.action,
+            operation.container_uuid,
+            operation.action_uuid,
+        )
+        return
     try:
         observation = _execute(driver, operation)
     except AgentError as exc:

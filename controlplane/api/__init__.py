@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from controlplane.api.actions import ActionListResource, ActionResource
+from controlplane.api.actions import (
+    ActionCancelResource,
+    ActionListResource,
+    ActionResource,
+    ActionRetryResource,
+)
 from controlplane.api.containers import (
     ContainerListResource,
     ContainerLogsResource,
@@ -29,6 +34,8 @@ ROUTES = (
     (ContainerLogsResource, "container", "<uuid>/logs/", "container_logs"),
     (ActionListResource, "action", "", "actions"),
     (ActionResource, "action", "<uuid>/", "action"),
+    (ActionCancelResource, "action", "<uuid>/cancel/", "action_cancel"),
+    (ActionRetryResource, "action", "<uuid>/retry/", "action_retry"),
     (NodeListResource, "node", "", "nodes"),
     (NodeResource, "node", "<uuid>/", "node"),
 )

@@ -15,6 +15,7 @@ from controlplane import operations, store
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
+from controlplane.database import new_uuid
 from controlplane.errors import InvalidInputError, NoNodeAvailableError
 from controlplane.lifecycle import Action, State
 from controlplane.scheduler import choose_node
@@ -77,7 +78,7 @@ class ContainerListResource(Resource):
         node = choose_node(store.deployed_node_loads(session))
         if node is None:
             raise NoNodeAvailableError()
-        uuid = store.new_uuid()
+        uuid = new_uuid()
         fields.update(uuid=uuid, unique_name=f"{fields['name']}-{uuid[:8]}")
         container, action = store.insert_container(
             session,

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 from controlplane import accounts
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
+from controlplane.audit import RequestInfo
 from controlplane.auth import parse_authorization
+from controlplane.database import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import (
     AuthenticationError,
@@ -27,7 +29,6 @@ from controlplane.errors import (
 )
 from controlplane.models import User
 from controlplane.settings import Settings
-from controlplane.store import Database, RequestInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 

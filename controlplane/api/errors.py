@@ -27,7 +27,7 @@ STATUS_BY_ERROR: dict[type[errors.ControlPlaneError], int] = {
     errors.InvalidInputError: 400,
     errors.AuthenticationError: 401,
     errors.NotFoundError: 404,
-    errors.TransitionRefusedError: 409,
+    errors.ConflictError: 409,
     errors.UnsupportedMediaTypeError: 415,
     errors.NoNodeAvailableError: 503,
     errors.BrokerUnavailableError: 503,

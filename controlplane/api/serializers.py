@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from controlplane.api.trees import Links
-from controlplane.lifecycle import TRANSITIONAL_STATES, State
+from controlplane.lifecycle import TRANSITIONAL_STATES, Action, ActionState, State, is_allowed
 from controlplane.models import ActionRecord, Container, Node
 
 
@@ -85,10 +85,18 @@ def action_to_json(action: ActionRecord, links: Links) -> dict[str, Any]:
         "reason": action.reason,
         "start_date": format_date(action.start_date),
         "end_date": format_date(action.end_date),
+        "user": action.owner.username,
         "is_user_action": True,
-        "can_be_canceled": False,
-        "can_be_retried": False,
+        "can_be_canceled": action.state == ActionState.PENDING,
+        "can_be_retried": can_be_retried(action),
     }
+
+
+def can_be_retried(action: ActionRecord) -> bool:
+    """A failed operation whose container is again in a state that allows it."""
+    if action.state != ActionState.FAILED or action.operation not in set(Action):
+        return False
+    return is_allowed(State(action.container.state), Action(action.operation))
 
 
 def node_to_json(node: Node, links: Links, *, live_containers: int) -> dict[str, Any]:
@@ -101,6 +109,7 @@ def node_to_json(node: Node, links: Links, *, live_containers: int) -> dict[str,
         "docker_version": node.docker_version,
         "cpu": node.cpu,
         "memory": node.memory_mb,
+        "disk": node.disk_gb,
         "current_num_containers": live_containers,
         "last_seen": format_date(node.last_seen),
         "deployed_datetime": format_date(node.deployed_datetime),

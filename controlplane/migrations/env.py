@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from controlplane.database import make_engine
 from controlplane.models import Base
-from controlplane.store import make_engine
 
 config = context.config
 target_metadata = Base.metadata

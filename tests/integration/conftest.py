@@ -56,20 +56,30 @@ class Service:
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
+        self.args = args
+        self.env = env
         self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(BIN / "controlplane"), *args],
-            env=env,
+        self._log = self.log_path.open("ab")
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(BIN / "controlplane"), *self.args],
+            env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
         )
 
+    def restart(self) -> None:
+        """Start the process again after `stop(keep_log=True)`, appending to the same log."""
+        assert not self.alive()
+        self.process = self._spawn()
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, sig_timeout: float = 15) -> None:
+    def stop(self, sig_timeout: float = 15, *, keep_log: bool = False) -> None:
         if self.alive():
             self.process.terminate()
             try:
@@ -77,7 +87,8 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._log.close()
+        if not keep_log:
+            self._log.close()
 
     def tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()

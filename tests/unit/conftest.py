@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from controlplane import accounts, migrate, store
 from controlplane.app import create_app
+from controlplane.database import Database
 from controlplane.messages import ContainerReport, NodeReport
 from controlplane.settings import Settings
 
@@ -76,20 +77,20 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def database(database_url: str) -> Iterator[store.Database]:
-    database = store.Database(database_url)
+def database(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
     yield database
     database.dispose()
 
 
 @pytest.fixture
-def session(database: store.Database) -> Iterator[Session]:
+def session(database: Database) -> Iterator[Session]:
     with database.session() as session:
         yield session
 
 
 @pytest.fixture
-def make_account(database: store.Database) -> Callable[[str], Account]:
+def make_account(database: Database) -> Callable[[str], Account]:
     """Create (or find) a user and issue it a fresh key."""
 
     def make(username: str) -> Account:
@@ -107,7 +108,7 @@ def account(make_account: Callable[[str], Account]) -> Account:
 
 
 @pytest.fixture
-def register_node(database: store.Database) -> Callable[..., str]:
+def register_node(database: Database) -> Callable[..., str]:
     """Register a node the way the reporter does on a heartbeat; returns its uuid."""
 
     def register(node_uuid: str | None = None, name: str = "node-1") -> str:
@@ -133,7 +134,7 @@ def node(register_node: Callable[..., str]) -> str:
 
 
 @pytest.fixture
-def report(database: store.Database) -> Callable[..., bool]:
+def report(database: Database) -> Callable[..., bool]:
     """Apply a container report the way the reporter does; returns whether anything changed."""
 
     def apply(

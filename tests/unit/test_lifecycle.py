@@ -81,7 +81,14 @@ def test_states_are_spelled_as_the_tutum_seed_spells_them() -> None:
         "Terminating",
         "Terminated",
     ]
-    assert [a.value for a in ActionState] == ["In progress", "Success", "Failed"]
+    assert [a.value for a in ActionState] == [
+        "Pending",
+        "In progress",
+        "Canceling",
+        "Canceled",
+        "Success",
+        "Failed",
+    ]
 
 
 # --- report ordering -------------------------------------------------------------------------

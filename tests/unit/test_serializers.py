@@ -17,7 +17,7 @@ from controlplane.api.serializers import (
 )
 from controlplane.api.trees import TUTUM, Links
 from controlplane.lifecycle import TRANSITIONAL_STATES, State
-from controlplane.models import ActionRecord, Container, Node
+from controlplane.models import ActionRecord, Container, Node, User
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"
 CONTAINER_UUID = "0b6e3f2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -72,6 +72,7 @@ ACTION_KEYS = {
     "body",
     "state",
     "reason",
+    "user",
     "start_date",
     "end_date",
     "is_user_action",
@@ -87,6 +88,7 @@ NODE_KEYS = {
     "docker_version",
     "cpu",
     "memory",
+    "disk",
     "current_num_containers",
     "last_seen",
     "deployed_datetime",
@@ -160,6 +162,8 @@ def make_action(**fields: Any) -> ActionRecord:
     values: dict[str, Any] = {
         "uuid": ACTION_UUID,
         "name": "Container Start",
+        "operation": "start",
+        "rollback_state": "Init",
         "method": "POST",
         "path": f"/api/v1/container/{CONTAINER_UUID}/start/",
         "user_agent": "python-tutum/v0.21.2",
@@ -170,6 +174,7 @@ def make_action(**fields: Any) -> ActionRecord:
         "start_date": WHEN,
         "end_date": WHEN,
         "container": make_container(),
+        "owner": User(username="alice"),
     }
     values.update(fields)
     return ActionRecord(**values)

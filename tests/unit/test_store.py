@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controlplane import store
+from controlplane.audit import RequestInfo
+from controlplane.database import new_uuid
 from controlplane.errors import ContainerNotFoundError, TransitionRefusedError
 from controlplane.lifecycle import Action, ActionState, State
 from controlplane.messages import ContainerReport
@@ -20,12 +22,12 @@ from controlplane.store import NodeLoad
 if TYPE_CHECKING:
     from conftest import Account
 
-REQUEST = store.RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
+REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
 
 
 def add_container(session: Session, *, owner_id: int, node_uuid: str, name: str = "web") -> str:
     node = store.get_node(session, uuid=node_uuid)
-    uuid = store.new_uuid()
+    uuid = new_uuid()
     store.insert_container(
         session,
         owner_id=owner_id,
@@ -100,7 +102,7 @@ def test_an_accepted_action_moves_to_the_transitional_state_and_opens_an_action(
     assert record.state == State.STARTING.value
     assert state_of(session, container) is State.STARTING
     opened = action(session, record_action.uuid)
-    assert (opened.name, opened.state, opened.end_date) == ("Container Start", "In progress", None)
+    assert (opened.name, opened.state, opened.end_date) == ("Container Start", "Pending", None)
 
 
 @pytest.mark.parametrize("refused", [Action.STOP, Action.START], ids=str)
@@ -211,7 +213,7 @@ def test_a_terminated_container_stays_terminated(
 
 
 def test_a_report_for_an_unknown_container_changes_nothing(session: Session, node: str) -> None:
-    assert not apply(session, store.new_uuid(), State.RUNNING, 1_000, node)
+    assert not apply(session, new_uuid(), State.RUNNING, 1_000, node)
 
 
 def test_a_success_report_closes_its_action_as_success(

@@ -1,0 +1,170 @@
+"""Actions, the audit trail of API calls (Tutum's Action): recording, closing, claiming,
+canceling, retrying and listing them.
+
+Every change of an Action's state is a conditional UPDATE on the state it expects, like the
+container transitions in `store`: of a cancel and a node agent's claim racing for one Pending
+action exactly one wins, so an operation is either canceled before any Docker call or runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from controlplane.database import new_uuid, page, utcnow
+from controlplane.errors import ActionNotFoundError
+from controlplane.lifecycle import OPEN_ACTION_STATES, ActionState, State
+from controlplane.models import ActionRecord, Container
+
+CREATE = "create"
+ACTION_NAMES = {
+    CREATE: "Container Create",
+    "start": "Container Start",
+    "stop": "Container Stop",
+    "terminate": "Container Terminate",
+}
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What the audit trail records about the API call behind an action."""
+
+    method: str
+    path: str
+    user_agent: str
+    ip: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ActionFilters:
+    container_uuid: str | None = None
+    state: str | None = None
+    start_after: datetime | None = None
+    start_before: datetime | None = None
+    end_after: datetime | None = None
+    end_before: datetime | None = None
+
+
+def new_action(
+    session: Session,
+    container: Container,
+    operation: str,
+    request: RequestInfo,
+    *,
+    state: ActionState,
+    rollback_state: State | None = None,
+) -> ActionRecord:
+    """Add an Action for `operation` on `container` (flushed, not committed)."""
+    now = utcnow()
+    record = ActionRecord(
+        uuid=new_uuid(),
+        owner_id=container.owner_id,
+        container_id=container.id,
+        name=ACTION_NAMES[operation],
+        operation=operation,
+        rollback_state=rollback_state.value if rollback_state else None,
+        method=request.method,
+        path=request.path,
+        user_agent=request.user_agent,
+        ip=request.ip,
+        body=request.body,
+        state=state.value,
+        start_date=now,
+        end_date=now if state in (ActionState.SUCCESS, ActionState.FAILED) else None,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def finish_action(session: Session, *, action_uuid: str, error: str | None) -> bool:
+    """Close an open action as Success, or Failed with `error`; a closed one stays as it is."""
+    state = ActionState.FAILED if error else ActionState.SUCCESS
+    return _move(
+        session, action_uuid, OPEN_ACTION_STATES, state=state.value, reason=error, end_date=utcnow()
+    )
+
+
+def claim_action(session: Session, *, action_uuid: str) -> str | None:
+    """A node agent is about to run the action's operation: Pending becomes In progress.
+
+    Returns the action's state afterwards (None for an unknown action); the agent runs the
+    operation unless it is Canceled. Committed here, because the answer goes back to the agent.
+    """
+    _move(session, action_uuid, {ActionState.PENDING}, state=ActionState.IN_PROGRESS.value)
+    state = session.scalar(select(ActionRecord.state).where(ActionRecord.uuid == action_uuid))
+    session.commit()
+    return state
+
+
+def mark_canceled(session: Session, *, action: ActionRecord) -> bool:
+    """Pending -> Canceled, unless a node agent claimed it first."""
+    return _move(
+        session,
+        action.uuid,
+        {ActionState.PENDING},
+        state=ActionState.CANCELED.value,
+        reason="canceled before the node started it",
+        end_date=utcnow(),
+    )
+
+
+def reopen(session: Session, *, action: ActionRecord, rollback_state: State) -> bool:
+    """Failed -> Pending for a retry, keeping the action's identity for clients tracking it."""
+    return _move(
+        session,
+        action.uuid,
+        {ActionState.FAILED},
+        state=ActionState.PENDING.value,
+        reason=None,
+        end_date=None,
+        rollback_state=rollback_state.value,
+    )
+
+
+def get_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
+    record = session.scalar(
+        select(ActionRecord).where(ActionRecord.uuid == uuid, ActionRecord.owner_id == owner_id)
+    )
+    if record is None:
+        raise ActionNotFoundError(ident=uuid)
+    return record
+
+
+def list_actions(
+    session: Session, *, owner_id: int, filters: ActionFilters, limit: int, offset: int
+) -> tuple[list[ActionRecord], int]:
+    """The owner's actions in chronological order."""
+    query = select(ActionRecord).where(ActionRecord.owner_id == owner_id)
+    if filters.container_uuid is not None:
+        query = query.join(Container).where(Container.uuid == filters.container_uuid)
+    if filters.state is not None:
+        query = query.where(ActionRecord.state == filters.state)
+    if filters.start_after is not None:
+        query = query.where(ActionRecord.start_date >= filters.start_after)
+    if filters.start_before is not None:
+        query = query.where(ActionRecord.start_date <= filters.start_before)
+    if filters.end_after is not None:
+        query = query.where(ActionRecord.end_date >= filters.end_after)
+    if filters.end_before is not None:
+        query = query.where(ActionRecord.end_date <= filters.end_before)
+    return page(session, query, ActionRecord.id, limit=limit, offset=offset)
+
+
+def _move(
+    session: Session,
+    action_uuid: str,
+    sources: set[ActionState] | frozenset[ActionState],
+    **values: object,
+) -> bool:
+    result = session.execute(
+        update(ActionRecord)
+        .where(ActionRecord.uuid == action_uuid, ActionRecord.state.in_([s.value for s in sources]))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,165 @@
+"""Actions over HTTP: fields, filters, cancel before the node claims, retry after a failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from controlplane import audit, store
+from controlplane.audit import RequestInfo
+from controlplane.lifecycle import Action
+from tests.unit.conftest import Account
+from tests.unit.test_api_errors import assert_error, create, get_json
+
+REQUEST = RequestInfo(method="POST", path="/", user_agent="test", ip="127.0.0.1", body="")
+
+
+def accept(session: Session, account: Account, uuid: str, action: Action) -> str:
+    """Accept an action the way the API does, without a broker: the action stays Pending."""
+    _, record, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=action, request=REQUEST
+    )
+    # End the transaction the refresh opened: SQLite transactions here take the write lock.
+    session.commit()
+    return record.uuid
+
+
+def action_url(uuid: str, verb: str = "") -> str:
+    return f"/api/v1/action/{uuid}/{verb}"
+
+
+def test_an_action_names_its_user_and_what_can_be_done_with_it(
+    client: FlaskClient, account: Account, node: str, session: Session
+) -> None:
+    container = create(client, account)
+    pending = accept(session, account, container["uuid"], Action.START)
+    body = get_json(client, action_url(pending), account)
+    assert body["user"] == account.username
+    assert body["state"] == "Pending"
+    assert (body["can_be_canceled"], body["can_be_retried"]) == (True, False)
+
+
+def test_canceling_a_pending_action_returns_the_container_to_its_state(
+    client: FlaskClient, account: Account, node: str, session: Session
+) -> None:
+    container = create(client, account)
+    pending = accept(session, account, container["uuid"], Action.START)
+    response = client.post(action_url(pending, "cancel/"), headers=account.headers)
+    assert response.status_code == 202
+    assert response.headers["X-Tutum-Action-URI"] == action_url(pending)
+    body = response.get_json()
+    assert (body["uuid"], body["state"], body["can_be_canceled"]) == (pending, "Canceled", False)
+    assert body["end_date"] is not None
+    assert get_json(client, container["resource_uri"], account)["state"] == "Init"
+    assert audit.claim_action(session, action_uuid=pending) == "Canceled"
+
+
+def test_an_action_the_node_claimed_can_no_longer_be_canceled(
+    client: FlaskClient, account: Account, node: str, session: Session
+) -> None:
+    container = create(client, account)
+    pending = accept(session, account, container["uuid"], Action.START)
+    assert audit.claim_action(session, action_uuid=pending) == "In progress"
+    assert_error(client.post(action_url(pending, "cancel/"), headers=account.headers), 409)
+    assert get_json(client, action_url(pending), account)["state"] == "In progress"
+    assert get_json(client, container["resource_uri"], account)["state"] == "Starting"
+
+
+def test_a_claim_of_an_unknown_action_is_answered_with_none(session: Session) -> None:
+    assert audit.claim_action(session, action_uuid="no-such-action") is None
+
+
+def test_a_failed_start_can_be_retried_under_the_same_action(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    container = create(client, account)
+    # The broker URL points at a closed port: the start is undone and its action Failed.
+    started = client.post(f"{container['resource_uri']}start/", headers=account.headers)
+    assert started.status_code == 503
+    [failed] = [
+        a for a in get_json(client, "/api/v1/action/", account)["objects"] if a["state"] == "Failed"
+    ]
+    assert failed["can_be_retried"] is True
+    retried = client.post(f"{failed['resource_uri']}retry/", headers=account.headers)
+    assert_error(retried, 503)
+    again = get_json(client, failed["resource_uri"], account)
+    assert again["uuid"] == failed["uuid"] and again["state"] == "Failed"
+    assert get_json(client, container["resource_uri"], account)["state"] == "Init"
+
+
+@pytest.mark.parametrize("verb", ["retry/", "cancel/"])
+def test_a_finished_create_can_be_neither_retried_nor_canceled(
+    client: FlaskClient, account: Account, node: str, verb: str
+) -> None:
+    response = client.post(
+        "/api/v1/container/", json={"image_name": "busybox"}, headers=account.headers
+    )
+    created = response.headers["X-Tutum-Action-URI"]
+    assert_error(client.post(created + verb, headers=account.headers), 409)
+
+
+def test_a_retry_is_refused_when_the_container_moved_on(
+    client: FlaskClient,
+    account: Account,
+    node: str,
+    session: Session,
+    report: Callable[..., bool],
+) -> None:
+    container = create(client, account)
+    client.post(f"{container['resource_uri']}start/", headers=account.headers)
+    failed = get_json(client, "/api/v1/action/?state=Failed", account)["objects"][0]
+    assert report(container["uuid"], "Running", node_uuid=node)
+    assert get_json(client, failed["resource_uri"], account)["can_be_retried"] is False
+    assert_error(client.post(f"{failed['resource_uri']}retry/", headers=account.headers), 409)
+
+
+def test_another_users_action_cannot_be_canceled(
+    client: FlaskClient,
+    account: Account,
+    node: str,
+    session: Session,
+    make_account: Callable[[str], Account],
+) -> None:
+    container = create(client, account)
+    pending = accept(session, account, container["uuid"], Action.START)
+    other = make_account("mallory")
+    assert_error(client.post(action_url(pending, "cancel/"), headers=other.headers), 404)
+    assert get_json(client, action_url(pending), account)["state"] == "Pending"
+
+
+def actions(client: FlaskClient, account: Account, query: str) -> list[dict[str, Any]]:
+    return list(get_json(client, f"/api/v1/action/?{query}", account)["objects"])
+
+
+def test_actions_filter_by_dates_in_either_form(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    create(client, account)
+    assert len(actions(client, account, "start_date__gte=2000-01-01")) == 1
+    assert actions(client, account, "start_date__gte=2999-01-01T00:00:00%2B00:00") == []
+    assert (
+        len(actions(client, account, "end_date__lte=Fri,%2001%20Jan%202999%2000:00:00%20%2B0000"))
+        == 1
+    )
+    assert actions(client, account, "start_date__lte=2000-01-01") == []
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [("start_date__gte=yesterday", "start_date__gte"), ("state=Done", "state")],
+)
+def test_bad_action_filters_are_a_400(
+    client: FlaskClient, account: Account, query: str, field: str
+) -> None:
+    assert_error(client.get(f"/api/v1/action/?{query}", headers=account.headers), 400, field)
+
+
+def test_actions_filter_by_state(client: FlaskClient, account: Account, node: str) -> None:
+    container = create(client, account)
+    client.post(f"{container['resource_uri']}start/", headers=account.headers)
+    assert [a["action"] for a in actions(client, account, "state=Failed")] == ["Container Start"]
+    assert [a["action"] for a in actions(client, account, "state=Success")] == ["Container Create"]
