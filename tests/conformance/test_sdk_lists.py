@@ -105,3 +105,34 @@ def test_dockercloud_namespace_is_the_users_own(
         sdk.Container.list(namespace="bob")
     with pytest.raises(sdk.api_error, match="Status 404"):
         sdk.Container.fetch(uuid, namespace="bob")
+
+
+def test_utils_find_a_container_by_uuid_short_uuid_or_name(
+    sdk: Sdk, own_user: tuple[str, str]
+) -> None:
+    """`Utils.fetch_remote_container`, the CLI's way to resolve an identifier, built on the
+    `uuid__startswith` and `name` filters."""
+    utils = sdk.module.Utils
+    uuid = sdk.create(name="findme")["uuid"]
+    sdk.create(name="twin")
+    sdk.create(name="twin")
+
+    assert utils.fetch_remote_container(uuid).uuid == uuid
+    assert utils.fetch_remote_container(uuid[:8]).uuid == uuid
+    assert utils.fetch_remote_container("findme").uuid == uuid
+    with pytest.raises(sdk.module.NonUniqueIdentifier):
+        utils.fetch_remote_container("twin")
+    with pytest.raises(sdk.module.ObjectNotFound):
+        utils.fetch_remote_container("nothing-called-this")
+
+
+def test_utils_find_a_node_by_uuid_or_short_uuid(sdk: Sdk, plane: Plane) -> None:
+    """`Utils.fetch_remote_node` resolves a short id with `Node.list(uuid__startswith=...)`."""
+    utils = sdk.module.Utils
+    node_uuid = plane.node_uuid
+    other_prefix = "0" * 8 if not node_uuid.startswith("0") else "f" * 8
+
+    assert utils.fetch_remote_node(node_uuid).uuid == node_uuid
+    assert utils.fetch_remote_node(node_uuid[:8]).uuid == node_uuid
+    with pytest.raises(sdk.module.ObjectNotFound):
+        utils.fetch_remote_node(other_prefix)
