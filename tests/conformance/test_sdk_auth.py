@@ -96,3 +96,15 @@ def test_another_users_container_is_not_found(sdk: Sdk, plane: Plane, alice: Api
 
     assert not isinstance(raised.value, sdk.auth_error)
     assert uuid not in {c.uuid for c in sdk.Container.list()}
+
+
+def test_verify_credential_checks_a_user_and_key(sdk: Sdk, plane: Plane) -> None:
+    """`tutum.auth.verify_credential` (GET /api/v1/auth/) and `dockercloud.auth.verify_credential`
+    (GET /auth/ at the host root) send the pair with requests' own Basic auth."""
+    sdk.authenticate()  # the check must not depend on configured credentials
+
+    assert sdk.module.auth.verify_credential("alice", plane.keys["alice"]) is None
+    with pytest.raises(sdk.auth_error):
+        sdk.module.auth.verify_credential("alice", "wrong-key")
+    with pytest.raises(sdk.auth_error):
+        sdk.module.auth.verify_credential("bob", plane.keys["alice"])
