@@ -81,8 +81,24 @@ def apply_node_report(session: Session, report: NodeReport) -> Node:
     return node
 
 
-def list_nodes(session: Session, *, limit: int, offset: int) -> tuple[list[Node], int]:
+def list_nodes(
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    state: str | None = None,
+    uuid: str | None = None,
+    uuid_prefix: str | None = None,
+) -> tuple[list[Node], int]:
+    """Nodes in registration order. `uuid_prefix` is how the SDKs resolve a short node id
+    (`Utils.fetch_remote_node`), so it must narrow the list, never be ignored."""
     query = select(Node)
+    if state is not None:
+        query = query.where(Node.state == state)
+    if uuid is not None:
+        query = query.where(Node.uuid == uuid)
+    if uuid_prefix is not None:
+        query = query.where(Node.uuid.startswith(uuid_prefix, autoescape=True))
     return page(session, query, Node.id, limit=limit, offset=offset)
 
 

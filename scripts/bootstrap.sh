@@ -27,10 +27,16 @@ ensure_packages() {
   fi
 }
 
-# The virtualenv is rebuilt only when setup.cfg or pyproject.toml change (or the extras asked for).
+# The client SDKs the conformance suite (tests/conformance) drives the server with, unmodified.
+# Installed --no-deps: their own pins (requests 2.7, websocket-client 0.3x, future 0.15) are from
+# 2015 and would downgrade the project's; what they need on Python 3 is pinned in the `test` extra.
+CP_TEST_SDKS=(python-tutum==0.21.2 python-dockercloud==1.0.12)
+
+# The virtualenv is rebuilt only when setup.cfg, pyproject.toml or the SDK pins change (or the
+# extras asked for).
 ensure_python() {
   local extras="${1:-}" stamp
-  stamp="$(cat "$CP_ROOT/setup.cfg" "$CP_ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$extras"
+  stamp="$( (cat "$CP_ROOT/setup.cfg" "$CP_ROOT/pyproject.toml"; echo "${CP_TEST_SDKS[*]}") | sha256sum | cut -c1-16)-$extras"
   if [[ -x "$CP_VENV/bin/python" && -f "$CP_VENV/.cp-stamp" && "$(cat "$CP_VENV/.cp-stamp")" == "$stamp" ]]; then
     return
   fi
@@ -38,6 +44,10 @@ ensure_python() {
   [[ -x "$CP_VENV/bin/python" ]] || python3 -m venv "$CP_VENV"
   "$CP_VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
   "$CP_VENV/bin/pip" install -q --disable-pip-version-check -e "$CP_ROOT$([[ -n "$extras" ]] && echo "[$extras]")"
+  if [[ ",$extras," == *,test,* ]]; then
+    say "installing the client SDKs for the conformance tests: ${CP_TEST_SDKS[*]}"
+    "$CP_VENV/bin/pip" install -q --disable-pip-version-check --no-deps "${CP_TEST_SDKS[@]}"
+  fi
   echo "$stamp" > "$CP_VENV/.cp-stamp"
 }
 

@@ -14,6 +14,7 @@ from controlplane.api.actions import (
     ActionResource,
     ActionRetryResource,
 )
+from controlplane.api.auth import AUTH_PATHS, AuthResource
 from controlplane.api.containers import (
     ContainerListResource,
     ContainerLogsResource,
@@ -47,4 +48,6 @@ def register_api(app: Flask) -> ControlPlaneApi:
         api.add_resource(
             resource, *route_rules(kind, suffix), endpoint=endpoint, strict_slashes=False
         )
+    # Outside the two trees' collections: Tutum's under /api/v1/, Docker Cloud's at the host root.
+    api.add_resource(AuthResource, *AUTH_PATHS, endpoint="auth", strict_slashes=False)
     return api

@@ -1,9 +1,13 @@
-"""Node resources: the Docker hosts whose agents have registered."""
+"""Node resources: the Docker hosts whose agents have registered.
+
+List filters: `state`, `uuid`, `uuid__startswith`; other parameters are ignored, as for containers.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask_restful import Resource
 
 from controlplane import store
@@ -11,6 +15,9 @@ from controlplane.api import context
 from controlplane.api.context import db_session, require_user
 from controlplane.api.serializers import node_to_json
 from controlplane.models import Node
+
+# `uuid__startswith` is what the SDKs' Utils.fetch_remote_node sends for a short id.
+LIST_FILTERS = ("state", "uuid", "uuid__startswith")
 
 
 def _node_json(node: Node) -> dict[str, Any]:
@@ -23,9 +30,21 @@ class NodeListResource(Resource):
 
     def get(self) -> dict[str, Any]:
         limit, offset = context.paging()
-        rows, total = store.list_nodes(db_session(), limit=limit, offset=offset)
+        args = request.args
+        rows, total = store.list_nodes(
+            db_session(),
+            limit=limit,
+            offset=offset,
+            state=args.get("state"),
+            uuid=args.get("uuid"),
+            uuid_prefix=args.get("uuid__startswith"),
+        )
         return context.page(
-            [_node_json(row) for row in rows], total=total, limit=limit, offset=offset
+            [_node_json(row) for row in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+            filters=LIST_FILTERS,
         )
 
 

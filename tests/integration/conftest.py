@@ -1,10 +1,13 @@
-"""Integration fixtures: the real Docker Engine, a real Redis and the real processes.
+"""Integration machinery: the real Docker Engine, a real Redis and the real processes.
 
-One session starts the reporter, one node agent and the API (gunicorn) as subprocesses exactly
-as an operator would (`controlplane reporter|agent|api`), against a dedicated Redis database that
-is flushed before and after, and a fresh SQLite file. Docker is never mocked: tests read the real
-containers back with their own docker-py client, and every container the session's node made is
-removed after each test (by the node label), even when the test fails.
+A `Plane` is the reporter, one node agent and the API (gunicorn) run as subprocesses exactly as an
+operator runs them (`controlplane reporter|agent|api`), against a dedicated Redis database that is
+flushed before and after, and a fresh SQLite file. Docker is never mocked: tests read the real
+containers back with their own docker-py client.
+
+The session fixtures that start one plane (`plane`, `alice`, `bob`, `docker_client`, ...) live in
+tests/conftest.py, so that tests/integration and tests/conformance share a single plane; the
+classes and helpers stay here, where the tests import them from.
 """
 
 from __future__ import annotations
@@ -14,17 +17,11 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import docker
-import pytest
-import redis
 import requests
-
-from controlplane.messages import LABEL_NODE_UUID
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -166,130 +163,3 @@ class Plane:
 
     def client(self, username: str) -> ApiClient:
         return ApiClient(self.base_url, username, self.keys[username])
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=DOCKER_URL)
-    client.ping()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def image(docker_client: docker.DockerClient) -> str:
-    subprocess.run(
-        ["bash", str(ROOT / "scripts/bootstrap.sh"), "image"],
-        check=True,
-        env={**os.environ, "CP_IMAGE": IMAGE},
-    )
-    docker_client.images.get(IMAGE)
-    return IMAGE
-
-
-@pytest.fixture(scope="session")
-def redis_db() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
-def _remove_node_containers(client: docker.DockerClient, node_uuid: str) -> None:
-    for container in client.containers.list(
-        all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
-    ):
-        container.remove(force=True, v=True)
-
-
-@pytest.fixture(scope="session")
-def plane(
-    tmp_path_factory: pytest.TempPathFactory,
-    docker_client: docker.DockerClient,
-    image: str,
-    redis_db: redis.Redis,
-) -> Iterator[Plane]:
-    state = tmp_path_factory.mktemp("plane")
-    node_uuid = str(uuid.uuid4())
-    env = {
-        **os.environ,
-        "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/controlplane.db",
-        "CONTROLPLANE_BROKER_URL": REDIS_URL,
-        "CONTROLPLANE_NODE_TIMEOUT": "10",
-        "CONTROLPLANE_STOP_TIMEOUT": "5",
-        "CONTROLPLANE_PAGE_SIZE": "25",
-        "CONTROLPLANE_AGENT_BROKER_URL": REDIS_URL,
-        "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
-        "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
-        "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
-        "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
-    }
-    controlplane = str(BIN / "controlplane")
-    subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
-    keys = {}
-    for username in ("alice", "bob"):
-        created = subprocess.run(
-            [controlplane, "user", "create", username],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        keys[username] = created.stdout.strip()
-    port = free_port()
-    services = {
-        "reporter": Service("reporter", ["reporter"], env, state),
-        "agent": Service("agent", ["agent"], env, state),
-        "api": Service("api", ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env, state),
-    }
-    running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys)
-    try:
-        admin = running.client("alice")
-
-        def node_deployed() -> bool:
-            try:
-                nodes = admin.request("GET", "/api/v1/node/").json()["objects"]
-            except (requests.ConnectionError, ValueError):
-                return False
-            return any(n["uuid"] == node_uuid and n["state"] == "Deployed" for n in nodes)
-
-        wait_for(node_deployed, timeout=60, interval=0.2)
-        yield running
-    finally:
-        for service in services.values():
-            service.stop()
-        _remove_node_containers(docker_client, node_uuid)
-
-
-@pytest.fixture
-def alice(plane: Plane) -> ApiClient:
-    return plane.client("alice")
-
-
-@pytest.fixture
-def bob(plane: Plane) -> ApiClient:
-    return plane.client("bob")
-
-
-@pytest.fixture(autouse=True)
-def _cleanup_containers(
-    request: pytest.FixtureRequest, docker_client: docker.DockerClient
-) -> Iterator[None]:
-    """Remove every Docker container the test's node made, pass or fail."""
-    yield
-    if "plane" in request.fixturenames:
-        plane: Plane = request.getfixturevalue("plane")
-        _remove_node_containers(docker_client, plane.node_uuid)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Attach the tail of each service log to a failed test, where the cause usually is."""
-    report = yield
-    if report.failed and "plane" in getattr(item, "fixturenames", ()):
-        plane = item.funcargs.get("plane") if hasattr(item, "funcargs") else None
-        if plane is not None:
-            for name, service in plane.services.items():
-                report.sections.append((f"{name} log (tail)", service.tail()))
-    return report

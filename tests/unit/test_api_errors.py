@@ -627,3 +627,28 @@ def test_error_response_maps_domain_errors_through_their_base_class(app: Flask) 
     }
     assert invalid.status_code == 400
     assert invalid.get_json()["field"] == "memory"
+
+
+# --- credential check ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/", "/auth/", "/api/v1/auth", "/auth"])
+def test_the_credential_check_names_the_user_of_a_good_key(
+    client: FlaskClient, account: Account, path: str
+) -> None:
+    response = client.get(path, headers={"Authorization": basic(account.username, account.key)})
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["objects"] == [{"username": account.username}]
+    assert body["meta"]["next"] is None
+    assert "key" not in body["objects"][0]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/", "/auth/"])
+def test_the_credential_check_refuses_a_bad_key_with_401(
+    client: FlaskClient, account: Account, path: str
+) -> None:
+    assert_error(client.get(path), 401)
+    response = client.get(path, headers={"Authorization": basic(account.username, "wrong")})
+    assert_error(response, 401)
