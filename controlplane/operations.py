@@ -9,6 +9,7 @@ gets an error: no container is left waiting for an operation that no node will e
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 
 from sqlalchemy.orm import Session
 
@@ -20,21 +21,27 @@ from controlplane.messages import ContainerSpec, Operation
 from controlplane.models import ActionRecord, Container
 
 
+def docker_volume(owner_id: int, name: str) -> str:
+    """The Docker volume behind a named-volume binding. Volume names are per user, like every
+    other object, so one user's `data` is never another's: the name on the node carries the
+    owner's id."""
+    return f"cp-u{owner_id}-{name}"
+
+
 def container_spec(container: Container) -> ContainerSpec:
-    """Everything the node needs to (re)create the Docker container."""
-    return ContainerSpec(
-        uuid=container.uuid,
-        unique_name=container.unique_name,
-        image_name=container.image_name,
-        run_command=container.run_command,
-        entrypoint=container.entrypoint,
-        working_dir=container.working_dir,
-        container_envvars=list(container.container_envvars),
-        labels=dict(container.labels),
-        memory=container.memory,
-        cpu_shares=container.cpu_shares,
-        autorestart=container.autorestart,
-    )
+    """Everything the node needs to (re)create the Docker container: the definition's fields,
+    copied by name, with named volumes translated to the owner's Docker volumes."""
+    values = {
+        spec_field.name: getattr(container, spec_field.name) for spec_field in fields(ContainerSpec)
+    }
+    values["bindings"] = [
+        {
+            **binding,
+            "volume": binding["volume"] and docker_volume(container.owner_id, binding["volume"]),
+        }
+        for binding in container.bindings
+    ]
+    return ContainerSpec(**values)
 
 
 def perform(

@@ -13,13 +13,14 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import docker
 import docker.errors
 from docker.models.containers import Container
+from docker.types import Mount
 
 from controlplane.lifecycle import State
 from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
@@ -54,6 +55,8 @@ class Observation:
     observed_ns: int
     exit_code: int | None = None
     docker_id: str | None = None
+    # Host ports Docker bound ({protocol, inner_port, host_ip, outer_port}); none unless running.
+    ports: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,13 @@ class DockerDriver:
         *,
         node_uuid: str,
         pull_missing: bool = False,
+        publish_ip: str = "127.0.0.1",
         pool_size: int = 10,
         timeout: int = 120,
     ) -> None:
         self.node_uuid = node_uuid
         self.pull_missing = pull_missing
+        self.publish_ip = publish_ip
         self.client = docker.DockerClient(
             base_url=base_url, timeout=timeout, max_pool_size=pool_size
         )
@@ -227,9 +232,9 @@ class DockerDriver:
             time.sleep(0.05)
 
     def create_options(self, spec: ContainerSpec) -> dict[str, Any]:
-        """docker-py `containers.create` arguments for a spec. `init` runs docker-init as PID 1,
-        so a stop takes milliseconds instead of the whole timeout for shells that ignore
-        SIGTERM."""
+        """docker-py `containers.create` arguments for a spec. Empty options are passed as None
+        so Docker's own defaults apply. `init` runs docker-init as PID 1, so a stop takes
+        milliseconds instead of the whole timeout for shells that ignore SIGTERM."""
         labels = {
             **spec.labels,
             LABEL_CONTAINER_UUID: spec.uuid,
@@ -242,13 +247,83 @@ class DockerDriver:
             "entrypoint": spec.entrypoint or None,
             "environment": {var["key"]: var["value"] for var in spec.container_envvars},
             "working_dir": spec.working_dir or None,
+            "user": spec.user or None,
+            "hostname": spec.hostname or None,
+            "domainname": spec.domainname or None,
+            "mac_address": spec.mac_address or None,
             "labels": labels,
-            "mem_limit": f"{spec.memory}m" if spec.memory else None,
+            "tty": spec.tty,
+            "stdin_open": spec.stdin_open,
+            "mem_limit": _megabytes(spec.memory),
+            "memswap_limit": _megabytes(spec.memory_swap),
             "cpu_shares": spec.cpu_shares,
+            "cpuset_cpus": spec.cpuset or None,
+            "read_only": spec.read_only,
+            "privileged": spec.privileged,
+            "network_mode": spec.net,
+            "pid_mode": "host" if spec.pid == "host" else None,
+            "dns": spec.dns or None,
+            "dns_search": spec.dns_search or None,
+            "extra_hosts": spec.extra_hosts or None,
+            "cap_add": spec.cap_add or None,
+            "cap_drop": spec.cap_drop or None,
+            "devices": spec.devices or None,
+            "security_opt": spec.security_opt or None,
+            "ports": self._port_bindings(spec.container_ports),
+            "mounts": [_mount(binding) for binding in spec.bindings],
             "restart_policy": RESTART_POLICIES[spec.autorestart],
             "init": True,
             "detach": True,
         }
+
+    def _port_bindings(self, ports: list[dict[str, Any]]) -> dict[str, Any]:
+        """docker-py `ports`: a published port is bound on the agent's publish address (a None
+        outer port lets Docker pick a free one); an unpublished one gets an empty binding list,
+        which exposes it without binding anything on the host."""
+        return {
+            f"{port['inner_port']}/{port['protocol']}": (
+                (self.publish_ip, port["outer_port"]) if port["published"] else []
+            )
+            for port in ports
+        }
+
+
+def _megabytes(value: int | None) -> int | str | None:
+    """A size in MB as docker-py takes it; -1 (no swap limit) passes through."""
+    if value is None or value < 0:
+        return value
+    return f"{value}m"
+
+
+def _mount(binding: dict[str, Any]) -> Mount:
+    """A binding as a Docker mount: a host path is a bind mount; a named volume, or neither (a
+    new anonymous volume), a volume mount. A missing host path fails the create (Docker's
+    mounts API does not create it, unlike the old `-v`)."""
+    host_path = binding["host_path"]
+    return Mount(
+        target=binding["container_path"],
+        source=host_path or binding["volume"],
+        type="bind" if host_path else "volume",
+        read_only=not binding["rewritable"],
+    )
+
+
+def bound_ports(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The host ports Docker bound, from a container's inspect data (`attrs`); none while it is
+    not running, and none for a port that is only exposed."""
+    ports = []
+    for key, bindings in sorted((attrs["NetworkSettings"].get("Ports") or {}).items()):
+        if bindings:
+            inner, _, protocol = key.partition("/")
+            ports.append(
+                {
+                    "protocol": protocol,
+                    "inner_port": int(inner),
+                    "host_ip": bindings[0]["HostIp"],
+                    "outer_port": int(bindings[0]["HostPort"]),
+                }
+            )
+    return ports
 
 
 def observe(container: Container) -> Observation:
@@ -256,7 +331,12 @@ def observe(container: Container) -> Observation:
     state = container.attrs["State"]
     if container.status in _RUNNING_STATUSES:
         started = parse_docker_time(state.get("StartedAt"))
-        return Observation(State.RUNNING, started or time.time_ns(), docker_id=container.id)
+        return Observation(
+            State.RUNNING,
+            started or time.time_ns(),
+            docker_id=container.id,
+            ports=bound_ports(container.attrs),
+        )
     finished = parse_docker_time(state.get("FinishedAt"))
     return Observation(
         State.STOPPED,

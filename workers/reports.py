@@ -40,6 +40,7 @@ class Reports:
                 action_uuid=action_uuid,
                 exit_code=observation.exit_code,
                 docker_id=observation.docker_id,
+                ports=observation.ports,
             )
         )
 
