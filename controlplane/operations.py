@@ -13,12 +13,13 @@ from dataclasses import fields
 
 from sqlalchemy.orm import Session
 
-from controlplane import store
+from controlplane import lifecycle, policy, store
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import BrokerUnavailableError
-from controlplane.lifecycle import Action
+from controlplane.lifecycle import Action, State
 from controlplane.messages import ContainerSpec, Operation
 from controlplane.models import ActionRecord, Container
+from controlplane.settings import Settings
 
 
 def docker_volume(owner_id: int, name: str) -> str:
@@ -52,14 +53,18 @@ def perform(
     uuid: str,
     action: Action,
     request: store.RequestInfo,
-    stop_timeout: int,
+    settings: Settings,
 ) -> tuple[Container, ActionRecord]:
     """Accept `action` on the owner's container and queue it for its node.
 
     Raises:
         ContainerNotFoundError, TransitionRefusedError: from `store.begin_action`.
+        DangerousOptionForbiddenError: the action would run a container with an option the
+            operator does not allow (any more).
         BrokerUnavailableError: the task could not be queued; the change was undone.
     """
+    if action is Action.START:
+        _check_policy(session, owner_id=owner_id, uuid=uuid, action=action, settings=settings)
     container, record, rollback = store.begin_action(
         session, owner_id=owner_id, uuid=uuid, action=action, request=request
     )
@@ -70,7 +75,7 @@ def perform(
         rollback_state=rollback.value,
         issued_ns=time.time_ns(),
         spec=container_spec(container).to_dict() if action is Action.START else None,
-        stop_timeout=stop_timeout,
+        stop_timeout=settings.stop_timeout,
     )
     try:
         dispatcher.send_operation(container.node.uuid, operation)
@@ -80,3 +85,14 @@ def perform(
         )
         raise
     return container, record
+
+
+def _check_policy(
+    session: Session, *, owner_id: int, uuid: str, action: Action, settings: Settings
+) -> None:
+    """Check the dangerous options again before a start, so an operator who withdraws a
+    permission stops every later run of a container that uses it. A state that refuses the
+    action anyway is left to `begin_action`, whose 409 says more."""
+    container = store.get_container(session, owner_id=owner_id, uuid=uuid)
+    if lifecycle.is_allowed(State(container.state), action):
+        policy.check_allowed(container_spec(container).to_dict(), settings.allow_dangerous)

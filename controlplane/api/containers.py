@@ -11,7 +11,7 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import operations, store
+from controlplane import operations, policy, store
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
@@ -73,6 +73,7 @@ class ContainerListResource(Resource):
 
     def post(self) -> Reply:
         fields = validate_create(context.json_body())
+        policy.check_allowed(fields, context.settings().allow_dangerous)
         session = db_session()
         node = choose_node(store.deployed_node_loads(session))
         if node is None:
@@ -134,6 +135,6 @@ def _perform(uuid: str, action: Action) -> Reply:
         uuid=uuid,
         action=action,
         request=context.request_info(),
-        stop_timeout=context.settings().stop_timeout,
+        settings=context.settings(),
     )
     return _accepted(container, record.uuid, 202)

@@ -54,6 +54,22 @@ def test_every_setting_can_be_overridden() -> None:
     )
 
 
+def test_no_dangerous_option_is_allowed_by_default() -> None:
+    assert Settings.from_env({}).allow_dangerous == frozenset()
+
+
+def test_the_allowed_dangerous_options_are_read() -> None:
+    settings = Settings.from_env({"CONTROLPLANE_ALLOW_DANGEROUS": "privileged, net_host"})
+    assert settings.allow_dangerous == {"privileged", "net_host"}
+    everything = Settings.from_env({"CONTROLPLANE_ALLOW_DANGEROUS": "all"}).allow_dangerous
+    assert "host_bindings" in everything and "security_opt" in everything
+
+
+def test_an_unknown_dangerous_option_stops_start_up() -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_ALLOW_DANGEROUS: unknown option 'root'"):
+        Settings.from_env({"CONTROLPLANE_ALLOW_DANGEROUS": "privileged,root"})
+
+
 def test_empty_values_fall_back_to_the_defaults() -> None:
     environ = {name: "" for name in INT_SETTINGS}
     environ["CONTROLPLANE_DATABASE_URL"] = ""
