@@ -18,6 +18,7 @@ from controlplane.lifecycle import Action, State
 TASK_START = "agent.container.start"
 TASK_STOP = "agent.container.stop"
 TASK_TERMINATE = "agent.container.terminate"
+TASK_REDEPLOY = "agent.container.redeploy"
 TASK_LOGS = "agent.container.logs"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
 TASK_REPORT_NODE = "controlplane.report.node"
@@ -27,7 +28,10 @@ OPERATION_TASKS: dict[Action, str] = {
     Action.START: TASK_START,
     Action.STOP: TASK_STOP,
     Action.TERMINATE: TASK_TERMINATE,
+    Action.REDEPLOY: TASK_REDEPLOY,
 }
+# Actions whose operation may create a Docker container, and so carry the container's spec.
+CREATING_ACTIONS = frozenset({Action.START, Action.REDEPLOY})
 
 # Labels put on every Docker container the agent creates, so a node can be relisted and a retried
 # task finds the container it already made.
@@ -103,12 +107,13 @@ class ContainerSpec(_Message):
 
 @dataclass(frozen=True)
 class Operation(_Message):
-    """One lifecycle operation for a node agent: start, stop or terminate a container.
+    """One lifecycle operation for a node agent: start, stop, redeploy or terminate a container.
 
     `rollback_state` is the stable state the container was in when the API accepted the action;
     the agent sends it back on failure so the container never stays in a transitional state.
     `issued_ns` lets the agent recognise a start redelivered after the container was stopped
-    again, which it must not undo.
+    again, which it must not undo, and a redeploy redelivered after it already made the new
+    container, which it must not make twice. `reuse_volumes` matters to redeploy only.
     """
 
     action: str
@@ -118,6 +123,7 @@ class Operation(_Message):
     issued_ns: int
     spec: dict[str, Any] | None = None
     stop_timeout: int = 10
+    reuse_volumes: bool = True
 
     @property
     def kind(self) -> Action:

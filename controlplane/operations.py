@@ -17,7 +17,7 @@ from controlplane import lifecycle, policy, store
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import BrokerUnavailableError
 from controlplane.lifecycle import Action, State
-from controlplane.messages import ContainerSpec, Operation
+from controlplane.messages import CREATING_ACTIONS, ContainerSpec, Operation
 from controlplane.models import ActionRecord, Container
 from controlplane.settings import Settings
 
@@ -54,6 +54,7 @@ def perform(
     action: Action,
     request: store.RequestInfo,
     settings: Settings,
+    reuse_volumes: bool = True,
 ) -> tuple[Container, ActionRecord]:
     """Accept `action` on the owner's container and queue it for its node.
 
@@ -63,7 +64,7 @@ def perform(
             operator does not allow (any more).
         BrokerUnavailableError: the task could not be queued; the change was undone.
     """
-    if action is Action.START:
+    if action in CREATING_ACTIONS:
         _check_policy(session, owner_id=owner_id, uuid=uuid, action=action, settings=settings)
     container, record, rollback = store.begin_action(
         session, owner_id=owner_id, uuid=uuid, action=action, request=request
@@ -74,8 +75,9 @@ def perform(
         container_uuid=container.uuid,
         rollback_state=rollback.value,
         issued_ns=time.time_ns(),
-        spec=container_spec(container).to_dict() if action is Action.START else None,
+        spec=container_spec(container).to_dict() if action in CREATING_ACTIONS else None,
         stop_timeout=settings.stop_timeout,
+        reuse_volumes=reuse_volumes,
     )
     try:
         dispatcher.send_operation(container.node.uuid, operation)
@@ -90,9 +92,9 @@ def perform(
 def _check_policy(
     session: Session, *, owner_id: int, uuid: str, action: Action, settings: Settings
 ) -> None:
-    """Check the dangerous options again before a start, so an operator who withdraws a
-    permission stops every later run of a container that uses it. A state that refuses the
-    action anyway is left to `begin_action`, whose 409 says more."""
+    """Check the dangerous options again before a start or redeploy, so an operator who
+    withdraws a permission stops every later run of a container that uses it. A state that
+    refuses the action anyway is left to `begin_action`, whose 409 says more."""
     container = store.get_container(session, owner_id=owner_id, uuid=uuid)
     if lifecycle.is_allowed(State(container.state), action):
         policy.check_allowed(container_spec(container).to_dict(), settings.allow_dangerous)

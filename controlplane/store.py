@@ -189,6 +189,7 @@ ACTION_NAMES = {
     Action.START: "Container Start",
     Action.STOP: "Container Stop",
     Action.TERMINATE: "Container Terminate",
+    Action.REDEPLOY: "Container Redeploy",
 }
 
 

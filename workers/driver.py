@@ -3,8 +3,10 @@
 Every container it creates carries the control-plane labels and the container's deterministic
 `unique_name`, so every operation starts by looking the container up by label: a redelivered or
 concurrent start finds the container the first one made instead of making a second (and if two
-race to create, Docker's name uniqueness lets exactly one win). docker-py errors are translated
-into `workers.errors` by class and status code.
+race to create, Docker's name uniqueness lets exactly one win). A redeploy briefly has two
+containers with one uuid (the old one, renamed, and its replacement); lookups prefer the newest
+and removal removes both. docker-py errors are translated into `workers.errors` by class and
+status code.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from workers.errors import (
     DockerUnavailableError,
     ImageMissingError,
     NameTakenError,
+    VolumeInUseError,
 )
 
 RESTART_POLICIES: dict[str, dict[str, str] | None] = {
@@ -45,6 +48,8 @@ _DOCKER_TIME = re.compile(
 )
 # How long a create that lost a name race waits for the winner's container to appear.
 _NAME_RACE_SECONDS = 10.0
+# The name a container being replaced by a redeploy holds until its replacement runs.
+_REPLACED_SUFFIX = "-replaced"
 
 
 @dataclass(frozen=True)
@@ -111,38 +116,130 @@ class DockerDriver:
         )
 
     def find(self, container_uuid: str) -> Container | None:
-        """The Docker container of a control-plane container, running or not, if it exists."""
+        """The Docker container of a control-plane container, running or not, if it exists;
+        the newest one while a redeploy has two."""
+        found = self._find_all(container_uuid)
+        return found[0] if found else None
+
+    def _find_all(self, container_uuid: str) -> list[Container]:
+        """Every Docker container carrying the uuid, newest first."""
         with _translated("look up container"):
             found = self.client.containers.list(
                 all=True, filters={"label": f"{LABEL_CONTAINER_UUID}={container_uuid}"}
             )
-        return found[0] if found else None
+        return sorted(found, key=created_ns, reverse=True)
 
     def start(self, spec: ContainerSpec, *, issued_ns: int) -> Observation:
         """Create the container if it does not exist yet, then start it unless it runs.
 
-        A start that finds the container stopped *after* the start was issued is a redelivery
-        overtaken by a later stop: it reports what it sees instead of undoing that stop. If
-        Docker refuses to start a container this call created, the container is removed again,
-        so a container back in Init has nothing on Docker; one found existing is left alone,
-        since a concurrent delivery may own it.
+        If Docker refuses to start a container this call created, the container is removed
+        again, so a container back in Init has nothing on Docker; one found existing is left
+        alone, since a concurrent delivery may own it.
         """
         container = self.find(spec.uuid)
         made_here = container is None
         if container is None:
-            container, made_here = self._create(spec)
+            container, made_here = self._create(spec, self.create_options(spec))
+        try:
+            return self._start_unless_overtaken(container, issued_ns=issued_ns)
+        except AgentError:
+            if made_here:
+                self._discard(container)
+            raise
+
+    def _start_unless_overtaken(self, container: Container, *, issued_ns: int) -> Observation:
+        """Start the container unless it runs, or stopped *after* the operation was issued:
+        then the operation is a redelivery overtaken by a later stop, and it reports what it
+        sees instead of undoing that stop."""
         if container.status not in _RUNNING_STATUSES:
             finished_ns = parse_docker_time(container.attrs["State"].get("FinishedAt"))
             if finished_ns is None or finished_ns < issued_ns:
-                try:
-                    with _translated("start container"):
-                        container.start()
-                        container.reload()
-                except AgentError:
-                    if made_here:
-                        self._discard(container)
-                    raise
+                with _translated("start container"):
+                    container.start()
+                    container.reload()
         return observe(container)
+
+    def redeploy(
+        self, spec: ContainerSpec, *, issued_ns: int, reuse_volumes: bool, stop_timeout: int
+    ) -> Observation:
+        """Replace the Docker container with a fresh one made from `spec`, under the same uuid,
+        and start it.
+
+        With `reuse_volumes` the new container takes over the old one's volumes (anonymous ones
+        through `volumes_from`, named ones by name); without, the old container's anonymous
+        volumes are removed with it and its named volumes are removed and made again empty.
+
+        Safe to deliver again: a container created at or after `issued_ns` is this redeploy's
+        own (or a later one's), so a redelivery finishes that one, removing what is left of the
+        old one, instead of replacing it a second time; and, as for a start, it does not start
+        a new container that was stopped after the redeploy was issued.
+        """
+        existing = self._find_all(spec.uuid)
+        fresh = [c for c in existing if created_ns(c) >= issued_ns]
+        stale = [c for c in existing if created_ns(c) < issued_ns]
+        if fresh:
+            new = fresh[0]
+            with _leaving(State.STOPPED):
+                for old in stale:
+                    self._remove_container(old, volumes=not reuse_volumes)
+        elif reuse_volumes and stale:
+            new = self._replace_keeping_volumes(spec, stale, stop_timeout=stop_timeout)
+        else:
+            new = self._replace_with_new_volumes(spec, stale)
+        # The old container is gone by now: a failure to start leaves the container Stopped.
+        with _leaving(State.STOPPED):
+            return self._start_unless_overtaken(new, issued_ns=issued_ns)
+
+    def _replace_keeping_volumes(
+        self, spec: ContainerSpec, stale: list[Container], *, stop_timeout: int
+    ) -> Container:
+        """Stop the newest old container and rename it aside, create the new one beside it
+        with its volumes, then remove it (keeping the volumes). If the new container cannot be
+        made, the old one is put back as it was, so the reported rollback state is true."""
+        self._ensure_image(spec.image_name)
+        previous, *older = stale
+        for other in older:
+            self._remove_container(other, volumes=True)
+        was_running = previous.status in _RUNNING_STATUSES
+        with _translated("stop container"):
+            previous.stop(timeout=stop_timeout)
+        self._rename(previous, spec.unique_name + _REPLACED_SUFFIX)
+        try:
+            new, _ = self._create(spec, self._options_keeping_volumes(spec, previous))
+        except AgentError:
+            self._restore(previous, spec.unique_name, restart=was_running)
+            raise
+        with _leaving(State.STOPPED):
+            self._remove_container(previous, volumes=False)
+        return new
+
+    def _options_keeping_volumes(self, spec: ContainerSpec, previous: Container) -> dict[str, Any]:
+        """Create options that mount every volume of `previous` at the same place. Its anonymous
+        volumes come through `volumes_from`, which keeps them anonymous (removed with the new
+        container later); the spec's own anonymous volumes at those places are left out, or
+        they would hide the old data under new empty volumes."""
+        options = self.create_options(spec)
+        carried = {mount["Destination"] for mount in previous.attrs.get("Mounts") or ()}
+        options["mounts"] = [
+            mount
+            for mount in options["mounts"]
+            if mount["Source"] is not None or mount["Target"] not in carried
+        ]
+        options["volumes_from"] = [previous.id]
+        return options
+
+    def _replace_with_new_volumes(self, spec: ContainerSpec, stale: list[Container]) -> Container:
+        """Remove the old containers with their anonymous volumes and the spec's named volumes,
+        then create the new container, which gets fresh ones. Everything that can be checked
+        (the image, nobody else using a named volume) is checked before anything is removed."""
+        self._ensure_image(spec.image_name)
+        named = [binding["volume"] for binding in spec.bindings if binding["volume"]]
+        self._check_volumes_unshared(spec.uuid, named)
+        with _leaving(State.STOPPED):
+            for old in stale:
+                self._remove_container(old, volumes=True)
+            self._remove_volumes(named)
+            return self._create(spec, self.create_options(spec))[0]
 
     def stop(self, container_uuid: str, *, timeout: int) -> Observation:
         """Stop the container (SIGTERM, then SIGKILL after `timeout` s). A container that no
@@ -156,24 +253,68 @@ class DockerDriver:
         return observe(container)
 
     def remove(self, container_uuid: str) -> Observation:
-        """Remove the container and its anonymous volumes; already gone counts as removed."""
-        container = self.find(container_uuid)
-        if container is not None:
-            try:
-                with _translated("remove container"):
-                    container.remove(force=True, v=True)
-            except DockerOperationError:
-                if self.find(container_uuid) is not None:
-                    raise
+        """Remove the container (both, mid-redeploy) and its anonymous volumes; already gone
+        counts as removed."""
+        try:
+            for container in self._find_all(container_uuid):
+                self._remove_container(container, volumes=True)
+        except DockerOperationError:
+            # A concurrent delivery may be removing it already; only what is left is a failure.
+            if self.find(container_uuid) is not None:
+                raise
         return Observation(state=State.TERMINATED, observed_ns=time.time_ns())
+
+    def _remove_container(self, container: Container, *, volumes: bool) -> None:
+        """Force-remove one container; one that disappeared meanwhile counts as removed."""
+        try:
+            with _translated("remove container"):
+                container.remove(force=True, v=volumes)
+        except DockerOperationError as exc:
+            if _status(exc.__cause__) != 404:
+                raise
 
     def _discard(self, container: Container) -> None:
         """Best-effort removal; failing here is not worth hiding the start's own error for."""
         try:
-            with _translated("remove container"):
-                container.remove(force=True, v=True)
+            self._remove_container(container, volumes=True)
         except AgentError:
             pass
+
+    def _restore(self, container: Container, name: str, *, restart: bool) -> None:
+        """Best effort: give a container its name back and restart it if it ran."""
+        try:
+            self._rename(container, name)
+            if restart:
+                with _translated("restart container"):
+                    container.start()
+        except AgentError:
+            pass
+
+    def _rename(self, container: Container, name: str) -> None:
+        if container.name != name:
+            with _translated("rename container"):
+                container.rename(name)
+                container.reload()
+
+    def _check_volumes_unshared(self, container_uuid: str, volumes: list[str]) -> None:
+        """Refuse to remove a named volume another container also uses."""
+        for volume in volumes:
+            with _translated("look up volume users"):
+                users = self.client.containers.list(all=True, filters={"volume": volume})
+            others = [c.name for c in users if c.labels.get(LABEL_CONTAINER_UUID) != container_uuid]
+            if others:
+                raise VolumeInUseError(
+                    f"volume {volume} is also used by {', '.join(sorted(others))}; nothing was "
+                    "changed (redeploy with reuse_volumes=true to keep it)"
+                )
+
+    def _remove_volumes(self, volumes: list[str]) -> None:
+        for volume in volumes:
+            try:
+                with _translated("remove volume", passthrough=(docker.errors.NotFound,)):
+                    self.client.volumes.get(volume).remove()
+            except docker.errors.NotFound:
+                pass
 
     def logs(self, container_uuid: str, *, tail: int | None) -> str:
         container = self.find(container_uuid)
@@ -185,29 +326,42 @@ class DockerDriver:
             )
         return raw.decode("utf-8", errors="replace")
 
-    def _create(self, spec: ContainerSpec) -> tuple[Container, bool]:
-        """Create the container; (container, True) if this call made it, (container, False) if
-        a concurrent delivery of the same start got there first."""
+    def _create(self, spec: ContainerSpec, options: dict[str, Any]) -> tuple[Container, bool]:
+        """Create the container from `options`; (container, True) if this call made it,
+        (container, False) if a concurrent delivery of the same operation got there first."""
         try:
-            return self._create_from_image(spec)
+            return self._create_from_image(spec, options)
         except docker.errors.ImageNotFound:
-            if not self.pull_missing:
-                raise ImageMissingError(
-                    f"image {spec.image_name} is not present on node {self.node_uuid} "
-                    "and pulling is disabled (CONTROLPLANE_AGENT_PULL=never)"
-                ) from None
-        with _translated(f"pull image {spec.image_name}"):
-            self.client.images.pull(spec.image_name)
-        return self._create_from_image(spec)
+            self._pull(spec.image_name)
+        return self._create_from_image(spec, options)
 
-    def _create_from_image(self, spec: ContainerSpec) -> tuple[Container, bool]:
+    def _create_from_image(
+        self, spec: ContainerSpec, options: dict[str, Any]
+    ) -> tuple[Container, bool]:
         try:
             with _translated("create container", passthrough=(docker.errors.ImageNotFound,)):
-                return self.client.containers.create(**self.create_options(spec)), True
+                return self.client.containers.create(**options), True
         except DockerOperationError as exc:
             if _status(exc.__cause__) != 409:
                 raise
         return self._owner_of_name(spec), False
+
+    def _ensure_image(self, image_name: str) -> None:
+        """Make sure the image is on the node before anything is changed for it."""
+        try:
+            with _translated("look up image", passthrough=(docker.errors.ImageNotFound,)):
+                self.client.images.get(image_name)
+        except docker.errors.ImageNotFound:
+            self._pull(image_name)
+
+    def _pull(self, image_name: str) -> None:
+        if not self.pull_missing:
+            raise ImageMissingError(
+                f"image {image_name} is not present on node {self.node_uuid} "
+                "and pulling is disabled (CONTROLPLANE_AGENT_PULL=never)"
+            )
+        with _translated(f"pull image {image_name}"):
+            self.client.images.pull(image_name)
 
     def _owner_of_name(self, spec: ContainerSpec) -> Container:
         """The container holding our deterministic name, if it is ours.
@@ -308,6 +462,11 @@ def _mount(binding: dict[str, Any]) -> Mount:
     )
 
 
+def created_ns(container: Container) -> int:
+    """When Docker created the container; a redeploy tells old containers from new by it."""
+    return parse_docker_time(container.attrs.get("Created")) or 0
+
+
 def bound_ports(attrs: dict[str, Any]) -> list[dict[str, Any]]:
     """The host ports Docker bound, from a container's inspect data (`attrs`); none while it is
     not running, and none for a port that is only exposed."""
@@ -348,6 +507,16 @@ def observe(container: Container) -> Observation:
 
 def _status(error: BaseException | None) -> int | None:
     return getattr(getattr(error, "response", None), "status_code", None)
+
+
+@contextmanager
+def _leaving(state: State) -> Iterator[None]:
+    """Mark any agent error raised inside as having left the container in `state`."""
+    try:
+        yield
+    except AgentError as exc:
+        exc.state = state
+        raise
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from controlplane.api.actions import ActionListResource, ActionResource
 from controlplane.api.containers import (
     ContainerListResource,
     ContainerLogsResource,
+    ContainerRedeployResource,
     ContainerResource,
     ContainerStartResource,
     ContainerStopResource,
@@ -26,6 +27,7 @@ ROUTES = (
     (ContainerResource, "container", "<uuid>/", "container"),
     (ContainerStartResource, "container", "<uuid>/start/", "container_start"),
     (ContainerStopResource, "container", "<uuid>/stop/", "container_stop"),
+    (ContainerRedeployResource, "container", "<uuid>/redeploy/", "container_redeploy"),
     (ContainerLogsResource, "container", "<uuid>/logs/", "container_logs"),
     (ActionListResource, "action", "", "actions"),
     (ActionResource, "action", "<uuid>/", "action"),

@@ -1,4 +1,4 @@
-"""Container resources: list, create, get, start, stop, terminate and logs.
+"""Container resources: list, create, get, start, stop, redeploy, terminate and logs.
 
 Actions answer 202 with the container itself in its transitional state (the SDKs load the body
 into their object) and name the Action in `X-Tutum-Action-URI` (tutum-api.md §4).
@@ -115,6 +115,16 @@ class ContainerStopResource(Resource):
         return _perform(uuid, Action.STOP)
 
 
+class ContainerRedeployResource(Resource):
+    method_decorators = [require_user]
+
+    def post(self, uuid: str) -> Reply:
+        """A fresh Docker container from the same definition, under the same uuid;
+        `reuse_volumes` (default true) keeps the old container's volumes."""
+        reuse_volumes = context.query_bool("reuse_volumes", True)
+        return _perform(uuid, Action.REDEPLOY, reuse_volumes=reuse_volumes)
+
+
 class ContainerLogsResource(Resource):
     method_decorators = [require_user]
 
@@ -127,7 +137,7 @@ class ContainerLogsResource(Resource):
         return {"logs": logs}
 
 
-def _perform(uuid: str, action: Action) -> Reply:
+def _perform(uuid: str, action: Action, *, reuse_volumes: bool = True) -> Reply:
     container, record = operations.perform(
         db_session(),
         context.dispatcher(),
@@ -136,5 +146,6 @@ def _perform(uuid: str, action: Action) -> Reply:
         action=action,
         request=context.request_info(),
         settings=context.settings(),
+        reuse_volumes=reuse_volumes,
     )
     return _accepted(container, record.uuid, 202)

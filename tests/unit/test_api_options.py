@@ -1,5 +1,5 @@
-"""Container options over HTTP (Flask test client, production error handling): options stored
-and returned, dangerous ones refused with 403."""
+"""Container options and redeploy over HTTP (Flask test client, production error handling):
+options stored and returned, dangerous ones refused with 403, redeploy's route and flag."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from controlplane.api import context
 from controlplane.app import create_app
+from controlplane.errors import InvalidInputError
 from controlplane.settings import Settings
 
 if TYPE_CHECKING:
@@ -158,3 +161,77 @@ def test_a_refused_transition_is_a_409_even_with_a_forbidden_option(
     assert report(created["uuid"], "Terminated", node_uuid=node)
     response = client.post(f"{created['resource_uri']}start/", headers=account.headers)
     assert response.status_code == 409
+
+
+# --- redeploy --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tree", ["/api/v1/container/", "/api/app/v1/container/"])
+def test_redeploy_before_the_first_start_is_a_409(
+    client: FlaskClient, account: Account, node: str, tree: str
+) -> None:
+    created = create(client, account)
+    response = client.post(f"{tree}{created['uuid']}/redeploy/", headers=account.headers)
+    assert response.status_code == 409
+    assert "cannot redeploy" in response.get_json()["error"]
+
+
+def test_a_redeploy_flag_that_is_not_a_boolean_is_a_400(
+    client: FlaskClient, account: Account, node: str, report: Callable[..., bool]
+) -> None:
+    created = create(client, account)
+    assert report(created["uuid"], "Running", node_uuid=node)
+    response = client.post(
+        f"{created['resource_uri']}redeploy/?reuse_volumes=yes", headers=account.headers
+    )
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "reuse_volumes"
+    assert client.get(created["resource_uri"], headers=account.headers).get_json()["state"] == (
+        "Running"
+    )
+
+
+@pytest.mark.parametrize("state", ["Running", "Stopped"])
+def test_a_redeploy_with_the_broker_down_is_a_503_and_undone(
+    client: FlaskClient, account: Account, node: str, report: Callable[..., bool], state: str
+) -> None:
+    created = create(client, account)
+    assert report(created["uuid"], state, node_uuid=node)
+    response = client.post(
+        f"{created['resource_uri']}redeploy/?reuse_volumes=False", headers=account.headers
+    )
+    assert response.status_code == 503
+    assert client.get(created["resource_uri"], headers=account.headers).get_json()["state"] == state
+    actions = client.get("/api/v1/action/", headers=account.headers).get_json()["objects"]
+    assert (actions[-1]["action"], actions[-1]["state"]) == ("Container Redeploy", "Failed")
+    assert actions[-1]["path"].endswith("/redeploy/?reuse_volumes=False")
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("true", True),
+        ("True", True),
+        ("TRUE", True),
+        ("1", True),
+        ("false", False),
+        ("False", False),
+        ("0", False),
+        ("", True),
+        (None, True),
+    ],
+)
+def test_a_query_boolean_is_read_whatever_its_case(
+    app: Flask, raw: str | None, value: bool
+) -> None:
+    query = "" if raw is None else f"?reuse_volumes={raw}"
+    with app.test_request_context(f"/x{query}"):
+        assert context.query_bool("reuse_volumes", True) is value
+
+
+@pytest.mark.parametrize("raw", ["yes", "no", "2", "truth", "t"])
+def test_a_query_boolean_that_is_not_one_is_refused(app: Flask, raw: str) -> None:
+    with app.test_request_context(f"/x?reuse_volumes={raw}"):
+        with pytest.raises(InvalidInputError) as refused:
+            context.query_bool("reuse_volumes", True)
+    assert refused.value.field == "reuse_volumes"

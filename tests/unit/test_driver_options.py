@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from docker.models.containers import Container
 
 from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
 from workers.driver import RESTART_POLICIES, DockerDriver, bound_ports
@@ -240,3 +241,29 @@ def test_bound_ports_are_read_from_dockers_network_settings() -> None:
 
 def test_a_stopped_container_has_no_bound_ports() -> None:
     assert bound_ports({"NetworkSettings": {"Ports": {}}}) == []
+
+
+def test_a_redeploy_keeping_volumes_mounts_the_old_containers_volumes(
+    driver: DockerDriver,
+) -> None:
+    bindings = [
+        {"host_path": None, "container_path": "/anon", "rewritable": True, "volume": None},
+        {"host_path": None, "container_path": "/named", "rewritable": True, "volume": "cp-u1-d"},
+        {"host_path": "/srv", "container_path": "/srv", "rewritable": False, "volume": None},
+        {"host_path": None, "container_path": "/added", "rewritable": True, "volume": None},
+    ]
+    # What `docker inspect` says of the old container: docker-py's own model over that data.
+    previous = Container(
+        attrs={
+            "Id": "0123456789ab",
+            "Mounts": [
+                {"Type": "volume", "Name": "f00", "Destination": "/anon"},
+                {"Type": "volume", "Name": "cp-u1-d", "Destination": "/named"},
+                {"Type": "bind", "Source": "/srv", "Destination": "/srv"},
+            ],
+        }
+    )
+    options = driver._options_keeping_volumes(spec(bindings=bindings), previous)
+    assert options["volumes_from"] == ["0123456789ab"]
+    # The old anonymous volume comes through volumes_from; a new one would hide it.
+    assert [mount["Target"] for mount in options["mounts"]] == ["/named", "/srv", "/added"]

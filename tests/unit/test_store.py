@@ -306,6 +306,18 @@ def test_a_report_that_observed_no_ports_leaves_them_alone(
     assert bound_ports_of(session, container) == BOUND
 
 
+def test_a_redeploy_is_accepted_from_running_and_named_in_the_audit_trail(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    assert apply(session, container, State.RUNNING, 1_000, node)
+    _, opened, rollback = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.REDEPLOY, request=REQUEST
+    )
+    assert rollback is State.RUNNING
+    assert state_of(session, container) is State.STARTING
+    assert action(session, opened.uuid).name == "Container Redeploy"
+
+
 # --- placement -------------------------------------------------------------------------------
 
 
