@@ -146,15 +146,40 @@ class Plane:
         services: dict[str, Service],
         env: dict[str, str],
         keys: dict[str, str],
+        state_dir: Path,
     ) -> None:
         self.base_url = base_url
         self.node_uuid = node_uuid
         self.services = services
         self.env = env
         self.keys = keys
+        self.state_dir = state_dir
 
-    def client(self, username: str) -> ApiClient:
-        return ApiClient(self.base_url, username, self.keys[username])
+    def client(self, username: str, base_url: str | None = None) -> ApiClient:
+        return ApiClient(base_url or self.base_url, username, self.keys[username])
+
+    def start_api(self, name: str, **env: str) -> str:
+        """Start one more API process over the same database and broker, with `env` on top of
+        the session's (e.g. other settings); returns its base URL once it answers. The
+        session's teardown stops it with the others."""
+        port = free_port()
+        self.services[name] = Service(
+            name,
+            ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            {**self.env, **env},
+            self.state_dir,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                requests.get(base_url + "/api/v1/node/", timeout=5)
+            except requests.ConnectionError:
+                return False
+            return True
+
+        wait_for(answers, timeout=60, interval=0.2)
+        return base_url
 
 
 @pytest.fixture(scope="session")
@@ -208,11 +233,15 @@ def plane(
         "CONTROLPLANE_NODE_TIMEOUT": "10",
         "CONTROLPLANE_STOP_TIMEOUT": "5",
         "CONTROLPLANE_PAGE_SIZE": "25",
+        # The session's API accepts every option so each can be checked on Docker; the default
+        # (refusing the dangerous ones) is checked against a second API (test_container_options).
+        "CONTROLPLANE_ALLOW_DANGEROUS": "all",
         "CONTROLPLANE_AGENT_BROKER_URL": REDIS_URL,
         "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
         "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
         "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
         "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
+        "CONTROLPLANE_AGENT_PUBLISH_IP": "127.0.0.1",
     }
     controlplane = str(BIN / "controlplane")
     subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -232,7 +261,7 @@ def plane(
         "agent": Service("agent", ["agent"], env, state),
         "api": Service("api", ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env, state),
     }
-    running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys)
+    running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys, state)
     try:
         admin = running.client("alice")
 
