@@ -35,9 +35,9 @@ PORT_RANGE = (1, 65535)
 UNLIMITED_SWAP = -1
 MAX_UTS_NAME = 64  # The kernel's limit for a host or domain name (sethostname: __NEW_UTS_LEN).
 
-# The Linux capabilities (include/uapi/linux/capability.h), without the CAP_ prefix. A name
-# outside this list is a typo; a name Docker's own list lacks (BPF on Docker 20.10) fails the
-# start with Docker's message.
+# The Linux capabilities (include/uapi/linux/capability.h) without the CAP_ prefix, and Docker's
+# ALL. A name outside this list is a typo; a name Docker's own list lacks (BPF on Docker 20.10)
+# fails the start with Docker's message.
 CAPABILITIES = frozenset(
     """CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
     LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
@@ -75,7 +75,7 @@ def validate_create(body: dict[str, Any]) -> dict[str, Any]:
 
     Unknown fields are refused rather than ignored: a misspelt option that silently does nothing
     is worse than a 400 that names it. Fields are checked one by one, then the combinations
-    Docker refuses (a MAC address or a published port without the bridge network, a swap limit
+    Docker refuses or ignores (a MAC address or ports outside the bridge network, a swap limit
     below the memory limit).
 
     Raises:
