@@ -219,13 +219,14 @@ class DockerDriver:
         container later); the spec's own anonymous volumes at those places are left out, or
         they would hide the old data under new empty volumes."""
         options = self.create_options(spec)
+        host_config = options["host_config"]
         carried = {mount["Destination"] for mount in previous.attrs.get("Mounts") or ()}
-        options["mounts"] = [
+        host_config["mounts"] = [
             mount
-            for mount in options["mounts"]
+            for mount in host_config["mounts"]
             if mount["Source"] is not None or mount["Target"] not in carried
         ]
-        options["volumes_from"] = [previous.id]
+        host_config["volumes_from"] = [previous.id]
         return options
 
     def _replace_with_new_volumes(self, spec: ContainerSpec, stale: list[Container]) -> Container:
@@ -340,7 +341,11 @@ class DockerDriver:
     ) -> tuple[Container, bool]:
         try:
             with _translated("create container", passthrough=(docker.errors.ImageNotFound,)):
-                return self.client.containers.create(**options), True
+                host_config = self.client.api.create_host_config(**options["host_config"])
+                created = self.client.api.create_container(
+                    **{**options, "host_config": host_config}
+                )
+                return self.client.containers.get(created["Id"]), True
         except DockerOperationError as exc:
             if _status(exc.__cause__) != 409:
                 raise
@@ -386,9 +391,16 @@ class DockerDriver:
             time.sleep(0.05)
 
     def create_options(self, spec: ContainerSpec) -> dict[str, Any]:
-        """docker-py `containers.create` arguments for a spec. Empty options are passed as None
-        so Docker's own defaults apply. `init` runs docker-init as PID 1, so a stop takes
-        milliseconds instead of the whole timeout for shells that ignore SIGTERM."""
+        """docker-py low-level `create_container` arguments for a spec, with the arguments of
+        `create_host_config` under "host_config". Empty options are passed as None so Docker's
+        own defaults apply. `init` runs docker-init as PID 1, so a stop takes milliseconds
+        instead of the whole timeout for shells that ignore SIGTERM.
+
+        The low-level call is used because it can expose a port without binding it (`ports`
+        lists every port, `port_bindings` only the published ones); the high-level
+        `containers.create` can only express that with an empty binding list, which Docker
+        20.10 mishandles (its nat.SortPortMap then binds another port twice).
+        """
         labels = {
             **spec.labels,
             LABEL_CONTAINER_UUID: spec.uuid,
@@ -408,37 +420,38 @@ class DockerDriver:
             "labels": labels,
             "tty": spec.tty,
             "stdin_open": spec.stdin_open,
-            "mem_limit": _megabytes(spec.memory),
-            "memswap_limit": _megabytes(spec.memory_swap),
-            "cpu_shares": spec.cpu_shares,
-            "cpuset_cpus": spec.cpuset or None,
-            "read_only": spec.read_only,
-            "privileged": spec.privileged,
-            "network_mode": spec.net,
-            "pid_mode": "host" if spec.pid == "host" else None,
-            "dns": spec.dns or None,
-            "dns_search": spec.dns_search or None,
-            "extra_hosts": spec.extra_hosts or None,
-            "cap_add": spec.cap_add or None,
-            "cap_drop": spec.cap_drop or None,
-            "devices": spec.devices or None,
-            "security_opt": spec.security_opt or None,
-            "ports": self._port_bindings(spec.container_ports),
-            "mounts": [_mount(binding) for binding in spec.bindings],
-            "restart_policy": RESTART_POLICIES[spec.autorestart],
-            "init": True,
             "detach": True,
+            "ports": [(port["inner_port"], port["protocol"]) for port in spec.container_ports],
+            "host_config": {
+                "port_bindings": self._port_bindings(spec.container_ports),
+                "mem_limit": _megabytes(spec.memory),
+                "memswap_limit": _megabytes(spec.memory_swap),
+                "cpu_shares": spec.cpu_shares,
+                "cpuset_cpus": spec.cpuset or None,
+                "read_only": spec.read_only,
+                "privileged": spec.privileged,
+                "network_mode": spec.net,
+                "pid_mode": "host" if spec.pid == "host" else None,
+                "dns": spec.dns or None,
+                "dns_search": spec.dns_search or None,
+                "extra_hosts": spec.extra_hosts or None,
+                "cap_add": spec.cap_add or None,
+                "cap_drop": spec.cap_drop or None,
+                "devices": spec.devices or None,
+                "security_opt": spec.security_opt or None,
+                "mounts": [_mount(binding) for binding in spec.bindings],
+                "restart_policy": RESTART_POLICIES[spec.autorestart],
+                "init": True,
+            },
         }
 
     def _port_bindings(self, ports: list[dict[str, Any]]) -> dict[str, Any]:
-        """docker-py `ports`: a published port is bound on the agent's publish address (a None
-        outer port lets Docker pick a free one); an unpublished one gets an empty binding list,
-        which exposes it without binding anything on the host."""
+        """docker-py `port_bindings`: each published port bound on the agent's publish address
+        (a None outer port lets Docker pick a free one). Unpublished ports are only exposed."""
         return {
-            f"{port['inner_port']}/{port['protocol']}": (
-                (self.publish_ip, port["outer_port"]) if port["published"] else []
-            )
+            f"{port['inner_port']}/{port['protocol']}": (self.publish_ip, port["outer_port"])
             for port in ports
+            if port["published"]
         }
 
 
