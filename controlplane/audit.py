@@ -25,6 +25,7 @@ ACTION_NAMES = {
     "start": "Container Start",
     "stop": "Container Stop",
     "terminate": "Container Terminate",
+    "redeploy": "Container Redeploy",
 }
 
 

@@ -15,6 +15,8 @@ class ControlPlaneError(Exception):
     """Base of every error the control plane raises on purpose."""
 
     template = "control plane error"
+    # The request field the error is about, for errors that are about one.
+    field: str | None = None
 
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         self.kwargs = kwargs
@@ -55,6 +57,19 @@ class InvalidInputError(ControlPlaneError):
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         super().__init__(field=field, problem=problem)
+
+
+class DangerousOptionForbiddenError(ControlPlaneError):
+    """A container option that gives power over the node, not allowed by the operator."""
+
+    template = (
+        "{field}: the {option} option is not allowed on this control plane; an operator can "
+        "allow it with CONTROLPLANE_ALLOW_DANGEROUS={option}"
+    )
+
+    def __init__(self, field: str, option: str) -> None:
+        self.field = field
+        super().__init__(field=field, option=option)
 
 
 class UnsupportedMediaTypeError(ControlPlaneError):

@@ -28,6 +28,7 @@ class Action(StrEnum):
     START = "start"
     STOP = "stop"
     TERMINATE = "terminate"
+    REDEPLOY = "redeploy"
 
 
 class ActionState(StrEnum):
@@ -57,10 +58,16 @@ STABLE_STATES: frozenset[State] = frozenset(
 TRANSITIONAL_STATES: frozenset[State] = frozenset(State) - STABLE_STATES
 
 # action -> (states it is accepted from, state it moves the container to at once)
+#
+# A redeploy replaces the Docker container with a fresh one made from the same definition, so it
+# needs one to replace: it is accepted from Running and Stopped but not from Init, where `start`
+# is the way to make the first container. It passes through Starting, like a start, and the new
+# container's Running report ends it.
 _TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = {
     Action.START: (frozenset({State.INIT, State.STOPPED}), State.STARTING),
     Action.STOP: (frozenset({State.RUNNING}), State.STOPPING),
     Action.TERMINATE: (frozenset({State.INIT, State.RUNNING, State.STOPPED}), State.TERMINATING),
+    Action.REDEPLOY: (frozenset({State.RUNNING, State.STOPPED}), State.STARTING),
 }
 
 

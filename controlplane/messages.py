@@ -18,6 +18,7 @@ from controlplane.lifecycle import Action, State
 TASK_START = "agent.container.start"
 TASK_STOP = "agent.container.stop"
 TASK_TERMINATE = "agent.container.terminate"
+TASK_REDEPLOY = "agent.container.redeploy"
 TASK_LOGS = "agent.container.logs"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
 TASK_REPORT_NODE = "controlplane.report.node"
@@ -32,7 +33,10 @@ OPERATION_TASKS: dict[Action, str] = {
     Action.START: TASK_START,
     Action.STOP: TASK_STOP,
     Action.TERMINATE: TASK_TERMINATE,
+    Action.REDEPLOY: TASK_REDEPLOY,
 }
+# Actions whose operation may create a Docker container, and so carry the container's spec.
+CREATING_ACTIONS = frozenset({Action.START, Action.REDEPLOY})
 
 # Labels put on every Docker container the agent creates, so a node can be relisted and a retried
 # task finds the container it already made.
@@ -62,7 +66,13 @@ class _Message:
 
 @dataclass(frozen=True)
 class ContainerSpec(_Message):
-    """Everything a node needs to create the Docker container for one control-plane container."""
+    """Everything a node needs to create the Docker container for one control-plane container.
+
+    The fields are the container fields of the API (tutum-api.md §3.4), already validated, with
+    one translation: a binding's `volume` is the Docker volume's name on the node, which the
+    control plane scopes to the container's owner. Published ports are bound on the host address
+    the agent is configured with; the spec does not choose it.
+    """
 
     uuid: str
     unique_name: str
@@ -73,18 +83,42 @@ class ContainerSpec(_Message):
     container_envvars: list[dict[str, str]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     memory: int | None = None
+    memory_swap: int | None = None
     cpu_shares: int | None = None
+    cpuset: str = ""
+    user: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    mac_address: str = ""
+    tty: bool = False
+    stdin_open: bool = False
+    read_only: bool = False
+    privileged: bool = False
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    extra_hosts: list[str] = field(default_factory=list)
+    net: str = "bridge"
+    pid: str = "none"
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    security_opt: list[str] = field(default_factory=list)
+    # [{protocol, inner_port, outer_port (None: Docker picks), published}]
+    container_ports: list[dict[str, Any]] = field(default_factory=list)
+    # [{host_path, container_path, rewritable, volume}]; neither host_path nor volume: anonymous
+    bindings: list[dict[str, Any]] = field(default_factory=list)
     autorestart: str = "OFF"
 
 
 @dataclass(frozen=True)
 class Operation(_Message):
-    """One lifecycle operation for a node agent: start, stop or terminate a container.
+    """One lifecycle operation for a node agent: start, stop, redeploy or terminate a container.
 
     `rollback_state` is the stable state the container was in when the API accepted the action;
     the agent sends it back on failure so the container never stays in a transitional state.
     `issued_ns` lets the agent recognise a start redelivered after the container was stopped
-    again, which it must not undo.
+    again, which it must not undo, and a redeploy redelivered after it already made the new
+    container, which it must not make twice. `reuse_volumes` matters to redeploy only.
     """
 
     action: str
@@ -94,6 +128,7 @@ class Operation(_Message):
     issued_ns: int
     spec: dict[str, Any] | None = None
     stop_timeout: int = 10
+    reuse_volumes: bool = True
 
     @property
     def kind(self) -> Action:
@@ -107,6 +142,8 @@ class ContainerReport(_Message):
     `observed_ns` is Docker's own timestamp (StartedAt, FinishedAt, event time) where Docker gives
     one and the agent's clock otherwise; the reporter uses it to drop stale and duplicate reports.
     `action_uuid` and `error` close the Action that caused the observation, when there is one.
+    `ports` are the host ports Docker bound (`[{protocol, inner_port, host_ip, outer_port}]`,
+    empty while the container is not running); None when the report observed no container.
     """
 
     container_uuid: str
@@ -117,6 +154,7 @@ class ContainerReport(_Message):
     error: str | None = None
     exit_code: int | None = None
     docker_id: str | None = None
+    ports: list[dict[str, Any]] | None = None
 
     @property
     def observed_state(self) -> State:

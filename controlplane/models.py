@@ -11,8 +11,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Columns added after the first release carry server defaults too, so rows that existed before
+# their migration read the same as rows created since.
+
+
+def _flag() -> Any:
+    return mapped_column(Boolean, default=False, server_default=false())
+
+
+def _word(length: int, default: str = "") -> Any:
+    # A quoted literal: alembic compares an empty default given as "" unequal to itself.
+    return mapped_column(String(length), default=default, server_default=text(f"'{default}'"))
+
+
+def _json_list() -> Any:
+    return mapped_column(JSON, default=list, server_default=text("'[]'"))
 
 
 class Base(DeclarativeBase):
@@ -48,7 +75,7 @@ class Node(Base):
     docker_version: Mapped[str] = mapped_column(String(64), default="")
     cpu: Mapped[int] = mapped_column(Integer, default=0)
     memory_mb: Mapped[int] = mapped_column(Integer, default=0)
-    disk_gb: Mapped[int] = mapped_column(Integer, default=0)
+    disk_gb: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     observed_ns: Mapped[int] = mapped_column(BigInteger, default=0)
     deployed_datetime: Mapped[datetime]
     last_seen: Mapped[datetime]
@@ -79,6 +106,32 @@ class Container(Base):
     memory: Mapped[int | None] = mapped_column(Integer)
     cpu_shares: Mapped[int | None] = mapped_column(Integer)
     autorestart: Mapped[str] = mapped_column(String(16), default="OFF")
+    # Options of migration 0002 (tutum-api.md §3.4); validation.py says what each may hold.
+    container_ports: Mapped[list[dict[str, Any]]] = _json_list()
+    bindings: Mapped[list[dict[str, Any]]] = _json_list()
+    memory_swap: Mapped[int | None] = mapped_column(Integer)
+    cpuset: Mapped[str] = _word(128)
+    user: Mapped[str] = _word(255)
+    hostname: Mapped[str] = _word(64)
+    domainname: Mapped[str] = _word(64)
+    mac_address: Mapped[str] = _word(17)
+    tty: Mapped[bool] = _flag()
+    stdin_open: Mapped[bool] = _flag()
+    read_only: Mapped[bool] = _flag()
+    privileged: Mapped[bool] = _flag()
+    dns: Mapped[list[str]] = _json_list()
+    dns_search: Mapped[list[str]] = _json_list()
+    extra_hosts: Mapped[list[str]] = _json_list()
+    net: Mapped[str] = _word(16, "bridge")
+    pid: Mapped[str] = _word(16, "none")
+    cap_add: Mapped[list[str]] = _json_list()
+    cap_drop: Mapped[list[str]] = _json_list()
+    devices: Mapped[list[str]] = _json_list()
+    security_opt: Mapped[list[str]] = _json_list()
+    autodestroy: Mapped[str] = _word(16, "OFF")
+    # Observed, written only by the reporter: the host ports Docker bound while the container
+    # last ran ([{protocol, inner_port, host_ip, outer_port}]); empty when it is not running.
+    bound_ports: Mapped[list[dict[str, Any]]] = _json_list()
     exit_code: Mapped[int | None] = mapped_column(Integer)
     docker_id: Mapped[str | None] = mapped_column(String(64))
     # Time of the last observation applied (see lifecycle.accepts_report).

@@ -9,33 +9,41 @@ gets an error: no container is left waiting for an operation that no node will e
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 
 from sqlalchemy.orm import Session
 
-from controlplane import store
+from controlplane import audit, lifecycle, policy, store
 from controlplane.audit import RequestInfo
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import BrokerUnavailableError
 from controlplane.lifecycle import Action, State
-from controlplane.messages import ContainerSpec, Operation
+from controlplane.messages import CREATING_ACTIONS, ContainerSpec, Operation
 from controlplane.models import ActionRecord, Container
+from controlplane.settings import Settings
+
+
+def docker_volume(owner_id: int, name: str) -> str:
+    """The Docker volume behind a named-volume binding. Volume names are per user, like every
+    other object, so one user's `data` is never another's: the name on the node carries the
+    owner's id."""
+    return f"cp-u{owner_id}-{name}"
 
 
 def container_spec(container: Container) -> ContainerSpec:
-    """Everything the node needs to (re)create the Docker container."""
-    return ContainerSpec(
-        uuid=container.uuid,
-        unique_name=container.unique_name,
-        image_name=container.image_name,
-        run_command=container.run_command,
-        entrypoint=container.entrypoint,
-        working_dir=container.working_dir,
-        container_envvars=list(container.container_envvars),
-        labels=dict(container.labels),
-        memory=container.memory,
-        cpu_shares=container.cpu_shares,
-        autorestart=container.autorestart,
-    )
+    """Everything the node needs to (re)create the Docker container: the definition's fields,
+    copied by name, with named volumes translated to the owner's Docker volumes."""
+    values = {
+        spec_field.name: getattr(container, spec_field.name) for spec_field in fields(ContainerSpec)
+    }
+    values["bindings"] = [
+        {
+            **binding,
+            "volume": binding["volume"] and docker_volume(container.owner_id, binding["volume"]),
+        }
+        for binding in container.bindings
+    ]
+    return ContainerSpec(**values)
 
 
 def perform(
@@ -46,33 +54,49 @@ def perform(
     uuid: str,
     action: Action,
     request: RequestInfo,
-    stop_timeout: int,
+    settings: Settings,
+    reuse_volumes: bool = True,
 ) -> tuple[Container, ActionRecord]:
     """Accept `action` on the owner's container and queue it for its node.
 
     Raises:
         ContainerNotFoundError, TransitionRefusedError: from `store.begin_action`.
+        DangerousOptionForbiddenError: the action would run a container with an option the
+            operator does not allow (any more).
         BrokerUnavailableError: the task could not be queued; the change was undone.
     """
+    if action in CREATING_ACTIONS:
+        _check_policy(session, owner_id=owner_id, uuid=uuid, action=action, settings=settings)
     container, record, rollback = store.begin_action(
         session, owner_id=owner_id, uuid=uuid, action=action, request=request
     )
-    _dispatch(session, dispatcher, container, record, rollback, stop_timeout)
+    _dispatch(session, dispatcher, container, record, rollback, settings, reuse_volumes)
     return container, record
 
 
 def retry(
-    session: Session, dispatcher: Dispatcher, *, owner_id: int, uuid: str, stop_timeout: int
+    session: Session, dispatcher: Dispatcher, *, owner_id: int, uuid: str, settings: Settings
 ) -> ActionRecord:
-    """Run a Failed action's operation again under the same Action.
+    """Run a Failed action's operation again under the same Action (a redeploy reuses volumes,
+    its default, since the original request's choice is not kept).
 
     Raises:
         ActionNotFoundError, ActionNotRetriableError, TransitionRefusedError: from
             `store.retry_action`.
+        DangerousOptionForbiddenError: as for `perform`.
         BrokerUnavailableError: the task could not be queued; the action is Failed again.
     """
+    failed = audit.get_action(session, owner_id=owner_id, uuid=uuid)
+    if failed.operation in CREATING_ACTIONS:
+        _check_policy(
+            session,
+            owner_id=owner_id,
+            uuid=failed.container.uuid,
+            action=Action(failed.operation),
+            settings=settings,
+        )
     container, record, rollback = store.retry_action(session, owner_id=owner_id, uuid=uuid)
-    _dispatch(session, dispatcher, container, record, rollback, stop_timeout)
+    _dispatch(session, dispatcher, container, record, rollback, settings, True)
     return record
 
 
@@ -82,7 +106,8 @@ def _dispatch(
     container: Container,
     record: ActionRecord,
     rollback: State,
-    stop_timeout: int,
+    settings: Settings,
+    reuse_volumes: bool,
 ) -> None:
     action = Action(record.operation)
     operation = Operation(
@@ -91,8 +116,9 @@ def _dispatch(
         container_uuid=container.uuid,
         rollback_state=rollback.value,
         issued_ns=time.time_ns(),
-        spec=container_spec(container).to_dict() if action is Action.START else None,
-        stop_timeout=stop_timeout,
+        spec=container_spec(container).to_dict() if action in CREATING_ACTIONS else None,
+        stop_timeout=settings.stop_timeout,
+        reuse_volumes=reuse_volumes,
     )
     try:
         dispatcher.send_operation(container.node.uuid, operation)
@@ -101,3 +127,14 @@ def _dispatch(
             session, container=container, action=record, rollback_state=rollback, reason=exc.message
         )
         raise
+
+
+def _check_policy(
+    session: Session, *, owner_id: int, uuid: str, action: Action, settings: Settings
+) -> None:
+    """Check the dangerous options again before a start or redeploy, so an operator who
+    withdraws a permission stops every later run of a container that uses it. A state that
+    refuses the action anyway is left to `begin_action`, whose 409 says more."""
+    container = store.get_container(session, owner_id=owner_id, uuid=uuid)
+    if lifecycle.is_allowed(State(container.state), action):
+        policy.check_allowed(container_spec(container).to_dict(), settings.allow_dangerous)

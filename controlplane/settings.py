@@ -3,6 +3,11 @@
 Nothing is read at import time: `Settings.from_env` is called by the CLI or by a test that passes
 its own environment, and the frozen result is handed to `create_app` and `make_celery`. The agent
 has its own settings (`workers.settings`) and never sees the database URL.
+
+CONTROLPLANE_ALLOW_DANGEROUS lists the dangerous container options (`controlplane.policy`) the
+API accepts: a comma-separated subset of privileged, net_host, pid_host, devices, cap_add,
+host_bindings and security_opt, or `all`. It is empty by default, so a create or a start that
+uses any of them is refused with 403; an unknown name stops the process at start-up.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controlplane.environment import env_int
+from controlplane.environment import SettingsError, env_int
+from controlplane.policy import parse_allowed
 
 PREFIX = "CONTROLPLANE_"
 
@@ -29,6 +35,8 @@ class Settings:
     # Redis redelivers an unacknowledged task after this many seconds; it must exceed the slowest
     # Docker call (a stop waits up to stop_timeout) or a slow task would run twice at once.
     visibility_timeout: int = 3600
+    # Dangerous container options the operator allows; none unless named.
+    allow_dangerous: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -44,4 +52,12 @@ class Settings:
             visibility_timeout=env_int(
                 env, PREFIX + "VISIBILITY_TIMEOUT", defaults.visibility_timeout, 60
             ),
+            allow_dangerous=_allowed_options(env.get(PREFIX + "ALLOW_DANGEROUS", "")),
         )
+
+
+def _allowed_options(text: str) -> frozenset[str]:
+    try:
+        return parse_allowed(text)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}ALLOW_DANGEROUS: {exc}") from None

@@ -331,6 +331,8 @@ def _observation_values(container: Container, report: ContainerReport) -> dict[s
     values: dict[str, Any] = {"state": report.state, "observed_ns": report.observed_ns}
     if report.docker_id is not None:
         values["docker_id"] = report.docker_id
+    if report.ports is not None:
+        values["bound_ports"] = report.ports
     state = report.observed_state
     if state is State.RUNNING:
         values["started_datetime"] = when

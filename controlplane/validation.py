@@ -3,12 +3,17 @@
 Pure: takes the decoded JSON object and returns the column values, or raises
 `InvalidInputError` naming the first bad field. Everything is checked before anything is
 written, so a refused create leaves the database and Docker untouched. The rules follow what
-Docker itself would refuse later (names, memory floor, CPU share range), so bad input fails
-here with a clear sentence instead of as a failed Action minutes later.
+Docker itself would refuse later (names, memory floor, CPU share range, capability names, port
+and path shapes), so bad input fails here with a clear sentence instead of as a failed Action
+minutes later. Whether an operator allows the dangerous options is a separate question, answered
+by `controlplane.policy`.
+
+A null value means "the default" for every optional field, as in the Tutum fixtures.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Callable
@@ -17,13 +22,40 @@ from typing import Any
 from controlplane.errors import InvalidInputError
 from controlplane.messages import LABEL_PREFIX
 
+# For every choice field the first value is the default.
 AUTORESTART_VALUES = ("OFF", "ON_FAILURE", "ALWAYS")
+AUTODESTROY_VALUES = ("OFF", "ON_SUCCESS", "ALWAYS")
+NET_MODES = ("bridge", "host", "none")
+PID_MODES = ("none", "host")
+PROTOCOLS = ("tcp", "udp")
 MAX_NAME_LENGTH = 255
 MEMORY_RANGE_MB = (6, 2**31 - 1)  # Docker refuses a limit below 6 MB; the top keeps bytes in int64.
 CPU_SHARES_RANGE = (2, 262144)  # The kernel's cpu.shares bounds, which Docker enforces.
+PORT_RANGE = (1, 65535)
+UNLIMITED_SWAP = -1
+MAX_UTS_NAME = 64  # The kernel's limit for a host or domain name (sethostname: __NEW_UTS_LEN).
+
+# The Linux capabilities (include/uapi/linux/capability.h) without the CAP_ prefix, and Docker's
+# ALL. A name outside this list is a typo; a name Docker's own list lacks (BPF on Docker 20.10)
+# fails the start with Docker's message.
+CAPABILITIES = frozenset(
+    """CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
+    LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
+    SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE
+    SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP
+    MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF
+    CHECKPOINT_RESTORE ALL""".split()
+)
+# Docker's --security-opt keys; `no-new-privileges` may also stand alone.
+SECURITY_OPT_KEYS = ("no-new-privileges", "label", "apparmor", "seccomp", "systempaths")
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$")  # Docker's, with a length cap
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_USER = re.compile(r"^[^:\s]+(:[^:\s]+)?$")
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 # Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -35,12 +67,16 @@ _IMAGE = re.compile(
     r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$"
 )
 
+Check = Callable[[str, Any], Any]
+
 
 def validate_create(body: dict[str, Any]) -> dict[str, Any]:
     """Column values for a new container from a create request body.
 
     Unknown fields are refused rather than ignored: a misspelt option that silently does nothing
-    is worse than a 400 that names it.
+    is worse than a 400 that names it. Fields are checked one by one, then the combinations
+    Docker refuses or ignores (a MAC address or ports outside the bridge network, a swap limit
+    below the memory limit).
 
     Raises:
         InvalidInputError: a field is missing, of the wrong type, or out of range.
@@ -53,6 +89,8 @@ def validate_create(body: dict[str, Any]) -> dict[str, Any]:
     values = {field: check(field, body[field]) for field, check in _FIELDS.items() if field in body}
     if values.get("name") is None:
         values["name"] = default_name(values["image_name"])
+    _check_network(values)
+    _check_memory_swap(values)
     return values
 
 
@@ -62,6 +100,35 @@ def default_name(image_name: str) -> str:
     repo = match.group("name") if match else image_name
     candidate = re.sub(r"[^a-zA-Z0-9_.-]", "-", repo.rsplit("/", 1)[-1]).lstrip("_.-")
     return candidate or "container"
+
+
+# --- combinations ----------------------------------------------------------------------------
+
+
+def _check_network(values: dict[str, Any]) -> None:
+    """Docker refuses a MAC address outside the bridge network, and ports (published or only
+    exposed) mean something only for a container with its own network stack on the bridge."""
+    net = values.get("net", NET_MODES[0])
+    if net == "bridge":
+        return
+    if values.get("mac_address"):
+        raise InvalidInputError("mac_address", f"cannot be set with net {net}")
+    if values.get("container_ports"):
+        raise InvalidInputError("container_ports", f"need net bridge, not {net}")
+
+
+def _check_memory_swap(values: dict[str, Any]) -> None:
+    """Docker's rule: a swap limit (memory plus swap) needs a memory limit no larger than it."""
+    swap, memory = values.get("memory_swap"), values.get("memory")
+    if swap is None or swap == UNLIMITED_SWAP:
+        return
+    if memory is None:
+        raise InvalidInputError("memory_swap", "needs memory to be set as well")
+    if swap < memory:
+        raise InvalidInputError("memory_swap", f"must be at least memory ({memory} MB) or -1")
+
+
+# --- scalar fields ---------------------------------------------------------------------------
 
 
 def _image_name(field: str, value: Any) -> str:
@@ -103,31 +170,101 @@ def _entrypoint(field: str, value: Any) -> str:
     return _command(field, "" if value is None else value) or ""
 
 
-def _working_dir(field: str, value: Any) -> str:
-    text = "" if value is None else _string(field, value)
-    if text and not text.startswith("/"):
-        raise InvalidInputError(field, "must be an absolute path")
+def _int_range(low: int, high: int, unit: str = "") -> Check:
+    def check(field: str, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInputError(field, "must be an integer")
+        if not low <= value <= high:
+            raise InvalidInputError(field, f"must be between {low} and {high}{unit}")
+        return value
+
+    return check
+
+
+def _memory_swap(field: str, value: Any) -> int | None:
+    if value == UNLIMITED_SWAP and not isinstance(value, bool):
+        return UNLIMITED_SWAP
+    return _int_range(*MEMORY_RANGE_MB, unit=" MB, or -1 for no limit")(field, value)
+
+
+def _choice(choices: tuple[str, ...]) -> Check:
+    def check(field: str, value: Any) -> str:
+        if value is None:
+            return choices[0]
+        if value not in choices:
+            raise InvalidInputError(field, f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    return check
+
+
+def _flag(field: str, value: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidInputError(field, "must be true or false")
+    return value
+
+
+def _flag_default_true(field: str, value: Any) -> bool:
+    return True if value is None else _flag(field, value)
+
+
+def _text(check: Callable[[str, str], str]) -> Check:
+    """A string field whose null or empty value is "" (Docker's default, left alone) and whose
+    other values must pass `check`."""
+
+    def text_field(field: str, value: Any) -> str:
+        text = "" if value is None else _string(field, value)
+        return check(field, text) if text else text
+
+    return text_field
+
+
+def _cpuset(field: str, text: str) -> str:
+    if not _CPUSET.match(text):
+        raise InvalidInputError(field, "must list CPUs like 0-2,4")
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if high and int(high) < int(low):
+            raise InvalidInputError(field, f"range {part} runs backwards")
     return text
 
 
+def _user(field: str, text: str) -> str:
+    if not _USER.match(text):
+        raise InvalidInputError(field, "must be user or user:group (names or ids, no spaces)")
+    return text
+
+
+def _uts_name(field: str, text: str) -> str:
+    return _domain(field, text, max_length=MAX_UTS_NAME)
+
+
+def _mac_address(field: str, text: str) -> str:
+    if not _MAC.match(text):
+        raise InvalidInputError(field, "must be six hex pairs separated by colons")
+    if int(text[:2], 16) & 1:
+        raise InvalidInputError(field, "must be a unicast address (even first octet)")
+    return text.lower()
+
+
+# --- structured fields -----------------------------------------------------------------------
+
+
 def _envvars(field: str, value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise InvalidInputError(field, 'must be a list of {"key": ..., "value": ...} objects')
-    seen: set[str] = set()
     result = []
-    for index, item in enumerate(value):
-        where = f"{field}[{index}]"
-        if not isinstance(item, dict) or set(item) != {"key", "value"}:
-            raise InvalidInputError(where, 'must be an object with exactly "key" and "value"')
+    for where, item in _items(field, value, 'a list of {"key": ..., "value": ...} objects'):
+        _keys(where, item, required={"key", "value"})
         key, val = item["key"], item["value"]
         if not isinstance(key, str) or not _ENV_KEY.match(key):
             raise InvalidInputError(where, f"key {key!r} is not a valid variable name")
         if not isinstance(val, str):
             raise InvalidInputError(where, "value must be a string")
-        if key in seen:
-            raise InvalidInputError(where, f"key {key!r} is repeated")
-        seen.add(key)
         result.append({"key": key, "value": val})
+    _refuse_repeats(field, [var["key"] for var in result], "key {!r} is repeated")
     return result
 
 
@@ -144,23 +281,134 @@ def _labels(field: str, value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _int_range(low: int, high: int, unit: str = "") -> Callable[[str, Any], int | None]:
-    def check(field: str, value: Any) -> int | None:
+def _ports(field: str, value: Any) -> list[dict[str, Any]]:
+    """`{protocol, inner_port, outer_port, published}` items. `published` defaults to true; an
+    unpublished port is only exposed, so it cannot name an outer port. A null outer port on a
+    published port lets Docker pick one."""
+    ports = [_port(where, item) for where, item in _items(field, value, "a list of port objects")]
+    _refuse_repeats(
+        field, [(p["inner_port"], p["protocol"]) for p in ports], "{0[0]}/{0[1]} is listed twice"
+    )
+    _refuse_repeats(
+        field,
+        [(p["outer_port"], p["protocol"]) if p["outer_port"] else None for p in ports],
+        "outer port {0[0]}/{0[1]} is used twice",
+    )
+    return ports
+
+
+def _port(where: str, item: Any) -> dict[str, Any]:
+    _keys(where, item, required={"inner_port"}, optional={"protocol", "outer_port", "published"})
+    port_number = _int_range(*PORT_RANGE)
+    port = {
+        "protocol": _member(where, item, "protocol", _choice(PROTOCOLS)),
+        "inner_port": _member(where, item, "inner_port", _required(port_number)),
+        "outer_port": _member(where, item, "outer_port", port_number),
+        "published": _member(where, item, "published", _flag_default_true),
+    }
+    if port["outer_port"] is not None and not port["published"]:
+        raise InvalidInputError(where, "an unpublished port cannot have an outer_port")
+    return port
+
+
+def _bindings(field: str, value: Any) -> list[dict[str, Any]]:
+    """`{host_path, container_path, rewritable, volume}` items: a host path (bind mount), a
+    named volume, or neither (a fresh anonymous volume), never both."""
+    bindings = [_binding(where, item) for where, item in _items(field, value, "a list of objects")]
+    _refuse_repeats(field, [b["container_path"] for b in bindings], "{} is bound twice")
+    return bindings
+
+
+def _binding(where: str, item: Any) -> dict[str, Any]:
+    _keys(where, item, required={"container_path"}, optional={"host_path", "rewritable", "volume"})
+    binding = {
+        "host_path": _member(where, item, "host_path", _optional(_path)),
+        "container_path": _member(where, item, "container_path", _container_path),
+        "rewritable": _member(where, item, "rewritable", _flag_default_true),
+        "volume": _member(where, item, "volume", _optional(_volume_name)),
+    }
+    if binding["host_path"] is not None and binding["volume"] is not None:
+        raise InvalidInputError(where, "give host_path or volume, not both")
+    return binding
+
+
+def _container_path(field: str, value: Any) -> str:
+    path = _path(field, value)
+    if path == "/":
+        raise InvalidInputError(field, "cannot be /")
+    return path
+
+
+def _volume_name(field: str, value: Any) -> str:
+    text = _string(field, value)
+    if not _VOLUME_NAME.match(text):
+        raise InvalidInputError(
+            field, "must be 2 to 128 letters, digits, _ . - starting with a letter or digit"
+        )
+    return text
+
+
+def _string_list(check: Callable[[str, str], str]) -> Check:
+    """A list of strings, each checked (and possibly normalised) by `check`."""
+
+    def check_list(field: str, value: Any) -> list[str]:
         if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInputError(field, "must be an integer")
-        if not low <= value <= high:
-            raise InvalidInputError(field, f"must be between {low} and {high}{unit}")
-        return value
+            return []
+        return [check(where, _string(where, item)) for where, item in _items(field, value)]
 
-    return check
+    return check_list
 
 
-def _autorestart(field: str, value: Any) -> str:
-    if value not in AUTORESTART_VALUES:
-        raise InvalidInputError(field, f"must be one of {', '.join(AUTORESTART_VALUES)}")
-    return str(value)
+def _ip_address(field: str, text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise InvalidInputError(field, f"{text!r} is not an IP address") from None
+
+
+def _extra_host(field: str, text: str) -> str:
+    """Docker's `host:ip` form; `host-gateway` stands for the host's own address."""
+    host, sep, address = text.partition(":")
+    if not sep:
+        raise InvalidInputError(field, f"{text!r} must be host:ip")
+    _domain(field, host)
+    if address != "host-gateway":
+        _ip_address(field, address)
+    return text
+
+
+def _capability(field: str, text: str) -> str:
+    """Upper case without the CAP_ prefix, the form Docker shows; ALL stands for every one."""
+    name = text.upper().removeprefix("CAP_")
+    if name not in CAPABILITIES:
+        raise InvalidInputError(field, f"{text!r} is not a Linux capability")
+    return name
+
+
+def _device(field: str, text: str) -> str:
+    """Docker's `host_path[:container_path[:permissions]]`, permissions from r, w and m."""
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise InvalidInputError(field, f"{text!r} must be host_path[:container_path[:rwm]]")
+    for path in parts[:2]:
+        _absolute_path(field, path)
+    if len(parts) == 3 and not (parts[2] and set(parts[2]) <= set("rwm")):
+        raise InvalidInputError(field, f"permissions {parts[2]!r} must be made of r, w and m")
+    return text
+
+
+def _security_opt(field: str, text: str) -> str:
+    if text == "no-new-privileges":
+        return text
+    match = re.match(r"^([a-z-]+)[=:](.+)$", text)
+    if match is None or match.group(1) not in SECURITY_OPT_KEYS:
+        raise InvalidInputError(
+            field, f"{text!r} must be key=value with key one of {', '.join(SECURITY_OPT_KEYS)}"
+        )
+    return text
+
+
+# --- shared pieces ---------------------------------------------------------------------------
 
 
 def _string(field: str, value: Any) -> str:
@@ -171,15 +419,108 @@ def _string(field: str, value: Any) -> str:
     return value
 
 
-_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+def _absolute_path(field: str, text: str) -> str:
+    if not text.startswith("/"):
+        raise InvalidInputError(field, f"{text!r} must be an absolute path")
+    return text
+
+
+def _path(field: str, value: Any) -> str:
+    return _absolute_path(field, _string(field, value))
+
+
+def _domain(field: str, text: str, max_length: int = 253) -> str:
+    """A DNS name (RFC 1123 labels separated by dots)."""
+    if len(text) > max_length or not all(_DNS_LABEL.match(p) for p in text.split(".")):
+        raise InvalidInputError(field, f"{text!r} is not a valid host or domain name")
+    return text
+
+
+def _items(field: str, value: Any, shape: str = "a list") -> list[tuple[str, Any]]:
+    """The items of a list field (none for null), each with the name errors use (`field[i]`)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInputError(field, f"must be {shape}")
+    return [(f"{field}[{index}]", item) for index, item in enumerate(value)]
+
+
+def _refuse_repeats(field: str, keys: list[Any], problem: str) -> None:
+    """Refuse the first item whose key (None: no key) an earlier item already has."""
+    seen: set[Any] = set()
+    for index, key in enumerate(keys):
+        if key is not None and key in seen:
+            raise InvalidInputError(f"{field}[{index}]", problem.format(key))
+        seen.add(key)
+
+
+def _keys(
+    where: str, item: Any, *, required: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> None:
+    """An object item has every required key and nothing but the known ones."""
+    if not isinstance(item, dict) or not required <= set(item) <= required | set(optional):
+        known = ", ".join(sorted(required | set(optional)))
+        raise InvalidInputError(
+            where,
+            f"must be an object with the keys {known} ({', '.join(sorted(required))} required)",
+        )
+
+
+def _member(where: str, item: dict[str, Any], key: str, check: Check) -> Any:
+    """Check one key of an object item; a refusal names the item and says which key."""
+    try:
+        return check(where, item.get(key))
+    except InvalidInputError as exc:
+        raise InvalidInputError(where, f"{key} {exc.kwargs['problem']}") from None
+
+
+def _required(check: Check) -> Check:
+    def required(field: str, value: Any) -> Any:
+        if value is None:
+            raise InvalidInputError(field, "is required")
+        return check(field, value)
+
+    return required
+
+
+def _optional(check: Check) -> Check:
+    def optional(field: str, value: Any) -> Any:
+        return None if value is None else check(field, value)
+
+    return optional
+
+
+_FIELDS: dict[str, Check] = {
     "image_name": _image_name,
     "name": _name,
     "run_command": _command,
     "entrypoint": _entrypoint,
-    "working_dir": _working_dir,
+    "working_dir": _text(_absolute_path),
     "container_envvars": _envvars,
+    "container_ports": _ports,
     "labels": _labels,
     "memory": _int_range(*MEMORY_RANGE_MB, unit=" MB"),
+    "memory_swap": _memory_swap,
     "cpu_shares": _int_range(*CPU_SHARES_RANGE),
-    "autorestart": _autorestart,
+    "cpuset": _text(_cpuset),
+    "user": _text(_user),
+    "hostname": _text(_uts_name),
+    "domainname": _text(_uts_name),
+    "mac_address": _text(_mac_address),
+    "tty": _flag,
+    "stdin_open": _flag,
+    "read_only": _flag,
+    "privileged": _flag,
+    "dns": _string_list(_ip_address),
+    "dns_search": _string_list(_domain),
+    "extra_hosts": _string_list(_extra_host),
+    "net": _choice(NET_MODES),
+    "pid": _choice(PID_MODES),
+    "cap_add": _string_list(_capability),
+    "cap_drop": _string_list(_capability),
+    "devices": _string_list(_device),
+    "security_opt": _string_list(_security_opt),
+    "bindings": _bindings,
+    "autorestart": _choice(AUTORESTART_VALUES),
+    "autodestroy": _choice(AUTODESTROY_VALUES),
 }

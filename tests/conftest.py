@@ -95,6 +95,10 @@ def plane(
         "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
         "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
         "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
+        # The session's API accepts every option so each can be checked on Docker; the default
+        # (refusing the dangerous ones) is checked against a second API (test_container_options).
+        "CONTROLPLANE_ALLOW_DANGEROUS": "all",
+        "CONTROLPLANE_AGENT_PUBLISH_IP": "127.0.0.1",
     }
     controlplane = str(BIN / "controlplane")
     subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -114,7 +118,7 @@ def plane(
         "agent": Service("agent", ["agent"], env, state),
         "api": Service("api", ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env, state),
     }
-    running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys)
+    running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys, state)
     try:
         admin = running.client("alice")
 

@@ -23,6 +23,7 @@ def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat]:
         settings.docker_url,
         node_uuid=settings.node_uuid,
         pull_missing=settings.pull == "missing",
+        publish_ip=settings.publish_ip,
         pool_size=settings.concurrency + 2,
     )
     reports = Reports(app, node_uuid=settings.node_uuid, node_name=settings.node_name)

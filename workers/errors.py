@@ -3,9 +3,19 @@ and status code, never by message text; a task turns them into a failure report.
 
 from __future__ import annotations
 
+from controlplane.lifecycle import State
+
 
 class AgentError(Exception):
-    """A node operation failed; the message is the reason shown on the Action."""
+    """A node operation failed; the message is the reason shown on the Action.
+
+    `state` is set when the failure left the container in a known stable state other than the
+    one the operation started from (a redeploy that had already removed the old container leaves
+    it Stopped); the failure report then says so instead of rolling back to a state that is no
+    longer true.
+    """
+
+    state: State | None = None
 
 
 class ImageMissingError(AgentError):
@@ -21,4 +31,8 @@ class DockerUnavailableError(AgentError):
 
 
 class NameTakenError(AgentError):
+    pass
+
+
+class VolumeInUseError(AgentError):
     pass

@@ -75,15 +75,17 @@ class Reports:
                 action_uuid=action_uuid,
                 exit_code=observation.exit_code,
                 docker_id=observation.docker_id,
+                ports=observation.ports,
             )
         )
 
-    def failed(self, operation: Operation, reason: str) -> None:
-        """The operation failed: return the container to the state it was accepted from."""
+    def failed(self, operation: Operation, reason: str, *, state: State | None = None) -> None:
+        """The operation failed: return the container to the state it was accepted from, or
+        to `state` when the failure left it somewhere else."""
         self._send_container(
             ContainerReport(
                 container_uuid=operation.container_uuid,
-                state=State(operation.rollback_state).value,
+                state=(state or State(operation.rollback_state)).value,
                 observed_ns=time.time_ns(),
                 node_uuid=self.node_uuid,
                 action_uuid=operation.action_uuid,

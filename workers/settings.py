@@ -7,6 +7,7 @@ same node and keeps its queue and its containers.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import uuid
@@ -32,6 +33,9 @@ class AgentSettings:
     pull: str = "never"
     heartbeat_interval: int = 5
     visibility_timeout: int = 3600
+    # The host address published container ports are bound on. Loopback by default, so nothing
+    # a container publishes is reachable from other machines until the operator says so.
+    publish_ip: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
@@ -53,7 +57,15 @@ class AgentSettings:
             visibility_timeout=env_int(
                 env, PREFIX + "VISIBILITY_TIMEOUT", cls.visibility_timeout, 60
             ),
+            publish_ip=_address(env.get(PREFIX + "PUBLISH_IP") or cls.publish_ip),
         )
+
+
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise SettingsError(f"{PREFIX}PUBLISH_IP must be an IP address, got {text!r}") from None
 
 
 def node_identity(state_dir: Path) -> str:

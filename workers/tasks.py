@@ -14,12 +14,10 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from controlplane.lifecycle import Action
+from controlplane.lifecycle import Action, State
 from controlplane.messages import (
+    OPERATION_TASKS,
     TASK_LOGS,
-    TASK_START,
-    TASK_STOP,
-    TASK_TERMINATE,
     ContainerSpec,
     Operation,
 )
@@ -51,7 +49,7 @@ def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) 
     try:
         observation = _execute(driver, operation)
     except AgentError as exc:
-        _report_failure(reports, operation, str(exc))
+        _report_failure(reports, operation, str(exc), state=exc.state)
         return
     except Exception as exc:  # a bug must not leave the container in a transitional state
         log.exception(
@@ -73,14 +71,23 @@ def _execute(driver: DockerDriver, operation: Operation) -> Observation:
     if kind is Action.START:
         spec = ContainerSpec.from_dict(operation.spec or {})
         return driver.start(spec, issued_ns=operation.issued_ns)
+    if kind is Action.REDEPLOY:
+        return driver.redeploy(
+            ContainerSpec.from_dict(operation.spec or {}),
+            issued_ns=operation.issued_ns,
+            reuse_volumes=operation.reuse_volumes,
+            stop_timeout=operation.stop_timeout,
+        )
     if kind is Action.STOP:
         return driver.stop(operation.container_uuid, timeout=operation.stop_timeout)
     return driver.remove(operation.container_uuid)
 
 
-def _report_failure(reports: Reports, operation: Operation, reason: str) -> None:
+def _report_failure(
+    reports: Reports, operation: Operation, reason: str, *, state: State | None = None
+) -> None:
     log.warning("%s of container %s failed: %s", operation.action, operation.container_uuid, reason)
-    reports.failed(operation, reason)
+    reports.failed(operation, reason, state=state)
 
 
 def register_tasks(app: Celery, driver: DockerDriver, reports: Reports) -> None:
@@ -91,7 +98,7 @@ def register_tasks(app: Celery, driver: DockerDriver, reports: Reports) -> None:
         def task(operation: dict[str, Any]) -> None:
             run_operation(driver, reports, Operation.from_dict(operation))
 
-    for name in (TASK_START, TASK_STOP, TASK_TERMINATE):
+    for name in OPERATION_TASKS.values():
         operation_task(name)
 
     @app.task(name=TASK_LOGS, ignore_result=False)

@@ -18,6 +18,7 @@ from controlplane.api.auth import AUTH_PATHS, AuthResource
 from controlplane.api.containers import (
     ContainerListResource,
     ContainerLogsResource,
+    ContainerRedeployResource,
     ContainerResource,
     ContainerStartResource,
     ContainerStopResource,
@@ -32,6 +33,7 @@ ROUTES = (
     (ContainerResource, "container", "<uuid>/", "container"),
     (ContainerStartResource, "container", "<uuid>/start/", "container_start"),
     (ContainerStopResource, "container", "<uuid>/stop/", "container_stop"),
+    (ContainerRedeployResource, "container", "<uuid>/redeploy/", "container_redeploy"),
     (ContainerLogsResource, "container", "<uuid>/logs/", "container_logs"),
     (ActionListResource, "action", "", "actions"),
     (ActionResource, "action", "<uuid>/", "action"),

@@ -116,6 +116,6 @@ class ActionRetryResource(Resource):
             context.dispatcher(),
             owner_id=current_user().id,
             uuid=uuid,
-            stop_timeout=context.settings().stop_timeout,
+            settings=context.settings(),
         )
         return _accepted(record)

@@ -1,4 +1,4 @@
-"""Container resources: list, create, get, start, stop, terminate and logs.
+"""Container resources: list, create, get, start, stop, redeploy, terminate and logs.
 
 Actions answer 202 with the container itself in its transitional state (the SDKs load the body
 into their object) and name the Action in `X-Tutum-Action-URI` (tutum-api.md §4).
@@ -11,7 +11,7 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import operations, store
+from controlplane import operations, policy, store
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
@@ -74,6 +74,7 @@ class ContainerListResource(Resource):
 
     def post(self) -> Reply:
         fields = validate_create(context.json_body())
+        policy.check_allowed(fields, context.settings().allow_dangerous)
         session = db_session()
         node = choose_node(store.deployed_node_loads(session))
         if node is None:
@@ -115,6 +116,16 @@ class ContainerStopResource(Resource):
         return _perform(uuid, Action.STOP)
 
 
+class ContainerRedeployResource(Resource):
+    method_decorators = [require_user]
+
+    def post(self, uuid: str) -> Reply:
+        """A fresh Docker container from the same definition, under the same uuid;
+        `reuse_volumes` (default true) keeps the old container's volumes."""
+        reuse_volumes = context.query_bool("reuse_volumes", True)
+        return _perform(uuid, Action.REDEPLOY, reuse_volumes=reuse_volumes)
+
+
 class ContainerLogsResource(Resource):
     method_decorators = [require_user]
 
@@ -127,7 +138,7 @@ class ContainerLogsResource(Resource):
         return {"logs": logs}
 
 
-def _perform(uuid: str, action: Action) -> Reply:
+def _perform(uuid: str, action: Action, *, reuse_volumes: bool = True) -> Reply:
     container, record = operations.perform(
         db_session(),
         context.dispatcher(),
@@ -135,6 +146,7 @@ def _perform(uuid: str, action: Action) -> Reply:
         uuid=uuid,
         action=action,
         request=context.request_info(),
-        stop_timeout=context.settings().stop_timeout,
+        settings=context.settings(),
+        reuse_volumes=reuse_volumes,
     )
     return _accepted(container, record.uuid, 202)

@@ -123,6 +123,21 @@ def query_int(
     return value
 
 
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def query_bool(name: str, default: bool) -> bool:
+    """A boolean query parameter. SDKs send Python's True/False, Go and the docs true/false
+    (tutum-api.md §9 item 18), so case is ignored; 1 and 0 are accepted too."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return _BOOLEANS[raw.lower()]
+    except KeyError:
+        raise InvalidInputError(name, f"must be true or false, got {raw!r}") from None
+
+
 def paging() -> tuple[int, int]:
     """(limit, offset) from the query string, bounded by the configured page sizes."""
     conf = settings()

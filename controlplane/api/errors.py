@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: dict[type[errors.ControlPlaneError], int] = {
     errors.InvalidInputError: 400,
     errors.AuthenticationError: 401,
+    errors.DangerousOptionForbiddenError: 403,
     errors.NotFoundError: 404,
     errors.ConflictError: 409,
     errors.UnsupportedMediaTypeError: 415,
@@ -46,7 +47,7 @@ def error_response(error: Exception) -> Response:
     """The JSON response for any exception: {"error": sentence, ...}."""
     if isinstance(error, errors.ControlPlaneError):
         body: dict[str, Any] = {"error": error.message, "code": error.code}
-        if isinstance(error, errors.InvalidInputError):
+        if error.field is not None:
             body["field"] = error.field
         response = jsonify(body)
         response.status_code = status_for(error)

@@ -32,6 +32,74 @@ def exit_code_msg(exit_code: int | None) -> str | None:
     return f"Exit code {exit_code} ({'Success' if exit_code == 0 else 'Failure'})"
 
 
+# Definition fields returned as stored (validation.py normalised them on the way in).
+_DEFINITION_FIELDS = (
+    "run_command",
+    "entrypoint",
+    "working_dir",
+    "container_envvars",
+    "labels",
+    "memory",
+    "memory_swap",
+    "cpu_shares",
+    "cpuset",
+    "user",
+    "hostname",
+    "domainname",
+    "mac_address",
+    "tty",
+    "stdin_open",
+    "read_only",
+    "privileged",
+    "dns",
+    "dns_search",
+    "extra_hosts",
+    "net",
+    "pid",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "security_opt",
+    "bindings",
+    "autorestart",
+    # Stored and returned; acting on it needs the Docker events watcher (README).
+    "autodestroy",
+)
+_UNSPECIFIED_ADDRESSES = frozenset({"", "0.0.0.0", "::"})
+
+
+def container_ports_to_json(container: Container) -> list[dict[str, Any]]:
+    """The requested ports, with the host port Docker really bound while the container runs.
+
+    A port published with a null `outer_port` shows the port Docker picked once the node has
+    reported it, and null again when the container stops (the next run may get another).
+    """
+    bound = {(p["inner_port"], p["protocol"]): p for p in container.bound_ports}
+    ports = []
+    for port in container.container_ports:
+        binding = bound.get((port["inner_port"], port["protocol"]))
+        ports.append(
+            {
+                **port,
+                "outer_port": binding["outer_port"] if binding else port["outer_port"],
+                "port_name": "",
+                "uri_protocol": port["protocol"],
+                "endpoint_uri": _endpoint_uri(binding, container.node.name) if binding else None,
+            }
+        )
+    return ports
+
+
+def _endpoint_uri(binding: dict[str, Any], node_name: str) -> str:
+    """Where a published port answers: the address it is bound on, or the node's name when it
+    is bound on every address."""
+    address = binding["host_ip"]
+    host = node_name if address in _UNSPECIFIED_ADDRESSES else address
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{binding['protocol']}://{host}:{binding['outer_port']}/"
+
+
 def container_to_json(container: Container, links: Links) -> dict[str, Any]:
     return {
         "uuid": container.uuid,
@@ -52,17 +120,8 @@ def container_to_json(container: Container, links: Links) -> dict[str, Any]:
         "started_datetime": format_date(container.started_datetime),
         "stopped_datetime": format_date(container.stopped_datetime),
         "destroyed_datetime": format_date(container.destroyed_datetime),
-        "run_command": container.run_command,
-        "entrypoint": container.entrypoint,
-        "working_dir": container.working_dir,
-        "container_envvars": container.container_envvars,
-        "labels": container.labels,
-        "memory": container.memory,
-        "cpu_shares": container.cpu_shares,
-        "autorestart": container.autorestart,
-        "autodestroy": "OFF",
-        "container_ports": [],
-        "bindings": [],
+        **{name: getattr(container, name) for name in _DEFINITION_FIELDS},
+        "container_ports": container_ports_to_json(container),
         "roles": [],
         "linked_to_container": [],
         "link_variables": {},

@@ -154,12 +154,37 @@ class Plane:
         services: dict[str, Service],
         env: dict[str, str],
         keys: dict[str, str],
+        state_dir: Path,
     ) -> None:
         self.base_url = base_url
         self.node_uuid = node_uuid
         self.services = services
         self.env = env
         self.keys = keys
+        self.state_dir = state_dir
 
-    def client(self, username: str) -> ApiClient:
-        return ApiClient(self.base_url, username, self.keys[username])
+    def client(self, username: str, base_url: str | None = None) -> ApiClient:
+        return ApiClient(base_url or self.base_url, username, self.keys[username])
+
+    def start_api(self, name: str, **env: str) -> str:
+        """Start one more API process over the same database and broker, with `env` on top of
+        the session's (e.g. other settings); returns its base URL once it answers. The
+        session's teardown stops it with the others."""
+        port = free_port()
+        self.services[name] = Service(
+            name,
+            ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            {**self.env, **env},
+            self.state_dir,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                requests.get(base_url + "/api/v1/node/", timeout=5)
+            except requests.ConnectionError:
+                return False
+            return True
+
+        wait_for(answers, timeout=60, interval=0.2)
+        return base_url

@@ -7,6 +7,7 @@ which is exactly what a redelivery looks like to the agent.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid as uuid_lib
 
@@ -123,3 +124,98 @@ def test_start_redelivered_after_a_stop_does_not_restart_the_container(
     [container] = docker_containers(docker_client, created["uuid"])
     assert container.status == "exited"
     assert alice.container(created["uuid"])["state"] == "Stopped"
+
+
+def redeploy_operation(container: dict, *, issued_ns: int) -> Operation:
+    """A redeploy of a running container, as the API would have sent it at `issued_ns`."""
+    start = start_operation(container, issued_ns=issued_ns)
+    return dataclasses.replace(start, action="redeploy", rollback_state="Running")
+
+
+def redeploy_through_the_api(alice: ApiClient, uuid: str) -> None:
+    response = alice.request("POST", f"/api/v1/container/{uuid}/redeploy/")
+    assert alice.wait_action(response.headers["X-Tutum-Action-URI"])["state"] == "Success"
+
+
+def test_redeploy_redelivered_after_it_finished_does_not_replace_the_container_again(
+    alice: ApiClient,
+    plane: Plane,
+    dispatcher: Dispatcher,
+    redis_db: redis.Redis,
+    docker_client: docker.DockerClient,
+) -> None:
+    created = alice.create(name="redeploy-once", run_command=SERVER)
+    alice.act(created["uuid"], "start")
+    alice.wait_state(created["uuid"], "Running")
+    issued = time.time_ns()  # after the first container was made, before the redeploy was
+    redeploy_through_the_api(alice, created["uuid"])
+    [new] = docker_containers(docker_client, created["uuid"])
+    started_at = new.attrs["State"]["StartedAt"]
+
+    duplicate = redeploy_operation(created, issued_ns=issued)
+    dispatcher.send_operation(plane.node_uuid, duplicate)
+    dispatcher.send_operation(plane.node_uuid, duplicate)
+    wait_broker_idle(redis_db, plane)
+
+    [again] = docker_containers(docker_client, created["uuid"])
+    assert again.id == new.id
+    assert again.attrs["State"]["StartedAt"] == started_at
+    assert alice.container(created["uuid"])["state"] == "Running"
+
+
+def test_redeploy_redelivered_after_a_stop_does_not_restart_the_new_container(
+    alice: ApiClient,
+    plane: Plane,
+    dispatcher: Dispatcher,
+    redis_db: redis.Redis,
+    docker_client: docker.DockerClient,
+) -> None:
+    created = alice.create(name="redeploy-overtaken", run_command=SERVER)
+    alice.act(created["uuid"], "start")
+    alice.wait_state(created["uuid"], "Running")
+    issued = time.time_ns()
+    redeploy_through_the_api(alice, created["uuid"])
+    alice.act(created["uuid"], "stop")
+    alice.wait_state(created["uuid"], "Stopped")
+    [new] = docker_containers(docker_client, created["uuid"])
+
+    dispatcher.send_operation(plane.node_uuid, redeploy_operation(created, issued_ns=issued))
+    wait_broker_idle(redis_db, plane)
+
+    [again] = docker_containers(docker_client, created["uuid"])
+    assert again.id == new.id
+    assert again.status == "exited"
+    assert alice.container(created["uuid"])["state"] == "Stopped"
+
+
+def test_a_redeploy_interrupted_after_setting_the_old_container_aside_finishes_the_job(
+    alice: ApiClient,
+    plane: Plane,
+    dispatcher: Dispatcher,
+    redis_db: redis.Redis,
+    docker_client: docker.DockerClient,
+) -> None:
+    # What a crash leaves after the first steps of a redeploy: the old container stopped and
+    # renamed aside, no new one yet. The redelivered redeploy must carry on from there.
+    created = alice.create(
+        name="redeploy-crash",
+        run_command="sh -c '[ -f /data/f ] && echo kept; touch /data/f; exec sleep 3600'",
+        bindings=[{"container_path": "/data"}],
+    )
+    alice.act(created["uuid"], "start")
+    alice.wait_state(created["uuid"], "Running")
+    [old] = docker_containers(docker_client, created["uuid"])
+    wait_for(lambda: old.exec_run("test -f /data/f").exit_code == 0)
+    issued = time.time_ns()
+    old.stop(timeout=1)
+    old.rename(created["unique_name"] + "-replaced")
+
+    dispatcher.send_operation(plane.node_uuid, redeploy_operation(created, issued_ns=issued))
+    wait_broker_idle(redis_db, plane)
+
+    [new] = docker_containers(docker_client, created["uuid"])
+    assert new.id != old.id
+    assert new.name == created["unique_name"]
+    assert new.status == "running"
+    wait_for(lambda: "kept" in alice.logs(created["uuid"]))
+    assert alice.container(created["uuid"])["state"] == "Running"

@@ -72,6 +72,7 @@ PROTECTED = [
     ("GET", f"{CONTAINERS}{UNKNOWN_UUID}/"),
     ("POST", f"{CONTAINERS}{UNKNOWN_UUID}/start/"),
     ("POST", f"{CONTAINERS}{UNKNOWN_UUID}/stop/"),
+    ("POST", f"{CONTAINERS}{UNKNOWN_UUID}/redeploy/"),
     ("DELETE", f"{CONTAINERS}{UNKNOWN_UUID}/"),
     ("GET", f"{CONTAINERS}{UNKNOWN_UUID}/logs/"),
     ("GET", "/api/v1/action/"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from docker.models.containers import Container
+from docker.types import HostConfig
 
 from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
-from workers.driver import RESTART_POLICIES, DockerDriver
+from workers.driver import RESTART_POLICIES, DockerDriver, bound_ports
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"
 CONTAINER_UUID = "0b6e3f2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -16,6 +18,7 @@ def driver() -> DockerDriver:
     # Bypass __init__, which opens a Docker client; create_options reads only node_uuid.
     driver = DockerDriver.__new__(DockerDriver)
     driver.node_uuid = NODE_UUID
+    driver.publish_ip = "127.0.0.1"
     return driver
 
 
@@ -37,12 +40,36 @@ def test_a_minimal_spec_leaves_docker_defaults_alone(driver: DockerDriver) -> No
         "entrypoint": None,
         "environment": {},
         "working_dir": None,
+        "user": None,
+        "hostname": None,
+        "domainname": None,
+        "mac_address": None,
         "labels": {LABEL_CONTAINER_UUID: CONTAINER_UUID, LABEL_NODE_UUID: NODE_UUID},
-        "mem_limit": None,
-        "cpu_shares": None,
-        "restart_policy": None,
-        "init": True,
+        "tty": False,
+        "stdin_open": False,
         "detach": True,
+        "ports": [],
+        "host_config": {
+            "port_bindings": {},
+            "mem_limit": None,
+            "memswap_limit": None,
+            "cpu_shares": None,
+            "cpuset_cpus": None,
+            "read_only": False,
+            "privileged": False,
+            "network_mode": "bridge",
+            "pid_mode": None,
+            "dns": None,
+            "dns_search": None,
+            "extra_hosts": None,
+            "cap_add": None,
+            "cap_drop": None,
+            "devices": None,
+            "security_opt": None,
+            "mounts": [],
+            "restart_policy": None,
+            "init": True,
+        },
     }
 
 
@@ -64,9 +91,77 @@ def test_a_full_spec_becomes_docker_arguments(driver: DockerDriver) -> None:
     assert options["working_dir"] == "/srv"
     assert options["environment"] == {"A": "1", "B": ""}
     assert options["labels"]["team"] == "core"
-    assert options["mem_limit"] == "64m"
-    assert options["cpu_shares"] == 512
-    assert options["restart_policy"] == {"Name": "on-failure"}
+    assert options["host_config"]["mem_limit"] == "64m"
+    assert options["host_config"]["cpu_shares"] == 512
+    assert options["host_config"]["restart_policy"] == {"Name": "on-failure"}
+
+
+def test_every_option_becomes_its_docker_argument(driver: DockerDriver) -> None:
+    options = driver.create_options(
+        spec(
+            memory=64,
+            memory_swap=128,
+            cpuset="0-1",
+            user="nobody:nogroup",
+            hostname="web1",
+            domainname="example.org",
+            mac_address="02:42:ac:11:ff:ee",
+            tty=True,
+            stdin_open=True,
+            read_only=True,
+            privileged=True,
+            dns=["10.0.0.2"],
+            dns_search=["example.org"],
+            extra_hosts=["db:10.0.0.5"],
+            net="host",
+            pid="host",
+            cap_add=["NET_ADMIN"],
+            cap_drop=["MKNOD"],
+            devices=["/dev/zero:/dev/cpzero:r"],
+            security_opt=["no-new-privileges"],
+        )
+    )
+    assert {name: options[name] for name in CONTAINER_ARGUMENTS} == {
+        "user": "nobody:nogroup",
+        "hostname": "web1",
+        "domainname": "example.org",
+        "mac_address": "02:42:ac:11:ff:ee",
+        "tty": True,
+        "stdin_open": True,
+    }
+    assert {name: options["host_config"][name] for name in HOST_ARGUMENTS} == {
+        "memswap_limit": "128m",
+        "cpuset_cpus": "0-1",
+        "read_only": True,
+        "privileged": True,
+        "dns": ["10.0.0.2"],
+        "dns_search": ["example.org"],
+        "extra_hosts": ["db:10.0.0.5"],
+        "network_mode": "host",
+        "pid_mode": "host",
+        "cap_add": ["NET_ADMIN"],
+        "cap_drop": ["MKNOD"],
+        "devices": ["/dev/zero:/dev/cpzero:r"],
+        "security_opt": ["no-new-privileges"],
+    }
+
+
+CONTAINER_ARGUMENTS = ("user", "hostname", "domainname", "mac_address", "tty", "stdin_open")
+HOST_ARGUMENTS = (
+    "memswap_limit",
+    "cpuset_cpus",
+    "read_only",
+    "privileged",
+    "dns",
+    "dns_search",
+    "extra_hosts",
+    "network_mode",
+    "pid_mode",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "security_opt",
+)
 
 
 def test_the_control_plane_labels_cannot_be_overridden_by_user_labels(
@@ -86,10 +181,105 @@ def test_the_control_plane_labels_cannot_be_overridden_by_user_labels(
 def test_every_autorestart_value_has_a_restart_policy(
     driver: DockerDriver, autorestart: str, policy: dict[str, str] | None
 ) -> None:
-    assert driver.create_options(spec(autorestart=autorestart))["restart_policy"] == policy
+    options = driver.create_options(spec(autorestart=autorestart))
+    assert options["host_config"]["restart_policy"] == policy
 
 
 def test_the_restart_policies_cover_exactly_the_accepted_autorestart_values() -> None:
     from controlplane.validation import AUTORESTART_VALUES
 
     assert set(RESTART_POLICIES) == set(AUTORESTART_VALUES)
+
+
+def test_unlimited_swap_is_passed_as_minus_one(driver: DockerDriver) -> None:
+    options = driver.create_options(spec(memory=64, memory_swap=-1))
+    assert options["host_config"]["memswap_limit"] == -1
+
+
+def test_every_port_is_exposed_and_only_published_ones_are_bound(driver: DockerDriver) -> None:
+    driver.publish_ip = "10.1.2.3"
+    ports = [
+        {"protocol": "tcp", "inner_port": 80, "outer_port": None, "published": True},
+        {"protocol": "udp", "inner_port": 53, "outer_port": 5353, "published": True},
+        {"protocol": "tcp", "inner_port": 9000, "outer_port": None, "published": False},
+    ]
+    options = driver.create_options(spec(container_ports=ports))
+    assert options["ports"] == [(80, "tcp"), (53, "udp"), (9000, "tcp")]
+    # No entry at all for 9000: an empty binding list makes Docker 20.10 bind another port twice.
+    assert options["host_config"]["port_bindings"] == {
+        "80/tcp": ("10.1.2.3", None),
+        "53/udp": ("10.1.2.3", 5353),
+    }
+
+
+def test_bindings_become_bind_and_volume_mounts(driver: DockerDriver) -> None:
+    bindings = [
+        {"host_path": "/srv/www", "container_path": "/www", "rewritable": False, "volume": None},
+        {"host_path": None, "container_path": "/data", "rewritable": True, "volume": "cp-u1-d"},
+        {"host_path": None, "container_path": "/cache", "rewritable": True, "volume": None},
+    ]
+    mounts = driver.create_options(spec(bindings=bindings))["host_config"]["mounts"]
+    assert [dict(mount) for mount in mounts] == [
+        {"Target": "/www", "Source": "/srv/www", "Type": "bind", "ReadOnly": True},
+        {"Target": "/data", "Source": "cp-u1-d", "Type": "volume", "ReadOnly": False},
+        {"Target": "/cache", "Source": None, "Type": "volume", "ReadOnly": False},
+    ]
+
+
+def test_bound_ports_are_read_from_dockers_network_settings() -> None:
+    attrs = {
+        "NetworkSettings": {
+            "Ports": {
+                "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
+                "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+                "9000/tcp": None,
+            }
+        }
+    }
+    assert bound_ports(attrs) == [
+        {"protocol": "udp", "inner_port": 53, "host_ip": "0.0.0.0", "outer_port": 5353},
+        {"protocol": "tcp", "inner_port": 80, "host_ip": "127.0.0.1", "outer_port": 49153},
+    ]
+
+
+def test_a_stopped_container_has_no_bound_ports() -> None:
+    assert bound_ports({"NetworkSettings": {"Ports": {}}}) == []
+
+
+def test_a_redeploy_keeping_volumes_mounts_the_old_containers_volumes(
+    driver: DockerDriver,
+) -> None:
+    bindings = [
+        {"host_path": None, "container_path": "/anon", "rewritable": True, "volume": None},
+        {"host_path": None, "container_path": "/named", "rewritable": True, "volume": "cp-u1-d"},
+        {"host_path": "/srv", "container_path": "/srv", "rewritable": False, "volume": None},
+        {"host_path": None, "container_path": "/added", "rewritable": True, "volume": None},
+    ]
+    # What `docker inspect` says of the old container: docker-py's own model over that data.
+    previous = Container(
+        attrs={
+            "Id": "0123456789ab",
+            "Mounts": [
+                {"Type": "volume", "Name": "f00", "Destination": "/anon"},
+                {"Type": "volume", "Name": "cp-u1-d", "Destination": "/named"},
+                {"Type": "bind", "Source": "/srv", "Destination": "/srv"},
+            ],
+        }
+    )
+    host_config = driver._options_keeping_volumes(spec(bindings=bindings), previous)["host_config"]
+    assert host_config["volumes_from"] == ["0123456789ab"]
+    # The old anonymous volume comes through volumes_from; a new one would hide it.
+    assert [mount["Target"] for mount in host_config["mounts"]] == ["/named", "/srv", "/added"]
+
+
+def test_docker_py_takes_every_host_config_argument(driver: DockerDriver) -> None:
+    ports = [{"protocol": "tcp", "inner_port": 80, "outer_port": 8080, "published": True}]
+    bindings = [{"host_path": None, "container_path": "/d", "rewritable": True, "volume": None}]
+    options = driver.create_options(
+        spec(memory=64, memory_swap=-1, cpu_shares=512, container_ports=ports, bindings=bindings)
+    )
+    # Built offline, exactly as docker-py builds it before sending it to Docker.
+    host_config = HostConfig(version="1.41", **options["host_config"])
+    assert host_config["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
+    assert (host_config["Memory"], host_config["MemorySwap"]) == (64 * 1024 * 1024, -1)
+    assert host_config["Init"] is True

@@ -16,7 +16,8 @@ from controlplane.lifecycle import (
 )
 
 # The spec (tutum-api.md §8.3): start from Init or Stopped, stop from Running, terminate from
-# any stable state that still has a container. Everything else is refused.
+# any stable state that still has a container, redeploy from Running or Stopped (not Init: there
+# is no container to replace yet). Everything else is refused.
 ALLOWED: frozenset[tuple[State, Action]] = frozenset(
     {
         (State.INIT, Action.START),
@@ -25,6 +26,8 @@ ALLOWED: frozenset[tuple[State, Action]] = frozenset(
         (State.INIT, Action.TERMINATE),
         (State.RUNNING, Action.TERMINATE),
         (State.STOPPED, Action.TERMINATE),
+        (State.RUNNING, Action.REDEPLOY),
+        (State.STOPPED, Action.REDEPLOY),
     }
 )
 
@@ -32,6 +35,7 @@ TARGETS = {
     Action.START: State.STARTING,
     Action.STOP: State.STOPPING,
     Action.TERMINATE: State.TERMINATING,
+    Action.REDEPLOY: State.STARTING,
 }
 
 EVERY_PAIR = list(itertools.product(State, Action))

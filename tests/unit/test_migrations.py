@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
 
 from controlplane import migrate
-from controlplane.models import Base
+from controlplane.models import Base, Container
 
 TABLES = {"alembic_version", "users", "api_keys", "nodes", "containers", "actions"}
 
@@ -76,3 +78,50 @@ def test_upgrading_twice_changes_nothing_and_keeps_the_data(tmp_path: Path) -> N
     with engine.connect() as connection:
         assert connection.execute(text("SELECT username FROM users")).scalars().all() == ["alice"]
     engine.dispose()
+
+
+def test_a_container_made_before_the_options_reads_as_made_without_them(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    command.upgrade(migrate.alembic_config(url), "0001")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in OLD_ROWS:
+            connection.execute(text(statement))
+    engine.dispose()
+
+    migrate.upgrade(url)
+
+    engine = create_engine(url)
+    with Session(engine) as session:
+        container = session.scalars(select(Container)).one()
+        assert (container.net, container.pid, container.autodestroy) == ("bridge", "none", "OFF")
+        assert (container.privileged, container.tty, container.memory_swap) == (False, False, None)
+        assert container.container_ports == container.bindings == container.bound_ports == []
+        assert container.cpuset == container.mac_address == ""
+    engine.dispose()
+
+
+def test_the_options_migration_can_be_undone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/down.db"
+    migrate.upgrade(url)
+    command.downgrade(migrate.alembic_config(url), "0001")
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns("containers")}
+    engine.dispose()
+    assert "net" not in columns and "bound_ports" not in columns
+    assert "autorestart" in columns
+    migrate.upgrade(url)
+    assert schema_differences(url) == []
+
+
+OLD_ROWS = [
+    "INSERT INTO users (id, username, created_at) VALUES (1, 'alice', '2014-10-16 12:04:08')",
+    "INSERT INTO nodes (id, uuid, name, state, docker_version, cpu, memory_mb, observed_ns,"
+    " deployed_datetime, last_seen) VALUES (1, 'n', 'node-1', 'Deployed', '27', 2, 2048, 1,"
+    " '2014-10-16 12:04:08', '2014-10-16 12:04:08')",
+    "INSERT INTO containers (uuid, owner_id, node_id, name, unique_name, image_name, state,"
+    " entrypoint, working_dir, container_envvars, labels, autorestart, created_at)"
+    " VALUES ('c', 1, 1, 'web', 'web-c', 'busybox:latest', 'Init', '', '', '[]', '{}', 'OFF',"
+    " '2014-10-16 12:04:08')",
+]

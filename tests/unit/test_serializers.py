@@ -50,7 +50,26 @@ CONTAINER_KEYS = {
     "container_envvars",
     "labels",
     "memory",
+    "memory_swap",
     "cpu_shares",
+    "cpuset",
+    "user",
+    "hostname",
+    "domainname",
+    "mac_address",
+    "tty",
+    "stdin_open",
+    "read_only",
+    "privileged",
+    "dns",
+    "dns_search",
+    "extra_hosts",
+    "net",
+    "pid",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "security_opt",
     "autorestart",
     "autodestroy",
     "container_ports",
@@ -120,6 +139,18 @@ FORBIDDEN_KEYS = {
 }
 
 TUTUM_LINKS = Links(TUTUM)
+LIST_OPTIONS = (
+    "container_ports",
+    "bound_ports",
+    "bindings",
+    "dns",
+    "dns_search",
+    "extra_hosts",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "security_opt",
+)
 
 
 def make_node() -> Node:
@@ -153,6 +184,13 @@ def make_container(state: State = State.RUNNING, **fields: Any) -> Container:
         "autorestart": "OFF",
         "created_at": WHEN,
         "node": make_node(),
+        # In-memory models get no column defaults; these are the migrated database's.
+        **{name: [] for name in LIST_OPTIONS},
+        **{name: "" for name in ("cpuset", "user", "hostname", "domainname", "mac_address")},
+        **{name: False for name in ("tty", "stdin_open", "read_only", "privileged")},
+        "net": "bridge",
+        "pid": "none",
+        "autodestroy": "OFF",
     }
     values.update(fields)
     return Container(**values)
@@ -226,6 +264,79 @@ def test_a_container_carries_its_configuration() -> None:
     assert data["container_envvars"] == [{"key": "A", "value": "1"}]
     assert data["labels"] == {"team": "core"}
     assert (data["memory"], data["cpu_shares"], data["autorestart"]) == (64, 512, "OFF")
+
+
+def test_a_container_returns_its_options_as_stored() -> None:
+    bindings = [{"host_path": None, "container_path": "/d", "rewritable": True, "volume": "data"}]
+    data = container_to_json(
+        make_container(
+            bindings=bindings, net="host", cap_add=["NET_ADMIN"], tty=True, autodestroy="ALWAYS"
+        ),
+        TUTUM_LINKS,
+    )
+    assert data["bindings"] == bindings
+    assert (data["net"], data["pid"], data["cap_add"]) == ("host", "none", ["NET_ADMIN"])
+    assert (data["tty"], data["privileged"]) == (True, False)
+    assert data["autodestroy"] == "ALWAYS"
+
+
+PORTS = [
+    {"protocol": "tcp", "inner_port": 80, "outer_port": None, "published": True},
+    {"protocol": "udp", "inner_port": 53, "outer_port": 5353, "published": True},
+    {"protocol": "tcp", "inner_port": 9000, "outer_port": None, "published": False},
+]
+
+
+def ports_of(container: Container) -> dict[int, dict[str, Any]]:
+    return {
+        p["inner_port"]: p for p in container_to_json(container, TUTUM_LINKS)["container_ports"]
+    }
+
+
+def test_ports_of_a_container_that_does_not_run_show_what_was_asked() -> None:
+    ports = ports_of(make_container(State.STOPPED, container_ports=PORTS))
+    assert ports[80] == {
+        "protocol": "tcp",
+        "inner_port": 80,
+        "outer_port": None,
+        "published": True,
+        "port_name": "",
+        "uri_protocol": "tcp",
+        "endpoint_uri": None,
+    }
+    assert ports[53]["outer_port"] == 5353
+    assert ports[53]["endpoint_uri"] is None
+    assert ports[9000]["published"] is False
+
+
+def test_ports_of_a_running_container_show_the_bound_host_port_and_endpoint() -> None:
+    bound = [
+        {"protocol": "tcp", "inner_port": 80, "host_ip": "127.0.0.1", "outer_port": 49153},
+        {"protocol": "udp", "inner_port": 53, "host_ip": "127.0.0.1", "outer_port": 5353},
+    ]
+    ports = ports_of(make_container(container_ports=PORTS, bound_ports=bound))
+    assert ports[80]["outer_port"] == 49153
+    assert ports[80]["endpoint_uri"] == "tcp://127.0.0.1:49153/"
+    assert ports[53]["endpoint_uri"] == "udp://127.0.0.1:5353/"
+    assert ports[9000]["outer_port"] is None and ports[9000]["endpoint_uri"] is None
+
+
+@pytest.mark.parametrize(
+    ("host_ip", "endpoint"),
+    [
+        ("0.0.0.0", "tcp://node-1:49153/"),
+        ("::", "tcp://node-1:49153/"),
+        ("", "tcp://node-1:49153/"),
+        ("10.0.0.7", "tcp://10.0.0.7:49153/"),
+        ("::1", "tcp://[::1]:49153/"),
+    ],
+)
+def test_a_port_bound_on_every_address_is_reached_by_the_node_name(
+    host_ip: str, endpoint: str
+) -> None:
+    bound = [{"protocol": "tcp", "inner_port": 80, "host_ip": host_ip, "outer_port": 49153}]
+    ports = ports_of(make_container(container_ports=PORTS[:1], bound_ports=bound))
+    assert ports[80]["endpoint_uri"] == endpoint
 
 
 @pytest.mark.parametrize("state", list(State), ids=str)

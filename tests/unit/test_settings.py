@@ -54,6 +54,22 @@ def test_every_setting_can_be_overridden() -> None:
     )
 
 
+def test_no_dangerous_option_is_allowed_by_default() -> None:
+    assert Settings.from_env({}).allow_dangerous == frozenset()
+
+
+def test_the_allowed_dangerous_options_are_read() -> None:
+    settings = Settings.from_env({"CONTROLPLANE_ALLOW_DANGEROUS": "privileged, net_host"})
+    assert settings.allow_dangerous == {"privileged", "net_host"}
+    everything = Settings.from_env({"CONTROLPLANE_ALLOW_DANGEROUS": "all"}).allow_dangerous
+    assert "host_bindings" in everything and "security_opt" in everything
+
+
+def test_an_unknown_dangerous_option_stops_start_up() -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_ALLOW_DANGEROUS: unknown option 'root'"):
+        Settings.from_env({"CONTROLPLANE_ALLOW_DANGEROUS": "privileged,root"})
+
+
 def test_empty_values_fall_back_to_the_defaults() -> None:
     environ = {name: "" for name in INT_SETTINGS}
     environ["CONTROLPLANE_DATABASE_URL"] = ""
@@ -136,6 +152,7 @@ def test_agent_defaults(tmp_path: Path) -> None:
     assert settings.broker_url == "redis://127.0.0.1:6379/0"
     assert settings.docker_url == "unix:///var/run/docker.sock"
     assert (settings.concurrency, settings.heartbeat_interval) == (8, 5)
+    assert settings.publish_ip == "127.0.0.1"
     assert settings.node_name
 
 
@@ -148,8 +165,10 @@ def test_agent_overrides(tmp_path: Path) -> None:
             CONTROLPLANE_AGENT_DOCKER_URL="tcp://127.0.0.1:2375",
             CONTROLPLANE_AGENT_CONCURRENCY="2",
             CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL="1",
+            CONTROLPLANE_AGENT_PUBLISH_IP="0.0.0.0",
         )
     )
+    assert settings.publish_ip == "0.0.0.0"
     assert settings.pull == "missing"
     assert settings.broker_url == "redis://broker/1"
     assert settings.docker_url == "tcp://127.0.0.1:2375"
@@ -165,3 +184,9 @@ def test_an_unknown_pull_policy_is_refused(tmp_path: Path, pull: str) -> None:
 def test_a_malformed_agent_integer_is_refused_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_CONCURRENCY"):
         AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_CONCURRENCY="many"))
+
+
+@pytest.mark.parametrize("address", ["localhost", "127.0.0", "10.0.0.1:80"])
+def test_a_publish_address_that_is_not_an_ip_is_refused(tmp_path: Path, address: str) -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_PUBLISH_IP"):
+        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_PUBLISH_IP=address))

@@ -279,6 +279,47 @@ def test_a_closed_action_is_not_reopened_by_a_redelivered_report(
     assert (closed.state, closed.reason) == (ActionState.FAILED.value, "first")
 
 
+def bound_ports_of(session: Session, uuid: str) -> list[dict[str, object]]:
+    session.expire_all()
+    return list(session.scalar(select(Container.bound_ports).where(Container.uuid == uuid)))
+
+
+BOUND = [{"protocol": "tcp", "inner_port": 80, "host_ip": "127.0.0.1", "outer_port": 49153}]
+
+
+def test_the_bound_ports_of_a_run_are_kept_until_it_stops(
+    session: Session, container: str, node: str
+) -> None:
+    assert bound_ports_of(session, container) == []
+    assert apply(session, container, State.RUNNING, 1_000, node, ports=BOUND)
+    assert bound_ports_of(session, container) == BOUND
+    assert apply(session, container, State.STOPPED, 2_000, node, ports=[])
+    assert bound_ports_of(session, container) == []
+
+
+def test_a_report_that_observed_no_ports_leaves_them_alone(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    assert apply(session, container, State.RUNNING, 1_000, node, ports=BOUND)
+    _, opened, rollback = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.STOP, request=REQUEST
+    )
+    assert apply(session, container, rollback, 2_000, node, action_uuid=opened.uuid, error="x")
+    assert bound_ports_of(session, container) == BOUND
+
+
+def test_a_redeploy_is_accepted_from_running_and_named_in_the_audit_trail(
+    session: Session, account: Account, container: str, node: str
+) -> None:
+    assert apply(session, container, State.RUNNING, 1_000, node)
+    _, opened, rollback = store.begin_action(
+        session, owner_id=account.user_id, uuid=container, action=Action.REDEPLOY, request=REQUEST
+    )
+    assert rollback is State.RUNNING
+    assert state_of(session, container) is State.STARTING
+    assert action(session, opened.uuid).name == "Container Redeploy"
+
+
 # --- placement -------------------------------------------------------------------------------
 
 

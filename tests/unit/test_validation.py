@@ -92,6 +92,164 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("run_command not a string", body(run_command=["sh", "-c"]), "run_command"),
     ("entrypoint unbalanced quote", body(entrypoint="sh -c 'x"), "entrypoint"),
     ("unknown field", body(memroy=512), "memroy"),
+    # memory_swap and the other resource limits
+    ("memory_swap below the floor", body(memory=6, memory_swap=5), "memory_swap"),
+    ("memory_swap below memory", body(memory=64, memory_swap=32), "memory_swap"),
+    ("memory_swap without memory", body(memory_swap=128), "memory_swap"),
+    ("memory_swap -2", body(memory=64, memory_swap=-2), "memory_swap"),
+    ("memory_swap as boolean", body(memory=64, memory_swap=True), "memory_swap"),
+    ("cpuset with letters", body(cpuset="a"), "cpuset"),
+    ("cpuset range backwards", body(cpuset="3-1"), "cpuset"),
+    ("cpuset trailing comma", body(cpuset="0,"), "cpuset"),
+    ("cpuset not a string", body(cpuset=0), "cpuset"),
+    # identity and naming
+    ("user with space", body(user="a b"), "user"),
+    ("user with two colons", body(user="a:b:c"), "user"),
+    ("hostname starting with dash", body(hostname="-web"), "hostname"),
+    ("hostname with underscore", body(hostname="web_1"), "hostname"),
+    ("hostname over the kernel limit", body(hostname="a." * 32 + "b"), "hostname"),
+    ("hostname label over 63", body(hostname="a" * 64), "hostname"),
+    ("domainname with empty label", body(domainname="example..org"), "domainname"),
+    ("mac_address too short", body(mac_address="02:42:ac:11:ff"), "mac_address"),
+    ("mac_address with dashes", body(mac_address="02-42-ac-11-ff-ee"), "mac_address"),
+    ("mac_address multicast", body(mac_address="01:42:ac:11:ff:ee"), "mac_address"),
+    (
+        "mac_address outside the bridge",
+        body(net="none", mac_address="02:42:ac:11:ff:ee"),
+        "mac_address",
+    ),
+    # flags
+    ("tty as string", body(tty="yes"), "tty"),
+    ("stdin_open as integer", body(stdin_open=1), "stdin_open"),
+    ("read_only as string", body(read_only="true"), "read_only"),
+    ("privileged as integer", body(privileged=1), "privileged"),
+    # name resolution
+    ("dns not a list", body(dns="10.0.0.2"), "dns"),
+    ("dns not an address", body(dns=["resolver.local"]), "dns[0]"),
+    ("dns item not a string", body(dns=["10.0.0.2", 10]), "dns[1]"),
+    ("dns_search bad domain", body(dns_search=["exa mple.org"]), "dns_search[0]"),
+    ("extra_hosts without address", body(extra_hosts=["db"]), "extra_hosts[0]"),
+    ("extra_hosts bad address", body(extra_hosts=["db:10.0.0"]), "extra_hosts[0]"),
+    ("extra_hosts empty host", body(extra_hosts=[":10.0.0.5"]), "extra_hosts[0]"),
+    # namespaces and privileges
+    ("net unknown", body(net="container:web"), "net"),
+    ("net uppercase", body(net="HOST"), "net"),
+    ("pid unknown", body(pid="private"), "pid"),
+    ("cap_add unknown", body(cap_add=["FLY"]), "cap_add[0]"),
+    ("cap_add with space", body(cap_add=["NET ADMIN"]), "cap_add[0]"),
+    ("cap_drop not a list", body(cap_drop="ALL"), "cap_drop"),
+    ("devices relative host path", body(devices=["dev/zero"]), "devices[0]"),
+    ("devices relative container path", body(devices=["/dev/zero:zero"]), "devices[0]"),
+    ("devices bad permissions", body(devices=["/dev/zero:/dev/z:rx"]), "devices[0]"),
+    ("devices empty permissions", body(devices=["/dev/zero:/dev/z:"]), "devices[0]"),
+    ("devices too many parts", body(devices=["/a:/b:r:x"]), "devices[0]"),
+    ("security_opt unknown", body(security_opt=["bogus"]), "security_opt[0]"),
+    ("security_opt unknown key", body(security_opt=["mode=x"]), "security_opt[0]"),
+    ("security_opt without value", body(security_opt=["seccomp="]), "security_opt[0]"),
+    # ports
+    ("ports not a list", body(container_ports={"inner_port": 80}), "container_ports"),
+    ("port not an object", body(container_ports=[80]), "container_ports[0]"),
+    ("port without inner_port", body(container_ports=[{"outer_port": 80}]), "container_ports[0]"),
+    ("port inner_port null", body(container_ports=[{"inner_port": None}]), "container_ports[0]"),
+    ("port inner_port zero", body(container_ports=[{"inner_port": 0}]), "container_ports[0]"),
+    (
+        "port inner_port too big",
+        body(container_ports=[{"inner_port": 65536}]),
+        "container_ports[0]",
+    ),
+    ("port inner_port string", body(container_ports=[{"inner_port": "80"}]), "container_ports[0]"),
+    (
+        "port outer_port zero",
+        body(container_ports=[{"inner_port": 80, "outer_port": 0}]),
+        "container_ports[0]",
+    ),
+    (
+        "port protocol unknown",
+        body(container_ports=[{"inner_port": 80, "protocol": "sctp"}]),
+        "container_ports[0]",
+    ),
+    (
+        "port published not a boolean",
+        body(container_ports=[{"inner_port": 80, "published": "yes"}]),
+        "container_ports[0]",
+    ),
+    (
+        "port unpublished with an outer port",
+        body(container_ports=[{"inner_port": 80, "outer_port": 8080, "published": False}]),
+        "container_ports[0]",
+    ),
+    (
+        "port with an unknown key",
+        body(container_ports=[{"inner_port": 80, "endpoint_uri": "x"}]),
+        "container_ports[0]",
+    ),
+    (
+        "port listed twice",
+        body(container_ports=[{"inner_port": 80}, {"inner_port": 80, "protocol": "tcp"}]),
+        "container_ports[1]",
+    ),
+    (
+        "outer port used twice",
+        body(
+            container_ports=[
+                {"inner_port": 80, "outer_port": 8080},
+                {"inner_port": 81, "outer_port": 8080},
+            ]
+        ),
+        "container_ports[1]",
+    ),
+    (
+        "ports with net host",
+        body(net="host", container_ports=[{"inner_port": 80}]),
+        "container_ports",
+    ),
+    (
+        "unpublished ports with net none",
+        body(net="none", container_ports=[{"inner_port": 80, "published": False}]),
+        "container_ports",
+    ),
+    # bindings
+    ("bindings not a list", body(bindings={"container_path": "/data"}), "bindings"),
+    ("binding not an object", body(bindings=["/data"]), "bindings[0]"),
+    ("binding without container_path", body(bindings=[{"volume": "data"}]), "bindings[0]"),
+    ("binding relative container_path", body(bindings=[{"container_path": "data"}]), "bindings[0]"),
+    ("binding onto /", body(bindings=[{"container_path": "/"}]), "bindings[0]"),
+    (
+        "binding relative host_path",
+        body(bindings=[{"container_path": "/d", "host_path": "srv"}]),
+        "bindings[0]",
+    ),
+    (
+        "binding volume with slash",
+        body(bindings=[{"container_path": "/d", "volume": "a/b"}]),
+        "bindings[0]",
+    ),
+    (
+        "binding volume of one character",
+        body(bindings=[{"container_path": "/d", "volume": "a"}]),
+        "bindings[0]",
+    ),
+    (
+        "binding with host_path and volume",
+        body(bindings=[{"container_path": "/d", "host_path": "/srv", "volume": "data"}]),
+        "bindings[0]",
+    ),
+    (
+        "binding rewritable not a boolean",
+        body(bindings=[{"container_path": "/d", "rewritable": "no"}]),
+        "bindings[0]",
+    ),
+    (
+        "binding with an unknown key",
+        body(bindings=[{"container_path": "/d", "readonly": True}]),
+        "bindings[0]",
+    ),
+    (
+        "container_path bound twice",
+        body(bindings=[{"container_path": "/d"}, {"container_path": "/d", "volume": "x1"}]),
+        "bindings[1]",
+    ),
+    ("autodestroy unknown", body(autodestroy="NEVER"), "autodestroy"),
 ]
 
 
@@ -173,6 +331,138 @@ def test_a_full_body_becomes_column_values() -> None:
         "cpu_shares": 1024,
         "autorestart": "ON_FAILURE",
     }
+
+
+def test_every_option_becomes_a_normalised_column_value() -> None:
+    ports = [
+        {"inner_port": 80},
+        {"protocol": "udp", "inner_port": 53, "outer_port": 5353, "published": True},
+        {"inner_port": 9000, "published": False, "outer_port": None},
+    ]
+    bindings = [
+        {"container_path": "/data", "volume": "data.v1"},
+        {"container_path": "/srv", "host_path": "/srv/www", "rewritable": False},
+        {"container_path": "/cache", "host_path": None, "volume": None},
+    ]
+    values = validate_create(
+        body(
+            memory=64,
+            memory_swap=128,
+            cpuset="0-1,3",
+            user="1000:1000",
+            hostname="web1",
+            domainname="example.org",
+            mac_address="02:42:AC:11:FF:EE",
+            tty=True,
+            stdin_open=True,
+            read_only=True,
+            privileged=True,
+            dns=["10.0.0.2", "2001:db8:0::1"],
+            dns_search=["example.org"],
+            extra_hosts=["db:10.0.0.5", "gw:host-gateway", "v6:::1"],
+            net="bridge",
+            pid="host",
+            cap_add=["net_admin", "CAP_SYS_TIME"],
+            cap_drop=["ALL"],
+            devices=["/dev/zero", "/dev/null:/dev/n", "/dev/zero:/dev/z:rwm"],
+            security_opt=["no-new-privileges", "seccomp=unconfined", "label:disable"],
+            container_ports=ports,
+            bindings=bindings,
+            autodestroy="ALWAYS",
+        )
+    )
+    assert values["mac_address"] == "02:42:ac:11:ff:ee"
+    assert values["dns"] == ["10.0.0.2", "2001:db8::1"]
+    assert values["cap_add"] == ["NET_ADMIN", "SYS_TIME"]
+    assert values["container_ports"] == [
+        {"protocol": "tcp", "inner_port": 80, "outer_port": None, "published": True},
+        {"protocol": "udp", "inner_port": 53, "outer_port": 5353, "published": True},
+        {"protocol": "tcp", "inner_port": 9000, "outer_port": None, "published": False},
+    ]
+    assert values["bindings"] == [
+        {"host_path": None, "container_path": "/data", "rewritable": True, "volume": "data.v1"},
+        {"host_path": "/srv/www", "container_path": "/srv", "rewritable": False, "volume": None},
+        {"host_path": None, "container_path": "/cache", "rewritable": True, "volume": None},
+    ]
+    unchanged = {
+        "memory_swap": 128,
+        "cpuset": "0-1,3",
+        "user": "1000:1000",
+        "hostname": "web1",
+        "domainname": "example.org",
+        "tty": True,
+        "stdin_open": True,
+        "read_only": True,
+        "privileged": True,
+        "dns_search": ["example.org"],
+        "extra_hosts": ["db:10.0.0.5", "gw:host-gateway", "v6:::1"],
+        "net": "bridge",
+        "pid": "host",
+        "cap_drop": ["ALL"],
+        "devices": ["/dev/zero", "/dev/null:/dev/n", "/dev/zero:/dev/z:rwm"],
+        "security_opt": ["no-new-privileges", "seccomp=unconfined", "label:disable"],
+        "autodestroy": "ALWAYS",
+    }
+    assert {name: values[name] for name in unchanged} == unchanged
+
+
+NULL_MEANS_DEFAULT = {
+    "memory_swap": None,
+    "cpuset": "",
+    "user": "",
+    "hostname": "",
+    "domainname": "",
+    "mac_address": "",
+    "tty": False,
+    "stdin_open": False,
+    "read_only": False,
+    "privileged": False,
+    "dns": [],
+    "dns_search": [],
+    "extra_hosts": [],
+    "net": "bridge",
+    "pid": "none",
+    "cap_add": [],
+    "cap_drop": [],
+    "devices": [],
+    "security_opt": [],
+    "container_ports": [],
+    "bindings": [],
+    "container_envvars": [],
+    "autorestart": "OFF",
+    "autodestroy": "OFF",
+}
+
+
+@pytest.mark.parametrize(("field", "default"), list(NULL_MEANS_DEFAULT.items()))
+def test_a_null_option_is_its_default(field: str, default: Any) -> None:
+    assert validate_create(body(**{field: None}))[field] == default
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"memory_swap": -1},
+        {"memory": 64, "memory_swap": 64},
+        {"memory": 64, "memory_swap": -1},
+        {"net": "host", "hostname": "web1"},
+        {"net": "none", "dns": ["10.0.0.2"]},
+        {"container_ports": [{"inner_port": 80}, {"inner_port": 80, "protocol": "udp"}]},
+        {"container_ports": [{"inner_port": 1, "outer_port": 65535}]},
+        {
+            "bindings": [
+                {"container_path": "/a", "volume": "v1"},
+                {"container_path": "/b", "volume": "v1"},
+            ]
+        },
+        {"hostname": "a" * 63},
+    ],
+    ids=str,
+)
+def test_combinations_docker_accepts_are_accepted(fields: dict[str, Any]) -> None:
+    values = validate_create(body(**fields))
+    for name, value in fields.items():
+        assert values[name] == value or len(values[name]) == len(value)
 
 
 def test_a_minimal_body_takes_its_name_from_the_image() -> None:

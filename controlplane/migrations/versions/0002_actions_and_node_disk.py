@@ -31,14 +31,12 @@ def upgrade() -> None:
         op.execute(actions.update().where(actions.c.name == name).values(operation=operation))
     with op.batch_alter_table("actions") as batch:
         batch.alter_column("operation", server_default=None)
-    with op.batch_alter_table("nodes") as batch:
-        batch.add_column(sa.Column("disk_gb", sa.Integer(), nullable=False, server_default="0"))
-        batch.alter_column("disk_gb", server_default=None)
+    # A plain ADD COLUMN: rebuilding `nodes` (batch mode) would trip the containers' foreign key.
+    op.add_column("nodes", sa.Column("disk_gb", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("nodes") as batch:
-        batch.drop_column("disk_gb")
+    op.drop_column("nodes", "disk_gb")
     with op.batch_alter_table("actions") as batch:
         batch.drop_column("rollback_state")
         batch.drop_column("operation")
