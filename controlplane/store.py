@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from controlplane import audit, lifecycle
@@ -127,6 +127,9 @@ class ContainerFilters:
     uuid: str | None = None
     uuid_prefix: str | None = None
     node_uuid: str | None = None
+    # Containers here are never part of a service or stack, so asking for a service's (or a
+    # stack's) containers matches none rather than being ignored and matching all.
+    in_service: bool = False
 
 
 def insert_container(
@@ -169,6 +172,8 @@ def list_containers(
         query = query.where(Container.uuid.startswith(filters.uuid_prefix, autoescape=True))
     if filters.node_uuid is not None:
         query = query.join(Node).where(Node.uuid == filters.node_uuid)
+    if filters.in_service:
+        query = query.where(false())
     return page(session, query, Container.id, limit=limit, offset=offset)
 
 

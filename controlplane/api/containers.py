@@ -21,7 +21,17 @@ from controlplane.lifecycle import Action, State
 from controlplane.scheduler import choose_node
 from controlplane.validation import validate_create
 
-LIST_FILTERS = ("state", "name", "unique_name", "uuid", "uuid__startswith", "node")
+SERVICE_FILTERS = ("service", "service__stack__name")
+SERVICE_FILTERS = ("service", "service__stack__name")
+LIST_FILTERS = (
+    "state",
+    "name",
+    "unique_name",
+    "uuid",
+    "uuid__startswith",
+    "node",
+    *SERVICE_FILTERS,
+)
 # States whose container has no Docker counterpart to read logs from.
 _NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
 
@@ -46,6 +56,7 @@ def _filters() -> store.ContainerFilters:
         uuid=args.get("uuid"),
         uuid_prefix=args.get("uuid__startswith"),
         node_uuid=uuid_from_uri(node) if node else None,
+        in_service=any(name in args for name in SERVICE_FILTERS),
     )
 
 

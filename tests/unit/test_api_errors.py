@@ -503,7 +503,16 @@ def test_filters_combine_and_are_repeated_in_the_next_link(
 def test_unknown_query_parameters_are_ignored(
     client: FlaskClient, account: Account, three_containers: list[dict[str, Any]]
 ) -> None:
-    assert len(uuids_for(client, account, "service__stack__name=x&whatever=1")) == 3
+    assert len(uuids_for(client, account, "whatever=1&include_related=true")) == 3
+
+
+@pytest.mark.parametrize(
+    "query", ["service=/api/v1/service/abc/", "service__stack__name=x", "service=&name=web"]
+)
+def test_service_filters_match_nothing_since_no_container_belongs_to_a_service(
+    client: FlaskClient, account: Account, three_containers: list[dict[str, Any]], query: str
+) -> None:
+    assert uuids_for(client, account, query) == []
 
 
 # --- lifecycle over HTTP ---------------------------------------------------------------------
