@@ -14,6 +14,7 @@ from controlplane.api.context import EXTENSION, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.celery_app import make_celery
 from controlplane.dispatch import Dispatcher
+from controlplane.events import EventPublisher
 from controlplane.settings import Settings
 from controlplane.store import Database
 
@@ -29,10 +30,12 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         RESTFUL_JSON={"separators": (",", ":")},
         **flask_config,
     )
+    celery = make_celery(settings)
     app.extensions[EXTENSION] = {
         "settings": settings,
         "database": Database(settings.database_url),
-        "dispatcher": Dispatcher(make_celery(settings), node_timeout=settings.node_timeout),
+        "dispatcher": Dispatcher(celery, node_timeout=settings.node_timeout),
+        "publisher": EventPublisher(celery),
     }
     app.teardown_appcontext(close_db_session)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.

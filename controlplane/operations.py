@@ -4,6 +4,8 @@ The order matters. The state change and the Action are committed first, then the
 so the reporter never receives a report for a change it cannot find. If the broker refuses the
 task, the change is undone (container back to its stable state, Action Failed) and the caller
 gets an error: no container is left waiting for an operation that no node will ever run.
+Events go out only once the task is queued: an action undone within its own request changed
+nothing anybody needs to hear about.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from controlplane import store
+from controlplane import events, store
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import BrokerUnavailableError
 from controlplane.lifecycle import Action
@@ -40,6 +42,7 @@ def container_spec(container: Container) -> ContainerSpec:
 def perform(
     session: Session,
     dispatcher: Dispatcher,
+    publisher: events.EventPublisher,
     *,
     owner_id: int,
     uuid: str,
@@ -72,4 +75,10 @@ def perform(
             session, container=container, action=record, rollback_state=rollback, reason=exc.message
         )
         raise
+    publisher.publish(
+        [
+            events.container_event(container, events.UPDATE),
+            events.action_event(record, events.CREATE),
+        ]
+    )
     return container, record

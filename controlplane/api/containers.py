@@ -11,7 +11,7 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import operations, store
+from controlplane import events, operations, store
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
@@ -86,6 +86,12 @@ class ContainerListResource(Resource):
             fields=fields,
             request=context.request_info(),
         )
+        context.publisher().publish(
+            [
+                events.container_event(container, events.CREATE),
+                events.action_event(action, events.CREATE),
+            ]
+        )
         return _accepted(container, action.uuid, 201)
 
 
@@ -130,6 +136,7 @@ def _perform(uuid: str, action: Action) -> Reply:
     container, record = operations.perform(
         db_session(),
         context.dispatcher(),
+        context.publisher(),
         owner_id=current_user().id,
         uuid=uuid,
         action=action,

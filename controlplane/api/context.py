@@ -25,6 +25,7 @@ from controlplane.errors import (
     NamespaceNotFoundError,
     UnsupportedMediaTypeError,
 )
+from controlplane.events import EventPublisher
 from controlplane.models import User
 from controlplane.settings import Settings
 from controlplane.store import Database, RequestInfo
@@ -41,6 +42,10 @@ def settings() -> Settings:
 
 def dispatcher() -> Dispatcher:
     return cast(Dispatcher, current_app.extensions[EXTENSION]["dispatcher"])
+
+
+def publisher() -> EventPublisher:
+    return cast(EventPublisher, current_app.extensions[EXTENSION]["publisher"])
 
 
 def db_session() -> Session:
