@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from controlplane.api import register_api
 from controlplane.api.context import EXTENSION, close_db_session
 from controlplane.api.errors import error_response
+from controlplane.api.eventhub import EventHub
 from controlplane.celery_app import make_celery
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         "database": Database(settings.database_url),
         "dispatcher": Dispatcher(celery, node_timeout=settings.node_timeout),
         "publisher": EventPublisher(celery),
+        "event_hub": EventHub(settings.broker_url),
     }
     app.teardown_appcontext(close_db_session)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.

@@ -1,7 +1,10 @@
-"""The REST API: one route table for every resource (the Redash pattern), in both URL trees.
+"""The API: one route table for the REST resources (the Redash pattern) in both URL trees, and
+one for the websocket streams.
 
 Routes end in a slash, as every SDK request does (tutum-api.md §1.4); the slash-less form is
-answered too, without a redirect, because a redirect would turn an SDK's POST into a GET.
+answered too, without a redirect, because a redirect would turn an SDK's POST into a GET. Stream
+routes are Werkzeug websocket rules: they match handshakes only, so a stream may share its path
+with a REST resource (Docker Cloud's container logs) and a plain GET still reaches the resource.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from controlplane.api.containers import (
     ContainerStopResource,
 )
 from controlplane.api.errors import ControlPlaneApi
+from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.trees import route_rules
 
@@ -34,10 +38,30 @@ ROUTES = (
 )
 
 
+# (view, rules, endpoint); the Tutum stream tree lives under /v1/ (§1.3).
+STREAM_ROUTES = (
+    (tutum_events_socket, ["/v1/events/"], "events_stream_tutum"),
+    (
+        dockercloud_events_socket,
+        ["/api/audit/v1/events/", "/api/audit/v1/<namespace>/events/"],
+        "events_stream_dockercloud",
+    ),
+)
+
+
 def register_api(app: Flask) -> ControlPlaneApi:
     api = ControlPlaneApi(app)
     for resource, kind, suffix, endpoint in ROUTES:
         api.add_resource(
             resource, *route_rules(kind, suffix), endpoint=endpoint, strict_slashes=False
         )
+    for view, rules, stream_endpoint in STREAM_ROUTES:
+        for rule in rules:
+            app.add_url_rule(
+                rule,
+                endpoint=stream_endpoint,
+                view_func=view,
+                websocket=True,
+                strict_slashes=False,
+            )
     return api

@@ -15,9 +15,10 @@ from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
 from controlplane import accounts
+from controlplane.api.eventhub import EventHub
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
-from controlplane.auth import parse_authorization
+from controlplane.auth import Credentials, parse_authorization, stream_credentials
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import (
     AuthenticationError,
@@ -42,6 +43,10 @@ def settings() -> Settings:
 
 def dispatcher() -> Dispatcher:
     return cast(Dispatcher, current_app.extensions[EXTENSION]["dispatcher"])
+
+
+def event_hub() -> EventHub:
+    return cast(EventHub, current_app.extensions[EXTENSION]["event_hub"])
 
 
 def publisher() -> EventPublisher:
@@ -74,15 +79,32 @@ def require_user(method: F) -> F:
     @wraps(method)
     def wrapper(*args: Any, namespace: str | None = None, **kwargs: Any) -> Any:
         credentials = parse_authorization(request.headers.get("Authorization"))
-        user = accounts.authenticate(db_session(), credentials) if credentials else None
-        if user is None:
-            raise AuthenticationError()
-        if namespace is not None and namespace != user.username:
-            raise NamespaceNotFoundError(ident=namespace)
-        g.user = user
+        g.user = _authorize(credentials, namespace)
         return method(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def stream_user(namespace: str | None = None) -> User:
+    """The caller of a stream handshake, authenticated by header or by the older query forms.
+
+    Raises:
+        AuthenticationError: no or bad credentials.
+        NamespaceNotFoundError: a Docker Cloud namespace that is not the caller's.
+    """
+    credentials = stream_credentials(request.headers.get("Authorization"), request.args)
+    user = _authorize(credentials, namespace)
+    g.user = user
+    return user
+
+
+def _authorize(credentials: Credentials | None, namespace: str | None) -> User:
+    user = accounts.authenticate(db_session(), credentials) if credentials else None
+    if user is None:
+        raise AuthenticationError()
+    if namespace is not None and namespace != user.username:
+        raise NamespaceNotFoundError(ident=namespace)
+    return user
 
 
 def links() -> Links:

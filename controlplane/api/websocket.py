@@ -1,0 +1,78 @@
+"""Serving a websocket from a Flask view, on simple-websocket (the engine under flask-sock).
+
+flask-sock's route decorator completes the handshake before the view runs, but the stream
+contract must refuse some handshakes outright (401 on Docker Cloud events and on log streams, 404
+for a container the caller cannot see, 400 for a bad query; tutum-api.md §6.2, §7). So stream
+views are plain Flask views: they check first, failing with the usual JSON errors, and only then
+call `serve`, which performs the handshake and runs the session on the connection. Routing tells
+a handshake from a plain GET on the same path by Werkzeug's `websocket=True` rules.
+
+Only gunicorn (`controlplane api`) is supported: simple-websocket takes the raw socket from its
+environ, and the response `serve` returns tells gunicorn the connection was taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Response, request
+from simple_websocket import ConnectionClosed, Server
+
+log = logging.getLogger(__name__)
+
+# Server pings find clients that vanished without closing (the SDKs ping too, every 5 or 10 s).
+PING_INTERVAL = 25
+NORMAL_CLOSURE = 1000
+POLICY_VIOLATION = 1008
+INTERNAL_ERROR = 1011
+
+Session = Callable[[Server], None]
+
+
+class _TakenOver(Response):
+    """What a view returns once the websocket session is over: gunicorn must not write a
+    response on a connection that was upgraded, and closes it on StopIteration."""
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        raise StopIteration()
+
+
+def serve(session: Session) -> Response:
+    """Complete the handshake, run `session` on the socket, then close it (1000 unless the
+    session closed it already). A client that goes away ends the session quietly."""
+    started = time.monotonic()
+    ws = Server.accept(request.environ, ping_interval=PING_INTERVAL)
+    try:
+        session(ws)
+    except (ConnectionClosed, OSError):
+        pass
+    finally:
+        close(ws)
+        log.info("websocket %s closed after %.1f s", request.path, time.monotonic() - started)
+    return _TakenOver()
+
+
+def send_json(ws: Server, payload: dict[str, Any]) -> None:
+    """Send one text frame holding a JSON object (raises ConnectionClosed once the client left)."""
+    ws.send(json.dumps(payload, separators=(",", ":")))
+
+
+def close(ws: Server, code: int = NORMAL_CLOSURE, reason: str | None = None) -> None:
+    """Close the socket unless it is closed already; a client gone meanwhile is no error."""
+    if not ws.connected:
+        return
+    try:
+        ws.close(reason=code, message=reason)
+    except (ConnectionClosed, OSError):
+        pass
+
+
+def discard_incoming(ws: Server) -> None:
+    """Drop what the client sent: streams are one-way, and unread frames would pile up in memory.
+    (Pings are answered by simple-websocket's own reader thread, not here.)"""
+    while ws.receive(timeout=0) is not None:
+        pass

@@ -1,0 +1,168 @@
+"""The websocket streams' pure parts (credentials, frames) and the handshakes they refuse,
+through the Flask test client: a refusal is an ordinary JSON answer given before any upgrade."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+from flask.testing import FlaskClient
+
+from controlplane.api.serializers import event_to_json, log_line_to_json
+from controlplane.api.trees import DOCKERCLOUD, TUTUM, Links
+from controlplane.auth import Credentials, stream_credentials
+from controlplane.messages import Event, LogStreamMessage
+from tests.unit.test_api_errors import assert_error
+
+if TYPE_CHECKING:
+    from conftest import Account
+
+HANDSHAKE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+    "Sec-WebSocket-Version": "13",
+}
+ALICE = Credentials("alice", "k3y")
+BASIC = "Basic " + base64.b64encode(b"alice:k3y").decode()
+
+
+def handshake(client: FlaskClient, url: str, **headers: str) -> Any:
+    return client.get(url, headers={**HANDSHAKE, **headers})
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "query"),
+    [
+        ("ApiKey alice:k3y", {}),
+        (BASIC, {}),
+        (None, {"auth": "ApiKey alice:k3y"}),
+        (None, {"auth": "Apikey alice:k3y"}),
+        (None, {"auth": BASIC}),
+        (None, {"user": "alice", "token": "k3y"}),
+    ],
+)
+def test_a_stream_accepts_the_header_and_both_query_forms(
+    header: str | None, query: dict[str, str]
+) -> None:
+    assert stream_credentials(header, query) == ALICE
+
+
+def test_a_basic_auth_query_value_survives_a_plus_decoded_as_a_space() -> None:
+    # base64 of "alice:~~~" ends in "+"; an unencoded "+" in a query reads back as a space.
+    value = "Basic " + base64.b64encode(b"alice:~~~").decode()
+    assert value.endswith("+")
+    assert stream_credentials(None, {"auth": value.replace("+", " ")}) == Credentials(
+        "alice", "~~~"
+    )
+
+
+def test_the_header_wins_over_the_query() -> None:
+    assert stream_credentials("ApiKey alice:k3y", {"user": "bob", "token": "x"}) == ALICE
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"user": "alice"}, {"token": "k3y"}, {"auth": ""}, {"auth": "Bearer x"}, {"user": ""}],
+)
+def test_incomplete_or_unknown_stream_credentials_are_none(query: dict[str, str]) -> None:
+    assert stream_credentials(None, query) is None
+
+
+# --- frames ------------------------------------------------------------------------------------
+
+EVENT = Event(
+    type="container",
+    action="update",
+    uuid="e-1",
+    object_uuid="c-1",
+    state="Running",
+    datetime="2026-01-01T00:00:00Z",
+    owner_id=1,
+    parents=[["node", "n-1"]],
+)
+
+
+def test_a_tutum_event_names_objects_in_the_tutum_tree_without_event_identity() -> None:
+    assert event_to_json(EVENT, Links(TUTUM), with_identity=False) == {
+        "type": "container",
+        "action": "update",
+        "state": "Running",
+        "resource_uri": "/api/v1/container/c-1/",
+        "parents": ["/api/v1/node/n-1/"],
+    }
+
+
+def test_a_docker_cloud_event_carries_its_uuid_date_and_namespaced_uris() -> None:
+    body = event_to_json(EVENT, Links(DOCKERCLOUD, "alice"), with_identity=True)
+    assert body["resource_uri"] == "/api/app/v1/alice/container/c-1/"
+    assert body["parents"] == ["/api/infra/v1/alice/node/n-1/"]
+    assert (body["uuid"], body["datetime"]) == ("e-1", "2026-01-01T00:00:00Z")
+
+
+def test_an_action_event_points_at_the_audit_tree_and_its_container() -> None:
+    action = Event(
+        type="action",
+        action="create",
+        uuid="e-2",
+        object_uuid="a-1",
+        state="In progress",
+        datetime="2026-01-01T00:00:00Z",
+        parents=[["container", "c-1"]],
+    )
+    body = event_to_json(action, Links(DOCKERCLOUD), with_identity=True)
+    assert body["resource_uri"] == "/api/audit/v1/action/a-1/"
+    assert body["parents"] == ["/api/app/v1/container/c-1/"]
+
+
+def test_a_log_frame_keeps_the_newline_and_gives_whole_unix_seconds() -> None:
+    message = LogStreamMessage(
+        kind="line", stream="stderr", text="oops\n", observed_ns=1_700_000_000_999_999_999
+    )
+    assert log_line_to_json(message) == {
+        "type": "log",
+        "log": "oops\n",
+        "streamType": "stderr",
+        "timestamp": 1_700_000_000,
+    }
+
+
+# --- refused handshakes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/audit/v1/events", "/api/audit/v1/events/"])
+def test_docker_cloud_events_refuse_a_handshake_without_credentials_with_401(
+    client: FlaskClient, path: str
+) -> None:
+    assert_error(handshake(client, path), 401)
+
+
+def test_docker_cloud_events_refuse_bad_query_credentials_with_401(
+    client: FlaskClient, account: Account
+) -> None:
+    response = handshake(client, f"/api/audit/v1/events?user={account.username}&token=wrong")
+    assert_error(response, 401)
+    bad_auth = quote_plus(f"ApiKey {account.username}:wrong")
+    assert_error(handshake(client, f"/api/audit/v1/events?auth={bad_auth}"), 401)
+    assert_error(handshake(client, f"/api/audit/v1/events?auth={quote('Basic !!')}"), 401)
+
+
+def test_docker_cloud_events_in_another_namespace_are_a_404(
+    client: FlaskClient, account: Account
+) -> None:
+    response = handshake(client, "/api/audit/v1/someone-else/events", **account.headers)
+    assert_error(response, 404)
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/api/audit/v1/events"])
+def test_a_plain_get_on_an_events_path_is_a_json_client_error(
+    client: FlaskClient, account: Account, path: str
+) -> None:
+    response = client.get(path, headers=account.headers)
+    assert 400 <= response.status_code < 500
+    assert "error" in response.get_json()
