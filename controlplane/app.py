@@ -16,6 +16,7 @@ from controlplane.api.eventhub import EventHub
 from controlplane.celery_app import make_celery
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
+from controlplane.logchannels import LogChannels
 from controlplane.settings import Settings
 from controlplane.store import Database
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         "dispatcher": Dispatcher(celery, node_timeout=settings.node_timeout),
         "publisher": EventPublisher(celery),
         "event_hub": EventHub(settings.broker_url),
+        "log_channels": LogChannels(settings.broker_url),
     }
     app.teardown_appcontext(close_db_session)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.

@@ -158,6 +158,8 @@ LOG_OPEN = "open"
 LOG_LINE = "line"
 LOG_TICK = "tick"
 LOG_END = "end"
+# A stream sends something at least this often; the API gives up on a node silent for longer.
+LOG_TICK_SECONDS = 5
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from controlplane.api.containers import (
 )
 from controlplane.api.errors import ControlPlaneApi
 from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
+from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.trees import route_rules
 
@@ -40,6 +41,11 @@ ROUTES = (
 
 # (view, rules, endpoint); the Tutum stream tree lives under /v1/ (§1.3).
 STREAM_ROUTES = (
+    (
+        logs_socket,
+        ["/v1/container/<uuid>/logs/", *route_rules("container", "<uuid>/logs/")],
+        "container_logs_stream",
+    ),
     (tutum_events_socket, ["/v1/events/"], "events_stream_tutum"),
     (
         dockercloud_events_socket,

@@ -22,7 +22,7 @@ from controlplane.validation import validate_create
 
 LIST_FILTERS = ("state", "name", "unique_name", "uuid", "uuid__startswith", "node")
 # States whose container has no Docker counterpart to read logs from.
-_NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
+NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
@@ -125,8 +125,8 @@ class ContainerLogsResource(Resource):
 
     def get(self, uuid: str) -> dict[str, str]:
         container = store.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
-        tail = context.query_int("tail", None)
-        if State(container.state) in _NO_DOCKER_CONTAINER:
+        tail = context.query_tail()
+        if State(container.state) in NO_DOCKER_CONTAINER:
             return {"logs": ""}
         logs = context.dispatcher().fetch_logs(container.node.uuid, container.uuid, tail)
         return {"logs": logs}

@@ -27,14 +27,18 @@ from controlplane.errors import (
     UnsupportedMediaTypeError,
 )
 from controlplane.events import EventPublisher
+from controlplane.logchannels import LogChannels
 from controlplane.models import User
 from controlplane.settings import Settings
 from controlplane.store import Database, RequestInfo
+from controlplane.validation import parse_bool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXTENSION = "controlplane"
 MAX_AUDIT_BODY = 4096
+# Docker reads a log tail as a 32-bit count.
+MAX_LOG_TAIL = 2**31 - 1
 
 
 def settings() -> Settings:
@@ -47,6 +51,10 @@ def dispatcher() -> Dispatcher:
 
 def event_hub() -> EventHub:
     return cast(EventHub, current_app.extensions[EXTENSION]["event_hub"])
+
+
+def log_channels() -> LogChannels:
+    return cast(LogChannels, current_app.extensions[EXTENSION]["log_channels"])
 
 
 def publisher() -> EventPublisher:
@@ -147,6 +155,18 @@ def query_int(
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise InvalidInputError(name, f"must be at least {minimum}{upper}")
     return value
+
+
+def query_tail() -> int | None:
+    """The `tail` of a logs request: lines from the end, None for all of them."""
+    return query_int("tail", None, maximum=MAX_LOG_TAIL)
+
+
+def query_bool(name: str, default: bool) -> bool:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    return parse_bool(name, raw)
 
 
 def paging() -> tuple[int, int]:

@@ -29,6 +29,7 @@ PING_INTERVAL = 25
 NORMAL_CLOSURE = 1000
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+_MAX_REASON_BYTES = 123
 
 Session = Callable[[Server], None]
 
@@ -62,9 +63,12 @@ def send_json(ws: Server, payload: dict[str, Any]) -> None:
 
 
 def close(ws: Server, code: int = NORMAL_CLOSURE, reason: str | None = None) -> None:
-    """Close the socket unless it is closed already; a client gone meanwhile is no error."""
+    """Close the socket unless it is closed already; a client gone meanwhile is no error.
+    The reason is cut to the 123 bytes a close frame can hold."""
     if not ws.connected:
         return
+    if reason is not None:
+        reason = reason.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
     try:
         ws.close(reason=code, message=reason)
     except (ConnectionClosed, OSError):

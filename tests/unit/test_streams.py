@@ -13,8 +13,10 @@ from flask.testing import FlaskClient
 from controlplane.api.serializers import event_to_json, log_line_to_json
 from controlplane.api.trees import DOCKERCLOUD, TUTUM, Links
 from controlplane.auth import Credentials, stream_credentials
+from controlplane.errors import InvalidInputError
 from controlplane.messages import Event, LogStreamMessage
-from tests.unit.test_api_errors import assert_error
+from controlplane.validation import parse_bool
+from tests.unit.test_api_errors import assert_error, create
 
 if TYPE_CHECKING:
     from conftest import Account
@@ -166,3 +168,83 @@ def test_a_plain_get_on_an_events_path_is_a_json_client_error(
     response = client.get(path, headers=account.headers)
     assert 400 <= response.status_code < 500
     assert "error" in response.get_json()
+
+
+# --- log stream handshakes ---------------------------------------------------------------------
+
+
+def logs_paths(uuid: str, username: str) -> list[str]:
+    return [
+        f"/v1/container/{uuid}/logs/",
+        f"/api/app/v1/container/{uuid}/logs/",
+        f"/api/app/v1/{username}/container/{uuid}/logs/",
+        f"/api/v1/container/{uuid}/logs/",
+    ]
+
+
+@pytest.fixture
+def container(client: FlaskClient, account: Account, node: str) -> str:
+    return str(create(client, account)["uuid"])
+
+
+def test_a_log_stream_without_credentials_is_refused_with_401(
+    client: FlaskClient, account: Account, container: str
+) -> None:
+    for path in logs_paths(container, account.username):
+        assert_error(handshake(client, path), 401)
+
+
+def test_a_log_stream_of_an_unknown_or_foreign_container_is_refused_with_404(
+    client: FlaskClient, account: Account, make_account: Any, container: str
+) -> None:
+    bob = make_account("bob")
+    for path in logs_paths(container, bob.username):
+        assert_error(handshake(client, path, **bob.headers), 404)
+    unknown = logs_paths("00000000-0000-4000-8000-000000000000", account.username)
+    for path in unknown:
+        assert_error(handshake(client, path, **account.headers), 404)
+    other_namespace = f"/api/app/v1/{bob.username}/container/{container}/logs/"
+    assert_error(handshake(client, other_namespace, **account.headers), 404)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("tail=abc", "tail"),
+        ("tail=-1", "tail"),
+        ("tail=1.5", "tail"),
+        ("tail=99999999999999999999999", "tail"),
+        ("follow=maybe", "follow"),
+        ("follow=2", "follow"),
+    ],
+)
+def test_a_log_stream_with_a_bad_query_is_refused_with_400(
+    client: FlaskClient, account: Account, container: str, query: str, field: str
+) -> None:
+    response = handshake(client, f"/v1/container/{container}/logs/?{query}", **account.headers)
+    assert_error(response, 400, field)
+
+
+def test_the_rest_logs_request_still_answers_on_the_docker_cloud_path(
+    client: FlaskClient, account: Account, container: str
+) -> None:
+    for path in logs_paths(container, account.username)[1:]:
+        response = client.get(path, headers=account.headers)
+        assert response.status_code == 200, path
+        assert response.get_json() == {"logs": ""}
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("true", True), ("True", True), ("TRUE", True), ("1", True), ("false", False),
+     ("False", False), ("0", False), (" no ", False)],
+)  # fmt: skip
+def test_query_booleans_are_read_case_insensitively(raw: str, value: bool) -> None:
+    assert parse_bool("follow", raw) is value
+
+
+@pytest.mark.parametrize("raw", ["maybe", "", "2", "truthy"])
+def test_anything_else_is_not_a_boolean(raw: str) -> None:
+    with pytest.raises(InvalidInputError) as error:
+        parse_bool("follow", raw)
+    assert error.value.field == "follow"
