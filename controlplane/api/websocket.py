@@ -30,6 +30,8 @@ NORMAL_CLOSURE = 1000
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
 _MAX_REASON_BYTES = 123
+# How long a closed socket waits for the client's answering close frame.
+_CLOSE_ANSWER_SECONDS = 1.0
 
 Session = Callable[[Server], None]
 
@@ -53,8 +55,25 @@ def serve(session: Session) -> Response:
         pass
     finally:
         close(ws)
+        _release(ws)
         log.info("websocket %s closed after %.1f s", request.path, time.monotonic() - started)
     return _TakenOver()
+
+
+def _release(ws: Server) -> None:
+    """Let the client answer the close, then close the TCP connection here.
+
+    gunicorn closes a taken-over connection "gracefully", draining it for up to 2 s on the
+    worker's main loop (gthread). simple-websocket's reader thread reads the same socket and
+    takes the client's last bytes, so that drain would wait out its 2 s, stalling every other
+    connection of the worker each time a socket closes. Closed here first, gunicorn's close of
+    it is a no-op.
+    """
+    ws.thread.join(_CLOSE_ANSWER_SECONDS)
+    try:
+        ws.sock.close()
+    except OSError:
+        pass
 
 
 def send_json(ws: Server, payload: dict[str, Any]) -> None:
