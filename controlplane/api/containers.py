@@ -128,7 +128,11 @@ class ContainerLogsResource(Resource):
         tail = context.query_tail()
         if State(container.state) in NO_DOCKER_CONTAINER:
             return {"logs": ""}
-        logs = context.dispatcher().fetch_logs(container.node.uuid, container.uuid, tail)
+        node_uuid = container.node.uuid
+        # Waiting for the node may take the whole node timeout: not with a database transaction
+        # open (on SQLite, every transaction holds the write lock).
+        context.close_db_session()
+        logs = context.dispatcher().fetch_logs(node_uuid, uuid, tail)
         return {"logs": logs}
 
 
