@@ -13,6 +13,7 @@ from controlplane.api import register_api
 from controlplane.api.context import EXTENSION, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.api.eventhub import EventHub
+from controlplane.api.websocket import StreamSlots
 from controlplane.celery_app import make_celery
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         "publisher": EventPublisher(celery),
         "event_hub": EventHub(settings.broker_url),
         "log_channels": LogChannels(settings.broker_url),
+        # Set by `controlplane api` from its thread count; unset (no cap) elsewhere.
+        "stream_slots": StreamSlots(app.config.get("STREAM_SLOTS")),
     }
     app.teardown_appcontext(close_db_session)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.

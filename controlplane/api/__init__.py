@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from controlplane.api import context
 from controlplane.api.actions import ActionListResource, ActionResource
 from controlplane.api.containers import (
     ContainerListResource,
@@ -24,6 +25,7 @@ from controlplane.api.eventstream import dockercloud_events_socket, tutum_events
 from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.trees import route_rules
+from controlplane.api.websocket import holding_slot
 
 # (resource, kind, path after the collection, endpoint); each answers in both URL trees.
 ROUTES = (
@@ -62,6 +64,7 @@ def register_api(app: Flask) -> ControlPlaneApi:
             resource, *route_rules(kind, suffix), endpoint=endpoint, strict_slashes=False
         )
     for view, rules, stream_endpoint in STREAM_ROUTES:
+        view = holding_slot(view, context.stream_slots)
         for rule in rules:
             app.add_url_rule(
                 rule,

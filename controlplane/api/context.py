@@ -18,6 +18,7 @@ from controlplane import accounts
 from controlplane.api.eventhub import EventHub
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
+from controlplane.api.websocket import StreamSlots
 from controlplane.auth import Credentials, parse_authorization, stream_credentials
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import (
@@ -51,6 +52,10 @@ def dispatcher() -> Dispatcher:
 
 def event_hub() -> EventHub:
     return cast(EventHub, current_app.extensions[EXTENSION]["event_hub"])
+
+
+def stream_slots() -> StreamSlots:
+    return cast(StreamSlots, current_app.extensions[EXTENSION]["stream_slots"])
 
 
 def log_channels() -> LogChannels:

@@ -50,10 +50,10 @@ def _refuse_unauthorized(ws: Server) -> None:
 
 def _serve_events(owner_id: int, *, with_identity: bool) -> Response:
     links = context.links()
-    subscription = context.event_hub().subscribe(owner_id, timeout=context.settings().node_timeout)
-    # A session may last hours: it must not hold a database connection (or, on SQLite, the
-    # write lock that every transaction here takes).
+    # A session may last hours, and the subscription may wait for the listener: neither may hold
+    # a database connection (or, on SQLite, the write lock that every transaction here takes).
     context.close_db_session()
+    subscription = context.event_hub().subscribe(owner_id, timeout=context.settings().node_timeout)
     try:
         return serve(lambda ws: _relay(ws, subscription, links, with_identity=with_identity))
     finally:

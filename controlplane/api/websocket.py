@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from typing import Any
 
 from flask import Response, request
 from simple_websocket import ConnectionClosed, Server
+
+from controlplane.errors import StreamCapacityError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,50 @@ _MAX_REASON_BYTES = 123
 _CLOSE_ANSWER_SECONDS = 1.0
 
 Session = Callable[[Server], None]
+View = Callable[..., Response]
+
+
+class StreamSlots:
+    """Caps the websockets one process holds open.
+
+    With gunicorn's gthread worker an open socket holds one of the worker's threads for as long
+    as it lasts; without a cap, enough dashboards would take every thread and leave none for
+    REST requests. A handshake past the cap is refused (503) instead. None means no cap.
+    """
+
+    def __init__(self, slots: int | None) -> None:
+        self.slots = slots
+        self._free = None if slots is None else threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold a slot for the duration of a stream view.
+
+        Raises:
+            StreamCapacityError: every slot is taken.
+        """
+        if self._free is None:
+            yield
+            return
+        if not self._free.acquire(blocking=False):
+            raise StreamCapacityError(slots=self.slots)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+def holding_slot(
+    view: Callable[..., Response], slots: Callable[[], StreamSlots]
+) -> Callable[..., Response]:
+    """`view`, run while holding one of the process's stream slots (`slots()` finds them)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        with slots().held():
+            return view(*args, **kwargs)
+
+    return wrapper
 
 
 class _TakenOver(Response):

@@ -12,9 +12,13 @@ from flask.testing import FlaskClient
 
 from controlplane.api.serializers import event_to_json, log_line_to_json
 from controlplane.api.trees import DOCKERCLOUD, TUTUM, Links
+from controlplane.api.websocket import StreamSlots
+from controlplane.app import create_app
 from controlplane.auth import Credentials, stream_credentials
-from controlplane.errors import InvalidInputError
+from controlplane.cli import stream_slots
+from controlplane.errors import InvalidInputError, StreamCapacityError
 from controlplane.messages import Event, LogStreamMessage
+from controlplane.settings import Settings
 from controlplane.validation import parse_bool
 from tests.unit.test_api_errors import assert_error, create
 
@@ -248,3 +252,30 @@ def test_anything_else_is_not_a_boolean(raw: str) -> None:
     with pytest.raises(InvalidInputError) as error:
         parse_bool("follow", raw)
     assert error.value.field == "follow"
+
+
+# --- capacity ----------------------------------------------------------------------------------
+
+
+def test_stream_slots_are_taken_and_given_back() -> None:
+    slots = StreamSlots(1)
+    with slots.held():
+        with pytest.raises(StreamCapacityError), slots.held():
+            pass
+    with slots.held():
+        pass
+
+
+@pytest.mark.parametrize(("threads", "slots"), [(100, 75), (256, 192), (8, 6), (3, 1), (1, 1)])
+def test_a_quarter_of_a_workers_threads_is_kept_for_rest_requests(threads: int, slots: int) -> None:
+    assert stream_slots(threads) == slots
+
+
+def test_a_handshake_past_the_cap_is_refused_with_503(settings: Settings, account: Account) -> None:
+    app = create_app(settings, TESTING=False, STREAM_SLOTS=0)
+    try:
+        response = handshake(app.test_client(), "/api/audit/v1/events", **account.headers)
+        assert_error(response, 503)
+        assert app.test_client().get("/api/v1/node/", headers=account.headers).status_code == 200
+    finally:
+        app.extensions["controlplane"]["database"].dispose()
