@@ -112,7 +112,7 @@ def test_a_log_tail_without_follow_sends_both_streams_then_closes(
     with connect(plane, path.format(uuid=uuid) + "?follow=false&tail=1") as ws:
         frames, code = read_to_close(ws)
     assert (len(frames), code) == (1, 1000)
-    # The REST logs request on the same path still answers as before.
+    # A plain GET of the REST twin of the path (the same path on Docker Cloud) answers as before.
     rest = alice.request(
         "GET", path.format(uuid=uuid).replace("/v1/container", "/api/v1/container")
     )
