@@ -10,6 +10,7 @@ refused handshake, python-dockercloud only understands a refused handshake (401)
 from __future__ import annotations
 
 from flask import Response
+from simple_websocket import Server
 
 from controlplane.api import context
 from controlplane.api.eventhub import Subscription
@@ -18,7 +19,6 @@ from controlplane.api.trees import Links
 from controlplane.api.websocket import (
     INTERNAL_ERROR,
     POLICY_VIOLATION,
-    Server,
     close,
     discard_incoming,
     send_json,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 from flask import Response
+from simple_websocket import Server
 
 from controlplane import store
 from controlplane.api import context
@@ -23,7 +24,6 @@ from controlplane.api.serializers import log_line_to_json
 from controlplane.api.websocket import (
     INTERNAL_ERROR,
     NORMAL_CLOSURE,
-    Server,
     close,
     discard_incoming,
     send_json,

@@ -38,7 +38,7 @@ _MAX_REASON_BYTES = 123
 # How long a closed socket waits for the client's answering close frame.
 _CLOSE_ANSWER_SECONDS = 1.0
 
-Session = Callable[[Server], None]
+SocketSession = Callable[[Server], None]
 View = Callable[..., Response]
 
 
@@ -93,7 +93,7 @@ class _TakenOver(Response):
         raise StopIteration()
 
 
-def serve(session: Session) -> Response:
+def serve(session: SocketSession) -> Response:
     """Complete the handshake, run `session` on the socket, then close it (1000 unless the
     session closed it already). A client that goes away ends the session quietly."""
     started = time.monotonic()
