@@ -4,6 +4,7 @@ the node agent streaming real Docker logs, and the reporter producing real event
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from urllib.parse import quote_plus
 
 import docker
 import pytest
+import redis
 import websocket
 
 from tests.integration.conftest import ApiClient, Plane, wait_for
@@ -137,6 +139,23 @@ def test_a_follower_gets_lines_printed_after_it_connected_and_ends_with_the_cont
         assert alice.act(uuid, "terminate").status_code == 202
         frames, code = read_to_close(ws)
     assert (frames, code) == ([], 1000)
+
+
+def test_a_follower_that_leaves_is_unsubscribed_and_its_agent_stream_stops(
+    alice: ApiClient, plane: Plane, redis_db: redis.Redis
+) -> None:
+    uuid = running(alice, WAITS_FOR_GO)
+    agent_log = plane.services["agent"].log_path
+    with connect(plane, f"/v1/container/{uuid}/logs/") as ws:
+        read_until(ws, lambda f: f["log"] == "first\n")
+        started = re.search(rf"log stream (\S+) of container {uuid}", agent_log.read_text())
+        assert started is not None
+        channel = f"controlplane.logs.{started[1]}"
+        assert redis_db.pubsub_numsub(channel) == [(channel.encode(), 1)]
+    # The API drops its subscription when the client leaves; the agent's next publish (a tick,
+    # the container being quiet) reaches nobody, and the agent ends the stream.
+    wait_for(lambda: redis_db.pubsub_numsub(channel) == [(channel.encode(), 0)])
+    wait_for(lambda: f"log stream {started[1]}: the listener is gone" in agent_log.read_text())
 
 
 def test_a_log_stream_of_a_container_that_never_ran_closes_at_once(
