@@ -64,12 +64,12 @@ def register_api(app: Flask) -> ControlPlaneApi:
             resource, *route_rules(kind, suffix), endpoint=endpoint, strict_slashes=False
         )
     for view, rules, stream_endpoint in STREAM_ROUTES:
-        view = holding_slot(view, context.stream_slots)
+        slotted = holding_slot(view, context.stream_slots)
         for rule in rules:
             app.add_url_rule(
                 rule,
                 endpoint=stream_endpoint,
-                view_func=view,
+                view_func=slotted,
                 websocket=True,
                 strict_slashes=False,
             )
