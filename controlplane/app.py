@@ -12,9 +12,13 @@ from werkzeug.exceptions import HTTPException
 from controlplane.api import register_api
 from controlplane.api.context import EXTENSION, close_db_session
 from controlplane.api.errors import error_response
+from controlplane.api.eventhub import EventHub
+from controlplane.api.websocket import StreamSlots
 from controlplane.celery_app import make_celery
 from controlplane.database import Database
 from controlplane.dispatch import Dispatcher
+from controlplane.events import EventPublisher
+from controlplane.logchannels import LogChannels
 from controlplane.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -29,10 +33,16 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         RESTFUL_JSON={"separators": (",", ":")},
         **flask_config,
     )
+    celery = make_celery(settings)
     app.extensions[EXTENSION] = {
         "settings": settings,
         "database": Database(settings.database_url),
-        "dispatcher": Dispatcher(make_celery(settings), node_timeout=settings.node_timeout),
+        "dispatcher": Dispatcher(celery, node_timeout=settings.node_timeout),
+        "publisher": EventPublisher(celery),
+        "event_hub": EventHub(settings.broker_url),
+        "log_channels": LogChannels(settings.broker_url),
+        # Set by `controlplane api` from its thread count; unset (no cap) elsewhere.
+        "stream_slots": StreamSlots(app.config.get("STREAM_SLOTS")),
     }
     app.teardown_appcontext(close_db_session)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -43,3 +44,23 @@ def _split_pair(pair: str) -> Credentials | None:
     if not sep or not username or not key:
         return None
     return Credentials(username=username, key=key)
+
+
+def stream_credentials(header: str | None, query: Mapping[str, str]) -> Credentials | None:
+    """Credentials of a stream handshake: the Authorization header, else the query forms that
+    2015-era SDKs sent on stream URLs (tutum-api.md §2.1): `auth=<urlencoded header value>` or
+    `user=<name>&token=<key>`.
+
+    A `+` of a Basic value that the client did not percent-encode arrives decoded as a space;
+    neither form can hold a space after the scheme, so spaces there are read back as `+`.
+    """
+    if header:
+        return parse_authorization(header)
+    auth = query.get("auth")
+    if auth:
+        scheme, _, value = auth.lstrip().partition(" ")
+        return parse_authorization(f"{scheme} {value.replace(' ', '+')}")
+    username, key = query.get("user"), query.get("token")
+    if username and key:
+        return Credentials(username=username, key=key)
+    return None

@@ -145,15 +145,26 @@ class _Server(BaseApplication):
             self.cfg.set(name, value)
 
     def load(self) -> Flask:
-        return create_app(self.settings)
+        return create_app(self.settings, STREAM_SLOTS=stream_slots(self.options["threads"]))
+
+
+def stream_slots(threads: int) -> int:
+    """How many websockets one worker may hold open: each holds one of its threads for as long
+    as it is open, so a quarter of them (at least two) stay for REST requests."""
+    return max(threads - max(threads // 4, 2), 1)
 
 
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="Address to listen on.")
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--threads", default=8, show_default=True, help="Threads per worker.")
+@click.option(
+    "--threads",
+    default=100,
+    show_default=True,
+    help="Threads per worker; three quarters of them may hold open websockets.",
+)
 def api(bind: str, workers: int, threads: int) -> None:
-    """Serve the REST API with gunicorn (threaded workers)."""
+    """Serve the REST API and the websocket streams with gunicorn (threaded workers)."""
     settings = _settings()
     migrate.upgrade(settings.database_url)
     options = {

@@ -15,7 +15,14 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu.exceptions import OperationalError
 
 from controlplane.errors import BrokerUnavailableError, NodeTimeoutError
-from controlplane.messages import OPERATION_TASKS, TASK_LOGS, Operation, node_queue
+from controlplane.messages import (
+    OPERATION_TASKS,
+    TASK_LOGS,
+    TASK_LOGS_STREAM,
+    LogStreamRequest,
+    Operation,
+    node_queue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,23 @@ class Dispatcher:
         finally:
             result.forget()
         return str(answer.get("logs", ""))
+
+    def stream_logs(self, node_uuid: str, request: LogStreamRequest) -> None:
+        """Ask the node's agent to stream a container's logs to the request's channel.
+
+        The request expires with the node timeout, as a logs request does: a socket waits no
+        longer than that for the stream to open.
+
+        Raises:
+            BrokerUnavailableError: the broker could not take the request.
+        """
+        self._send(
+            TASK_LOGS_STREAM,
+            node_uuid,
+            {"request": request.to_dict()},
+            ignore_result=True,
+            expires=self.node_timeout,
+        )
 
     def _send(self, task: str, node_uuid: str, kwargs: dict[str, Any], **options: Any) -> Any:
         try:

@@ -108,3 +108,7 @@ class BrokerUnavailableError(ControlPlaneError):
 
 class NodeTimeoutError(ControlPlaneError):
     template = "node {node} did not answer within {seconds} s"
+
+
+class StreamCapacityError(ControlPlaneError):
+    template = "this API process holds all the streams it can ({slots}); try again later"

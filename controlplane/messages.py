@@ -20,6 +20,7 @@ TASK_STOP = "agent.container.stop"
 TASK_TERMINATE = "agent.container.terminate"
 TASK_REDEPLOY = "agent.container.redeploy"
 TASK_LOGS = "agent.container.logs"
+TASK_LOGS_STREAM = "agent.container.logs.stream"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
 TASK_REPORT_NODE = "controlplane.report.node"
 TASK_CLAIM_ACTION = "controlplane.action.claim"
@@ -28,6 +29,8 @@ REPORTER_QUEUE = "controlplane"
 # from queueing behind a burst of reports.
 CLAIM_QUEUE = "controlplane.claims"
 CANCELED = "Canceled"
+# The fanout exchange every API process listens on for state-change events.
+EVENTS_EXCHANGE = "controlplane.events"
 
 OPERATION_TASKS: dict[Action, str] = {
     Action.START: TASK_START,
@@ -48,6 +51,11 @@ LABEL_PREFIX = "io.controlplane."
 def node_queue(node_uuid: str) -> str:
     """The Celery queue a node's agent consumes; one per node so work reaches the right host."""
     return f"node.{node_uuid}"
+
+
+def log_channel(stream_id: str) -> str:
+    """The Redis pub/sub channel one log stream travels on, from the agent to one API socket."""
+    return f"controlplane.logs.{stream_id}"
 
 
 _T = TypeVar("_T", bound="_Message")
@@ -172,3 +180,57 @@ class NodeReport(_Message):
     memory_mb: int
     observed_ns: int
     disk_gb: int = 0
+
+
+@dataclass(frozen=True)
+class LogStreamRequest(_Message):
+    """Asks a node agent to stream a container's log lines to `log_channel(stream_id)`.
+
+    `tail` is the number of lines to send from the end (None: all of them); with `follow` the
+    agent keeps sending new lines until the container is removed or nobody listens any more.
+    """
+
+    stream_id: str
+    container_uuid: str
+    tail: int | None
+    follow: bool
+
+
+# Kinds of LogStreamMessage: the agent opens the stream, sends lines, ticks while the container
+# is quiet (so each side learns the other is still there) and ends it, with an error or not.
+LOG_OPEN = "open"
+LOG_LINE = "line"
+LOG_TICK = "tick"
+LOG_END = "end"
+# A stream sends something at least this often; the API gives up on a node silent for longer.
+LOG_TICK_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class LogStreamMessage(_Message):
+    """One message on a log stream's channel; `stream` is "stdout" or "stderr" for a line."""
+
+    kind: str
+    stream: str | None = None
+    text: str = ""
+    observed_ns: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Event(_Message):
+    """A state change, as it crosses the events exchange from where it was written to every API
+    process, which renders it for each socket in that socket's URL tree.
+
+    `parents` are `[kind, uuid]` pairs; `owner_id` is None for objects every user may see
+    (nodes). `datetime` is ISO 8601 UTC with a `Z`, as Docker Cloud events carry it.
+    """
+
+    type: str
+    action: str
+    uuid: str
+    object_uuid: str
+    state: str
+    datetime: str
+    owner_id: int | None = None
+    parents: list[list[str]] = field(default_factory=list)

@@ -4,6 +4,8 @@ The order matters. The state change and the Action are committed first, then the
 so the reporter never receives a report for a change it cannot find. If the broker refuses the
 task, the change is undone (container back to its stable state, Action Failed) and the caller
 gets an error: no container is left waiting for an operation that no node will ever run.
+Events go out only once the task is queued: an action undone within its own request changed
+nothing anybody needs to hear about.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import fields
 
 from sqlalchemy.orm import Session
 
-from controlplane import audit, lifecycle, policy, store
+from controlplane import audit, events, lifecycle, policy, store
 from controlplane.audit import RequestInfo
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import BrokerUnavailableError
@@ -49,6 +51,7 @@ def container_spec(container: Container) -> ContainerSpec:
 def perform(
     session: Session,
     dispatcher: Dispatcher,
+    publisher: events.EventPublisher,
     *,
     owner_id: int,
     uuid: str,
@@ -71,11 +74,23 @@ def perform(
         session, owner_id=owner_id, uuid=uuid, action=action, request=request
     )
     _dispatch(session, dispatcher, container, record, rollback, settings, reuse_volumes)
+    publisher.publish(
+        [
+            events.container_event(container, events.UPDATE),
+            events.action_event(record, events.CREATE),
+        ]
+    )
     return container, record
 
 
 def retry(
-    session: Session, dispatcher: Dispatcher, *, owner_id: int, uuid: str, settings: Settings
+    session: Session,
+    dispatcher: Dispatcher,
+    publisher: events.EventPublisher,
+    *,
+    owner_id: int,
+    uuid: str,
+    settings: Settings,
 ) -> ActionRecord:
     """Run a Failed action's operation again under the same Action (a redeploy reuses volumes,
     its default, since the original request's choice is not kept).
@@ -97,6 +112,12 @@ def retry(
         )
     container, record, rollback = store.retry_action(session, owner_id=owner_id, uuid=uuid)
     _dispatch(session, dispatcher, container, record, rollback, settings, True)
+    publisher.publish(
+        [
+            events.container_event(container, events.UPDATE),
+            events.action_event(record, events.UPDATE),
+        ]
+    )
     return record
 
 

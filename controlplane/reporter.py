@@ -2,6 +2,8 @@
 
 Node agents never touch the database; everything they observe arrives here as a report and is
 applied through `store`, which drops stale and duplicate reports by their observation time.
+Whatever a report changed is then published as events (`controlplane.events`), after the commit,
+so a client never hears of a change that was rolled back.
 Tasks retry only on transient database errors (a locked SQLite file, a lost PostgreSQL
 connection); a malformed report is logged and dropped rather than retried forever.
 """
@@ -14,7 +16,7 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.exc import OperationalError
 
-from controlplane import audit, store
+from controlplane import audit, events, store
 from controlplane.celery_app import make_celery
 from controlplane.database import Database
 from controlplane.messages import (
@@ -40,19 +42,21 @@ def make_reporter(settings: Settings) -> Celery:
     """The reporter's Celery app, with its tasks bound to a database built from `settings`."""
     app = make_celery(settings)
     database = Database(settings.database_url)
+    publisher = events.EventPublisher(app)
 
     @app.task(name=TASK_REPORT_CONTAINER, **_RETRY)
     def report_container(report: dict[str, Any]) -> None:
         message = ContainerReport.from_dict(report)
         with database.session() as session:
-            changed = store.apply_container_report(session, message)
+            outcome = store.apply_container_report(session, message)
+            publisher.publish(events.report_events(outcome))
         log.info(
             "container %s observed %s at %d on node %s: %s%s",
             message.container_uuid,
             message.state,
             message.observed_ns,
             message.node_uuid,
-            "applied" if changed else "ignored (stale, duplicate or unknown)",
+            "applied" if outcome.changed else "ignored (stale, duplicate or unknown)",
             f"; action {message.action_uuid} failed: {message.error}" if message.error else "",
         )
 
@@ -68,7 +72,11 @@ def make_reporter(settings: Settings) -> Celery:
     def report_node(report: dict[str, Any]) -> None:
         message = NodeReport.from_dict(report)
         with database.session() as session:
-            store.apply_node_report(session, message)
+            node, previous = store.apply_node_report(session, message)
+            if previous is None:
+                publisher.publish([events.node_event(node, events.CREATE)])
+            elif previous != node.state:
+                publisher.publish([events.node_event(node, events.UPDATE)])
         log.info(
             "node %s (%s) registered, Docker %s",
             message.node_uuid,

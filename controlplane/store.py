@@ -62,10 +62,15 @@ def deployed_node_loads(session: Session) -> list[NodeLoad]:
     return [NodeLoad(id=r[0], uuid=r[1], name=r[2], containers=r[3]) for r in rows]
 
 
-def apply_node_report(session: Session, report: NodeReport) -> Node:
-    """Register a node or refresh its facts; a node that reports is Deployed."""
+def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str | None]:
+    """Register a node or refresh its facts; a node that reports is Deployed.
+
+    Returns the node and the state it had before, None when this report registered it, so the
+    caller can tell a registration and a state change from a plain heartbeat.
+    """
     node = session.scalar(select(Node).where(Node.uuid == report.node_uuid))
     now = utcnow()
+    previous = None if node is None else node.state
     if node is None:
         node = Node(uuid=report.node_uuid, deployed_datetime=now)
         session.add(node)
@@ -78,7 +83,7 @@ def apply_node_report(session: Session, report: NodeReport) -> Node:
     node.observed_ns = max(node.observed_ns or 0, report.observed_ns)
     node.last_seen = now
     session.commit()
-    return node
+    return node, previous
 
 
 def list_nodes(
@@ -297,8 +302,17 @@ def abandon_action(
     session.commit()
 
 
-def apply_container_report(session: Session, report: ContainerReport) -> bool:
-    """Apply what a node observed; return whether the container record changed.
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What applying a report changed: the container's state, and the Action it closed."""
+
+    container: Container | None = None
+    changed: bool = False
+    finished_action: ActionRecord | None = None
+
+
+def apply_container_report(session: Session, report: ContainerReport) -> ReportOutcome:
+    """Apply what a node observed, and say what changed (for the events it causes).
 
     Stale and duplicate reports (not newer than the last applied observation) leave the
     container as it is, but still close their Action if it is open, so a lost race between two
@@ -306,7 +320,7 @@ def apply_container_report(session: Session, report: ContainerReport) -> bool:
     """
     container = session.scalar(select(Container).where(Container.uuid == report.container_uuid))
     if container is None:
-        return False
+        return ReportOutcome()
     changed = False
     if lifecycle.accepts_report(
         current=State(container.state),
@@ -325,10 +339,20 @@ def apply_container_report(session: Session, report: ContainerReport) -> bool:
             .execution_options(synchronize_session=False)
         )
         changed = result.rowcount == 1  # type: ignore[attr-defined]
-    if report.action_uuid is not None:
-        audit.finish_action(session, action_uuid=report.action_uuid, error=report.error)
+    finished = None
+    if report.action_uuid is not None and audit.finish_action(
+        session, action_uuid=report.action_uuid, error=report.error
+    ):
+        # populate_existing: the UPDATE bypassed the session, which may hold the record already.
+        finished = session.scalar(
+            select(ActionRecord)
+            .where(ActionRecord.uuid == report.action_uuid)
+            .execution_options(populate_existing=True)
+        )
     session.commit()
-    return changed
+    if changed:
+        session.refresh(container)
+    return ReportOutcome(container=container, changed=changed, finished_action=finished)
 
 
 def _observation_values(container: Container, report: ContainerReport) -> dict[str, Any]:

@@ -524,3 +524,18 @@ _FIELDS: dict[str, Check] = {
     "autorestart": _choice(AUTORESTART_VALUES),
     "autodestroy": _choice(AUTODESTROY_VALUES),
 }
+
+
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0"})
+
+
+def parse_bool(field: str, raw: str) -> bool:
+    """A query boolean as the SDKs send it: `true`/`false` (docs, GO) or `True`/`False` (Python),
+    any case (tutum-api.md §9 item 18)."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidInputError(field, f"must be true or false, got {raw!r}")

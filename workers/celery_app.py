@@ -3,18 +3,20 @@ task waits on the Docker Engine rather than on the CPU."""
 
 from __future__ import annotations
 
+import redis
 from celery import Celery
 
 from controlplane.broker import celery_config, worker_argv
 from controlplane.messages import node_queue
 from workers.driver import DockerDriver
 from workers.heartbeat import Heartbeat
+from workers.logstream import LogStreams
 from workers.reports import Reports
 from workers.settings import AgentSettings
 from workers.tasks import register_tasks
 
 
-def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat]:
+def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat, LogStreams]:
     app = Celery("agent", set_as_current=False)
     app.conf.update(
         celery_config(settings.broker_url, visibility_timeout=settings.visibility_timeout)
@@ -27,12 +29,15 @@ def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat]:
         pool_size=settings.concurrency + 2,
     )
     reports = Reports(app, node_uuid=settings.node_uuid, node_name=settings.node_name)
-    register_tasks(app, driver, reports)
-    return app, Heartbeat(driver, reports, interval=settings.heartbeat_interval)
+    # Log lines go out on Redis pub/sub (see workers.logstream), so log streams need Redis as
+    # the broker, as the result store of the REST logs request already does.
+    streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url))
+    register_tasks(app, driver, reports, streams)
+    return app, Heartbeat(driver, reports, interval=settings.heartbeat_interval), streams
 
 
 def run_agent(settings: AgentSettings) -> None:
-    app, heartbeat = make_agent(settings)
+    app, heartbeat, streams = make_agent(settings)
     heartbeat.start()
     try:
         app.worker_main(
@@ -44,4 +49,5 @@ def run_agent(settings: AgentSettings) -> None:
             )
         )
     finally:
+        streams.stop()
         heartbeat.stop()

@@ -66,6 +66,38 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class LogLine:
+    """One line a container wrote, on which stream, stamped with Docker's time for it."""
+
+    stream: str
+    observed_ns: int
+    text: str
+
+
+# A container's output streams, named as the log frames name them (tutum-api.md §6.2).
+OUTPUT_STREAMS = ("stdout", "stderr")
+
+
+class LogFeed:
+    """The lines of one of a container's output streams as Docker sends them.
+
+    Iterating blocks while a followed container is quiet; `close`, from any thread, ends the
+    iteration by closing the connection to Docker.
+    """
+
+    def __init__(self, stream: str, raw: Any) -> None:
+        self.stream = stream
+        self._raw = raw
+
+    def __iter__(self) -> Iterator[LogLine]:
+        for frame in self._raw:
+            yield parse_log_frame(self.stream, frame)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+@dataclass(frozen=True)
 class NodeFacts:
     docker_version: str
     cpu: int
@@ -85,6 +117,17 @@ def parse_docker_time(value: str | None) -> int | None:
     seconds = datetime.fromisoformat(match["seconds"] + ("+00:00" if zone in "Zz" else zone))
     nanos = int((match["fraction"] or "").ljust(9, "0")[:9])
     return int(seconds.timestamp()) * 1_000_000_000 + nanos
+
+
+def parse_log_frame(stream: str, frame: bytes) -> LogLine:
+    """A line of a log read with timestamps: Docker's RFC 3339 time, one space, the line (with
+    its newline). A frame without a readable time keeps all its text, stamped now."""
+    stamp, _, text = frame.partition(b" ")
+    try:
+        observed_ns = parse_docker_time(stamp.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        observed_ns, text = None, frame
+    return LogLine(stream, observed_ns or time.time_ns(), text.decode("utf-8", errors="replace"))
 
 
 class DockerDriver:
@@ -329,6 +372,42 @@ class DockerDriver:
                 stdout=True, stderr=True, tail="all" if tail is None else tail
             )
         return raw.decode("utf-8", errors="replace")
+
+    def log_feed(
+        self,
+        container_uuid: str,
+        *,
+        stream: str,
+        tail: int | None,
+        since_ns: int | None,
+        follow: bool,
+    ) -> LogFeed | None:
+        """One output stream of a container's log, timestamped; None if there is no container.
+
+        Docker's log API multiplexes stdout and stderr but docker-py's streaming reader drops
+        the stream marker, so each stream is asked for on its own and the lines keep their
+        stream by construction. `since_ns` is rounded down to Docker's whole seconds; callers
+        drop the lines they have already seen by their nanosecond times.
+        """
+        container = self.find(container_uuid)
+        if container is None:
+            return None
+        with _translated("read logs"):
+            raw = container.logs(
+                stdout=stream == "stdout",
+                stderr=stream == "stderr",
+                stream=True,
+                follow=follow,
+                timestamps=True,
+                tail="all" if tail is None else tail,
+                since=None if since_ns is None else since_ns // 1_000_000_000,
+            )
+        return LogFeed(stream, raw)
+
+    def current_state(self, container_uuid: str) -> State | None:
+        """Running or Stopped as Docker sees the container now; None once it is removed."""
+        container = self.find(container_uuid)
+        return None if container is None else observe(container).state
 
     def _create(self, spec: ContainerSpec, options: dict[str, Any]) -> tuple[Container, bool]:
         """Create the container from `options`; (container, True) if this call made it,

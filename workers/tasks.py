@@ -18,11 +18,14 @@ from controlplane.lifecycle import Action, State
 from controlplane.messages import (
     OPERATION_TASKS,
     TASK_LOGS,
+    TASK_LOGS_STREAM,
     ContainerSpec,
+    LogStreamRequest,
     Operation,
 )
 from workers.driver import DockerDriver, Observation
 from workers.errors import AgentError
+from workers.logstream import LogStreams
 from workers.reports import Reports
 
 log = logging.getLogger(__name__)
@@ -90,8 +93,10 @@ def _report_failure(
     reports.failed(operation, reason, state=state)
 
 
-def register_tasks(app: Celery, driver: DockerDriver, reports: Reports) -> None:
-    """Bind the agent's tasks to `app`, with this node's driver and report sender."""
+def register_tasks(
+    app: Celery, driver: DockerDriver, reports: Reports, streams: LogStreams
+) -> None:
+    """Bind the agent's tasks to `app`, with this node's driver, report sender and log streams."""
 
     def operation_task(name: str) -> None:
         @app.task(name=name, **_RETRY)
@@ -109,3 +114,9 @@ def register_tasks(app: Celery, driver: DockerDriver, reports: Reports) -> None:
             return {"logs": driver.logs(container_uuid, tail=tail)}
         except AgentError as exc:
             return {"logs": "", "error": str(exc)}
+
+    @app.task(name=TASK_LOGS_STREAM)
+    def stream_logs(request: dict[str, Any]) -> None:
+        """Only starts the stream, which runs in its own thread: a follower may last for hours
+        and must not hold a slot of the task pool."""
+        streams.start(LogStreamRequest.from_dict(request))

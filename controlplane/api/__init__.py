@@ -1,13 +1,17 @@
-"""The REST API: one route table for every resource (the Redash pattern), in both URL trees.
+"""The API: one route table for the REST resources (the Redash pattern) in both URL trees, and
+one for the websocket streams.
 
 Routes end in a slash, as every SDK request does (tutum-api.md §1.4); the slash-less form is
-answered too, without a redirect, because a redirect would turn an SDK's POST into a GET.
+answered too, without a redirect, because a redirect would turn an SDK's POST into a GET. Stream
+routes are Werkzeug websocket rules: they match handshakes only, so a stream may share its path
+with a REST resource (Docker Cloud's container logs) and a plain GET still reaches the resource.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
+from controlplane.api import context
 from controlplane.api.actions import (
     ActionCancelResource,
     ActionListResource,
@@ -24,8 +28,11 @@ from controlplane.api.containers import (
     ContainerStopResource,
 )
 from controlplane.api.errors import ControlPlaneApi
+from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
+from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.trees import route_rules
+from controlplane.api.websocket import holding_slot
 
 # (resource, kind, path after the collection, endpoint); each answers in both URL trees.
 ROUTES = (
@@ -44,6 +51,22 @@ ROUTES = (
 )
 
 
+# (view, rules, endpoint); the Tutum stream tree lives under /v1/ (§1.3).
+STREAM_ROUTES = (
+    (
+        logs_socket,
+        ["/v1/container/<uuid>/logs/", *route_rules("container", "<uuid>/logs/")],
+        "container_logs_stream",
+    ),
+    (tutum_events_socket, ["/v1/events/"], "events_stream_tutum"),
+    (
+        dockercloud_events_socket,
+        ["/api/audit/v1/events/", "/api/audit/v1/<namespace>/events/"],
+        "events_stream_dockercloud",
+    ),
+)
+
+
 def register_api(app: Flask) -> ControlPlaneApi:
     api = ControlPlaneApi(app)
     for resource, kind, suffix, endpoint in ROUTES:
@@ -52,4 +75,14 @@ def register_api(app: Flask) -> ControlPlaneApi:
         )
     # Outside the two trees' collections: Tutum's under /api/v1/, Docker Cloud's at the host root.
     api.add_resource(AuthResource, *AUTH_PATHS, endpoint="auth", strict_slashes=False)
+    for view, rules, stream_endpoint in STREAM_ROUTES:
+        slotted = holding_slot(view, context.stream_slots)
+        for rule in rules:
+            app.add_url_rule(
+                rule,
+                endpoint=stream_endpoint,
+                view_func=slotted,
+                websocket=True,
+                strict_slashes=False,
+            )
     return api

@@ -11,7 +11,7 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import audit, operations, store
+from controlplane import audit, events, operations, store
 from controlplane.api import context
 from controlplane.api.containers import uuid_from_uri
 from controlplane.api.context import current_user, db_session, require_user
@@ -104,6 +104,12 @@ class ActionCancelResource(Resource):
 
     def post(self, uuid: str) -> tuple[dict[str, Any], int, dict[str, str]]:
         record = store.cancel_action(db_session(), owner_id=current_user().id, uuid=uuid)
+        context.publisher().publish(
+            [
+                events.container_event(record.container, events.UPDATE),
+                events.action_event(record, events.UPDATE),
+            ]
+        )
         return _accepted(record)
 
 
@@ -114,6 +120,7 @@ class ActionRetryResource(Resource):
         record = operations.retry(
             db_session(),
             context.dispatcher(),
+            context.publisher(),
             owner_id=current_user().id,
             uuid=uuid,
             settings=context.settings(),

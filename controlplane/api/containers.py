@@ -11,7 +11,7 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import operations, policy, store
+from controlplane import events, operations, policy, store
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
@@ -33,7 +33,7 @@ LIST_FILTERS = (
     *SERVICE_FILTERS,
 )
 # States whose container has no Docker counterpart to read logs from.
-_NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
+NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
@@ -99,6 +99,12 @@ class ContainerListResource(Resource):
             fields=fields,
             request=context.request_info(),
         )
+        context.publisher().publish(
+            [
+                events.container_event(container, events.CREATE),
+                events.action_event(action, events.CREATE),
+            ]
+        )
         return _accepted(container, action.uuid, 201)
 
 
@@ -142,10 +148,14 @@ class ContainerLogsResource(Resource):
 
     def get(self, uuid: str) -> dict[str, str]:
         container = store.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
-        tail = context.query_int("tail", None)
-        if State(container.state) in _NO_DOCKER_CONTAINER:
+        tail = context.query_tail()
+        if State(container.state) in NO_DOCKER_CONTAINER:
             return {"logs": ""}
-        logs = context.dispatcher().fetch_logs(container.node.uuid, container.uuid, tail)
+        node_uuid = container.node.uuid
+        # Waiting for the node may take the whole node timeout: not with a database transaction
+        # open (on SQLite, every transaction holds the write lock).
+        context.close_db_session()
+        logs = context.dispatcher().fetch_logs(node_uuid, uuid, tail)
         return {"logs": logs}
 
 
@@ -153,6 +163,7 @@ def _perform(uuid: str, action: Action, *, reuse_volumes: bool = True) -> Reply:
     container, record = operations.perform(
         db_session(),
         context.dispatcher(),
+        context.publisher(),
         owner_id=current_user().id,
         uuid=uuid,
         action=action,

@@ -15,10 +15,12 @@ from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
 from controlplane import accounts
+from controlplane.api.eventhub import EventHub
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
+from controlplane.api.websocket import StreamSlots
 from controlplane.audit import RequestInfo
-from controlplane.auth import parse_authorization
+from controlplane.auth import Credentials, parse_authorization, stream_credentials
 from controlplane.database import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.errors import (
@@ -27,13 +29,18 @@ from controlplane.errors import (
     NamespaceNotFoundError,
     UnsupportedMediaTypeError,
 )
+from controlplane.events import EventPublisher
+from controlplane.logchannels import LogChannels
 from controlplane.models import User
 from controlplane.settings import Settings
+from controlplane.validation import parse_bool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXTENSION = "controlplane"
 MAX_AUDIT_BODY = 4096
+# Docker reads a log tail as a 32-bit count.
+MAX_LOG_TAIL = 2**31 - 1
 
 
 def settings() -> Settings:
@@ -42,6 +49,22 @@ def settings() -> Settings:
 
 def dispatcher() -> Dispatcher:
     return cast(Dispatcher, current_app.extensions[EXTENSION]["dispatcher"])
+
+
+def event_hub() -> EventHub:
+    return cast(EventHub, current_app.extensions[EXTENSION]["event_hub"])
+
+
+def stream_slots() -> StreamSlots:
+    return cast(StreamSlots, current_app.extensions[EXTENSION]["stream_slots"])
+
+
+def log_channels() -> LogChannels:
+    return cast(LogChannels, current_app.extensions[EXTENSION]["log_channels"])
+
+
+def publisher() -> EventPublisher:
+    return cast(EventPublisher, current_app.extensions[EXTENSION]["publisher"])
 
 
 def db_session() -> Session:
@@ -70,15 +93,32 @@ def require_user(method: F) -> F:
     @wraps(method)
     def wrapper(*args: Any, namespace: str | None = None, **kwargs: Any) -> Any:
         credentials = parse_authorization(request.headers.get("Authorization"))
-        user = accounts.authenticate(db_session(), credentials) if credentials else None
-        if user is None:
-            raise AuthenticationError()
-        if namespace is not None and namespace != user.username:
-            raise NamespaceNotFoundError(ident=namespace)
-        g.user = user
+        g.user = _authorize(credentials, namespace)
         return method(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def stream_user(namespace: str | None = None) -> User:
+    """The caller of a stream handshake, authenticated by header or by the older query forms.
+
+    Raises:
+        AuthenticationError: no or bad credentials.
+        NamespaceNotFoundError: a Docker Cloud namespace that is not the caller's.
+    """
+    credentials = stream_credentials(request.headers.get("Authorization"), request.args)
+    user = _authorize(credentials, namespace)
+    g.user = user
+    return user
+
+
+def _authorize(credentials: Credentials | None, namespace: str | None) -> User:
+    user = accounts.authenticate(db_session(), credentials) if credentials else None
+    if user is None:
+        raise AuthenticationError()
+    if namespace is not None and namespace != user.username:
+        raise NamespaceNotFoundError(ident=namespace)
+    return user
 
 
 def links() -> Links:
@@ -123,7 +163,9 @@ def query_int(
     return value
 
 
-_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+def query_tail() -> int | None:
+    """The `tail` of a logs request: lines from the end, None for all of them."""
+    return query_int("tail", None, maximum=MAX_LOG_TAIL)
 
 
 def query_bool(name: str, default: bool) -> bool:
@@ -132,10 +174,7 @@ def query_bool(name: str, default: bool) -> bool:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return _BOOLEANS[raw.lower()]
-    except KeyError:
-        raise InvalidInputError(name, f"must be true or false, got {raw!r}") from None
+    return parse_bool(name, raw)
 
 
 def paging() -> tuple[int, int]:

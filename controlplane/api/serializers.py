@@ -16,7 +16,12 @@ from urllib.parse import urlencode
 
 from controlplane.api.trees import Links
 from controlplane.lifecycle import TRANSITIONAL_STATES, Action, ActionState, State, is_allowed
+from controlplane.messages import Event, LogStreamMessage
 from controlplane.models import ActionRecord, Container, Node
+
+# What the Tutum events stream sends before closing a socket whose credentials failed; python-tutum
+# raises TutumAuthError on it, where a refused handshake would make it reconnect forever (§7).
+UNAUTHORIZED_FRAME = {"type": "error", "data": {"errorMessage": "UNAUTHORIZED"}}
 
 
 def format_date(value: datetime | None) -> str | None:
@@ -204,4 +209,29 @@ def page_to_json(
             "previous": link(max(offset - limit, 0)) if offset > 0 else None,
         },
         "objects": objects,
+    }
+
+
+def event_to_json(event: Event, links: Links, *, with_identity: bool) -> dict[str, Any]:
+    """An events-stream message (§7); Docker Cloud adds the event's own uuid and ISO date."""
+    body: dict[str, Any] = {
+        "type": event.type,
+        "action": event.action,
+        "state": event.state,
+        "resource_uri": links.uri(event.type, event.object_uuid),
+        "parents": [links.uri(kind, uuid) for kind, uuid in event.parents],
+    }
+    if with_identity:
+        body["uuid"] = event.uuid
+        body["datetime"] = event.datetime
+    return body
+
+
+def log_line_to_json(message: LogStreamMessage) -> dict[str, Any]:
+    """A log-stream frame (§6.2): one line with its newline, its stream and Unix seconds."""
+    return {
+        "type": "log",
+        "log": message.text,
+        "streamType": message.stream,
+        "timestamp": message.observed_ns // 1_000_000_000,
     }

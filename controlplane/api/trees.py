@@ -74,4 +74,5 @@ def route_rules(kind: str, suffix: str = "") -> list[str]:
 
 
 def tree_of(path: str) -> Tree:
-    return TUTUM if path.startswith("/api/v1/") else DOCKERCLOUD
+    """The tree of a request path; the Tutum stream tree (`/v1/...`) answers in Tutum URIs."""
+    return TUTUM if path.startswith(("/api/v1/", "/v1/")) else DOCKERCLOUD

@@ -157,6 +157,6 @@ def report(database: Database) -> Callable[..., bool]:
             exit_code=exit_code,
         )
         with database.session() as session:
-            return store.apply_container_report(session, message)
+            return store.apply_container_report(session, message).changed
 
     return apply

@@ -71,7 +71,7 @@ def apply(
             **extra,
         }
     )
-    return store.apply_container_report(session, report)
+    return store.apply_container_report(session, report).changed
 
 
 @pytest.fixture

@@ -1,0 +1,150 @@
+"""Serving a websocket from a Flask view, on simple-websocket (the engine under flask-sock).
+
+flask-sock's route decorator completes the handshake before the view runs, but the stream
+contract must refuse some handshakes outright (401 on Docker Cloud events and on log streams, 404
+for a container the caller cannot see, 400 for a bad query; tutum-api.md §6.2, §7). So stream
+views are plain Flask views: they check first, failing with the usual JSON errors, and only then
+call `serve`, which performs the handshake and runs the session on the connection. Routing tells
+a handshake from a plain GET on the same path by Werkzeug's `websocket=True` rules.
+
+Only gunicorn (`controlplane api`) is supported: simple-websocket takes the raw socket from its
+environ, and the response `serve` returns tells gunicorn the connection was taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any
+
+from flask import Response, request
+from simple_websocket import ConnectionClosed, Server
+
+from controlplane.errors import StreamCapacityError
+
+log = logging.getLogger(__name__)
+
+# Server pings find clients that vanished without closing (the SDKs ping too, every 5 or 10 s).
+PING_INTERVAL = 25
+NORMAL_CLOSURE = 1000
+POLICY_VIOLATION = 1008
+INTERNAL_ERROR = 1011
+_MAX_REASON_BYTES = 123
+# How long a closed socket waits for the client's answering close frame.
+_CLOSE_ANSWER_SECONDS = 1.0
+
+SocketSession = Callable[[Server], None]
+View = Callable[..., Response]
+
+
+class StreamSlots:
+    """Caps the websockets one process holds open.
+
+    With gunicorn's gthread worker an open socket holds one of the worker's threads for as long
+    as it lasts; without a cap, enough dashboards would take every thread and leave none for
+    REST requests. A handshake past the cap is refused (503) instead. None means no cap.
+    """
+
+    def __init__(self, slots: int | None) -> None:
+        self.slots = slots
+        self._free = None if slots is None else threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold a slot for the duration of a stream view.
+
+        Raises:
+            StreamCapacityError: every slot is taken.
+        """
+        if self._free is None:
+            yield
+            return
+        if not self._free.acquire(blocking=False):
+            raise StreamCapacityError(slots=self.slots)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+def holding_slot(
+    view: Callable[..., Response], slots: Callable[[], StreamSlots]
+) -> Callable[..., Response]:
+    """`view`, run while holding one of the process's stream slots (`slots()` finds them)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        with slots().held():
+            return view(*args, **kwargs)
+
+    return wrapper
+
+
+class _TakenOver(Response):
+    """What a view returns once the websocket session is over: gunicorn must not write a
+    response on a connection that was upgraded, and closes it on StopIteration."""
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        raise StopIteration()
+
+
+def serve(session: SocketSession) -> Response:
+    """Complete the handshake, run `session` on the socket, then close it (1000 unless the
+    session closed it already). A client that goes away ends the session quietly."""
+    started = time.monotonic()
+    ws = Server.accept(request.environ, ping_interval=PING_INTERVAL)
+    try:
+        session(ws)
+    except (ConnectionClosed, OSError):
+        pass
+    finally:
+        close(ws)
+        _release(ws)
+        log.info("websocket %s closed after %.1f s", request.path, time.monotonic() - started)
+    return _TakenOver()
+
+
+def _release(ws: Server) -> None:
+    """Let the client answer the close, then close the TCP connection here.
+
+    gunicorn closes a taken-over connection "gracefully", draining it for up to 2 s on the
+    worker's main loop (gthread). simple-websocket's reader thread reads the same socket and
+    takes the client's last bytes, so that drain would wait out its 2 s, stalling every other
+    connection of the worker each time a socket closes. Closed here first, gunicorn's close of
+    it is a no-op.
+    """
+    ws.thread.join(_CLOSE_ANSWER_SECONDS)
+    try:
+        ws.sock.close()
+    except OSError:
+        pass
+
+
+def send_json(ws: Server, payload: dict[str, Any]) -> None:
+    """Send one text frame holding a JSON object (raises ConnectionClosed once the client left)."""
+    ws.send(json.dumps(payload, separators=(",", ":")))
+
+
+def close(ws: Server, code: int = NORMAL_CLOSURE, reason: str | None = None) -> None:
+    """Close the socket unless it is closed already; a client gone meanwhile is no error.
+    The reason is cut to the 123 bytes a close frame can hold."""
+    if not ws.connected:
+        return
+    if reason is not None:
+        reason = reason.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+    try:
+        ws.close(reason=code, message=reason)
+    except (ConnectionClosed, OSError):
+        pass
+
+
+def discard_incoming(ws: Server) -> None:
+    """Drop what the client sent: streams are one-way, and unread frames would pile up in memory.
+    (Pings are answered by simple-websocket's own reader thread, not here.)"""
+    while ws.receive(timeout=0) is not None:
+        pass
