@@ -90,16 +90,20 @@ def finish_action(session: Session, *, action_uuid: str, error: str | None) -> b
     )
 
 
-def claim_action(session: Session, *, action_uuid: str) -> str | None:
+def claim_action(session: Session, *, action_uuid: str) -> tuple[ActionRecord | None, bool]:
     """A node agent is about to run the action's operation: Pending becomes In progress.
 
-    Returns the action's state afterwards (None for an unknown action); the agent runs the
+    Returns the action (None if unknown) and whether this claim moved it; the agent runs the
     operation unless it is Canceled. Committed here, because the answer goes back to the agent.
     """
-    _move(session, action_uuid, {ActionState.PENDING}, state=ActionState.IN_PROGRESS.value)
-    state = session.scalar(select(ActionRecord.state).where(ActionRecord.uuid == action_uuid))
+    moved = _move(session, action_uuid, {ActionState.PENDING}, state=ActionState.IN_PROGRESS.value)
+    record = session.scalar(
+        select(ActionRecord)
+        .where(ActionRecord.uuid == action_uuid)
+        .execution_options(populate_existing=True)
+    )
     session.commit()
-    return state
+    return record, moved
 
 
 def mark_canceled(session: Session, *, action: ActionRecord) -> bool:

@@ -73,13 +73,15 @@ def perform(
     container, record, rollback = store.begin_action(
         session, owner_id=owner_id, uuid=uuid, action=action, request=request
     )
-    _dispatch(session, dispatcher, container, record, rollback, settings, reuse_volumes)
+    # Published before the task is sent, so subscribers see the change before anything the
+    # node reports about it (the node's claim can beat this request's reply).
     publisher.publish(
         [
             events.container_event(container, events.UPDATE),
             events.action_event(record, events.CREATE),
         ]
     )
+    _dispatch(session, dispatcher, container, record, rollback, settings, reuse_volumes)
     return container, record
 
 
@@ -111,13 +113,13 @@ def retry(
             settings=settings,
         )
     container, record, rollback = store.retry_action(session, owner_id=owner_id, uuid=uuid)
-    _dispatch(session, dispatcher, container, record, rollback, settings, True)
     publisher.publish(
         [
             events.container_event(container, events.UPDATE),
             events.action_event(record, events.UPDATE),
         ]
     )
+    _dispatch(session, dispatcher, container, record, rollback, settings, True)
     return record
 
 

@@ -64,7 +64,10 @@ def make_reporter(settings: Settings) -> Celery:
     def claim_action(action_uuid: str) -> str | None:
         """A node agent asks before it runs an operation; it skips one that was canceled."""
         with database.session() as session:
-            state = audit.claim_action(session, action_uuid=action_uuid)
+            record, moved = audit.claim_action(session, action_uuid=action_uuid)
+            if record is not None and moved:
+                publisher.publish([events.action_event(record, events.UPDATE)])
+            state = record.state if record is not None else None
         log.info("action %s claimed by its node: %s", action_uuid, state)
         return state
 

@@ -243,7 +243,8 @@ def test_a_start_is_streamed_as_container_and_action_events_in_each_tree(
         events += read_until(tutum, is_about(action_uuid, "action", "Success"))
         actions = [e for e in events if e["type"] == "action"]
         assert [(e["action"], e["state"]) for e in actions] == [
-            ("create", "In progress"),
+            ("create", "Pending"),
+            ("update", "In progress"),
             ("update", "Success"),
         ]
         assert actions[0]["resource_uri"] == f"/api/v1/action/{action_uuid}/"

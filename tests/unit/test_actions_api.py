@@ -55,7 +55,8 @@ def test_canceling_a_pending_action_returns_the_container_to_its_state(
     assert (body["uuid"], body["state"], body["can_be_canceled"]) == (pending, "Canceled", False)
     assert body["end_date"] is not None
     assert get_json(client, container["resource_uri"], account)["state"] == "Init"
-    assert audit.claim_action(session, action_uuid=pending) == "Canceled"
+    record, moved = audit.claim_action(session, action_uuid=pending)
+    assert record is not None and (record.state, moved) == ("Canceled", False)
 
 
 def test_an_action_the_node_claimed_can_no_longer_be_canceled(
@@ -63,14 +64,15 @@ def test_an_action_the_node_claimed_can_no_longer_be_canceled(
 ) -> None:
     container = create(client, account)
     pending = accept(session, account, container["uuid"], Action.START)
-    assert audit.claim_action(session, action_uuid=pending) == "In progress"
+    record, moved = audit.claim_action(session, action_uuid=pending)
+    assert record is not None and (record.state, moved) == ("In progress", True)
     assert_error(client.post(action_url(pending, "cancel/"), headers=account.headers), 409)
     assert get_json(client, action_url(pending), account)["state"] == "In progress"
     assert get_json(client, container["resource_uri"], account)["state"] == "Starting"
 
 
 def test_a_claim_of_an_unknown_action_is_answered_with_none(session: Session) -> None:
-    assert audit.claim_action(session, action_uuid="no-such-action") is None
+    assert audit.claim_action(session, action_uuid="no-such-action") == (None, False)
 
 
 def test_a_failed_start_can_be_retried_under_the_same_action(
