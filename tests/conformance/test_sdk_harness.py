@@ -6,8 +6,6 @@ unnecessary, the first test of its pair fails and says so.
 
 from __future__ import annotations
 
-import gc
-import warnings
 from types import ModuleType
 
 import pytest
@@ -52,14 +50,11 @@ def test_clamped_python_tutum_stream_reaches_the_network(
     stream = tutum_module.api.base.StreamingLog("container", "some-uuid", None, False)
     stream.on_error(errors.append)
 
-    # websocket-client 0.59 does not close the socket of a refused connect (the error's traceback
-    # keeps it alive); its ResourceWarning is that library's, not a finding.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
+    # The refused connect's socket is kept alive by the error's traceback until it is cleared.
+    with sdk_shim.tolerating_socket_leaks():
         stream.run_forever()
         kinds = [type(error) for error in errors]
         errors.clear()
-        gc.collect()
 
     assert stream.url.endswith("/v1/container/some-uuid/logs/?follow=false")
     assert kinds == [ConnectionRefusedError]
