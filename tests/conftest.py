@@ -36,6 +36,7 @@ from tests.integration.conftest import (
     Plane,
     Service,
     free_port,
+    tolerating_socket_leaks,
     wait_for,
 )
 
@@ -177,3 +178,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             for name, service in plane.services.items():
                 report.sections.append((f"{name} log (tail)", service.tail()))
     return report
+
+
+@pytest.fixture
+def tolerate_socket_leaks() -> Iterator[None]:
+    """For modules that open websockets with websocket-client 0.59 (see
+    `tolerating_socket_leaks`); use with `pytest.mark.usefixtures`."""
+    with tolerating_socket_leaks():
+        yield

@@ -20,12 +20,9 @@ and the SDK modules stay importable and unpatched outside the conformance suite.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import urllib.parse
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -66,16 +63,3 @@ def install(monkeypatch: pytest.MonkeyPatch, sdk: ModuleType) -> None:
             "run_forever",
             clamp_ping_timeout(websocket.WebSocketApp.run_forever),
         )
-
-
-@contextlib.contextmanager
-def tolerating_socket_leaks() -> Iterator[None]:
-    """websocket-client 0.59 (the version the SDKs' callbacks need) leaves sockets of closed or
-    refused connections to the garbage collector; their ResourceWarning is that library's, not a
-    finding of the test. Collect them here, inside a filter, instead of at a random later test."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        try:
-            yield
-        finally:
-            gc.collect()

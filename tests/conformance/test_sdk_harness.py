@@ -12,7 +12,7 @@ import pytest
 import websocket
 
 from tests.conformance import sdk_shim
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, tolerating_socket_leaks
 
 pytestmark = [pytest.mark.conformance]
 
@@ -51,7 +51,7 @@ def test_clamped_python_tutum_stream_reaches_the_network(
     stream.on_error(errors.append)
 
     # The refused connect's socket is kept alive by the error's traceback until it is cleared.
-    with sdk_shim.tolerating_socket_leaks():
+    with tolerating_socket_leaks():
         stream.run_forever()
         kinds = [type(error) for error in errors]
         errors.clear()

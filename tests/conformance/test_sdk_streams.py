@@ -13,22 +13,18 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conformance import sdk_shim
 from tests.conformance.conftest import Sdk, basic
 from tests.integration.conftest import Plane
 
-pytestmark = [pytest.mark.integration, pytest.mark.conformance]
-
-
-@pytest.fixture(autouse=True)
-def _websocket_client_leaks() -> Iterator[None]:
-    with sdk_shim.tolerating_socket_leaks():
-        yield
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.conformance,
+    pytest.mark.usefixtures("tolerate_socket_leaks"),
+]
 
 
 PRINTS_BOTH = "sh -c 'echo to-stdout; echo to-stderr >&2; exec sleep 3600'"

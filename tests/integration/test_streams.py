@@ -18,7 +18,7 @@ import websocket
 
 from tests.integration.conftest import ApiClient, Plane, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("tolerate_socket_leaks")]
 
 WAIT = 30  # seconds a socket read may block before the test fails
 PRINTS_BOTH = 'sh -c "echo out-line; echo err-line >&2; exec sleep 3600"'
