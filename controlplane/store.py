@@ -312,7 +312,16 @@ class ReportOutcome:
 
 
 def apply_container_report(session: Session, report: ContainerReport) -> ReportOutcome:
-    """Apply what a node observed, and say what changed (for the events it causes).
+    """Apply what a node observed, commit, and say what changed (for the events it causes)."""
+    outcome = observe_container(session, report)
+    session.commit()
+    if outcome.changed and outcome.container is not None:
+        session.refresh(outcome.container)
+    return outcome
+
+
+def observe_container(session: Session, report: ContainerReport) -> ReportOutcome:
+    """Apply what a node observed without committing (a relist applies many in one transaction).
 
     Stale and duplicate reports (not newer than the last applied observation) leave the
     container as it is, but still close their Action if it is open, so a lost race between two
@@ -349,13 +358,25 @@ def apply_container_report(session: Session, report: ContainerReport) -> ReportO
             .where(ActionRecord.uuid == report.action_uuid)
             .execution_options(populate_existing=True)
         )
-    session.commit()
-    if changed:
-        session.refresh(container)
     return ReportOutcome(container=container, changed=changed, finished_action=finished)
 
 
 def _observation_values(container: Container, report: ContainerReport) -> dict[str, Any]:
+    """The columns an observation sets. A reason is kept only for a change that left a stable
+    state: from a transitional state the change is the outcome of the control plane's own
+    operation (its terminate's removal, its stop), which needs no explaining."""
+    return observation_values(
+        report,
+        first_deploy=container.deployed_datetime is None,
+        out_of_band=State(container.state) in lifecycle.STABLE_STATES,
+    )
+
+
+def observation_values(
+    report: ContainerReport, *, first_deploy: bool, out_of_band: bool
+) -> dict[str, Any]:
+    """The columns an observation sets on a container record (see `_observation_values`)."""
+    reason = report.reason if out_of_band else None
     when = from_ns(report.observed_ns)
     values: dict[str, Any] = {"state": report.state, "observed_ns": report.observed_ns}
     if report.docker_id is not None:
@@ -366,11 +387,14 @@ def _observation_values(container: Container, report: ContainerReport) -> dict[s
     if state is State.RUNNING:
         values["started_datetime"] = when
         values["exit_code"] = None
-        if container.deployed_datetime is None:
+        values["state_reason"] = None
+        if first_deploy:
             values["deployed_datetime"] = when
     elif state is State.STOPPED and report.error is None:
         values["stopped_datetime"] = when
         values["exit_code"] = report.exit_code
+        values["state_reason"] = reason
     elif state is State.TERMINATED:
         values["destroyed_datetime"] = when
+        values["state_reason"] = reason
     return values
