@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +27,12 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from controlplane.lifecycle import State
-from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
+from controlplane.messages import (
+    LABEL_AUTODESTROY,
+    LABEL_CONTAINER_UUID,
+    LABEL_NODE_UUID,
+    ContainerSpec,
+)
 from workers.errors import (
     AgentError,
     DockerOperationError,
@@ -51,6 +57,7 @@ _DOCKER_TIME = re.compile(
 _NAME_RACE_SECONDS = 10.0
 # The name a container being replaced by a redeploy holds until its replacement runs.
 _REPLACED_SUFFIX = "-replaced"
+OOM_REASON = "killed: out of memory"
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class Observation:
     docker_id: str | None = None
     # Host ports Docker bound ({protocol, inner_port, host_ip, outer_port}); none unless running.
     ports: list[dict[str, Any]] = field(default_factory=list)
+    # Why it stopped or went away, when the exit code alone does not say (an OOM kill).
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,20 @@ class LogFeed:
     def __iter__(self) -> Iterator[LogLine]:
         for frame in self._raw:
             yield parse_log_frame(self.stream, frame)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class EventFeed:
+    """Docker's event stream; `close`, from any thread, ends the iteration."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with _translated("follow events"):
+            yield from self._raw
 
     def close(self) -> None:
         self._raw.close()
@@ -147,6 +170,25 @@ class DockerDriver:
         self.client = docker.DockerClient(
             base_url=base_url, timeout=timeout, max_pool_size=pool_size
         )
+        # Containers (by uuid) this agent is stopping, so the events watcher can tell their exit
+        # from one nobody asked for (only the latter may trigger autodestroy).
+        self._stopping: set[str] = set()
+        self._stopping_lock = threading.Lock()
+
+    def stopped_by_agent(self, container_uuid: str) -> bool:
+        """Whether the agent stopped the container since it last started it; forgets it."""
+        with self._stopping_lock:
+            if container_uuid in self._stopping:
+                self._stopping.discard(container_uuid)
+                return True
+            return False
+
+    def _mark_stopping(self, container_uuid: str, stopping: bool) -> None:
+        with self._stopping_lock:
+            if stopping:
+                self._stopping.add(container_uuid)
+            else:
+                self._stopping.discard(container_uuid)
 
     def close(self) -> None:
         self.client.close()
@@ -182,6 +224,7 @@ class DockerDriver:
         again, so a container back in Init has nothing on Docker; one found existing is left
         alone, since a concurrent delivery may own it.
         """
+        self._mark_stopping(spec.uuid, False)
         container = self.find(spec.uuid)
         made_here = container is None
         if container is None:
@@ -220,6 +263,7 @@ class DockerDriver:
         old one, instead of replacing it a second time; and, as for a start, it does not start
         a new container that was stopped after the redeploy was issued.
         """
+        self._mark_stopping(spec.uuid, True)
         existing = self._find_all(spec.uuid)
         fresh = [c for c in existing if created_ns(c) >= issued_ns]
         stale = [c for c in existing if created_ns(c) < issued_ns]
@@ -291,6 +335,7 @@ class DockerDriver:
     def stop(self, container_uuid: str, *, timeout: int) -> Observation:
         """Stop the container (SIGTERM, then SIGKILL after `timeout` s). A container that no
         longer exists is not running either, so it is reported Stopped rather than failed."""
+        self._mark_stopping(container_uuid, True)
         container = self.find(container_uuid)
         if container is None:
             return Observation(state=State.STOPPED, observed_ns=time.time_ns())
@@ -302,6 +347,7 @@ class DockerDriver:
     def remove(self, container_uuid: str) -> Observation:
         """Remove the container (both, mid-redeploy) and its anonymous volumes; already gone
         counts as removed."""
+        self._mark_stopping(container_uuid, True)
         try:
             for container in self._find_all(container_uuid):
                 self._remove_container(container, volumes=True)
@@ -404,6 +450,46 @@ class DockerDriver:
             )
         return LogFeed(stream, raw)
 
+    def node_picture(self) -> dict[str, Observation]:
+        """Every container of this node that ever ran, by control-plane uuid, as Docker sees it
+        now. Mid-redeploy the newest container stands for its uuid; one created but never
+        started yet is left out, since a start is about to report it (or the relist after)."""
+        with _translated("list containers"):
+            found = self.client.containers.list(
+                all=True, filters={"label": f"{LABEL_NODE_UUID}={self.node_uuid}"}
+            )
+        picture: dict[str, Observation] = {}
+        for container in sorted(found, key=created_ns):
+            if container.status != "created":
+                picture[container.labels[LABEL_CONTAINER_UUID]] = observe(container)
+        return picture
+
+    def observe_id(self, docker_id: str) -> Observation | None:
+        """Docker's view of one container by its Docker id; None once it is removed."""
+        try:
+            with _translated("inspect container", passthrough=(docker.errors.NotFound,)):
+                return observe(self.client.containers.get(docker_id))
+        except docker.errors.NotFound:
+            return None
+
+    def remove_exited(self, docker_id: str) -> None:
+        """Remove an exited container with its anonymous volumes (autodestroy)."""
+        try:
+            with _translated("remove container", passthrough=(docker.errors.NotFound,)):
+                self.client.api.remove_container(docker_id, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    def events(self) -> EventFeed:
+        """Docker's container events for this node's containers, from now on, decoded; blocks
+        between events. Docker Engine errors surface as `DockerUnavailableError`."""
+        with _translated("follow events"):
+            raw = self.client.events(
+                decode=True,
+                filters={"type": "container", "label": f"{LABEL_NODE_UUID}={self.node_uuid}"},
+            )
+        return EventFeed(raw)
+
     def current_state(self, container_uuid: str) -> State | None:
         """Running or Stopped as Docker sees the container now; None once it is removed."""
         container = self.find(container_uuid)
@@ -487,6 +573,7 @@ class DockerDriver:
             **spec.labels,
             LABEL_CONTAINER_UUID: spec.uuid,
             LABEL_NODE_UUID: self.node_uuid,
+            LABEL_AUTODESTROY: spec.autodestroy,
         }
         return {
             "image": spec.image_name,
@@ -597,6 +684,7 @@ def observe(container: Container) -> Observation:
         finished or time.time_ns(),
         exit_code=int(state.get("ExitCode", 0)),
         docker_id=container.id,
+        reason=OOM_REASON if state.get("OOMKilled") else None,
     )
 
 

@@ -19,7 +19,9 @@ from controlplane.messages import (
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
     TASK_REPORT_NODE,
+    TASK_REPORT_PICTURE,
     ContainerReport,
+    NodePicture,
     NodeReport,
     Operation,
 )
@@ -66,17 +68,36 @@ class Reports:
     def observed(
         self, container_uuid: str, observation: Observation, *, action_uuid: str | None
     ) -> None:
-        self._send_container(
-            ContainerReport(
-                container_uuid=container_uuid,
-                state=observation.state.value,
-                observed_ns=observation.observed_ns,
-                node_uuid=self.node_uuid,
-                action_uuid=action_uuid,
-                exit_code=observation.exit_code,
-                docker_id=observation.docker_id,
-                ports=observation.ports,
-            )
+        self._send_container(self._report(container_uuid, observation, action_uuid=action_uuid))
+
+    def picture(self, observations: dict[str, Observation], *, observed_ns: int) -> None:
+        """Send every container of the node in one message (the relist), which the reporter
+        applies in one transaction."""
+        picture = NodePicture(
+            node_uuid=self.node_uuid,
+            observed_ns=observed_ns,
+            containers=[
+                self._report(uuid, observation, action_uuid=None).to_dict()
+                for uuid, observation in observations.items()
+            ],
+        )
+        self.celery.send_task(
+            TASK_REPORT_PICTURE, kwargs={"picture": picture.to_dict()}, queue=REPORTER_QUEUE
+        )
+
+    def _report(
+        self, container_uuid: str, observation: Observation, *, action_uuid: str | None
+    ) -> ContainerReport:
+        return ContainerReport(
+            container_uuid=container_uuid,
+            state=observation.state.value,
+            observed_ns=observation.observed_ns,
+            node_uuid=self.node_uuid,
+            action_uuid=action_uuid,
+            exit_code=observation.exit_code,
+            docker_id=observation.docker_id,
+            ports=observation.ports,
+            reason=observation.reason,
         )
 
     def failed(self, operation: Operation, reason: str, *, state: State | None = None) -> None:
