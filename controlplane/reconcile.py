@@ -12,6 +12,9 @@ Applied by the reporter in one transaction. It repairs drift both ways:
   settled from the picture: if the node shows the operation's target, it is applied and the
   Action succeeds; otherwise the Action fails with a reason and the record takes the state the
   node shows;
+- an Action still open that long on a record already stable (an event brought the container
+  there, but the agent died before reporting its operation) is closed: Success if the record
+  is where the operation leads, Failed otherwise;
 - a labelled container with no live record is only logged: the control plane never removes
   what it cannot account for (it may be another database's container); the operator decides.
 """
@@ -19,14 +22,14 @@ Applied by the reporter in one transaction. It repairs drift both ways:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from controlplane import audit, store
+from controlplane import audit, lifecycle, store
 from controlplane.database import utcnow
-from controlplane.lifecycle import OPEN_ACTION_STATES, State
+from controlplane.lifecycle import OPEN_ACTION_STATES, Action, State
 from controlplane.messages import ContainerReport, NodePicture
 from controlplane.models import ActionRecord, Container, Node
 
@@ -65,16 +68,20 @@ def apply_node_picture(
         if uuid not in records or records[uuid].state == State.TERMINATED.value
     )
     deadline = utcnow() - timedelta(seconds=stuck_after)
+    stuck = _stuck_actions(session, node_id, before=deadline)
     for record in records.values():
         state = State(record.state)
         report = listed.get(record.uuid)
+        action = stuck.get(record.id)
         if state in _TARGETS:
-            action = _open_action(session, record.id)
-            if action is not None and action.start_date < deadline:
+            if action is not None:
                 outcome.applied.append(
                     settle(session, record, action, report, picture=picture, limit=stuck_after)
                 )
-        elif report is not None:
+            continue
+        if action is not None:
+            outcome.applied.append(_close_stale(session, record, action, limit=stuck_after))
+        if report is not None:
             outcome.applied.append(store.observe_container(session, report))
         elif state in (State.RUNNING, State.STOPPED) and record.docker_id is not None:
             outcome.applied.append(store.observe_container(session, _vanished(record, picture)))
@@ -95,16 +102,41 @@ def _vanished(record: Container, picture: NodePicture) -> ContainerReport:
     )
 
 
-def _open_action(session: Session, container_id: int) -> ActionRecord | None:
-    return session.scalar(
+def _stuck_actions(session: Session, node_id: int, *, before: datetime) -> dict[int, ActionRecord]:
+    """The newest Action still open since before `before`, by container id, on one node."""
+    actions = session.scalars(
         select(ActionRecord)
+        .join(Container, ActionRecord.container_id == Container.id)
         .where(
-            ActionRecord.container_id == container_id,
+            Container.node_id == node_id,
+            ActionRecord.operation.in_([action.value for action in Action]),
             ActionRecord.state.in_([state.value for state in OPEN_ACTION_STATES]),
+            ActionRecord.start_date < before,
         )
-        .order_by(ActionRecord.id.desc())
-        .limit(1)
+        .order_by(ActionRecord.id)
     )
+    return {action.container_id: action for action in actions}
+
+
+def _close_stale(
+    session: Session, record: Container, action: ActionRecord, *, limit: int
+) -> store.ReportOutcome:
+    """Close an Action left open on a record that is stable already."""
+    target = _TARGETS[lifecycle.target_state(Action(action.operation))]
+    error = None
+    if record.state != target.value:
+        error = (
+            f"the node did not finish the {action.operation} within {limit} s; "
+            f"the container is {record.state}"
+        )
+    finished = None
+    if audit.finish_action(session, action_uuid=action.uuid, error=error):
+        finished = session.scalar(
+            select(ActionRecord)
+            .where(ActionRecord.uuid == action.uuid)
+            .execution_options(populate_existing=True)
+        )
+    return store.ReportOutcome(container=record, finished_action=finished)
 
 
 def settled_state(record: Container, action: ActionRecord, report: ContainerReport | None) -> State:

@@ -178,6 +178,26 @@ def test_a_stuck_terminate_whose_container_is_gone_succeeds(
     assert action(session, record.uuid).state == ActionState.SUCCESS.value
 
 
+def test_an_action_left_open_on_a_record_an_event_already_settled_is_closed(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    _, record, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    # The watcher saw the container stop; the agent died before reporting its operation.
+    assert apply(session, uuid, State.STOPPED, 200, node, exit_code=0)
+    reconcile.apply_node_picture(
+        session, picture(node, 300, seen(uuid, node, State.STOPPED, 200)), stuck_after=60
+    )
+    assert action(session, record.uuid).state == ActionState.PENDING.value
+    age_actions(session, 120)
+    reconcile.apply_node_picture(
+        session, picture(node, 300, seen(uuid, node, State.STOPPED, 200)), stuck_after=60
+    )
+    assert action(session, record.uuid).state == ActionState.SUCCESS.value
+
+
 def test_a_container_with_no_live_record_is_reported_not_touched(
     session: Session, account: Account, node: str
 ) -> None:
