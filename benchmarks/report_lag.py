@@ -1,10 +1,11 @@
 """How far the reporter falls behind a burst of container state changes.
 
 Starts a real reporter (`controlplane reporter`) over a fresh SQLite file and a Redis database,
-records BURST containers, then sends one report per container as fast as the broker takes them
-(what a node's watcher sends when hundreds of containers change at once) and prints how long
-after the last report was sent the last one was applied: the lag. It then sends the same number
-of changes as one relist picture (one message, one transaction) and prints that lag too.
+records BURST containers, then sends one change per container as fast as it can, three ways,
+and prints for each how long after the last change was sent the last one was applied (the lag):
+one message per report (as the agent's tasks send them), through the agent's `ReportBatch` (as
+its events watcher sends them: a burst coalesces into a few messages and transactions), and as
+one relist picture (one message, one transaction).
 
     .venv/bin/python benchmarks/report_lag.py [redis://127.0.0.1:6379/12] [100 300 1000]
 
@@ -33,6 +34,7 @@ from controlplane.lifecycle import State
 from controlplane.messages import (
     REPORTER_QUEUE,
     TASK_REPORT_CONTAINER,
+    TASK_REPORT_CONTAINERS,
     TASK_REPORT_PICTURE,
     ContainerReport,
     NodePicture,
@@ -40,6 +42,7 @@ from controlplane.messages import (
 )
 from controlplane.models import Container
 from controlplane.settings import Settings
+from workers.reports import ReportBatch
 
 REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
 NODE = str(uuid.uuid4())
@@ -96,27 +99,40 @@ def wait_applied(database: Database, uuids: list[str], state: State) -> float:
     raise SystemExit(f"not applied within {TIMEOUT} s")
 
 
-def burst(celery, database: Database, uuids: list[str]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    started = time.monotonic()
+def one_each(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
     for report in reports(uuids, State.RUNNING):
         celery.send_task(
             TASK_REPORT_CONTAINER, kwargs={"report": report.to_dict()}, queue=REPORTER_QUEUE
         )
     sent = time.monotonic()
-    return sent - started, wait_applied(database, uuids, State.RUNNING) - sent
+    return wait_applied(database, uuids, State.RUNNING) - sent
+
+
+def batched(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
+    def send(batch: list[dict]) -> None:
+        celery.send_task(TASK_REPORT_CONTAINERS, kwargs={"reports": batch}, queue=REPORTER_QUEUE)
+
+    sender = ReportBatch(send)
+    sender.start()
+    for report in reports(uuids, State.STOPPED):
+        sender.put(report.to_dict())
+    sent = time.monotonic()
+    applied = wait_applied(database, uuids, State.STOPPED)
+    sender.stop()
+    return applied - sent
 
 
 def picture(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
     message = NodePicture(
         node_uuid=NODE,
         observed_ns=time.time_ns(),
-        containers=[r.to_dict() for r in reports(uuids, State.STOPPED)],
+        containers=[r.to_dict() for r in reports(uuids, State.RUNNING)],
     )
     celery.send_task(
         TASK_REPORT_PICTURE, kwargs={"picture": message.to_dict()}, queue=REPORTER_QUEUE
     )
     sent = time.monotonic()
-    return wait_applied(database, uuids, State.STOPPED) - sent
+    return wait_applied(database, uuids, State.RUNNING) - sent
 
 
 def main(redis_url: str, sizes: list[int]) -> None:
@@ -135,12 +151,14 @@ def main(redis_url: str, sizes: list[int]) -> None:
         celery = make_celery(Settings(broker_url=redis_url))
         try:
             time.sleep(3)  # the reporter connects to the broker
-            print("burst  send s  lag after last report s  relist picture lag s")
+            print("lag after the last change was sent, in seconds")
+            print("burst  one message each  batched (watcher)  one relist picture")
             for size in sizes:
                 uuids = record_containers(database, size)
-                sending, lag = burst(celery, database, uuids)
+                single = one_each(celery, database, uuids)
+                coalesced = batched(celery, database, uuids)
                 relist = picture(celery, database, uuids)
-                print(f"{size:5d}  {sending:6.2f}  {lag:23.2f}  {relist:20.2f}")
+                print(f"{size:5d}  {single:17.2f}  {coalesced:17.2f}  {relist:18.2f}")
         finally:
             reporter.terminate()
             reporter.wait(30)

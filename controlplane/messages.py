@@ -22,6 +22,8 @@ TASK_REDEPLOY = "agent.container.redeploy"
 TASK_LOGS = "agent.container.logs"
 TASK_LOGS_STREAM = "agent.container.logs.stream"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
+# Many container reports in one message, applied in one transaction (a burst of events).
+TASK_REPORT_CONTAINERS = "controlplane.report.containers"
 TASK_REPORT_NODE = "controlplane.report.node"
 TASK_REPORT_PICTURE = "controlplane.report.picture"
 TASK_CLAIM_ACTION = "controlplane.action.claim"

@@ -82,13 +82,12 @@ def apply_node_picture(
         if action is not None:
             outcome.applied.append(_close_stale(session, record, action, limit=stuck_after))
         if report is not None:
-            outcome.applied.append(store.observe_container(session, report))
+            outcome.applied.append(store.observe_container(session, report, record))
         elif state in (State.RUNNING, State.STOPPED) and record.docker_id is not None:
-            outcome.applied.append(store.observe_container(session, _vanished(record, picture)))
+            outcome.applied.append(
+                store.observe_container(session, _vanished(record, picture), record)
+            )
     session.commit()
-    for applied in outcome.applied:
-        if applied.changed and applied.container is not None:
-            session.refresh(applied.container)
     return outcome
 
 
@@ -188,6 +187,8 @@ def settle(
         .execution_options(synchronize_session=False)
     )
     changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if changed:
+        store.keep_in_step(record, values)
     finished = None
     if changed and audit.finish_action(session, action_uuid=action.uuid, error=error):
         finished = session.scalar(

@@ -22,6 +22,7 @@ from controlplane.database import Database
 from controlplane.messages import (
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
+    TASK_REPORT_CONTAINERS,
     TASK_REPORT_NODE,
     TASK_REPORT_PICTURE,
     ContainerReport,
@@ -60,6 +61,21 @@ def make_reporter(settings: Settings) -> Celery:
             message.node_uuid,
             "applied" if outcome.changed else "ignored (stale, duplicate or unknown)",
             f"; action {message.action_uuid} failed: {message.error}" if message.error else "",
+        )
+
+    @app.task(name=TASK_REPORT_CONTAINERS, **_RETRY)
+    def report_containers(reports: list[dict[str, Any]]) -> None:
+        """A batch of reports (a burst of events), applied in one transaction."""
+        messages = [ContainerReport.from_dict(report) for report in reports]
+        with database.session() as session:
+            outcomes = store.apply_container_reports(session, messages)
+            publisher.publish(
+                event for outcome in outcomes for event in events.report_events(outcome)
+            )
+        log.info(
+            "%d container reports: %d applied",
+            len(messages),
+            sum(outcome.changed for outcome in outcomes),
         )
 
     @app.task(name=TASK_REPORT_PICTURE, **_RETRY)

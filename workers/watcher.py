@@ -25,7 +25,7 @@ from typing import Any
 from controlplane.lifecycle import State
 from controlplane.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
 from workers.driver import OOM_REASON, DockerDriver, EventFeed, Observation
-from workers.reports import Reports
+from workers.reports import ReportBatch, Reports
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +103,13 @@ def autodestroys(policy: str, exit_code: int | None) -> bool:
 
 
 class Watcher:
+    """Follows the events in a daemon thread; its reports leave through a `ReportBatch`, so a
+    burst of events (hundreds of containers exiting at once) does not fall behind."""
+
     def __init__(self, driver: DockerDriver, reports: Reports) -> None:
         self.driver = driver
         self.reports = reports
+        self.batch = ReportBatch(reports.send_batch)
         self.folder = EventFolder()
         # Docker ids the agent removed itself (autodestroy), whose destroy event is not news.
         self._removed: set[str] = set()
@@ -114,6 +118,7 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
 
     def start(self) -> None:
+        self.batch.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -121,6 +126,7 @@ class Watcher:
         if self._feed is not None:
             self._feed.close()
         self._thread.join(timeout=5)
+        self.batch.stop()
 
     def _run(self) -> None:
         backoff = _BACKOFF_FIRST
@@ -152,7 +158,7 @@ class Watcher:
             # The event has no ports; Docker's view has them, with StartedAt as its time.
             observation = self.driver.observe_id(str(observation.docker_id)) or observation
         log.info("event: container %s %s", change.container_uuid, observation.state.value)
-        self.reports.observed(change.container_uuid, observation, action_uuid=None)
+        self.batch.put(self.reports.report(change.container_uuid, observation))
         if observation.state is State.STOPPED:
             self._enforce_autodestroy(change)
 
@@ -176,10 +182,7 @@ class Watcher:
         self.driver.remove_exited(docker_id)
         reason = AUTODESTROY_REASON.format(policy=change.autodestroy, code=observation.exit_code)
         log.info("autodestroy: container %s %s", change.container_uuid, reason)
-        self.reports.observed(
-            change.container_uuid,
-            Observation(
-                State.TERMINATED, observation.observed_ns + 1, docker_id=docker_id, reason=reason
-            ),
-            action_uuid=None,
+        removed = Observation(
+            State.TERMINATED, observation.observed_ns + 1, docker_id=docker_id, reason=reason
         )
+        self.batch.put(self.reports.report(change.container_uuid, removed))
