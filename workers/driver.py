@@ -15,6 +15,7 @@ import re
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -170,25 +171,39 @@ class DockerDriver:
         self.client = docker.DockerClient(
             base_url=base_url, timeout=timeout, max_pool_size=pool_size
         )
-        # Containers (by uuid) this agent is stopping, so the events watcher can tell their exit
-        # from one nobody asked for (only the latter may trigger autodestroy).
-        self._stopping: set[str] = set()
-        self._stopping_lock = threading.Lock()
+        # Containers (by uuid) this agent stopped since it last started them, and those it is
+        # stopping, removing or replacing right now, so the events watcher can tell the events
+        # the agent's own operations cause from changes nobody asked for.
+        self._stopped: set[str] = set()
+        self._winding_down: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def stopped_by_agent(self, container_uuid: str) -> bool:
         """Whether the agent stopped the container since it last started it; forgets it."""
-        with self._stopping_lock:
-            if container_uuid in self._stopping:
-                self._stopping.discard(container_uuid)
+        with self._lock:
+            if container_uuid in self._stopped:
+                self._stopped.discard(container_uuid)
                 return True
             return False
 
-    def _mark_stopping(self, container_uuid: str, stopping: bool) -> None:
-        with self._stopping_lock:
-            if stopping:
-                self._stopping.add(container_uuid)
-            else:
-                self._stopping.discard(container_uuid)
+    def winding_down(self, container_uuid: str) -> bool:
+        """Whether a stop, terminate or redeploy of the container is running on this agent."""
+        with self._lock:
+            return self._winding_down[container_uuid] > 0
+
+    @contextmanager
+    def stopping(self, container_uuid: str) -> Iterator[None]:
+        """Mark a stop, terminate or redeploy of the container as running on this agent."""
+        with self._lock:
+            self._stopped.add(container_uuid)
+            self._winding_down[container_uuid] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._winding_down[container_uuid] -= 1
+                if self._winding_down[container_uuid] <= 0:
+                    del self._winding_down[container_uuid]
 
     def close(self) -> None:
         self.client.close()
@@ -224,7 +239,8 @@ class DockerDriver:
         again, so a container back in Init has nothing on Docker; one found existing is left
         alone, since a concurrent delivery may own it.
         """
-        self._mark_stopping(spec.uuid, False)
+        with self._lock:
+            self._stopped.discard(spec.uuid)
         container = self.find(spec.uuid)
         made_here = container is None
         if container is None:
@@ -263,7 +279,6 @@ class DockerDriver:
         old one, instead of replacing it a second time; and, as for a start, it does not start
         a new container that was stopped after the redeploy was issued.
         """
-        self._mark_stopping(spec.uuid, True)
         existing = self._find_all(spec.uuid)
         fresh = [c for c in existing if created_ns(c) >= issued_ns]
         stale = [c for c in existing if created_ns(c) < issued_ns]
@@ -335,7 +350,6 @@ class DockerDriver:
     def stop(self, container_uuid: str, *, timeout: int) -> Observation:
         """Stop the container (SIGTERM, then SIGKILL after `timeout` s). A container that no
         longer exists is not running either, so it is reported Stopped rather than failed."""
-        self._mark_stopping(container_uuid, True)
         container = self.find(container_uuid)
         if container is None:
             return Observation(state=State.STOPPED, observed_ns=time.time_ns())
@@ -347,7 +361,6 @@ class DockerDriver:
     def remove(self, container_uuid: str) -> Observation:
         """Remove the container (both, mid-redeploy) and its anonymous volumes; already gone
         counts as removed."""
-        self._mark_stopping(container_uuid, True)
         try:
             for container in self._find_all(container_uuid):
                 self._remove_container(container, volumes=True)

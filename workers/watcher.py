@@ -148,7 +148,7 @@ class Watcher:
 
     def _handle(self, event: dict[str, Any]) -> None:
         change = self.folder.fold(event)
-        if change is None:
+        if change is None or self._caused_by_agent(change):
             return
         observation = change.observation
         if observation.state is State.TERMINATED:
@@ -161,6 +161,14 @@ class Watcher:
         self.batch.put(self.reports.report(change.container_uuid, observation))
         if observation.state is State.STOPPED:
             self._enforce_autodestroy(change)
+
+    def _caused_by_agent(self, change: Change) -> bool:
+        """A die or destroy while the agent stops, removes or replaces the container is that
+        operation's doing: its own report tells the outcome. (Reporting it would, for one, make
+        a redeploy's removal of the old container look like the end of the record.)"""
+        return change.observation.state is not State.RUNNING and self.driver.winding_down(
+            change.container_uuid
+        )
 
     def _skip_destroy(self, change: Change) -> bool:
         """A destroy is news only when nothing the control plane did explains it: not our own
