@@ -22,7 +22,10 @@ TASK_REDEPLOY = "agent.container.redeploy"
 TASK_LOGS = "agent.container.logs"
 TASK_LOGS_STREAM = "agent.container.logs.stream"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
+# Many container reports in one message, applied in one transaction (a burst of events).
+TASK_REPORT_CONTAINERS = "controlplane.report.containers"
 TASK_REPORT_NODE = "controlplane.report.node"
+TASK_REPORT_PICTURE = "controlplane.report.picture"
 TASK_CLAIM_ACTION = "controlplane.action.claim"
 REPORTER_QUEUE = "controlplane"
 # Claims wait on the reporter while an operation holds its start; their own queue keeps them
@@ -45,6 +48,8 @@ CREATING_ACTIONS = frozenset({Action.START, Action.REDEPLOY})
 # task finds the container it already made.
 LABEL_CONTAINER_UUID = "io.controlplane.container_uuid"
 LABEL_NODE_UUID = "io.controlplane.node_uuid"
+# The container's autodestroy setting, which the agent enforces when the container exits.
+LABEL_AUTODESTROY = "io.controlplane.autodestroy"
 LABEL_PREFIX = "io.controlplane."
 
 
@@ -116,6 +121,7 @@ class ContainerSpec(_Message):
     # [{host_path, container_path, rewritable, volume}]; neither host_path nor volume: anonymous
     bindings: list[dict[str, Any]] = field(default_factory=list)
     autorestart: str = "OFF"
+    autodestroy: str = "OFF"
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,8 @@ class ContainerReport(_Message):
     `observed_ns` is Docker's own timestamp (StartedAt, FinishedAt, event time) where Docker gives
     one and the agent's clock otherwise; the reporter uses it to drop stale and duplicate reports.
     `action_uuid` and `error` close the Action that caused the observation, when there is one.
+    `reason` says why a container stopped or went away when the control plane did not do it (an
+    OOM kill, a `docker rm` by hand); it is shown to clients beside the exit code.
     `ports` are the host ports Docker bound (`[{protocol, inner_port, host_ip, outer_port}]`,
     empty while the container is not running); None when the report observed no container.
     """
@@ -163,10 +171,28 @@ class ContainerReport(_Message):
     exit_code: int | None = None
     docker_id: str | None = None
     ports: list[dict[str, Any]] | None = None
+    reason: str | None = None
 
     @property
     def observed_state(self) -> State:
         return State(self.state)
+
+
+@dataclass(frozen=True)
+class NodePicture(_Message):
+    """Every container a node holds, as one batch: the relist that repairs drift.
+
+    `observed_ns` is when the listing began (the agent's clock); a record observed after it may
+    hold a container the listing could not see yet, so its absence proves nothing.
+    `containers` are `ContainerReport` dicts.
+    """
+
+    node_uuid: str
+    observed_ns: int
+    containers: list[dict[str, Any]] = field(default_factory=list)
+
+    def reports(self) -> list[ContainerReport]:
+        return [ContainerReport.from_dict(report) for report in self.containers]
 
 
 @dataclass(frozen=True)

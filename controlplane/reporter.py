@@ -16,14 +16,17 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.exc import OperationalError
 
-from controlplane import audit, events, store
+from controlplane import audit, events, reconcile, store
 from controlplane.celery_app import make_celery
 from controlplane.database import Database
 from controlplane.messages import (
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
+    TASK_REPORT_CONTAINERS,
     TASK_REPORT_NODE,
+    TASK_REPORT_PICTURE,
     ContainerReport,
+    NodePicture,
     NodeReport,
 )
 from controlplane.settings import Settings
@@ -59,6 +62,46 @@ def make_reporter(settings: Settings) -> Celery:
             "applied" if outcome.changed else "ignored (stale, duplicate or unknown)",
             f"; action {message.action_uuid} failed: {message.error}" if message.error else "",
         )
+
+    @app.task(name=TASK_REPORT_CONTAINERS, **_RETRY)
+    def report_containers(reports: list[dict[str, Any]]) -> None:
+        """A batch of reports (a burst of events), applied in one transaction."""
+        messages = [ContainerReport.from_dict(report) for report in reports]
+        with database.session() as session:
+            outcomes = store.apply_container_reports(session, messages)
+            publisher.publish(
+                event for outcome in outcomes for event in events.report_events(outcome)
+            )
+        log.info(
+            "%d container reports: %d applied",
+            len(messages),
+            sum(outcome.changed for outcome in outcomes),
+        )
+
+    @app.task(name=TASK_REPORT_PICTURE, **_RETRY)
+    def report_picture(picture: dict[str, Any]) -> None:
+        """A node's relist: every container it holds, applied in one transaction."""
+        message = NodePicture.from_dict(picture)
+        with database.session() as session:
+            outcome = reconcile.apply_node_picture(
+                session, message, stuck_after=settings.stuck_after
+            )
+            publisher.publish(
+                event for applied in outcome.applied for event in events.report_events(applied)
+            )
+            changed = sum(applied.changed for applied in outcome.applied)
+        log.info(
+            "node %s relisted %d containers: %d records changed",
+            message.node_uuid,
+            len(message.containers),
+            changed,
+        )
+        if outcome.unknown:
+            log.warning(
+                "node %s holds containers with no live record, left alone: %s",
+                message.node_uuid,
+                ", ".join(outcome.unknown),
+            )
 
     @app.task(name=TASK_CLAIM_ACTION, ignore_result=False, **_RETRY)
     def claim_action(action_uuid: str) -> str | None:

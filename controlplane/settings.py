@@ -37,6 +37,15 @@ class Settings:
     visibility_timeout: int = 3600
     # Dangerous container options the operator allows; none unless named.
     allow_dangerous: frozenset[str] = frozenset()
+    # Seconds a container may stay Starting/Stopping/Terminating before the relist settles it
+    # from what its node shows; None: 2 × stop_timeout + 30.
+    stuck_timeout: int | None = None
+
+    @property
+    def stuck_after(self) -> int:
+        if self.stuck_timeout is not None:
+            return self.stuck_timeout
+        return 2 * self.stop_timeout + 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +62,9 @@ class Settings:
                 env, PREFIX + "VISIBILITY_TIMEOUT", defaults.visibility_timeout, 60
             ),
             allow_dangerous=_allowed_options(env.get(PREFIX + "ALLOW_DANGEROUS", "")),
+            stuck_timeout=env_int(env, PREFIX + "STUCK_TIMEOUT", -1, 1)
+            if env.get(PREFIX + "STUCK_TIMEOUT")
+            else None,
         )
 
 

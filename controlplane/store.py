@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from controlplane import audit, lifecycle
 from controlplane.audit import RequestInfo
@@ -312,13 +313,39 @@ class ReportOutcome:
 
 
 def apply_container_report(session: Session, report: ContainerReport) -> ReportOutcome:
-    """Apply what a node observed, and say what changed (for the events it causes).
+    """Apply what a node observed, commit, and say what changed (for the events it causes)."""
+    return apply_container_reports(session, [report])[0]
+
+
+def apply_container_reports(
+    session: Session, reports: list[ContainerReport]
+) -> list[ReportOutcome]:
+    """Apply a batch of observations in one transaction: a burst of hundreds of changes costs
+    one query for the records and one commit instead of hundreds. Each report is still judged
+    on its own observation time, in order, so two reports on one container in a batch apply as
+    they would one after the other."""
+    uuids = {report.container_uuid for report in reports}
+    known = {
+        container.uuid: container
+        for container in session.scalars(select(Container).where(Container.uuid.in_(uuids)))
+    }
+    outcomes = [
+        observe_container(session, report, known.get(report.container_uuid)) for report in reports
+    ]
+    session.commit()
+    return outcomes
+
+
+def observe_container(
+    session: Session, report: ContainerReport, container: Container | None
+) -> ReportOutcome:
+    """Apply what a node observed to `container` (its record, None if unknown) without
+    committing: a batch or a relist applies many in one transaction.
 
     Stale and duplicate reports (not newer than the last applied observation) leave the
     container as it is, but still close their Action if it is open, so a lost race between two
     deliveries never leaves an Action "In progress" forever.
     """
-    container = session.scalar(select(Container).where(Container.uuid == report.container_uuid))
     if container is None:
         return ReportOutcome()
     changed = False
@@ -328,6 +355,7 @@ def apply_container_report(session: Session, report: ContainerReport) -> ReportO
         reported=report.observed_state,
         observed_ns=report.observed_ns,
     ):
+        values = _observation_values(container, report)
         result = session.execute(
             update(Container)
             .where(
@@ -335,10 +363,12 @@ def apply_container_report(session: Session, report: ContainerReport) -> ReportO
                 Container.state == container.state,
                 or_(Container.observed_ns.is_(None), Container.observed_ns < report.observed_ns),
             )
-            .values(**_observation_values(container, report))
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         changed = result.rowcount == 1  # type: ignore[attr-defined]
+        if changed:
+            keep_in_step(container, values)
     finished = None
     if report.action_uuid is not None and audit.finish_action(
         session, action_uuid=report.action_uuid, error=report.error
@@ -349,13 +379,32 @@ def apply_container_report(session: Session, report: ContainerReport) -> ReportO
             .where(ActionRecord.uuid == report.action_uuid)
             .execution_options(populate_existing=True)
         )
-    session.commit()
-    if changed:
-        session.refresh(container)
     return ReportOutcome(container=container, changed=changed, finished_action=finished)
 
 
+def keep_in_step(container: Container, values: dict[str, Any]) -> None:
+    """After an UPDATE that bypassed the session, set the loaded record to the row's new values
+    (as if loaded), so the next report of a batch is judged on them and events read them."""
+    for key, value in values.items():
+        set_committed_value(container, key, value)
+
+
 def _observation_values(container: Container, report: ContainerReport) -> dict[str, Any]:
+    """The columns an observation sets. A reason is kept only for a change that left a stable
+    state: from a transitional state the change is the outcome of the control plane's own
+    operation (its terminate's removal, its stop), which needs no explaining."""
+    return observation_values(
+        report,
+        first_deploy=container.deployed_datetime is None,
+        out_of_band=State(container.state) in lifecycle.STABLE_STATES,
+    )
+
+
+def observation_values(
+    report: ContainerReport, *, first_deploy: bool, out_of_band: bool
+) -> dict[str, Any]:
+    """The columns an observation sets on a container record (see `_observation_values`)."""
+    reason = report.reason if out_of_band else None
     when = from_ns(report.observed_ns)
     values: dict[str, Any] = {"state": report.state, "observed_ns": report.observed_ns}
     if report.docker_id is not None:
@@ -366,11 +415,14 @@ def _observation_values(container: Container, report: ContainerReport) -> dict[s
     if state is State.RUNNING:
         values["started_datetime"] = when
         values["exit_code"] = None
-        if container.deployed_datetime is None:
+        values["state_reason"] = None
+        if first_deploy:
             values["deployed_datetime"] = when
     elif state is State.STOPPED and report.error is None:
         values["stopped_datetime"] = when
         values["exit_code"] = report.exit_code
+        values["state_reason"] = reason
     elif state is State.TERMINATED:
         values["destroyed_datetime"] = when
+        values["state_reason"] = reason
     return values

@@ -109,6 +109,10 @@ def plane(
         # (refusing the dangerous ones) is checked against a second API (test_container_options).
         "CONTROLPLANE_ALLOW_DANGEROUS": "all",
         "CONTROLPLANE_AGENT_PUBLISH_IP": "127.0.0.1",
+        # A quick relist and a short deadline for stuck operations, so the tests of the repairs
+        # (tests/integration/test_out_of_band.py) do not wait out the production defaults.
+        "CONTROLPLANE_AGENT_RELIST_INTERVAL": "2",
+        "CONTROLPLANE_STUCK_TIMEOUT": "20",
     }
     controlplane = str(BIN / "controlplane")
     subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)

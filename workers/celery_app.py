@@ -3,6 +3,8 @@ task waits on the Docker Engine rather than on the CPU."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis
 from celery import Celery
 
@@ -11,12 +13,25 @@ from controlplane.messages import node_queue
 from workers.driver import DockerDriver
 from workers.heartbeat import Heartbeat
 from workers.logstream import LogStreams
+from workers.relist import Relist
 from workers.reports import Reports
 from workers.settings import AgentSettings
 from workers.tasks import register_tasks
+from workers.watcher import Watcher
 
 
-def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat, LogStreams]:
+@dataclass(frozen=True)
+class Agent:
+    """The agent's Celery app and the threads that run beside its task pool."""
+
+    app: Celery
+    heartbeat: Heartbeat
+    streams: LogStreams
+    relist: Relist
+    watcher: Watcher | None
+
+
+def make_agent(settings: AgentSettings) -> Agent:
     app = Celery("agent", set_as_current=False)
     app.conf.update(
         celery_config(settings.broker_url, visibility_timeout=settings.visibility_timeout)
@@ -33,14 +48,23 @@ def make_agent(settings: AgentSettings) -> tuple[Celery, Heartbeat, LogStreams]:
     # the broker, as the result store of the REST logs request already does.
     streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url))
     register_tasks(app, driver, reports, streams)
-    return app, Heartbeat(driver, reports, interval=settings.heartbeat_interval), streams
+    return Agent(
+        app=app,
+        heartbeat=Heartbeat(driver, reports, interval=settings.heartbeat_interval),
+        streams=streams,
+        relist=Relist(driver, reports, interval=settings.relist_interval),
+        watcher=Watcher(driver, reports) if settings.watch_events else None,
+    )
 
 
 def run_agent(settings: AgentSettings) -> None:
-    app, heartbeat, streams = make_agent(settings)
-    heartbeat.start()
+    agent = make_agent(settings)
+    agent.heartbeat.start()
+    if agent.watcher is not None:
+        agent.watcher.start()
+    agent.relist.start()
     try:
-        app.worker_main(
+        agent.app.worker_main(
             worker_argv(
                 [node_queue(settings.node_uuid)],
                 hostname=f"agent-{settings.node_uuid}@%h",
@@ -49,5 +73,8 @@ def run_agent(settings: AgentSettings) -> None:
             )
         )
     finally:
-        streams.stop()
-        heartbeat.stop()
+        agent.relist.stop()
+        if agent.watcher is not None:
+            agent.watcher.stop()
+        agent.streams.stop()
+        agent.heartbeat.stop()

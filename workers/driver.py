@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +28,12 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from controlplane.lifecycle import State
-from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
+from controlplane.messages import (
+    LABEL_AUTODESTROY,
+    LABEL_CONTAINER_UUID,
+    LABEL_NODE_UUID,
+    ContainerSpec,
+)
 from workers.errors import (
     AgentError,
     DockerOperationError,
@@ -51,6 +58,7 @@ _DOCKER_TIME = re.compile(
 _NAME_RACE_SECONDS = 10.0
 # The name a container being replaced by a redeploy holds until its replacement runs.
 _REPLACED_SUFFIX = "-replaced"
+OOM_REASON = "killed: out of memory"
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class Observation:
     docker_id: str | None = None
     # Host ports Docker bound ({protocol, inner_port, host_ip, outer_port}); none unless running.
     ports: list[dict[str, Any]] = field(default_factory=list)
+    # Why it stopped or went away, when the exit code alone does not say (an OOM kill).
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,20 @@ class LogFeed:
     def __iter__(self) -> Iterator[LogLine]:
         for frame in self._raw:
             yield parse_log_frame(self.stream, frame)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class EventFeed:
+    """Docker's event stream; `close`, from any thread, ends the iteration."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with _translated("follow events"):
+            yield from self._raw
 
     def close(self) -> None:
         self._raw.close()
@@ -147,6 +171,39 @@ class DockerDriver:
         self.client = docker.DockerClient(
             base_url=base_url, timeout=timeout, max_pool_size=pool_size
         )
+        # Containers (by uuid) this agent stopped since it last started them, and those it is
+        # stopping, removing or replacing right now, so the events watcher can tell the events
+        # the agent's own operations cause from changes nobody asked for.
+        self._stopped: set[str] = set()
+        self._winding_down: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def stopped_by_agent(self, container_uuid: str) -> bool:
+        """Whether the agent stopped the container since it last started it; forgets it."""
+        with self._lock:
+            if container_uuid in self._stopped:
+                self._stopped.discard(container_uuid)
+                return True
+            return False
+
+    def winding_down(self, container_uuid: str) -> bool:
+        """Whether a stop, terminate or redeploy of the container is running on this agent."""
+        with self._lock:
+            return self._winding_down[container_uuid] > 0
+
+    @contextmanager
+    def stopping(self, container_uuid: str) -> Iterator[None]:
+        """Mark a stop, terminate or redeploy of the container as running on this agent."""
+        with self._lock:
+            self._stopped.add(container_uuid)
+            self._winding_down[container_uuid] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._winding_down[container_uuid] -= 1
+                if self._winding_down[container_uuid] <= 0:
+                    del self._winding_down[container_uuid]
 
     def close(self) -> None:
         self.client.close()
@@ -182,6 +239,8 @@ class DockerDriver:
         again, so a container back in Init has nothing on Docker; one found existing is left
         alone, since a concurrent delivery may own it.
         """
+        with self._lock:
+            self._stopped.discard(spec.uuid)
         container = self.find(spec.uuid)
         made_here = container is None
         if container is None:
@@ -404,6 +463,46 @@ class DockerDriver:
             )
         return LogFeed(stream, raw)
 
+    def node_picture(self) -> dict[str, Observation]:
+        """Every container of this node that ever ran, by control-plane uuid, as Docker sees it
+        now. Mid-redeploy the newest container stands for its uuid; one created but never
+        started yet is left out, since a start is about to report it (or the relist after)."""
+        with _translated("list containers"):
+            found = self.client.containers.list(
+                all=True, filters={"label": f"{LABEL_NODE_UUID}={self.node_uuid}"}
+            )
+        picture: dict[str, Observation] = {}
+        for container in sorted(found, key=created_ns):
+            if container.status != "created":
+                picture[container.labels[LABEL_CONTAINER_UUID]] = observe(container)
+        return picture
+
+    def observe_id(self, docker_id: str) -> Observation | None:
+        """Docker's view of one container by its Docker id; None once it is removed."""
+        try:
+            with _translated("inspect container", passthrough=(docker.errors.NotFound,)):
+                return observe(self.client.containers.get(docker_id))
+        except docker.errors.NotFound:
+            return None
+
+    def remove_exited(self, docker_id: str) -> None:
+        """Remove an exited container with its anonymous volumes (autodestroy)."""
+        try:
+            with _translated("remove container", passthrough=(docker.errors.NotFound,)):
+                self.client.api.remove_container(docker_id, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    def events(self) -> EventFeed:
+        """Docker's container events for this node's containers, from now on, decoded; blocks
+        between events. Docker Engine errors surface as `DockerUnavailableError`."""
+        with _translated("follow events"):
+            raw = self.client.events(
+                decode=True,
+                filters={"type": "container", "label": f"{LABEL_NODE_UUID}={self.node_uuid}"},
+            )
+        return EventFeed(raw)
+
     def current_state(self, container_uuid: str) -> State | None:
         """Running or Stopped as Docker sees the container now; None once it is removed."""
         container = self.find(container_uuid)
@@ -487,6 +586,7 @@ class DockerDriver:
             **spec.labels,
             LABEL_CONTAINER_UUID: spec.uuid,
             LABEL_NODE_UUID: self.node_uuid,
+            LABEL_AUTODESTROY: spec.autodestroy,
         }
         return {
             "image": spec.image_name,
@@ -597,6 +697,7 @@ def observe(container: Container) -> Observation:
         finished or time.time_ns(),
         exit_code=int(state.get("ExitCode", 0)),
         docker_id=container.id,
+        reason=OOM_REASON if state.get("OOMKilled") else None,
     )
 
 

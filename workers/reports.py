@@ -7,7 +7,11 @@ its observation time, so the reporter can apply them in any order and any number
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from celery import Celery
 
@@ -18,8 +22,11 @@ from controlplane.messages import (
     REPORTER_QUEUE,
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
+    TASK_REPORT_CONTAINERS,
     TASK_REPORT_NODE,
+    TASK_REPORT_PICTURE,
     ContainerReport,
+    NodePicture,
     NodeReport,
     Operation,
 )
@@ -66,17 +73,46 @@ class Reports:
     def observed(
         self, container_uuid: str, observation: Observation, *, action_uuid: str | None
     ) -> None:
-        self._send_container(
-            ContainerReport(
-                container_uuid=container_uuid,
-                state=observation.state.value,
-                observed_ns=observation.observed_ns,
-                node_uuid=self.node_uuid,
-                action_uuid=action_uuid,
-                exit_code=observation.exit_code,
-                docker_id=observation.docker_id,
-                ports=observation.ports,
-            )
+        self._send_container(self._report(container_uuid, observation, action_uuid=action_uuid))
+
+    def send_batch(self, reports: list[dict[str, Any]]) -> None:
+        """Several container reports in one message, applied in one transaction."""
+        self.celery.send_task(
+            TASK_REPORT_CONTAINERS, kwargs={"reports": reports}, queue=REPORTER_QUEUE
+        )
+
+    def report(self, container_uuid: str, observation: Observation) -> dict[str, Any]:
+        """The wire form of an observation nobody asked for (no Action to close)."""
+        return self._report(container_uuid, observation, action_uuid=None).to_dict()
+
+    def picture(self, observations: dict[str, Observation], *, observed_ns: int) -> None:
+        """Send every container of the node in one message (the relist), which the reporter
+        applies in one transaction."""
+        picture = NodePicture(
+            node_uuid=self.node_uuid,
+            observed_ns=observed_ns,
+            containers=[
+                self._report(uuid, observation, action_uuid=None).to_dict()
+                for uuid, observation in observations.items()
+            ],
+        )
+        self.celery.send_task(
+            TASK_REPORT_PICTURE, kwargs={"picture": picture.to_dict()}, queue=REPORTER_QUEUE
+        )
+
+    def _report(
+        self, container_uuid: str, observation: Observation, *, action_uuid: str | None
+    ) -> ContainerReport:
+        return ContainerReport(
+            container_uuid=container_uuid,
+            state=observation.state.value,
+            observed_ns=observation.observed_ns,
+            node_uuid=self.node_uuid,
+            action_uuid=action_uuid,
+            exit_code=observation.exit_code,
+            docker_id=observation.docker_id,
+            ports=observation.ports,
+            reason=observation.reason,
         )
 
     def failed(self, operation: Operation, reason: str, *, state: State | None = None) -> None:
@@ -111,3 +147,57 @@ class Reports:
         self.celery.send_task(
             TASK_REPORT_CONTAINER, kwargs={"report": report.to_dict()}, queue=REPORTER_QUEUE
         )
+
+
+class ReportBatch:
+    """Coalesces reports sent in a burst into few messages.
+
+    `put` never blocks. A sender thread sends the first waiting report at once, together with
+    every report queued behind it (up to `max_size`), so a quiet node's report leaves at once and
+    a burst of hundreds of events costs a handful of messages and reporter transactions instead
+    of hundreds. A failed send (broker down) is logged and the batch dropped: the relist repairs
+    what it carried.
+    """
+
+    def __init__(self, send: Callable[[list[dict[str, Any]]], None], *, max_size: int = 500):
+        self.send = send
+        self.max_size = max_size
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="report-batch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Send what is queued, then end the sender."""
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def put(self, report: dict[str, Any]) -> None:
+        self._queue.put(report)
+
+    def _run(self) -> None:
+        running = True
+        while running:
+            first = self._queue.get()
+            batch = [] if first is None else [first]
+            running = first is not None
+            while running and len(batch) < self.max_size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    running = False
+                else:
+                    batch.append(item)
+            if batch:
+                self._send(batch)
+
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            self.send(batch)
+        except Exception as exc:  # kombu raises many kinds; the relist repairs a lost batch
+            log.warning(
+                "sending %d reports failed, the relist will repair them: %s", len(batch), exc
+            )

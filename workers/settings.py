@@ -36,6 +36,10 @@ class AgentSettings:
     # The host address published container ports are bound on. Loopback by default, so nothing
     # a container publishes is reachable from other machines until the operator says so.
     publish_ip: str = "127.0.0.1"
+    # How often the agent sends the reporter its whole picture of the node (the relist).
+    relist_interval: int = 15
+    # Follow Docker's events (off only to test that the relist alone repairs drift).
+    watch_events: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
@@ -58,6 +62,8 @@ class AgentSettings:
                 env, PREFIX + "VISIBILITY_TIMEOUT", cls.visibility_timeout, 60
             ),
             publish_ip=_address(env.get(PREFIX + "PUBLISH_IP") or cls.publish_ip),
+            relist_interval=env_int(env, PREFIX + "RELIST_INTERVAL", cls.relist_interval, 1),
+            watch_events=env.get(PREFIX + "WATCH_EVENTS", "1") not in ("0", "false", "no"),
         )
 
 

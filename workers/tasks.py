@@ -74,6 +74,14 @@ def _execute(driver: DockerDriver, operation: Operation) -> Observation:
     if kind is Action.START:
         spec = ContainerSpec.from_dict(operation.spec or {})
         return driver.start(spec, issued_ns=operation.issued_ns)
+    # The container's die and destroy events are this operation's doing, not news.
+    with driver.stopping(operation.container_uuid):
+        return _wind_down(driver, operation)
+
+
+def _wind_down(driver: DockerDriver, operation: Operation) -> Observation:
+    """Stop, replace or remove a container."""
+    kind = operation.kind
     if kind is Action.REDEPLOY:
         return driver.redeploy(
             ContainerSpec.from_dict(operation.spec or {}),

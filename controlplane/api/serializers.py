@@ -31,10 +31,13 @@ def format_date(value: datetime | None) -> str | None:
     return format_datetime(value.replace(tzinfo=UTC))
 
 
-def exit_code_msg(exit_code: int | None) -> str | None:
+def exit_code_msg(exit_code: int | None, reason: str | None = None) -> str | None:
+    """Tutum's "Exit code N (Success|Failure)", followed by why the container stopped when the
+    node knows more than the code says (an OOM kill, a container removed by hand)."""
     if exit_code is None:
-        return None
-    return f"Exit code {exit_code} ({'Success' if exit_code == 0 else 'Failure'})"
+        return reason
+    message = f"Exit code {exit_code} ({'Success' if exit_code == 0 else 'Failure'})"
+    return f"{message}: {reason}" if reason else message
 
 
 # Definition fields returned as stored (validation.py normalised them on the way in).
@@ -120,7 +123,7 @@ def container_to_json(container: Container, links: Links) -> dict[str, Any]:
         "public_dns": None,
         "private_ip": "",
         "exit_code": container.exit_code,
-        "exit_code_msg": exit_code_msg(container.exit_code),
+        "exit_code_msg": exit_code_msg(container.exit_code, container.state_reason),
         "deployed_datetime": format_date(container.deployed_datetime),
         "started_datetime": format_date(container.started_datetime),
         "stopped_datetime": format_date(container.stopped_datetime),

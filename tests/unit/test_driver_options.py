@@ -6,7 +6,12 @@ import pytest
 from docker.models.containers import Container
 from docker.types import HostConfig
 
-from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
+from controlplane.messages import (
+    LABEL_AUTODESTROY,
+    LABEL_CONTAINER_UUID,
+    LABEL_NODE_UUID,
+    ContainerSpec,
+)
 from workers.driver import RESTART_POLICIES, DockerDriver, bound_ports
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"
@@ -44,7 +49,11 @@ def test_a_minimal_spec_leaves_docker_defaults_alone(driver: DockerDriver) -> No
         "hostname": None,
         "domainname": None,
         "mac_address": None,
-        "labels": {LABEL_CONTAINER_UUID: CONTAINER_UUID, LABEL_NODE_UUID: NODE_UUID},
+        "labels": {
+            LABEL_CONTAINER_UUID: CONTAINER_UUID,
+            LABEL_NODE_UUID: NODE_UUID,
+            LABEL_AUTODESTROY: "OFF",
+        },
         "tty": False,
         "stdin_open": False,
         "detach": True,
@@ -168,10 +177,17 @@ def test_the_control_plane_labels_cannot_be_overridden_by_user_labels(
     driver: DockerDriver,
 ) -> None:
     options = driver.create_options(
-        spec(labels={LABEL_CONTAINER_UUID: "forged", LABEL_NODE_UUID: "forged"})
+        spec(
+            labels={
+                LABEL_CONTAINER_UUID: "forged",
+                LABEL_NODE_UUID: "forged",
+                LABEL_AUTODESTROY: "ALWAYS",
+            }
+        )
     )
     assert options["labels"][LABEL_CONTAINER_UUID] == CONTAINER_UUID
     assert options["labels"][LABEL_NODE_UUID] == NODE_UUID
+    assert options["labels"][LABEL_AUTODESTROY] == "OFF"
 
 
 @pytest.mark.parametrize(

@@ -366,3 +366,19 @@ def test_choose_node_breaks_ties_by_lowest_uuid() -> None:
 
 def test_choose_node_gives_none_without_candidates() -> None:
     assert choose_node([]) is None
+
+
+def test_a_batch_applies_two_reports_on_one_container_in_order(
+    session: Session, container: str, node: str
+) -> None:
+    def report(state: State, observed_ns: int) -> ContainerReport:
+        return ContainerReport(
+            container_uuid=container, state=state.value, observed_ns=observed_ns, node_uuid=node
+        )
+
+    outcomes = store.apply_container_reports(
+        session,
+        [report(State.RUNNING, 100), report(State.STOPPED, 200), report(State.TERMINATED, 300)],
+    )
+    assert [outcome.changed for outcome in outcomes] == [True, True, True]
+    assert state_of(session, container) is State.TERMINATED

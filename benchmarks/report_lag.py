@@ -1,0 +1,171 @@
+"""How far the reporter falls behind a burst of container state changes.
+
+Starts a real reporter (`controlplane reporter`) over a fresh SQLite file and a Redis database,
+records BURST containers, then sends one change per container as fast as it can, three ways,
+and prints for each how long after the last change was sent the last one was applied (the lag):
+one message per report (as the agent's tasks send them), through the agent's `ReportBatch` (as
+its events watcher sends them: a burst coalesces into a few messages and transactions), and as
+one relist picture (one message, one transaction).
+
+    .venv/bin/python benchmarks/report_lag.py [redis://127.0.0.1:6379/12] [100 300 1000]
+
+The Redis database given is flushed before and after; use one nothing else uses. Figures only:
+nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from sqlalchemy import func, select
+
+from controlplane import accounts, migrate, store
+from controlplane.audit import RequestInfo
+from controlplane.celery_app import make_celery
+from controlplane.database import Database
+from controlplane.lifecycle import State
+from controlplane.messages import (
+    REPORTER_QUEUE,
+    TASK_REPORT_CONTAINER,
+    TASK_REPORT_CONTAINERS,
+    TASK_REPORT_PICTURE,
+    ContainerReport,
+    NodePicture,
+    NodeReport,
+)
+from controlplane.models import Container
+from controlplane.settings import Settings
+from workers.reports import ReportBatch
+
+REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
+NODE = str(uuid.uuid4())
+TIMEOUT = 120.0
+
+
+def record_containers(database: Database, count: int) -> list[str]:
+    with database.session() as session:
+        user, _ = accounts.ensure_user(session, "bench")
+        node, _ = store.apply_node_report(
+            session,
+            NodeReport(
+                node_uuid=NODE, name="bench", docker_version="", cpu=1, memory_mb=1,
+                observed_ns=time.time_ns(),
+            ),
+        )  # fmt: skip
+        uuids = []
+        for _ in range(count):
+            ident = str(uuid.uuid4())
+            store.insert_container(
+                session,
+                owner_id=user.id,
+                node_id=node.id,
+                fields={"uuid": ident, "name": "b", "unique_name": f"b-{ident}", "image_name": "x"},
+                request=REQUEST,
+            )
+            uuids.append(ident)
+    return uuids
+
+
+def reports(uuids: list[str], state: State) -> list[ContainerReport]:
+    now = time.time_ns()
+    return [
+        ContainerReport(
+            container_uuid=ident, state=state.value, observed_ns=now + i, node_uuid=NODE,
+            docker_id="d" * 64, exit_code=0 if state is State.STOPPED else None,
+        )
+        for i, ident in enumerate(uuids)
+    ]  # fmt: skip
+
+
+def wait_applied(database: Database, uuids: list[str], state: State) -> float:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        with database.session() as session:
+            done = session.scalar(
+                select(func.count())
+                .select_from(Container)
+                .where(Container.uuid.in_(uuids), Container.state == state.value)
+            )
+        if done == len(uuids):
+            return time.monotonic()
+        time.sleep(0.01)
+    raise SystemExit(f"not applied within {TIMEOUT} s")
+
+
+def one_each(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
+    for report in reports(uuids, State.RUNNING):
+        celery.send_task(
+            TASK_REPORT_CONTAINER, kwargs={"report": report.to_dict()}, queue=REPORTER_QUEUE
+        )
+    sent = time.monotonic()
+    return wait_applied(database, uuids, State.RUNNING) - sent
+
+
+def batched(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
+    def send(batch: list[dict]) -> None:
+        celery.send_task(TASK_REPORT_CONTAINERS, kwargs={"reports": batch}, queue=REPORTER_QUEUE)
+
+    sender = ReportBatch(send)
+    sender.start()
+    for report in reports(uuids, State.STOPPED):
+        sender.put(report.to_dict())
+    sent = time.monotonic()
+    applied = wait_applied(database, uuids, State.STOPPED)
+    sender.stop()
+    return applied - sent
+
+
+def picture(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
+    message = NodePicture(
+        node_uuid=NODE,
+        observed_ns=time.time_ns(),
+        containers=[r.to_dict() for r in reports(uuids, State.RUNNING)],
+    )
+    celery.send_task(
+        TASK_REPORT_PICTURE, kwargs={"picture": message.to_dict()}, queue=REPORTER_QUEUE
+    )
+    sent = time.monotonic()
+    return wait_applied(database, uuids, State.RUNNING) - sent
+
+
+def main(redis_url: str, sizes: list[int]) -> None:
+    broker = redis.Redis.from_url(redis_url)
+    broker.flushdb()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        migrate.upgrade(url)
+        env = {**os.environ, "CONTROLPLANE_DATABASE_URL": url, "CONTROLPLANE_BROKER_URL": redis_url}
+        log = (Path(tmp) / "reporter.log").open("wb")
+        reporter = subprocess.Popen(
+            [str(Path(sys.executable).parent / "controlplane"), "reporter"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        database = Database(url)
+        celery = make_celery(Settings(broker_url=redis_url))
+        try:
+            time.sleep(3)  # the reporter connects to the broker
+            print("lag after the last change was sent, in seconds")
+            print("burst  one message each  batched (watcher)  one relist picture")
+            for size in sizes:
+                uuids = record_containers(database, size)
+                single = one_each(celery, database, uuids)
+                coalesced = batched(celery, database, uuids)
+                relist = picture(celery, database, uuids)
+                print(f"{size:5d}  {single:17.2f}  {coalesced:17.2f}  {relist:18.2f}")
+        finally:
+            reporter.terminate()
+            reporter.wait(30)
+            broker.flushdb()
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    target = arguments.pop(0) if arguments and arguments[0].startswith("redis") else None
+    main(target or "redis://127.0.0.1:6379/12", [int(a) for a in arguments] or [100, 300, 1000])

@@ -1,0 +1,199 @@
+"""Reconciliation: a node's whole picture (the agent's relist) against the database's records.
+
+Applied by the reporter in one transaction. It repairs drift both ways:
+
+- every listed container is applied as an ordinary report (ordered by Docker's times), so an
+  event the watcher missed is caught up;
+- a Running or Stopped record whose Docker container is no longer listed becomes Terminated with
+  a reason (only if it was last observed before the listing began, so a container made while
+  the node was listing is not taken for gone);
+- a record left Starting, Stopping or Terminating longer than `stuck_after` seconds (its agent
+  was killed mid-operation, and the broker redelivers only after its visibility timeout) is
+  settled from the picture: if the node shows the operation's target, it is applied and the
+  Action succeeds; otherwise the Action fails with a reason and the record takes the state the
+  node shows;
+- an Action still open that long on a record already stable (an event brought the container
+  there, but the agent died before reporting its operation) is closed: Success if the record
+  is where the operation leads, Failed otherwise;
+- a labelled container with no live record is only logged: the control plane never removes
+  what it cannot account for (it may be another database's container); the operator decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from controlplane import audit, lifecycle, store
+from controlplane.database import utcnow
+from controlplane.lifecycle import OPEN_ACTION_STATES, Action, State
+from controlplane.messages import ContainerReport, NodePicture
+from controlplane.models import ActionRecord, Container, Node
+
+VANISHED_REASON = "its Docker container is gone from the node"
+# transitional state -> the state its operation ends in
+_TARGETS = {
+    State.STARTING: State.RUNNING,
+    State.STOPPING: State.STOPPED,
+    State.TERMINATING: State.TERMINATED,
+}
+
+
+@dataclass
+class PictureOutcome:
+    """What a picture changed (for events and the log)."""
+
+    applied: list[store.ReportOutcome] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def apply_node_picture(
+    session: Session, picture: NodePicture, *, stuck_after: int
+) -> PictureOutcome:
+    outcome = PictureOutcome()
+    node_id = session.scalar(select(Node.id).where(Node.uuid == picture.node_uuid))
+    if node_id is None:
+        return outcome
+    listed = {report.container_uuid: report for report in picture.reports()}
+    records = {
+        record.uuid: record
+        for record in session.scalars(select(Container).where(Container.node_id == node_id))
+    }
+    outcome.unknown = sorted(
+        uuid
+        for uuid in listed
+        if uuid not in records or records[uuid].state == State.TERMINATED.value
+    )
+    deadline = utcnow() - timedelta(seconds=stuck_after)
+    stuck = _stuck_actions(session, node_id, before=deadline)
+    for record in records.values():
+        state = State(record.state)
+        report = listed.get(record.uuid)
+        action = stuck.get(record.id)
+        if state in _TARGETS:
+            if action is not None:
+                outcome.applied.append(
+                    settle(session, record, action, report, picture=picture, limit=stuck_after)
+                )
+            continue
+        if action is not None:
+            outcome.applied.append(_close_stale(session, record, action, limit=stuck_after))
+        if report is not None:
+            outcome.applied.append(store.observe_container(session, report, record))
+        elif state in (State.RUNNING, State.STOPPED) and record.docker_id is not None:
+            outcome.applied.append(
+                store.observe_container(session, _vanished(record, picture), record)
+            )
+    session.commit()
+    return outcome
+
+
+def _vanished(record: Container, picture: NodePicture) -> ContainerReport:
+    return ContainerReport(
+        container_uuid=record.uuid,
+        state=State.TERMINATED.value,
+        observed_ns=picture.observed_ns,
+        node_uuid=picture.node_uuid,
+        reason=VANISHED_REASON,
+    )
+
+
+def _stuck_actions(session: Session, node_id: int, *, before: datetime) -> dict[int, ActionRecord]:
+    """The newest Action still open since before `before`, by container id, on one node."""
+    actions = session.scalars(
+        select(ActionRecord)
+        .join(Container, ActionRecord.container_id == Container.id)
+        .where(
+            Container.node_id == node_id,
+            ActionRecord.operation.in_([action.value for action in Action]),
+            ActionRecord.state.in_([state.value for state in OPEN_ACTION_STATES]),
+            ActionRecord.start_date < before,
+        )
+        .order_by(ActionRecord.id)
+    )
+    return {action.container_id: action for action in actions}
+
+
+def _close_stale(
+    session: Session, record: Container, action: ActionRecord, *, limit: int
+) -> store.ReportOutcome:
+    """Close an Action left open on a record that is stable already."""
+    target = _TARGETS[lifecycle.target_state(Action(action.operation))]
+    error = None
+    if record.state != target.value:
+        error = (
+            f"the node did not finish the {action.operation} within {limit} s; "
+            f"the container is {record.state}"
+        )
+    finished = None
+    if audit.finish_action(session, action_uuid=action.uuid, error=error):
+        finished = session.scalar(
+            select(ActionRecord)
+            .where(ActionRecord.uuid == action.uuid)
+            .execution_options(populate_existing=True)
+        )
+    return store.ReportOutcome(container=record, finished_action=finished)
+
+
+def settled_state(record: Container, action: ActionRecord, report: ContainerReport | None) -> State:
+    """Where a stuck record goes: what its node shows; with no Docker container, back to Init
+    if it never had one, Terminated otherwise."""
+    if report is not None:
+        return report.observed_state
+    if record.docker_id is None and action.rollback_state == State.INIT.value:
+        return State.INIT
+    return State.TERMINATED
+
+
+def settle(
+    session: Session,
+    record: Container,
+    action: ActionRecord,
+    report: ContainerReport | None,
+    *,
+    picture: NodePicture,
+    limit: int,
+) -> store.ReportOutcome:
+    """End a stuck operation from the picture, with one conditional UPDATE so a real report
+    that arrives meanwhile wins."""
+    current = State(record.state)
+    observed = settled_state(record, action, report)
+    reached = observed is _TARGETS[current]
+    error = None
+    if not reached:
+        error = (
+            f"the node did not finish the {action.operation} within {limit} s; "
+            f"its container is {observed.value} there"
+        )
+    base = report or _vanished(record, picture)
+    settled = ContainerReport.from_dict(
+        {
+            **base.to_dict(),
+            "state": observed.value,
+            "observed_ns": max(base.observed_ns, (record.observed_ns or 0) + 1),
+            "reason": None if reached or observed is not State.TERMINATED else VANISHED_REASON,
+        }
+    )
+    values = store.observation_values(
+        settled, first_deploy=record.deployed_datetime is None, out_of_band=True
+    )
+    result = session.execute(
+        update(Container)
+        .where(Container.id == record.id, Container.state == current.value)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if changed:
+        store.keep_in_step(record, values)
+    finished = None
+    if changed and audit.finish_action(session, action_uuid=action.uuid, error=error):
+        finished = session.scalar(
+            select(ActionRecord)
+            .where(ActionRecord.uuid == action.uuid)
+            .execution_options(populate_existing=True)
+        )
+    return store.ReportOutcome(container=record, changed=changed, finished_action=finished)

@@ -1,0 +1,228 @@
+"""A node's relisted picture against the records: vanished containers, stuck operations,
+containers nobody knows, and the ordering that keeps a relist from moving a record backwards."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from controlplane import reconcile, store
+from controlplane.database import utcnow
+from controlplane.lifecycle import Action, ActionState, State
+from controlplane.messages import ContainerReport, NodePicture
+from controlplane.models import ActionRecord, Container
+from tests.unit.test_store import REQUEST, action, add_container, apply, state_of
+
+if TYPE_CHECKING:
+    from conftest import Account
+
+DOCKER_ID = "c" * 64
+
+
+def picture(node: str, observed_ns: int, *reports: ContainerReport) -> NodePicture:
+    return NodePicture(
+        node_uuid=node,
+        observed_ns=observed_ns,
+        containers=[report.to_dict() for report in reports],
+    )
+
+
+def seen(uuid: str, node: str, state: State, observed_ns: int, **extra: object) -> ContainerReport:
+    return ContainerReport.from_dict(
+        {
+            "container_uuid": uuid,
+            "state": state.value,
+            "observed_ns": observed_ns,
+            "node_uuid": node,
+            "docker_id": DOCKER_ID,
+            **extra,
+        }
+    )
+
+
+def running(session: Session, account: Account, node: str, at: int = 100) -> str:
+    uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
+    assert apply(session, uuid, State.RUNNING, at, node, docker_id=DOCKER_ID)
+    return uuid
+
+
+def age_actions(session: Session, seconds: int) -> None:
+    session.execute(update(ActionRecord).values(start_date=utcnow() - timedelta(seconds=seconds)))
+    session.commit()
+
+
+def test_a_listed_change_the_events_missed_is_applied(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    outcome = reconcile.apply_node_picture(
+        session,
+        picture(node, 300, seen(uuid, node, State.STOPPED, 200, exit_code=2)),
+        stuck_after=60,
+    )
+    assert state_of(session, uuid) is State.STOPPED
+    assert [applied.changed for applied in outcome.applied] == [True]
+
+
+def test_an_older_listing_does_not_move_a_record_backwards(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node, at=500)
+    reconcile.apply_node_picture(
+        session, picture(node, 400, seen(uuid, node, State.STOPPED, 300)), stuck_after=60
+    )
+    assert state_of(session, uuid) is State.RUNNING
+
+
+def test_a_record_whose_container_vanished_is_terminated_with_a_reason(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node, at=100)
+    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60)
+    assert state_of(session, uuid) is State.TERMINATED
+    record = session.get(
+        Container, store.get_container(session, owner_id=account.user_id, uuid=uuid).id
+    )
+    assert record is not None and record.state_reason == reconcile.VANISHED_REASON
+
+
+def test_a_record_observed_after_the_listing_began_is_not_taken_for_gone(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node, at=300)
+    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60)
+    assert state_of(session, uuid) is State.RUNNING
+
+
+def test_a_record_that_never_had_a_container_is_left_in_init(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
+    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60)
+    assert state_of(session, uuid) is State.INIT
+
+
+def test_a_recent_operation_is_left_to_finish(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    reconcile.apply_node_picture(
+        session, picture(node, 300, seen(uuid, node, State.RUNNING, 100)), stuck_after=60
+    )
+    assert state_of(session, uuid) is State.STOPPING
+
+
+def test_a_stuck_stop_whose_target_was_reached_succeeds(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    _, record, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    age_actions(session, 120)
+    reconcile.apply_node_picture(
+        session,
+        picture(node, 300, seen(uuid, node, State.STOPPED, 250, exit_code=0)),
+        stuck_after=60,
+    )
+    assert state_of(session, uuid) is State.STOPPED
+    assert action(session, record.uuid).state == ActionState.SUCCESS.value
+
+
+def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    _, record, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    age_actions(session, 120)
+    reconcile.apply_node_picture(
+        session, picture(node, 300, seen(uuid, node, State.RUNNING, 100)), stuck_after=60
+    )
+    assert state_of(session, uuid) is State.RUNNING
+    failed = action(session, record.uuid)
+    assert failed.state == ActionState.FAILED.value
+    assert "did not finish the stop within 60 s" in (failed.reason or "")
+
+
+def test_a_stuck_first_start_with_nothing_on_the_node_returns_to_init(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
+    _, record, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
+    )
+    age_actions(session, 120)
+    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60)
+    assert state_of(session, uuid) is State.INIT
+    assert action(session, record.uuid).state == ActionState.FAILED.value
+
+
+def test_a_stuck_terminate_whose_container_is_gone_succeeds(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    _, record, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.TERMINATE, request=REQUEST
+    )
+    age_actions(session, 120)
+    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60)
+    assert state_of(session, uuid) is State.TERMINATED
+    assert action(session, record.uuid).state == ActionState.SUCCESS.value
+
+
+def test_an_action_left_open_on_a_record_an_event_already_settled_is_closed(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    _, record, _ = store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    # The watcher saw the container stop; the agent died before reporting its operation.
+    assert apply(session, uuid, State.STOPPED, 200, node, exit_code=0)
+    reconcile.apply_node_picture(
+        session, picture(node, 300, seen(uuid, node, State.STOPPED, 200)), stuck_after=60
+    )
+    assert action(session, record.uuid).state == ActionState.PENDING.value
+    age_actions(session, 120)
+    reconcile.apply_node_picture(
+        session, picture(node, 300, seen(uuid, node, State.STOPPED, 200)), stuck_after=60
+    )
+    assert action(session, record.uuid).state == ActionState.SUCCESS.value
+
+
+def test_a_container_with_no_live_record_is_reported_not_touched(
+    session: Session, account: Account, node: str
+) -> None:
+    stranger = "0b6e3f2a-1c4d-4e5f-8a9b-000000000000"
+    outcome = reconcile.apply_node_picture(
+        session, picture(node, 300, seen(stranger, node, State.RUNNING, 100)), stuck_after=60
+    )
+    assert outcome.unknown == [stranger]
+
+
+def test_a_reason_is_kept_for_a_change_nobody_asked_for_only(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    assert apply(
+        session, uuid, State.STOPPED, 200, node, exit_code=137, reason="killed: out of memory"
+    )
+    record = store.get_container(session, owner_id=account.user_id, uuid=uuid)
+    session.refresh(record)
+    assert record.state_reason == "killed: out of memory"
+    store.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.TERMINATE, request=REQUEST
+    )
+    assert apply(
+        session, uuid, State.TERMINATED, 300, node, reason="removed outside the control plane"
+    )
+    session.refresh(record)
+    assert record.state_reason is None
