@@ -8,6 +8,7 @@ that a newer sender does not break an older receiver during a rolling upgrade.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -46,6 +47,10 @@ CREATING_ACTIONS = frozenset({Action.START, Action.REDEPLOY})
 LABEL_CONTAINER_UUID = "io.controlplane.container_uuid"
 LABEL_NODE_UUID = "io.controlplane.node_uuid"
 LABEL_PREFIX = "io.controlplane."
+
+
+# A node tag name: what an agent may report and a create may ask for.
+TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 def node_queue(node_uuid: str) -> str:
@@ -180,6 +185,8 @@ class NodeReport(_Message):
     memory_mb: int
     observed_ns: int
     disk_gb: int = 0
+    # The node's tags (CONTROLPLANE_AGENT_TAGS), which a create may ask for.
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controlplane.environment import SettingsError, env_int
+from controlplane.messages import TAG_NAME
 
 PREFIX = "CONTROLPLANE_AGENT_"
 PULL_POLICIES = ("never", "missing")
@@ -36,6 +37,8 @@ class AgentSettings:
     # The host address published container ports are bound on. Loopback by default, so nothing
     # a container publishes is reachable from other machines until the operator says so.
     publish_ip: str = "127.0.0.1"
+    # Names reported with the node's facts; a create may ask for a node with them.
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
@@ -58,6 +61,7 @@ class AgentSettings:
                 env, PREFIX + "VISIBILITY_TIMEOUT", cls.visibility_timeout, 60
             ),
             publish_ip=_address(env.get(PREFIX + "PUBLISH_IP") or cls.publish_ip),
+            tags=parse_tags(env.get(PREFIX + "TAGS", "")),
         )
 
 
@@ -66,6 +70,18 @@ def _address(text: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise SettingsError(f"{PREFIX}PUBLISH_IP must be an IP address, got {text!r}") from None
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """CONTROLPLANE_AGENT_TAGS: comma-separated names, sorted and without repeats; a bad name
+    stops the agent at start-up rather than making a node nobody can ask for."""
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    bad = sorted(name for name in names if not TAG_NAME.match(name))
+    if bad:
+        raise SettingsError(
+            f"{PREFIX}TAGS: {bad[0]!r} must be 1 to 64 letters, digits, _ . : - starting with one"
+        )
+    return tuple(sorted(names))
 
 
 def node_identity(state_dir: Path) -> str:
