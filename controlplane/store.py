@@ -90,7 +90,7 @@ def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str |
     node.cpu = report.cpu
     node.memory_mb = report.memory_mb
     node.disk_gb = report.disk_gb
-    node.tags = list(report.tags)
+    node.tags = sorted(set(report.tags))
     node.observed_ns = max(node.observed_ns or 0, report.observed_ns)
     node.last_seen = now
     session.commit()
