@@ -37,6 +37,7 @@ from tests.integration.conftest import (
     free_port,
     wait_for,
 )
+from tests.integration.daemons import ExtraDockerDaemon, ExtraNode
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +100,10 @@ def plane(
         # (refusing the dangerous ones) is checked against a second API (test_container_options).
         "CONTROLPLANE_ALLOW_DANGEROUS": "all",
         "CONTROLPLANE_AGENT_PUBLISH_IP": "127.0.0.1",
+        # A short lease, so tests/integration/test_nodes.py sees a silent node go Unreachable
+        # quickly; agents beat more often than by default so a busy machine never loses one.
+        "CONTROLPLANE_NODE_GRACE": "8",
+        "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
     }
     controlplane = str(BIN / "controlplane")
     subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -135,6 +140,53 @@ def plane(
         for service in services.values():
             service.stop()
         _remove_node_containers(docker_client, node_uuid)
+
+
+# The extra nodes: their names are also their bridges' (see tests/integration/daemons.py).
+EXTRA_NODE_TAGS = {"cpnode1": "ssd,zone-a", "cpnode2": "zone-b"}
+
+
+@pytest.fixture(scope="module")
+def extra_nodes(plane: Plane, docker_client: docker.DockerClient) -> Iterator[list[ExtraNode]]:
+    """Two more real nodes, each a dockerd of its own with its own agent, tagged as in
+    EXTRA_NODE_TAGS, registered with the session's plane. Everything is removed afterwards, pass
+    or fail, and the nodes are left Unreachable, so later tests never place containers on them."""
+    started: list[ExtraNode] = []
+    daemons = [
+        ExtraDockerDaemon(name, index, plane.state_dir)
+        for index, name in enumerate(EXTRA_NODE_TAGS, start=1)
+    ]
+    admin = plane.client("alice")
+    try:
+        for daemon in daemons:
+            client = daemon.start()
+            daemon.load_image(docker_client, client)
+            node_uuid = str(uuid.uuid4())
+            env = {
+                **plane.env,
+                "CONTROLPLANE_AGENT_DOCKER_URL": daemon.url,
+                "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
+                "CONTROLPLANE_AGENT_NODE_NAME": daemon.name,
+                "CONTROLPLANE_AGENT_STATE_DIR": str(plane.state_dir / daemon.name),
+                "CONTROLPLANE_AGENT_TAGS": EXTRA_NODE_TAGS[daemon.name],
+            }
+            agent = Service(f"agent-{daemon.name}", ["agent"], env, plane.state_dir)
+            plane.services[agent.name] = agent
+            started.append(ExtraNode(daemon, client, agent, node_uuid))
+        for node in started:
+            admin.wait_node_state(node.uuid, "Deployed")
+        yield started
+    finally:
+        for node in started:
+            node.agent.stop()
+            del plane.services[node.agent.name]
+            node.remove_containers()
+            node.docker.close()
+        for daemon in daemons:
+            daemon.stop()
+        for node in started:
+            if admin.node_state(node.uuid) is not None:
+                admin.wait_node_state(node.uuid, "Unreachable")
 
 
 @pytest.fixture
