@@ -78,7 +78,10 @@ def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str |
     Returns the node and the state it had before, None when this report registered it, so the
     caller can tell a registration and a state change from a plain heartbeat.
     """
-    node = session.scalar(select(Node).where(Node.uuid == report.node_uuid))
+    # Locked (on PostgreSQL; SQLite's write lock already covers the transaction) so a lease
+    # sweep cannot mark the node Unreachable between this read and the commit, which would hide
+    # the change back to Deployed from `previous`.
+    node = session.scalar(select(Node).where(Node.uuid == report.node_uuid).with_for_update())
     now = utcnow()
     previous = None if node is None else node.state
     if node is None:

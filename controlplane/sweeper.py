@@ -52,6 +52,10 @@ class LeaseSweeper:
             )
 
     def _run(self) -> None:
+        # A reporter that was down has heartbeats waiting in the broker; judging the nodes before
+        # a grace period of them has been applied would flap every node Unreachable and back.
+        if self._stop.wait(self.grace):
+            return
         while not self._stop.wait(self.interval):
             try:
                 self.sweep()
