@@ -6,6 +6,11 @@ fixtures in each folder's conftest would make pytest start two planes, whose rep
 consume each other's reports from the shared queue. The machinery itself (`Plane`, `ApiClient`,
 `wait_for`) is in tests/integration/conftest.py.
 
+The session runs a short node lease (8 s grace, 2 s heartbeats) so that tests/integration/
+test_nodes.py sees a silent node go Unreachable quickly; its `extra_nodes` (two more dockerd
+daemons with their own agents, see tests/integration/daemons.py) are module-scoped, and left
+Unreachable, so no later test places a container on them.
+
 Every container the session's node made is removed after each test that used the plane (by the
 node label), even when the test fails. Tests that do not ask for the plane (tests/unit) start
 nothing and touch no service.
