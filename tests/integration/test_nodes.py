@@ -6,11 +6,13 @@ at once; the agent's return brings the node back Deployed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.integration.conftest import ApiClient, Plane
 from tests.integration.daemons import ExtraNode
+from tests.integration.test_streams import connect, is_about, read_until
 
 pytestmark = pytest.mark.integration
 
@@ -104,10 +106,29 @@ def test_a_silent_node_becomes_unreachable_and_comes_back(
     uuid = str(running["uuid"])
     start_and_find(alice, silent_node, running)
     actions_before = alice.request("GET", "/api/v1/action/", params={"object": uuid}).json()
+    with connect(plane, "/v1/events") as events:
+        silent_node.agent.stop(keep_log=True)
+        alice.wait_node_state(silent_node.uuid, "Unreachable", timeout=60)
+        lost = read_until(events, is_about(silent_node.uuid, "node", "Unreachable"))[-1]
+        assert (lost["action"], lost["resource_uri"]) == (
+            "update",
+            f"/api/v1/node/{silent_node.uuid}/",
+        )
+        refuses_actions_and_placement(alice, silent_node, uuid, actions_before)
 
-    silent_node.agent.stop(keep_log=True)
-    alice.wait_node_state(silent_node.uuid, "Unreachable", timeout=60)
+        silent_node.agent.restart()
+        alice.wait_node_state(silent_node.uuid, "Deployed", timeout=60)
+        read_until(events, is_about(silent_node.uuid, "node", "Deployed"))
+    assert alice.container(uuid)["synchronized"] is True
+    assert alice.act(uuid, "stop").status_code == 202
+    alice.wait_state(uuid, "Stopped")
 
+
+def refuses_actions_and_placement(
+    alice: ApiClient, silent_node: ExtraNode, uuid: str, actions_before: dict[str, Any]
+) -> None:
+    """While the node is Unreachable: its container shows its last state, unsynchronized;
+    actions on it and placements on the node are refused at once, writing nothing."""
     shown = alice.container(uuid)
     assert (shown["state"], shown["synchronized"]) == ("Running", False)
     for action in ("stop", "redeploy", "terminate"):
@@ -126,9 +147,3 @@ def test_a_silent_node_becomes_unreachable_and_comes_back(
     assert actions_after["meta"]["total_count"] == actions_before["meta"]["total_count"]
     # The real container ran on untouched while its agent was away.
     assert silent_node.containers(uuid)[0].status == "running"
-
-    silent_node.agent.restart()
-    alice.wait_node_state(silent_node.uuid, "Deployed", timeout=60)
-    assert alice.container(uuid)["synchronized"] is True
-    assert alice.act(uuid, "stop").status_code == 202
-    alice.wait_state(uuid, "Stopped")
