@@ -181,17 +181,23 @@ def api(bind: str, workers: int, threads: int) -> None:
 @main.command()
 @click.option("--concurrency", default=4, show_default=True, help="Report-applying threads.")
 def reporter(concurrency: int) -> None:
-    """Run the reporter: apply node reports to the database (queue "controlplane")."""
+    """Run the reporter: apply node reports to the database (queue "controlplane") and declare
+    nodes that stopped heartbeating Unreachable."""
     settings = _settings()
     migrate.upgrade(settings.database_url)
-    make_reporter(settings).worker_main(
-        worker_argv(
-            [CLAIM_QUEUE, REPORTER_QUEUE],
-            hostname="reporter@%h",
-            concurrency=concurrency,
-            loglevel=logging.getLevelName(logging.getLogger().level),
+    app, sweeper = make_reporter(settings)
+    sweeper.start()
+    try:
+        app.worker_main(
+            worker_argv(
+                [CLAIM_QUEUE, REPORTER_QUEUE],
+                hostname="reporter@%h",
+                concurrency=concurrency,
+                loglevel=logging.getLevelName(logging.getLogger().level),
+            )
         )
-    )
+    finally:
+        sweeper.stop()
 
 
 def run() -> None:

@@ -99,7 +99,19 @@ class ActionNotRetriableError(ConflictError):
 
 
 class NoNodeAvailableError(ControlPlaneError):
+    """No node can take a new container now (none registered, all unreachable, or none with the
+    requested tags); the message says which. Nothing was written."""
+
     template = "no deployed node is available to place the container on; start a node agent"
+
+
+class NodeUnreachableError(ControlPlaneError):
+    """The node's agent has stopped heartbeating; what only it could do is refused, not queued."""
+
+    template = (
+        "node {node} is {state}: its agent has not been heard from within the grace period; "
+        "nothing was changed, try again once it is back"
+    )
 
 
 class BrokerUnavailableError(ControlPlaneError):

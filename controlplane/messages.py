@@ -8,6 +8,7 @@ that a newer sender does not break an older receiver during a rolling upgrade.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -51,6 +52,10 @@ LABEL_NODE_UUID = "io.controlplane.node_uuid"
 # The container's autodestroy setting, which the agent enforces when the container exits.
 LABEL_AUTODESTROY = "io.controlplane.autodestroy"
 LABEL_PREFIX = "io.controlplane."
+
+
+# A node tag name: what an agent may report and a create may ask for.
+TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 def node_queue(node_uuid: str) -> str:
@@ -206,6 +211,8 @@ class NodeReport(_Message):
     memory_mb: int
     observed_ns: int
     disk_gb: int = 0
+    # The node's tags (CONTROLPLANE_AGENT_TAGS), which a create may ask for.
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

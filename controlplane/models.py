@@ -79,6 +79,8 @@ class Node(Base):
     observed_ns: Mapped[int] = mapped_column(BigInteger, default=0)
     deployed_datetime: Mapped[datetime]
     last_seen: Mapped[datetime]
+    # Migration 0004: the names the agent reports (CONTROLPLANE_AGENT_TAGS), for placement.
+    tags: Mapped[list[str]] = _json_list()
 
 
 class Container(Base):

@@ -4,6 +4,7 @@ Node agents never touch the database; everything they observe arrives here as a 
 applied through `store`, which drops stale and duplicate reports by their observation time.
 Whatever a report changed is then published as events (`controlplane.events`), after the commit,
 so a client never hears of a change that was rolled back.
+Beside the tasks, a `LeaseSweeper` thread declares nodes that stopped heartbeating Unreachable.
 Tasks retry only on transient database errors (a locked SQLite file, a lost PostgreSQL
 connection); a malformed report is logged and dropped rather than retried forever.
 """
@@ -30,6 +31,7 @@ from controlplane.messages import (
     NodeReport,
 )
 from controlplane.settings import Settings
+from controlplane.sweeper import LeaseSweeper
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,13 @@ _RETRY = {
 }
 
 
-def make_reporter(settings: Settings) -> Celery:
-    """The reporter's Celery app, with its tasks bound to a database built from `settings`."""
+def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
+    """The reporter's Celery app, with its tasks bound to a database built from `settings`, and
+    the lease sweeper that runs beside it on the same database and broker."""
     app = make_celery(settings)
     database = Database(settings.database_url)
     publisher = events.EventPublisher(app)
+    sweeper = LeaseSweeper(database, publisher, grace=settings.node_grace)
 
     @app.task(name=TASK_REPORT_CONTAINER, **_RETRY)
     def report_container(report: dict[str, Any]) -> None:
@@ -130,4 +134,4 @@ def make_reporter(settings: Settings) -> Celery:
             message.docker_version,
         )
 
-    return app
+    return app, sweeper

@@ -35,6 +35,10 @@ class Settings:
     # Redis redelivers an unacknowledged task after this many seconds; it must exceed the slowest
     # Docker call (a stop waits up to stop_timeout) or a slow task would run twice at once.
     visibility_timeout: int = 3600
+    # Seconds without a heartbeat after which a node is Unreachable. Agents beat every 5 s, so
+    # the default tolerates two lost beats and, with the sweep every grace/5, notices a lost
+    # node within 18 s.
+    node_grace: int = 15
     # Dangerous container options the operator allows; none unless named.
     allow_dangerous: frozenset[str] = frozenset()
     # Seconds a container may stay Starting/Stopping/Terminating before the relist settles it
@@ -61,6 +65,7 @@ class Settings:
             visibility_timeout=env_int(
                 env, PREFIX + "VISIBILITY_TIMEOUT", defaults.visibility_timeout, 60
             ),
+            node_grace=env_int(env, PREFIX + "NODE_GRACE", defaults.node_grace, 1),
             allow_dangerous=_allowed_options(env.get(PREFIX + "ALLOW_DANGEROUS", "")),
             stuck_timeout=env_int(env, PREFIX + "STUCK_TIMEOUT", -1, 1)
             if env.get(PREFIX + "STUCK_TIMEOUT")

@@ -9,6 +9,7 @@ callers own the transaction boundaries only where they must also talk to the bro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import false, func, or_, select, update
@@ -23,13 +24,15 @@ from controlplane.errors import (
     ActionNotRetriableError,
     ContainerNotFoundError,
     NodeNotFoundError,
+    NodeUnreachableError,
     TransitionRefusedError,
 )
+from controlplane.lease import NodeState
 from controlplane.lifecycle import Action, ActionState, State
 from controlplane.messages import ContainerReport, NodeReport
 from controlplane.models import ActionRecord, Container, Node
 
-NODE_DEPLOYED = "Deployed"
+NODE_DEPLOYED = NodeState.DEPLOYED.value
 
 # How often a conditional update is retried when another writer changed the row in between.
 _TRANSITION_ATTEMPTS = 3
@@ -40,15 +43,19 @@ _TRANSITION_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class NodeLoad:
-    """A deployed node and how many live containers it holds, for the scheduler."""
+    """A node, its state and tags, and how many live containers it holds, for the scheduler."""
 
     id: int
     uuid: str
     name: str
+    state: str
+    tags: frozenset[str]
     containers: int
 
 
-def deployed_node_loads(session: Session) -> list[NodeLoad]:
+def node_loads(session: Session) -> list[NodeLoad]:
+    """Every node with its load; the scheduler, not the query, decides which may take more, so
+    it can say why none can (unreachable, or no such tags)."""
     live = (
         select(Container.node_id, func.count().label("n"))
         .where(Container.state != State.TERMINATED.value)
@@ -56,11 +63,14 @@ def deployed_node_loads(session: Session) -> list[NodeLoad]:
         .subquery()
     )
     rows = session.execute(
-        select(Node.id, Node.uuid, Node.name, func.coalesce(live.c.n, 0))
+        select(Node.id, Node.uuid, Node.name, Node.state, Node.tags, func.coalesce(live.c.n, 0))
         .outerjoin(live, live.c.node_id == Node.id)
-        .where(Node.state == NODE_DEPLOYED)
+        .order_by(Node.id)
     )
-    return [NodeLoad(id=r[0], uuid=r[1], name=r[2], containers=r[3]) for r in rows]
+    return [
+        NodeLoad(id=r[0], uuid=r[1], name=r[2], state=r[3], tags=frozenset(r[4]), containers=r[5])
+        for r in rows
+    ]
 
 
 def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str | None]:
@@ -69,7 +79,10 @@ def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str |
     Returns the node and the state it had before, None when this report registered it, so the
     caller can tell a registration and a state change from a plain heartbeat.
     """
-    node = session.scalar(select(Node).where(Node.uuid == report.node_uuid))
+    # Locked (on PostgreSQL; SQLite's write lock already covers the transaction) so a lease
+    # sweep cannot mark the node Unreachable between this read and the commit, which would hide
+    # the change back to Deployed from `previous`.
+    node = session.scalar(select(Node).where(Node.uuid == report.node_uuid).with_for_update())
     now = utcnow()
     previous = None if node is None else node.state
     if node is None:
@@ -81,10 +94,36 @@ def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str |
     node.cpu = report.cpu
     node.memory_mb = report.memory_mb
     node.disk_gb = report.disk_gb
+    node.tags = sorted(set(report.tags))
     node.observed_ns = max(node.observed_ns or 0, report.observed_ns)
     node.last_seen = now
     session.commit()
     return node, previous
+
+
+def expire_node_leases(session: Session, *, cutoff: datetime) -> list[Node]:
+    """Mark Unreachable every Deployed node last seen before `cutoff`, and return them.
+
+    Each node moves with its own conditional UPDATE that repeats both conditions, so when several
+    reporters sweep at once exactly one of them moves (and announces) each node, and a heartbeat
+    applied in between (a fresh `last_seen`) keeps the node Deployed.
+    """
+    expired = session.scalars(
+        select(Node).where(Node.state == NODE_DEPLOYED, Node.last_seen < cutoff)
+    ).all()
+    moved = []
+    for node in expired:
+        result = session.execute(
+            update(Node)
+            .where(Node.id == node.id, Node.state == NODE_DEPLOYED, Node.last_seen < cutoff)
+            .values(state=NodeState.UNREACHABLE.value)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            session.refresh(node)
+            moved.append(node)
+    session.commit()
+    return moved
 
 
 def list_nodes(
@@ -113,6 +152,17 @@ def get_node(session: Session, *, uuid: str) -> Node:
     if node is None:
         raise NodeNotFoundError(ident=uuid)
     return node
+
+
+def require_reachable(node: Node) -> None:
+    """Refuse at once what only the node could do, while its agent is silent: the operation
+    would wait in its queue, and the container in a transitional state, for as long as it is.
+
+    Raises:
+        NodeUnreachableError: the node is not Deployed.
+    """
+    if node.state != NODE_DEPLOYED:
+        raise NodeUnreachableError(node=node.uuid, state=node.state)
 
 
 def count_live_containers(session: Session, *, node_id: int) -> int:
@@ -270,9 +320,15 @@ def _transition(
         current = State(container.state)
         if not lifecycle.is_allowed(current, action):
             raise TransitionRefusedError(action=action.value, uuid=uuid, state=current.value)
+        require_reachable(container.node)
         result = session.execute(
             update(Container)
-            .where(Container.id == container.id, Container.state == current.value)
+            .where(
+                Container.id == container.id,
+                Container.state == current.value,
+                # The node may be declared Unreachable between the check and this update.
+                Container.node_id.in_(select(Node.id).where(Node.state == NODE_DEPLOYED)),
+            )
             .values(state=lifecycle.target_state(action).value)
             .execution_options(synchronize_session=False)
         )

@@ -16,11 +16,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from controlplane.errors import InvalidInputError
-from controlplane.messages import LABEL_PREFIX
+from controlplane.messages import LABEL_PREFIX, TAG_NAME
+from controlplane.scheduler import PlacementRequest
 
 # For every choice field the first value is the default.
 AUTORESTART_VALUES = ("OFF", "ON_FAILURE", "ALWAYS")
@@ -71,7 +73,8 @@ Check = Callable[[str, Any], Any]
 
 
 def validate_create(body: dict[str, Any]) -> dict[str, Any]:
-    """Column values for a new container from a create request body.
+    """Column values for a new container from a create request body, plus the placement fields
+    (`node`, `tags`) when given, which `take_placement` removes before anything is stored.
 
     Unknown fields are refused rather than ignored: a misspelt option that silently does nothing
     is worse than a 400 that names it. Fields are checked one by one, then the combinations
@@ -92,6 +95,14 @@ def validate_create(body: dict[str, Any]) -> dict[str, Any]:
     _check_network(values)
     _check_memory_swap(values)
     return values
+
+
+def take_placement(values: dict[str, Any]) -> PlacementRequest:
+    """Remove the placement fields from validated create values: they choose the node, and the
+    container's `node` is the node chosen, not the one asked for."""
+    return PlacementRequest(
+        node_uuid=values.pop("node", None), tags=frozenset(values.pop("tags", ()))
+    )
 
 
 def default_name(image_name: str) -> str:
@@ -408,6 +419,39 @@ def _security_opt(field: str, text: str) -> str:
     return text
 
 
+# --- placement (not stored: they choose the node) -----------------------------------------
+
+PLACEMENT_FIELDS = ("node", "tags")
+
+
+def _node(field: str, value: Any) -> str:
+    """A node's resource URI in either tree (`/api/v1/node/<uuid>/`,
+    `/api/infra/v1/[ns/]node/<uuid>/`) or its bare uuid; the uuid is kept."""
+    text = _string(field, value)
+    parts = text.rstrip("/").split("/")
+    if len(parts) > 1 and parts[-2] != "node":
+        raise InvalidInputError(field, f"{text!r} is not a node resource URI or uuid")
+    try:
+        return str(uuid.UUID(parts[-1]))
+    except ValueError:
+        raise InvalidInputError(field, f"{text!r} is not a node resource URI or uuid") from None
+
+
+def _tags(field: str, value: Any) -> list[str]:
+    """Tag names, as strings or as the `{"name": ...}` objects nodes show them as; the node
+    must have every one. Sorted, without repeats."""
+    names = set()
+    for where, item in _items(field, value):
+        name = item.get("name") if isinstance(item, dict) and set(item) == {"name"} else item
+        text = _string(where, name)
+        if not TAG_NAME.match(text):
+            raise InvalidInputError(
+                where, f"{text!r} must be 1 to 64 letters, digits, _ . : - starting with one"
+            )
+        names.add(text)
+    return sorted(names)
+
+
 # --- shared pieces ---------------------------------------------------------------------------
 
 
@@ -523,6 +567,8 @@ _FIELDS: dict[str, Check] = {
     "bindings": _bindings,
     "autorestart": _choice(AUTORESTART_VALUES),
     "autodestroy": _choice(AUTODESTROY_VALUES),
+    "node": _optional(_node),
+    "tags": _tags,
 }
 
 

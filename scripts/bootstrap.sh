@@ -9,7 +9,7 @@ CP_VENV="${CP_VENV:-$CP_ROOT/.venv}"
 CP_IMAGE="${CP_IMAGE:-controlplane/busybox:latest}"
 CP_DOCKER_SOCK=/var/run/docker.sock
 CP_LOG_DIR="${CP_LOG_DIR:-/var/log/controlplane}"
-CP_PACKAGES=(docker.io redis-server busybox-static docker-compose curl iptables)
+CP_PACKAGES=(docker.io redis-server busybox-static docker-compose curl iptables iproute2)
 
 say() { printf '==> %s\n' "$*" >&2; }
 

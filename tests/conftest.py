@@ -6,6 +6,11 @@ fixtures in each folder's conftest would make pytest start two planes, whose rep
 consume each other's reports from the shared queue. The machinery itself (`Plane`, `ApiClient`,
 `wait_for`) is in tests/integration/conftest.py.
 
+The session runs a short node lease (8 s grace, 2 s heartbeats) so that tests/integration/
+test_nodes.py sees a silent node go Unreachable quickly; its `extra_nodes` (two more dockerd
+daemons with their own agents, see tests/integration/daemons.py) are module-scoped, and left
+Unreachable, so no later test places a container on them.
+
 Every container the session's node made is removed after each test that used the plane (by the
 node label), even when the test fails. Tests that do not ask for the plane (tests/unit) start
 nothing and touch no service.
@@ -39,6 +44,7 @@ from tests.integration.conftest import (
     tolerating_socket_leaks,
     wait_for,
 )
+from tests.integration.daemons import ExtraDockerDaemon, ExtraNode
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +119,10 @@ def plane(
         # (tests/integration/test_out_of_band.py) do not wait out the production defaults.
         "CONTROLPLANE_AGENT_RELIST_INTERVAL": "2",
         "CONTROLPLANE_STUCK_TIMEOUT": "20",
+        # A short lease, so tests/integration/test_nodes.py sees a silent node go Unreachable
+        # quickly; agents beat more often than by default so a busy machine never loses one.
+        "CONTROLPLANE_NODE_GRACE": "8",
+        "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
     }
     controlplane = str(BIN / "controlplane")
     subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -149,6 +159,53 @@ def plane(
         for service in services.values():
             service.stop()
         _remove_node_containers(docker_client, node_uuid)
+
+
+# The extra nodes: their names are also their bridges' (see tests/integration/daemons.py).
+EXTRA_NODE_TAGS = {"cpnode1": "ssd,zone-a", "cpnode2": "zone-b"}
+
+
+@pytest.fixture(scope="module")
+def extra_nodes(plane: Plane, docker_client: docker.DockerClient) -> Iterator[list[ExtraNode]]:
+    """Two more real nodes, each a dockerd of its own with its own agent, tagged as in
+    EXTRA_NODE_TAGS, registered with the session's plane. Everything is removed afterwards, pass
+    or fail, and the nodes are left Unreachable, so later tests never place containers on them."""
+    started: list[ExtraNode] = []
+    daemons = [
+        ExtraDockerDaemon(name, index, plane.state_dir)
+        for index, name in enumerate(EXTRA_NODE_TAGS, start=1)
+    ]
+    admin = plane.client("alice")
+    try:
+        for daemon in daemons:
+            client = daemon.start()
+            daemon.load_image(docker_client, client)
+            node_uuid = str(uuid.uuid4())
+            env = {
+                **plane.env,
+                "CONTROLPLANE_AGENT_DOCKER_URL": daemon.url,
+                "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
+                "CONTROLPLANE_AGENT_NODE_NAME": daemon.name,
+                "CONTROLPLANE_AGENT_STATE_DIR": str(plane.state_dir / daemon.name),
+                "CONTROLPLANE_AGENT_TAGS": EXTRA_NODE_TAGS[daemon.name],
+            }
+            agent = Service(f"agent-{daemon.name}", ["agent"], env, plane.state_dir)
+            plane.services[agent.name] = agent
+            started.append(ExtraNode(daemon, client, agent, node_uuid))
+        for node in started:
+            admin.wait_node_state(node.uuid, "Deployed")
+        yield started
+    finally:
+        for node in started:
+            node.agent.stop()
+            del plane.services[node.agent.name]
+            node.remove_containers()
+            node.docker.close()
+        for daemon in daemons:
+            daemon.stop()
+        for node in started:
+            if admin.node_state(node.uuid) is not None:
+                admin.wait_node_state(node.uuid, "Unreachable")
 
 
 @pytest.fixture

@@ -43,7 +43,9 @@ def make_agent(settings: AgentSettings) -> Agent:
         publish_ip=settings.publish_ip,
         pool_size=settings.concurrency + 2,
     )
-    reports = Reports(app, node_uuid=settings.node_uuid, node_name=settings.node_name)
+    reports = Reports(
+        app, node_uuid=settings.node_uuid, node_name=settings.node_name, tags=settings.tags
+    )
     # Log lines go out on Redis pub/sub (see workers.logstream), so log streams need Redis as
     # the broker, as the result store of the REST logs request already does.
     streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url))

@@ -21,8 +21,13 @@ from workers.settings import PREFIX, AgentSettings
 @click.option("--node-name", help="Node name shown in the API (CONTROLPLANE_AGENT_NODE_NAME).")
 @click.option("--docker-url", help="Docker Engine URL (CONTROLPLANE_AGENT_DOCKER_URL).")
 @click.option("--state-dir", help="Where the node identity is kept (CONTROLPLANE_AGENT_STATE_DIR).")
+@click.option("--tags", help="Comma-separated node tags (CONTROLPLANE_AGENT_TAGS).")
 def agent(
-    broker_url: str | None, node_name: str | None, docker_url: str | None, state_dir: str | None
+    broker_url: str | None,
+    node_name: str | None,
+    docker_url: str | None,
+    state_dir: str | None,
+    tags: str | None,
 ) -> None:
     """Run a node agent: consume this node's queue and drive its Docker Engine."""
     overrides = {
@@ -30,6 +35,7 @@ def agent(
         "NODE_NAME": node_name,
         "DOCKER_URL": docker_url,
         "STATE_DIR": state_dir,
+        "TAGS": tags,
     }
     env = dict(os.environ)
     env.update({PREFIX + key: value for key, value in overrides.items() if value})

@@ -37,11 +37,18 @@ log = logging.getLogger(__name__)
 
 class Reports:
     def __init__(
-        self, celery: Celery, *, node_uuid: str, node_name: str, claim_timeout: float = 10
+        self,
+        celery: Celery,
+        *,
+        node_uuid: str,
+        node_name: str,
+        tags: tuple[str, ...] = (),
+        claim_timeout: float = 10,
     ) -> None:
         self.celery = celery
         self.node_uuid = node_uuid
         self.node_name = node_name
+        self.tags = tags
         self.claim_timeout = claim_timeout
 
     def claim(self, operation: Operation) -> bool:
@@ -137,6 +144,7 @@ class Reports:
             cpu=facts.cpu,
             memory_mb=facts.memory_mb,
             disk_gb=facts.disk_gb,
+            tags=list(self.tags),
             observed_ns=time.time_ns(),
         )
         self.celery.send_task(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controlplane.environment import SettingsError, env_int
+from controlplane.messages import TAG_NAME
 
 PREFIX = "CONTROLPLANE_AGENT_"
 PULL_POLICIES = ("never", "missing")
@@ -40,6 +41,8 @@ class AgentSettings:
     relist_interval: int = 15
     # Follow Docker's events (off only to test that the relist alone repairs drift).
     watch_events: bool = True
+    # Names reported with the node's facts; a create may ask for a node with them.
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
@@ -64,6 +67,7 @@ class AgentSettings:
             publish_ip=_address(env.get(PREFIX + "PUBLISH_IP") or cls.publish_ip),
             relist_interval=env_int(env, PREFIX + "RELIST_INTERVAL", cls.relist_interval, 1),
             watch_events=env.get(PREFIX + "WATCH_EVENTS", "1") not in ("0", "false", "no"),
+            tags=parse_tags(env.get(PREFIX + "TAGS", "")),
         )
 
 
@@ -72,6 +76,18 @@ def _address(text: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise SettingsError(f"{PREFIX}PUBLISH_IP must be an IP address, got {text!r}") from None
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """CONTROLPLANE_AGENT_TAGS: comma-separated names, sorted and without repeats; a bad name
+    stops the agent at start-up rather than making a node nobody can ask for."""
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    bad = sorted(name for name in names if not TAG_NAME.match(name))
+    if bad:
+        raise SettingsError(
+            f"{PREFIX}TAGS: {bad[0]!r} must be 1 to 64 letters, digits, _ . : - starting with one"
+        )
+    return tuple(sorted(names))
 
 
 def node_identity(state_dir: Path) -> str:

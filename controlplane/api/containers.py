@@ -16,12 +16,11 @@ from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
 from controlplane.database import new_uuid
-from controlplane.errors import InvalidInputError, NoNodeAvailableError
+from controlplane.errors import InvalidInputError
 from controlplane.lifecycle import Action, State
 from controlplane.scheduler import choose_node
-from controlplane.validation import validate_create
+from controlplane.validation import take_placement, validate_create
 
-SERVICE_FILTERS = ("service", "service__stack__name")
 SERVICE_FILTERS = ("service", "service__stack__name")
 LIST_FILTERS = (
     "state",
@@ -85,11 +84,10 @@ class ContainerListResource(Resource):
 
     def post(self) -> Reply:
         fields = validate_create(context.json_body())
+        placement = take_placement(fields)
         policy.check_allowed(fields, context.settings().allow_dangerous)
         session = db_session()
-        node = choose_node(store.deployed_node_loads(session))
-        if node is None:
-            raise NoNodeAvailableError()
+        node = choose_node(store.node_loads(session), placement)
         uuid = new_uuid()
         fields.update(uuid=uuid, unique_name=f"{fields['name']}-{uuid[:8]}")
         container, action = store.insert_container(
@@ -151,6 +149,7 @@ class ContainerLogsResource(Resource):
         tail = context.query_tail()
         if State(container.state) in NO_DOCKER_CONTAINER:
             return {"logs": ""}
+        store.require_reachable(container.node)
         node_uuid = container.node.uuid
         # Waiting for the node may take the whole node timeout: not with a database transaction
         # open (on SQLite, every transaction holds the write lock).

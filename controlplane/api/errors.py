@@ -31,6 +31,7 @@ STATUS_BY_ERROR: dict[type[errors.ControlPlaneError], int] = {
     errors.ConflictError: 409,
     errors.UnsupportedMediaTypeError: 415,
     errors.NoNodeAvailableError: 503,
+    errors.NodeUnreachableError: 503,
     errors.BrokerUnavailableError: 503,
     errors.StreamCapacityError: 503,
     errors.NodeTimeoutError: 504,

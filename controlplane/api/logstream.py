@@ -4,8 +4,9 @@ REST logs request by the handshake.
 
 Everything that can be refused is refused before the handshake, as the SDKs expect (§6.2): no
 or bad credentials (401), a container the caller cannot see or another namespace (404), a bad
-`tail` or `follow` (400), the broker down (503). The lines come from the container's node agent
-through the broker (`controlplane.logchannels`, `workers.logstream`); the API never reads Docker.
+`tail` or `follow` (400), the container's node Unreachable or the broker down (503). The lines
+come from the container's node agent through the broker (`controlplane.logchannels`,
+`workers.logstream`); the API never reads Docker.
 With `follow=false` the socket closes (1000) after the tail; otherwise it stays open until the
 container is removed, the client leaves, or the node falls silent (1011).
 """
@@ -49,6 +50,8 @@ def logs_socket(uuid: str, namespace: str | None = None) -> Response:
         follow=context.query_bool("follow", True),
     )
     on_docker = State(container.state) not in NO_DOCKER_CONTAINER
+    if on_docker:
+        store.require_reachable(container.node)
     node_uuid = container.node.uuid
     # A follower may last hours: it must not hold a database connection (or, on SQLite, the
     # write lock that every transaction here takes).

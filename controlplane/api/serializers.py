@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from controlplane.api.trees import Links
+from controlplane.lease import NodeState
 from controlplane.lifecycle import TRANSITIONAL_STATES, Action, ActionState, State, is_allowed
 from controlplane.messages import Event, LogStreamMessage
 from controlplane.models import ActionRecord, Container, Node
@@ -108,6 +109,13 @@ def _endpoint_uri(binding: dict[str, Any], node_name: str) -> str:
     return f"{binding['protocol']}://{host}:{binding['outer_port']}/"
 
 
+def is_synchronized(container: Container) -> bool:
+    """Whether the state shown is what Docker has: not while an operation is under way, and
+    not while the node is Unreachable (the state is the last one known, kept as it was)."""
+    stable = State(container.state) not in TRANSITIONAL_STATES
+    return stable and container.node.state == NodeState.DEPLOYED.value
+
+
 def container_to_json(container: Container, links: Links) -> dict[str, Any]:
     return {
         "uuid": container.uuid,
@@ -117,7 +125,7 @@ def container_to_json(container: Container, links: Links) -> dict[str, Any]:
         "name": container.name,
         "unique_name": container.unique_name,
         "state": container.state,
-        "synchronized": State(container.state) not in TRANSITIONAL_STATES,
+        "synchronized": is_synchronized(container),
         "node": links.uri("node", container.node.uuid),
         "service": None,
         "public_dns": None,
@@ -181,7 +189,7 @@ def node_to_json(node: Node, links: Links, *, live_containers: int) -> dict[str,
         "last_seen": format_date(node.last_seen),
         "deployed_datetime": format_date(node.deployed_datetime),
         "destroyed_datetime": None,
-        "tags": [],
+        "tags": [{"name": name} for name in node.tags],
         "node_cluster": None,
         "node_type": None,
         "region": None,

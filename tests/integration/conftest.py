@@ -139,6 +139,14 @@ class ApiClient:
 
         return dict(wait_for(reached, timeout))
 
+    def node_state(self, node_uuid: str) -> str | None:
+        """The node's state, None while it has not registered."""
+        response = self.request("GET", f"/api/v1/node/{node_uuid}/")
+        return str(response.json()["state"]) if response.status_code == 200 else None
+
+    def wait_node_state(self, node_uuid: str, state: str, timeout: float = 60) -> None:
+        wait_for(lambda: self.node_state(node_uuid) == state, timeout, interval=0.2)
+
     def wait_action(self, uri: str, timeout: float = 30) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
             body = self.action(uri)

@@ -111,7 +111,9 @@ def account(make_account: Callable[[str], Account]) -> Account:
 def register_node(database: Database) -> Callable[..., str]:
     """Register a node the way the reporter does on a heartbeat; returns its uuid."""
 
-    def register(node_uuid: str | None = None, name: str = "node-1") -> str:
+    def register(
+        node_uuid: str | None = None, name: str = "node-1", tags: list[str] | None = None
+    ) -> str:
         node_uuid = node_uuid or str(uuid.uuid4())
         report = NodeReport(
             node_uuid=node_uuid,
@@ -120,6 +122,7 @@ def register_node(database: Database) -> Callable[..., str]:
             cpu=2,
             memory_mb=2048,
             observed_ns=time.time_ns(),
+            tags=tags or [],
         )
         with database.session() as session:
             store.apply_node_report(session, report)

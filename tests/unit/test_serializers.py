@@ -153,11 +153,12 @@ LIST_OPTIONS = (
 )
 
 
-def make_node() -> Node:
+def make_node(state: str = "Deployed", tags: list[str] | None = None) -> Node:
     return Node(
         uuid=NODE_UUID,
         name="node-1",
-        state="Deployed",
+        state=state,
+        tags=tags or [],
         docker_version="27.0.0",
         cpu=4,
         memory_mb=8192,
@@ -344,6 +345,19 @@ def test_a_container_is_synchronized_only_in_a_stable_state(state: State) -> Non
     data = container_to_json(make_container(state), TUTUM_LINKS)
     assert data["state"] == state.value
     assert data["synchronized"] is (state not in TRANSITIONAL_STATES)
+
+
+@pytest.mark.parametrize("state", [State.RUNNING, State.STOPPED], ids=str)
+def test_a_container_on_an_unreachable_node_keeps_its_state_but_is_not_synchronized(
+    state: State,
+) -> None:
+    data = container_to_json(make_container(state, node=make_node("Unreachable")), TUTUM_LINKS)
+    assert (data["state"], data["synchronized"]) == (state.value, False)
+
+
+def test_a_node_shows_its_tags_as_name_objects() -> None:
+    data = node_to_json(make_node(tags=["eu", "ssd"]), TUTUM_LINKS, live_containers=0)
+    assert data["tags"] == [{"name": "eu"}, {"name": "ssd"}]
 
 
 def test_container_dates_are_rfc2822_utc_and_unset_ones_are_null() -> None:

@@ -28,6 +28,7 @@ def test_an_empty_environment_gives_the_defaults() -> None:
     assert (settings.page_size, settings.max_page_size) == (25, 1000)
     assert (settings.node_timeout, settings.stop_timeout) == (10, 10)
     assert settings.visibility_timeout == 3600
+    assert settings.node_grace == 15
 
 
 def test_every_setting_can_be_overridden() -> None:
@@ -40,6 +41,7 @@ def test_every_setting_can_be_overridden() -> None:
             "CONTROLPLANE_PAGE_SIZE": "7",
             "CONTROLPLANE_MAX_PAGE_SIZE": "50",
             "CONTROLPLANE_VISIBILITY_TIMEOUT": "60",
+            "CONTROLPLANE_NODE_GRACE": "6",
             "UNRELATED": "ignored",
         }
     )
@@ -51,6 +53,7 @@ def test_every_setting_can_be_overridden() -> None:
         page_size=7,
         max_page_size=50,
         visibility_timeout=60,
+        node_grace=6,
     )
 
 
@@ -153,6 +156,7 @@ def test_agent_defaults(tmp_path: Path) -> None:
     assert settings.docker_url == "unix:///var/run/docker.sock"
     assert (settings.concurrency, settings.heartbeat_interval) == (8, 5)
     assert settings.publish_ip == "127.0.0.1"
+    assert settings.tags == ()
     assert settings.node_name
 
 
@@ -166,9 +170,11 @@ def test_agent_overrides(tmp_path: Path) -> None:
             CONTROLPLANE_AGENT_CONCURRENCY="2",
             CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL="1",
             CONTROLPLANE_AGENT_PUBLISH_IP="0.0.0.0",
+            CONTROLPLANE_AGENT_TAGS=" ssd,eu-west ,, ssd",
         )
     )
     assert settings.publish_ip == "0.0.0.0"
+    assert settings.tags == ("eu-west", "ssd")
     assert settings.pull == "missing"
     assert settings.broker_url == "redis://broker/1"
     assert settings.docker_url == "tcp://127.0.0.1:2375"
@@ -190,3 +196,9 @@ def test_a_malformed_agent_integer_is_refused_naming_the_variable(tmp_path: Path
 def test_a_publish_address_that_is_not_an_ip_is_refused(tmp_path: Path, address: str) -> None:
     with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_PUBLISH_IP"):
         AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_PUBLISH_IP=address))
+
+
+@pytest.mark.parametrize("tags", ["ok,bad tag", "-leading", "a" * 65])
+def test_a_malformed_agent_tag_is_refused(tmp_path: Path, tags: str) -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_TAGS"):
+        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_TAGS=tags))

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from controlplane import store
 from controlplane.audit import RequestInfo
-from controlplane.database import new_uuid
-from controlplane.errors import ContainerNotFoundError, TransitionRefusedError
+from controlplane.database import new_uuid, utcnow
+from controlplane.errors import ContainerNotFoundError, NodeUnreachableError, TransitionRefusedError
 from controlplane.lifecycle import Action, ActionState, State
 from controlplane.messages import ContainerReport
-from controlplane.models import ActionRecord, Container
+from controlplane.models import ActionRecord, Container, Node
 from controlplane.scheduler import choose_node
-from controlplane.store import NodeLoad
 
 if TYPE_CHECKING:
     from conftest import Account
@@ -332,12 +332,12 @@ def test_node_loads_count_only_containers_that_are_not_terminated(
     gone = add_container(session, owner_id=account.user_id, node_uuid=busy)
     apply(session, gone, State.TERMINATED, 1_000, busy)
     apply(session, live[0], State.RUNNING, 1_000, busy)
-    loads = {load.uuid: load.containers for load in store.deployed_node_loads(session)}
+    loads = {load.uuid: load.containers for load in store.node_loads(session)}
     assert loads == {busy: 2, idle: 0}
 
 
 def test_node_loads_are_empty_without_nodes(session: Session) -> None:
-    assert store.deployed_node_loads(session) == []
+    assert store.node_loads(session) == []
 
 
 def test_the_scheduler_places_on_the_emptiest_registered_node(
@@ -346,26 +346,23 @@ def test_the_scheduler_places_on_the_emptiest_registered_node(
     first = register_node("00000000-0000-4000-8000-000000000001")
     second = register_node("00000000-0000-4000-8000-000000000002")
     add_container(session, owner_id=account.user_id, node_uuid=first)
-    chosen = choose_node(store.deployed_node_loads(session))
-    assert chosen is not None and chosen.uuid == second
+    assert choose_node(store.node_loads(session)).uuid == second
 
 
-def load(uuid: str, containers: int) -> NodeLoad:
-    return NodeLoad(id=0, uuid=uuid, name=uuid, containers=containers)
+def test_node_loads_carry_the_reported_tags_and_state(
+    session: Session, register_node: Callable[..., str]
+) -> None:
+    node = register_node(tags=["ssd", "eu"])
+    (loaded,) = store.node_loads(session)
+    assert (loaded.uuid, loaded.state, loaded.tags) == (node, "Deployed", frozenset({"ssd", "eu"}))
 
 
-def test_choose_node_picks_the_node_with_fewest_containers() -> None:
-    chosen = choose_node([load("a", 3), load("b", 1), load("c", 2)])
-    assert chosen is not None and chosen.uuid == "b"
+# --- node leases -----------------------------------------------------------------------------
 
 
-def test_choose_node_breaks_ties_by_lowest_uuid() -> None:
-    chosen = choose_node([load("c", 1), load("a", 1), load("b", 1), load("0", 5)])
-    assert chosen is not None and chosen.uuid == "a"
-
-
-def test_choose_node_gives_none_without_candidates() -> None:
-    assert choose_node([]) is None
+def seen_at(session: Session, node_uuid: str, when: datetime) -> None:
+    session.execute(update(Node).where(Node.uuid == node_uuid).values(last_seen=when))
+    session.commit()
 
 
 def test_a_batch_applies_two_reports_on_one_container_in_order(
@@ -382,3 +379,45 @@ def test_a_batch_applies_two_reports_on_one_container_in_order(
     )
     assert [outcome.changed for outcome in outcomes] == [True, True, True]
     assert state_of(session, container) is State.TERMINATED
+
+
+def node_state(session: Session, node_uuid: str) -> str:
+    return str(session.scalar(select(Node.state).where(Node.uuid == node_uuid)))
+
+
+def test_a_node_silent_past_the_cutoff_becomes_unreachable_once(
+    session: Session, register_node: Callable[..., str]
+) -> None:
+    silent = register_node()
+    fresh = register_node()
+    seen_at(session, silent, utcnow() - timedelta(seconds=60))
+    cutoff = utcnow() - timedelta(seconds=30)
+    moved = store.expire_node_leases(session, cutoff=cutoff)
+    assert [node.uuid for node in moved] == [silent]
+    assert (node_state(session, silent), node_state(session, fresh)) == ("Unreachable", "Deployed")
+    # A second sweeper (another reporter) finds nothing left to move, so announces nothing.
+    assert store.expire_node_leases(session, cutoff=cutoff) == []
+
+
+def test_a_heartbeat_brings_an_unreachable_node_back_deployed(
+    session: Session, register_node: Callable[..., str]
+) -> None:
+    node = register_node()
+    seen_at(session, node, utcnow() - timedelta(seconds=60))
+    store.expire_node_leases(session, cutoff=utcnow())
+    register_node(node)
+    session.expire_all()
+    assert node_state(session, node) == "Deployed"
+
+
+def test_an_action_on_a_container_of_an_unreachable_node_is_refused_and_changes_nothing(
+    session: Session, account: Account, node: str
+) -> None:
+    container = add_container(session, owner_id=account.user_id, node_uuid=node)
+    store.expire_node_leases(session, cutoff=utcnow() + timedelta(seconds=1))
+    with pytest.raises(NodeUnreachableError):
+        store.begin_action(
+            session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
+        )
+    assert state_of(session, container) is State.INIT
+    assert session.scalar(select(func.count()).select_from(ActionRecord)) == 1  # the create

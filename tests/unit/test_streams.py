@@ -4,20 +4,25 @@ through the Flask test client: a refusal is an ordinary JSON answer given before
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
+from controlplane import store
 from controlplane.api.serializers import event_to_json, log_line_to_json
 from controlplane.api.trees import DOCKERCLOUD, TUTUM, Links
 from controlplane.api.websocket import StreamSlots
 from controlplane.app import create_app
 from controlplane.auth import Credentials, stream_credentials
 from controlplane.cli import stream_slots
+from controlplane.database import Database, utcnow
 from controlplane.errors import InvalidInputError, StreamCapacityError
 from controlplane.messages import Event, LogStreamMessage
+from controlplane.models import Container
 from controlplane.settings import Settings
 from controlplane.validation import parse_bool
 from tests.unit.test_api_errors import assert_error, create
@@ -227,6 +232,21 @@ def test_a_log_stream_with_a_bad_query_is_refused_with_400(
 ) -> None:
     response = handshake(client, f"/v1/container/{container}/logs/?{query}", **account.headers)
     assert_error(response, 400, field)
+
+
+def test_a_log_stream_of_a_container_on_an_unreachable_node_is_refused_with_503(
+    client: FlaskClient, account: Account, container: str, node: str, database: Database
+) -> None:
+    with database.session() as session:
+        session.execute(
+            update(Container).where(Container.uuid == container).values(state="Running")
+        )
+        session.commit()
+        store.expire_node_leases(session, cutoff=utcnow() + timedelta(seconds=1))
+    for path in logs_paths(container, account.username):
+        response = handshake(client, path, **account.headers)
+        assert_error(response, 503)
+        assert response.get_json()["code"] == "node-unreachable-error", path
 
 
 def test_the_rest_logs_request_still_answers_on_the_docker_cloud_path(

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from controlplane.errors import InvalidInputError
-from controlplane.validation import default_name, validate_create
+from controlplane.scheduler import PlacementRequest
+from controlplane.validation import default_name, take_placement, validate_create
 
 DIGEST = "sha256:" + "a" * 64
+NODE = "0b6e3f2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
 def body(**fields: Any) -> dict[str, Any]:
@@ -250,6 +252,15 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         "bindings[1]",
     ),
     ("autodestroy unknown", body(autodestroy="NEVER"), "autodestroy"),
+    ("node not a string", body(node=5), "node"),
+    ("node not a uuid", body(node="node-1"), "node"),
+    ("node URI of another type", body(node=f"/api/v1/container/{NODE}/"), "node"),
+    ("node URI with a bad uuid", body(node="/api/v1/node/abc/"), "node"),
+    ("tags not a list", body(tags="ssd"), "tags"),
+    ("tag not a string", body(tags=[5]), "tags[0]"),
+    ("tag empty", body(tags=["ssd", ""]), "tags[1]"),
+    ("tag with a space", body(tags=["fast disk"]), "tags[0]"),
+    ("tag object with another key", body(tags=[{"label": "ssd"}]), "tags[0]"),
 ]
 
 
@@ -523,3 +534,29 @@ def test_the_default_name_is_the_last_part_of_the_repository(image: str, name: s
 def test_the_default_name_never_starts_with_punctuation_and_is_never_empty() -> None:
     assert default_name("___") == "container"
     assert default_name("x/__app:1") == "app-1"
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        NODE,
+        f"/api/v1/node/{NODE}/",
+        f"/api/infra/v1/node/{NODE}/",
+        f"/api/infra/v1/alice/node/{NODE}",
+        NODE.upper(),
+    ],
+)
+def test_a_node_is_named_by_uuid_or_resource_uri_in_either_tree(node: str) -> None:
+    values = validate_create(body(node=node))
+    assert take_placement(values) == PlacementRequest(node_uuid=NODE)
+    assert "node" not in values
+
+
+def test_tags_are_names_or_name_objects_and_leave_the_column_values() -> None:
+    values = validate_create(body(tags=["ssd", {"name": "eu"}, "ssd"]))
+    assert take_placement(values) == PlacementRequest(tags=frozenset({"ssd", "eu"}))
+    assert "tags" not in values
+
+
+def test_without_placement_fields_any_node_may_be_chosen() -> None:
+    assert take_placement(validate_create(body(node=None, tags=None))) == PlacementRequest()

@@ -1,0 +1,156 @@
+"""Extra Docker daemons on this machine, so that several real nodes can be tested on one host.
+
+Each daemon has its own socket, pid file, data root, exec root (and so its own containerd) and
+its own bridge with its own subnet (`-b`, never `--bridge none`, which deletes the main daemon's
+docker0), with no iptables rules of its own. Everything lives at fixed paths derived from the
+daemon's name, so a run that was killed leaves nothing the next run cannot clear: `start` stops a
+daemon still running from its pid file, deletes its bridge and starts afresh on the same roots,
+where dockerd itself cleans up containers a killed daemon left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+from docker.models.containers import Container
+
+from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
+from tests.integration.conftest import IMAGE, Service, wait_for
+
+RUN_ROOT = Path("/run")
+DATA_ROOT = Path("/var/lib/controlplane-test-nodes")
+STOP_TIMEOUT = 20
+
+
+class ExtraDockerDaemon:
+    """One extra dockerd, named like its bridge (`cpnode1`), on the subnet 10.201.<index>.0/24."""
+
+    def __init__(self, name: str, index: int, log_dir: Path) -> None:
+        self.name = name
+        self.index = index
+        self.run_dir = RUN_ROOT / name
+        self.data_dir = DATA_ROOT / name
+        self.pid_file = self.run_dir / "docker.pid"
+        self.socket = self.run_dir / "docker.sock"
+        self.url = f"unix://{self.socket}"
+        self.log_path = log_dir / f"dockerd-{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> docker.DockerClient:
+        """Clear what an earlier run left, start the daemon and return a client once it answers."""
+        self._stop_stale()
+        self._make_bridge()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Connecting to a socket file nobody listens on leaks the client's socket, so a stale
+        # one goes first and the client is made only once dockerd has made it again.
+        self.socket.unlink(missing_ok=True)
+        config = self.run_dir / "daemon.json"
+        config.write_text("{}\n")  # nothing from /etc/docker/daemon.json applies
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    "dockerd",
+                    "-H",
+                    self.url,
+                    "--pidfile",
+                    str(self.pid_file),
+                    "--data-root",
+                    str(self.data_dir),
+                    "--exec-root",
+                    str(self.run_dir / "exec"),
+                    "--config-file",
+                    str(config),
+                    "-b",
+                    self.name,
+                    "--iptables=false",
+                    "--ip-masq=false",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return wait_for(self._client, timeout=60, interval=0.2)
+
+    def load_image(self, source: docker.DockerClient, client: docker.DockerClient) -> None:
+        """Copy the test image from the main daemon (nothing is ever pulled)."""
+        client.images.load(b"".join(source.images.get(IMAGE).save(named=True)))
+
+    def stop(self) -> None:
+        """Stop the daemon, delete its bridge and its directories; safe to call twice."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._delete_bridge()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if DATA_ROOT.exists() and not any(DATA_ROOT.iterdir()):
+            DATA_ROOT.rmdir()
+
+    def _client(self) -> docker.DockerClient | None:
+        """A client once the daemon answers (making one asks the daemon for its version)."""
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"dockerd {self.name} exited; see {self.log_path}")
+        if not self.socket.exists():
+            return None
+        return docker.DockerClient(base_url=self.url)
+
+    def _stop_stale(self) -> None:
+        """Stop a daemon an earlier, killed run left running (found by its own pid file)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ValueError):
+            return
+        if b"dockerd" not in cmdline or str(self.pid_file).encode() not in cmdline:
+            return  # the pid was reused by someone else's process
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+
+    def _make_bridge(self) -> None:
+        self._delete_bridge()
+        for command in (
+            ["ip", "link", "add", "name", self.name, "type", "bridge"],
+            ["ip", "addr", "add", f"10.201.{self.index}.1/24", "dev", self.name],
+            ["ip", "link", "set", self.name, "up"],
+        ):
+            subprocess.run(command, check=True, capture_output=True)
+
+    def _delete_bridge(self) -> None:
+        subprocess.run(["ip", "link", "delete", self.name], capture_output=True)
+
+
+class ExtraNode:
+    """An extra daemon with its own node agent, registered with the session's control plane."""
+
+    def __init__(
+        self, daemon: ExtraDockerDaemon, client: docker.DockerClient, agent: Service, uuid: str
+    ) -> None:
+        self.daemon = daemon
+        self.docker = client
+        self.agent = agent
+        self.uuid = uuid
+
+    def containers(self, container_uuid: str) -> list[Container]:
+        """The real Docker containers of a control-plane container on this node's daemon."""
+        label = f"{LABEL_CONTAINER_UUID}={container_uuid}"
+        return list(self.docker.containers.list(all=True, filters={"label": label}))
+
+    def remove_containers(self) -> None:
+        """Remove every container this node's agent made (by the node label)."""
+        label = f"{LABEL_NODE_UUID}={self.uuid}"
+        for container in self.docker.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True, v=True)

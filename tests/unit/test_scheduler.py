@@ -1,0 +1,102 @@
+"""Placement: the emptiest Deployed node that has what the create asks for, or a reason why not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from controlplane.errors import InvalidInputError, NodeUnreachableError, NoNodeAvailableError
+from controlplane.scheduler import PlacementRequest, choose_node
+
+A, B, C = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    uuid: str
+    containers: int
+    state: str = "Deployed"
+    tags: frozenset[str] = frozenset()
+
+
+def snap(uuid: str, containers: int, state: str = "Deployed", *tags: str) -> Snapshot:
+    return Snapshot(uuid, containers, state, frozenset(tags))
+
+
+def test_the_node_with_fewest_containers_is_chosen() -> None:
+    assert choose_node([snap(A, 3), snap(B, 1), snap(C, 2)]).uuid == B
+
+
+def test_ties_go_to_the_lowest_uuid() -> None:
+    assert choose_node([snap(C, 1), snap(A, 1), snap(B, 1)]).uuid == A
+
+
+def test_an_unreachable_node_is_never_chosen_even_when_emptiest() -> None:
+    assert choose_node([snap(A, 0, "Unreachable"), snap(B, 9)]).uuid == B
+
+
+def test_a_named_node_is_chosen_even_when_fuller() -> None:
+    chosen = choose_node([snap(A, 0), snap(B, 9)], PlacementRequest(node_uuid=B))
+    assert chosen.uuid == B
+
+
+def test_only_a_node_with_every_requested_tag_is_chosen() -> None:
+    nodes = [snap(A, 0, "Deployed", "ssd"), snap(B, 5, "Deployed", "ssd", "eu"), snap(C, 1)]
+    assert choose_node(nodes, PlacementRequest(tags=frozenset({"ssd", "eu"}))).uuid == B
+    assert choose_node(nodes, PlacementRequest(tags=frozenset({"ssd"}))).uuid == A
+
+
+@pytest.mark.parametrize(
+    ("nodes", "request_", "error", "says"),
+    [
+        ([], PlacementRequest(), NoNodeAvailableError, "start a node agent"),
+        ([snap(A, 0, "Unreachable")], PlacementRequest(), NoNodeAvailableError, "unreachable"),
+        ([snap(A, 0)], PlacementRequest(node_uuid=B), InvalidInputError, B),
+        (
+            [snap(A, 0, "Unreachable")],
+            PlacementRequest(node_uuid=A),
+            NodeUnreachableError,
+            "Unreachable",
+        ),
+        (
+            [snap(A, 0, "Deployed", "ssd")],
+            PlacementRequest(tags=frozenset({"gpu"})),
+            NoNodeAvailableError,
+            "no node has all the tags gpu",
+        ),
+        (
+            [snap(A, 0, "Unreachable", "gpu"), snap(B, 0)],
+            PlacementRequest(tags=frozenset({"gpu"})),
+            NoNodeAvailableError,
+            "every node with the tags gpu is unreachable",
+        ),
+        (
+            [snap(A, 0), snap(B, 0, "Deployed", "gpu")],
+            PlacementRequest(node_uuid=A, tags=frozenset({"gpu"})),
+            NoNodeAvailableError,
+            f"node {A} lacks the tags gpu",
+        ),
+    ],
+    ids=[
+        "no nodes",
+        "all unreachable",
+        "unknown named node",
+        "named node unreachable",
+        "tag nobody has",
+        "tagged nodes unreachable",
+        "named node without the tag",
+    ],
+)
+def test_when_no_node_qualifies_the_error_says_why(
+    nodes: list[Snapshot], request_: PlacementRequest, error: type[Exception], says: str
+) -> None:
+    with pytest.raises(error) as raised:
+        choose_node(nodes, request_)
+    assert says in str(raised.value)
+
+
+def test_an_unknown_named_node_is_bad_input_naming_the_node_field() -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        choose_node([snap(A, 0)], PlacementRequest(node_uuid=B))
+    assert raised.value.field == "node"
