@@ -35,9 +35,13 @@ CP_TEST_SDKS=(python-tutum==0.21.2 python-dockercloud==1.0.12)
 # The virtualenv is rebuilt only when setup.cfg, pyproject.toml or the SDK pins change (or the
 # extras asked for).
 ensure_python() {
-  local extras="${1:-}" stamp
-  stamp="$( (cat "$CP_ROOT/setup.cfg" "$CP_ROOT/pyproject.toml"; echo "${CP_TEST_SDKS[*]}") | sha256sum | cut -c1-16)-$extras"
-  if [[ -x "$CP_VENV/bin/python" && -f "$CP_VENV/.cp-stamp" && "$(cat "$CP_VENV/.cp-stamp")" == "$stamp" ]]; then
+  local extras="${1:-}" digest installed=""
+  digest="$( (cat "$CP_ROOT/setup.cfg" "$CP_ROOT/pyproject.toml"; echo "${CP_TEST_SDKS[*]}") | sha256sum | cut -c1-16)"
+  [[ -f "$CP_VENV/.cp-stamp" ]] && installed="$(cat "$CP_VENV/.cp-stamp")"
+  # Up to date when the same files were installed with these extras, or, when no extras are
+  # asked for (the run command), with any: the quick start must not reinstall (or strip) the
+  # test tools of a venv the test suite is using at that very moment.
+  if [[ -x "$CP_VENV/bin/python" && ( "$installed" == "$digest-$extras" || ( -z "$extras" && "$installed" == "$digest-"* ) ) ]]; then
     return
   fi
   say "installing the Python package and its pinned dependencies into $CP_VENV"
@@ -48,7 +52,7 @@ ensure_python() {
     say "installing the client SDKs for the conformance tests: ${CP_TEST_SDKS[*]}"
     "$CP_VENV/bin/pip" install -q --disable-pip-version-check --no-deps "${CP_TEST_SDKS[@]}"
   fi
-  echo "$stamp" > "$CP_VENV/.cp-stamp"
+  echo "$digest-$extras" > "$CP_VENV/.cp-stamp"
 }
 
 docker_ready() { curl -sf --unix-socket "$CP_DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1; }
