@@ -49,6 +49,16 @@ def start_operation(
     )
 
 
+def redeliver(
+    dispatcher: Dispatcher, db: redis.Redis, plane: Plane, operation: Operation, times: int = 1
+) -> None:
+    """Deliver `operation` to the node again, as Redis does after a crash, and wait until the
+    agent has handled every copy."""
+    for _ in range(times):
+        dispatcher.send_operation(plane.node_uuid, operation)
+    wait_broker_idle(db, plane)
+
+
 def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:
     """Wait until every queued task ran and was acknowledged (acks_late: after it finished)."""
 
@@ -74,9 +84,7 @@ def test_redelivered_start_of_a_running_container_changes_nothing(
     started_at = container.attrs["State"]["StartedAt"]
 
     duplicate = start_operation(created, issued_ns=issued)
-    dispatcher.send_operation(plane.node_uuid, duplicate)
-    dispatcher.send_operation(plane.node_uuid, duplicate)
-    wait_broker_idle(redis_db, plane)
+    redeliver(dispatcher, redis_db, plane, duplicate, times=2)
 
     [again] = docker_containers(docker_client, created["uuid"])
     assert again.id == container.id
@@ -93,9 +101,7 @@ def test_concurrent_duplicate_starts_make_exactly_one_container(
 ) -> None:
     created = alice.create(name="race", run_command=SERVER)
     operation = start_operation(created, issued_ns=time.time_ns())
-    for _ in range(4):
-        dispatcher.send_operation(plane.node_uuid, operation)
-    wait_broker_idle(redis_db, plane)
+    redeliver(dispatcher, redis_db, plane, operation, times=4)
 
     assert len(docker_containers(docker_client, created["uuid"])) == 1
     assert alice.wait_state(created["uuid"], "Running")["state"] == "Running"
@@ -116,10 +122,8 @@ def test_start_redelivered_after_a_stop_does_not_restart_the_container(
     alice.wait_state(created["uuid"], "Stopped")
 
     action_uuid = started.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
-    dispatcher.send_operation(
-        plane.node_uuid, start_operation(created, issued_ns=issued, action_uuid=action_uuid)
-    )
-    wait_broker_idle(redis_db, plane)
+    original = start_operation(created, issued_ns=issued, action_uuid=action_uuid)
+    redeliver(dispatcher, redis_db, plane, original)
 
     [container] = docker_containers(docker_client, created["uuid"])
     assert container.status == "exited"
@@ -153,9 +157,7 @@ def test_redeploy_redelivered_after_it_finished_does_not_replace_the_container_a
     started_at = new.attrs["State"]["StartedAt"]
 
     duplicate = redeploy_operation(created, issued_ns=issued)
-    dispatcher.send_operation(plane.node_uuid, duplicate)
-    dispatcher.send_operation(plane.node_uuid, duplicate)
-    wait_broker_idle(redis_db, plane)
+    redeliver(dispatcher, redis_db, plane, duplicate, times=2)
 
     [again] = docker_containers(docker_client, created["uuid"])
     assert again.id == new.id
@@ -179,8 +181,7 @@ def test_redeploy_redelivered_after_a_stop_does_not_restart_the_new_container(
     alice.wait_state(created["uuid"], "Stopped")
     [new] = docker_containers(docker_client, created["uuid"])
 
-    dispatcher.send_operation(plane.node_uuid, redeploy_operation(created, issued_ns=issued))
-    wait_broker_idle(redis_db, plane)
+    redeliver(dispatcher, redis_db, plane, redeploy_operation(created, issued_ns=issued))
 
     [again] = docker_containers(docker_client, created["uuid"])
     assert again.id == new.id
@@ -210,8 +211,7 @@ def test_a_redeploy_interrupted_after_setting_the_old_container_aside_finishes_t
     old.stop(timeout=1)
     old.rename(created["unique_name"] + "-replaced")
 
-    dispatcher.send_operation(plane.node_uuid, redeploy_operation(created, issued_ns=issued))
-    wait_broker_idle(redis_db, plane)
+    redeliver(dispatcher, redis_db, plane, redeploy_operation(created, issued_ns=issued))
 
     [new] = docker_containers(docker_client, created["uuid"])
     assert new.id != old.id
