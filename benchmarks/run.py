@@ -10,8 +10,10 @@ load drift hits both sides alike (us, raw, us, raw, ...):
 - removal: the API's DELETE until its GET shows Terminated, against `remove(force=True)`.
 
 Both sides use the same image, command (`sh -c 'exec sleep 3600'`) and `init=True`. With
---swarm it also times a Docker Swarm service (one replica, the image by its id so Swarm asks no
-registry) until its task runs; it makes a single-node swarm on loopback and always leaves it.
+--swarm each round also times a Docker Swarm service (one replica, the image by its id so Swarm
+asks no registry, same command, `init`) from its create until its task runs, between the raw
+start and the removals; it makes a single-node swarm on loopback for the run and always leaves
+it (skipped, and said so, if the init fails or the engine is already in a swarm).
 Prints a table (median, p90, p99, ratio us/raw) and, with --json, writes the figures. Asserts
 nothing. Removes every container, service and swarm state it made.
 
@@ -96,7 +98,7 @@ class Plane:
 
     def ready(self) -> None:
         wait(self._answers)
-        # The node must be Deployed before a create can be placed; warm up with one container.
+        # The create is refused until the agent's node is Deployed; warm up with one container.
         made = wait(self.create)
         self.start(made)
         self.remove(made)
@@ -113,7 +115,14 @@ class Plane:
     def create(self) -> str | None:
         response = self.http.post(
             self.base,
-            json={"image_name": IMAGE, "name": f"b{uuid.uuid4().hex[:8]}", "run_command": COMMAND},
+            json={
+                "image_name": IMAGE,
+                "name": f"b{uuid.uuid4().hex[:8]}",
+                "run_command": COMMAND,
+                # Pinned to this run's agent: heartbeats an earlier run left queued on the same
+                # Redis database register its (gone) node too, Deployed until its lease ends.
+                "node": self.node_uuid,
+            },
             timeout=10,
         )
         return str(response.json()["uuid"]) if response.status_code == 201 else None
@@ -164,47 +173,68 @@ def raw_remove(container: Any) -> float:
     return time.perf_counter() - started
 
 
-def docker_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+class Swarm:
+    """A single-node swarm on loopback (`docker swarm init --advertise-addr 127.0.0.1
+    --listen-addr 127.0.0.1:2377`, through docker-py), timing one-replica services."""
 
+    def __init__(self, engine: docker.DockerClient, run_id: str) -> None:
+        self.engine, self.run_id = engine, run_id
+        self.skipped = ""
+        if engine.info().get("Swarm", {}).get("LocalNodeState") != "inactive":
+            self.skipped = "skipped: this Docker Engine is already part of a swarm"
+            return
+        # Swarm makes the docker_gwbridge network and leaves it behind; remove it if it is ours.
+        self.had_gwbridge = _gwbridge(engine) is not None
+        try:
+            engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+        except docker.errors.APIError as error:
+            self.skipped = f"skipped: swarm init failed: {error.explanation or error}"
+            self.leave()
+            return
+        # By id, so Swarm asks no registry for the image.
+        self.image_id = engine.images.get(IMAGE).id
 
-def swarm_times(engine: docker.DockerClient, runs: int, run_id: str) -> list[float] | str:
-    """Seconds from `docker service create` to its task running, or why it was skipped."""
-    if shutil.which("docker") is None:
-        return "skipped: no docker CLI"
-    if engine.info().get("Swarm", {}).get("LocalNodeState") != "inactive":
-        return "skipped: this Docker Engine is already part of a swarm"
-    init = docker_cli(
-        "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"
-    )
-    if init.returncode != 0:
-        docker_cli("swarm", "leave", "--force")
-        return f"skipped: swarm init failed: {init.stderr.strip()}"
-    image_id = engine.images.get(IMAGE).id
-    times: list[float] = []
-    try:
-        for _ in range(runs):
-            name = f"bench-swarm-{uuid.uuid4().hex[:8]}"
-            started = time.perf_counter()
-            made = docker_cli(
-                "service", "create", "--detach", "--quiet", "--replicas", "1", "--name", name,
-                "--label", f"{LABEL}={run_id}", "--init", image_id, "sh", "-c", "exec sleep 3600",
-            )  # fmt: skip
-            if made.returncode != 0:
-                return f"skipped: service create failed: {made.stderr.strip()}"
+    def start(self) -> float:
+        """Seconds from the service create to its task running; the service is then removed."""
+        started = time.perf_counter()
+        service = self.engine.services.create(
+            self.image_id,
+            ["sh", "-c", "exec sleep 3600"],
+            name=f"bench-swarm-{uuid.uuid4().hex[:8]}",
+            labels={LABEL: self.run_id},
+            init=True,
+        )
+        try:
+            wait(lambda: any(t["Status"]["State"] == "running" for t in service.tasks()))
+            return time.perf_counter() - started
+        finally:
+            service.remove()
+
+    def leave(self) -> None:
+        try:
+            for service in self.engine.services.list(filters={"label": f"{LABEL}={self.run_id}"}):
+                service.remove()
+        except docker.errors.APIError:  # not a swarm manager (the init failed)
+            pass
+        try:
+            self.engine.swarm.leave(force=True)
+        except docker.errors.APIError:  # not part of a swarm
+            pass
+        if not self.had_gwbridge:
+            network = _gwbridge(self.engine)
             try:
-                wait(lambda n=name: _task_running(n))
-                times.append(time.perf_counter() - started)
-            finally:
-                docker_cli("service", "rm", name)
-    finally:
-        docker_cli("swarm", "leave", "--force")
-    return times
+                if network is not None:
+                    network.remove()
+            except docker.errors.APIError:  # still in use, or already gone
+                pass
 
 
-def _task_running(service: str) -> bool:
-    shown = docker_cli("service", "ps", service, "--format", "{{.CurrentState}}")
-    return shown.stdout.startswith("Running")
+def _gwbridge(engine: docker.DockerClient) -> Any:
+    # The name filter matches parts of names too.
+    for network in engine.networks.list(names=["docker_gwbridge"]):
+        if network.name == "docker_gwbridge":
+            return network
+    return None
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -263,17 +293,27 @@ def main() -> None:
         "start": {"us": [], "raw": []},
         "removal": {"us": [], "raw": []},
     }
+    swarm_seconds: list[float] = []
+    swarm = None
     plane = Plane(args.redis, state)
     try:
+        if args.swarm:
+            swarm = Swarm(engine, run_id)
+            if swarm.skipped:
+                print(swarm.skipped)
         plane.ready()
         for _ in range(args.runs):
             made = wait(plane.create)  # untimed: nothing is on Docker before the start
             times["start"]["us"].append(plane.start(made))
             seconds, container = raw_start(engine, run_id)
             times["start"]["raw"].append(seconds)
+            if swarm is not None and not swarm.skipped:
+                swarm_seconds.append(swarm.start())
             times["removal"]["us"].append(plane.remove(made))
             times["removal"]["raw"].append(raw_remove(container))
     finally:
+        if swarm is not None:
+            swarm.leave()  # always, even on failure
         for container in engine.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
             container.remove(force=True)
         plane.close(engine)
@@ -281,9 +321,8 @@ def main() -> None:
         measure: {side: summary(values) for side, values in sides.items()}
         for measure, sides in times.items()
     }
-    if args.swarm:
-        swarm = swarm_times(engine, args.runs, run_id)
-        results["swarm"] = summary(swarm) if isinstance(swarm, list) and swarm else swarm
+    if swarm is not None:
+        results["swarm"] = summary(swarm_seconds) if swarm_seconds else swarm.skipped
     version = engine.version()
     results["machine"] = {
         "cpus": os.cpu_count(),
