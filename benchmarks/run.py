@@ -194,19 +194,23 @@ class Swarm:
     def __init__(self, engine: docker.DockerClient, run_id: str) -> None:
         self.engine, self.run_id = engine, run_id
         self.skipped = ""
+        self.ours = False  # never leave a swarm this run did not make
         if engine.info().get("Swarm", {}).get("LocalNodeState") != "inactive":
             self.skipped = "skipped: this Docker Engine is already part of a swarm"
             return
+        # By id, so Swarm asks no registry for the image; looked up before anything can fail
+        # with a swarm made and no one to leave it.
+        self.image_id = engine.images.get(IMAGE).id
         # Swarm makes the docker_gwbridge network and leaves it behind; remove it if it is ours.
         self.had_gwbridge = _gwbridge(engine) is not None
         try:
             engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
         except docker.errors.APIError as error:
             self.skipped = f"skipped: swarm init failed: {error.explanation or error}"
+            self.ours = True  # a half-made swarm is left too
             self.leave()
             return
-        # By id, so Swarm asks no registry for the image.
-        self.image_id = engine.images.get(IMAGE).id
+        self.ours = True
 
     def start(self) -> float:
         """Seconds from the service create to its task running; the service is then removed."""
@@ -225,6 +229,8 @@ class Swarm:
             service.remove()
 
     def leave(self) -> None:
+        if not self.ours:
+            return
         try:
             for service in self.engine.services.list(filters={"label": f"{LABEL}={self.run_id}"}):
                 service.remove()
