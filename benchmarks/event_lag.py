@@ -19,8 +19,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import docker
 import requests
@@ -43,7 +46,7 @@ def docker_time(value: str) -> float:
     return datetime.fromisoformat(main + "+00:00").timestamp() + float("0." + (rest or "0"))
 
 
-def wait(condition, limit: float = 60):  # type: ignore[no-untyped-def]
+def wait(condition: Callable[[], Any], limit: float = 60) -> Any:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         value = condition()
@@ -93,25 +96,25 @@ def main(broker_url: str, containers: int) -> None:
     base = f"http://127.0.0.1:{port}/api/v1/container/"
     engine = docker.DockerClient()
 
-    def state_of(uuid: str) -> str:
-        return str(http.get(f"{base}{uuid}/", timeout=10).json()["state"])
+    def state_is(uuid: str, state: str) -> Callable[[], bool]:
+        return lambda: http.get(f"{base}{uuid}/", timeout=10).json()["state"] == state
 
     lags: list[float] = []
     try:
         wait(lambda: _answers(http, base))
         uuids = []
         for index in range(containers):
-            made = wait(lambda i=index: _create(http, base, f"lag{i}"))
+            made = wait(partial(_create, http, base, f"lag{index}", node_uuid))
             http.post(f"{base}{made}/start/", timeout=10)
             uuids.append(made)
         for made in uuids:
-            wait(lambda u=made: state_of(u) == "Running")
+            wait(state_is(made, "Running"))
         for made in uuids:
             [container] = engine.containers.list(
                 all=True, filters={"label": f"io.controlplane.container_uuid={made}"}
             )
             container.kill()
-            wait(lambda u=made: state_of(u) == "Stopped")
+            wait(state_is(made, "Stopped"))
             seen = time.time()
             container.reload()
             lags.append(seen - docker_time(container.attrs["State"]["FinishedAt"]))
@@ -134,10 +137,17 @@ def _answers(http: requests.Session, base: str) -> bool:
         return False
 
 
-def _create(http: requests.Session, base: str, name: str) -> str | None:
+def _create(http: requests.Session, base: str, name: str, node_uuid: str) -> str | None:
+    """Create on this run's node: heartbeats an earlier run left on the broker can register
+    other (dead) nodes in the fresh database."""
     response = http.post(
         base,
-        json={"image_name": IMAGE, "name": name, "run_command": "sh -c 'exec sleep 3600'"},
+        json={
+            "image_name": IMAGE,
+            "name": name,
+            "run_command": "sh -c 'exec sleep 3600'",
+            "node": node_uuid,
+        },
         timeout=10,
     )
     return str(response.json()["uuid"]) if response.status_code == 201 else None

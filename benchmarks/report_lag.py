@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import redis
+from celery import Celery
 from sqlalchemy import func, select
 
 from controlplane import accounts, migrate, store
@@ -99,7 +100,7 @@ def wait_applied(database: Database, uuids: list[str], state: State) -> float:
     raise SystemExit(f"not applied within {TIMEOUT} s")
 
 
-def one_each(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
+def one_each(celery: Celery, database: Database, uuids: list[str]) -> float:
     for report in reports(uuids, State.RUNNING):
         celery.send_task(
             TASK_REPORT_CONTAINER, kwargs={"report": report.to_dict()}, queue=REPORTER_QUEUE
@@ -108,7 +109,7 @@ def one_each(celery, database: Database, uuids: list[str]) -> float:  # type: ig
     return wait_applied(database, uuids, State.RUNNING) - sent
 
 
-def batched(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
+def batched(celery: Celery, database: Database, uuids: list[str]) -> float:
     def send(batch: list[dict]) -> None:
         celery.send_task(TASK_REPORT_CONTAINERS, kwargs={"reports": batch}, queue=REPORTER_QUEUE)
 
@@ -122,7 +123,7 @@ def batched(celery, database: Database, uuids: list[str]) -> float:  # type: ign
     return applied - sent
 
 
-def picture(celery, database: Database, uuids: list[str]) -> float:  # type: ignore[no-untyped-def]
+def picture(celery: Celery, database: Database, uuids: list[str]) -> float:
     message = NodePicture(
         node_uuid=NODE,
         observed_ns=time.time_ns(),
