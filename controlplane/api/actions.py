@@ -48,15 +48,10 @@ def query_date(name: str) -> datetime | None:
 
 
 def _filters() -> audit.ActionFilters:
-    state = request.args.get("state")
-    if state is not None and state not in {s.value for s in ActionState}:
-        raise InvalidInputError(
-            "state", f"must be one of {', '.join(s.value for s in ActionState)}"
-        )
     target = request.args.get("object")
     return audit.ActionFilters(
         container_uuid=uuid_from_uri(target) if target else None,
-        state=state,
+        state=context.query_choice("state", (s.value for s in ActionState)),
         start_after=query_date("start_date__gte"),
         start_before=query_date("start_date__lte"),
         end_after=query_date("end_date__gte"),
@@ -66,8 +61,7 @@ def _filters() -> audit.ActionFilters:
 
 def _accepted(record: ActionRecord) -> tuple[dict[str, Any], int, dict[str, str]]:
     links = context.links()
-    header = {links.tree.action_header: links.uri("action", record.uuid)}
-    return action_to_json(record, links), 202, header
+    return action_to_json(record, links), 202, links.action_header(record.uuid)
 
 
 class ActionListResource(Resource):

@@ -16,7 +16,6 @@ from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
 from controlplane.database import new_uuid
-from controlplane.errors import InvalidInputError
 from controlplane.lifecycle import Action, State
 from controlplane.scheduler import choose_node
 from controlplane.validation import take_placement, validate_create
@@ -44,12 +43,9 @@ def uuid_from_uri(value: str) -> str:
 
 def _filters() -> store.ContainerFilters:
     args = request.args
-    state = args.get("state")
-    if state is not None and state not in {s.value for s in State}:
-        raise InvalidInputError("state", f"must be one of {', '.join(s.value for s in State)}")
     node = args.get("node")
     return store.ContainerFilters(
-        state=state,
+        state=context.query_choice("state", (s.value for s in State)),
         name=args.get("name"),
         unique_name=args.get("unique_name"),
         uuid=args.get("uuid"),
@@ -62,8 +58,7 @@ def _filters() -> store.ContainerFilters:
 def _accepted(container: Any, action_uuid: str, status: int) -> Reply:
     """The container itself, with its Action's URI in the tree's action header (§4)."""
     links = context.links()
-    header = {links.tree.action_header: links.uri("action", action_uuid)}
-    return container_to_json(container, links), status, header
+    return container_to_json(container, links), status, links.action_header(action_uuid)
 
 
 class ContainerListResource(Resource):

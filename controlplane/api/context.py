@@ -7,7 +7,7 @@ failed request never leaves a half-written transaction behind.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -161,6 +161,16 @@ def query_int(
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise InvalidInputError(name, f"must be at least {minimum}{upper}")
     return value
+
+
+def query_choice(name: str, choices: Iterable[str]) -> str | None:
+    """A query filter that must be one of `choices` (a state name, say): 400 otherwise, since a
+    misspelt value would silently match nothing."""
+    raw = request.args.get(name)
+    allowed = list(choices)
+    if raw is not None and raw not in allowed:
+        raise InvalidInputError(name, f"must be one of {', '.join(allowed)}")
+    return raw
 
 
 def query_tail() -> int | None:

@@ -50,6 +50,10 @@ class Links:
     def uri(self, kind: str, uuid: str) -> str:
         return self.collection(kind) + f"{uuid}/"
 
+    def action_header(self, action_uuid: str) -> dict[str, str]:
+        """The header naming an accepted request's Action, in this tree's spelling (§4.2)."""
+        return {self.tree.action_header: self.uri("action", action_uuid)}
+
     def collection(self, kind: str) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
         return self.tree.collections[kind].format(ns=ns)
