@@ -19,14 +19,14 @@ import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from common import spawn, stop
+
 ROUNDS = 5
 POLL = 0.05
 LIMIT = 120.0
@@ -50,22 +50,6 @@ def seconds_until(database: Path, node_uuid: str, state: str) -> float:
     raise SystemExit(f"node {node_uuid} did not become {state} within {LIMIT} s")
 
 
-def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(BIN / "controlplane"), command], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def describe(values: list[float]) -> str:
     return (
         f"min {min(values):.1f} s, median {statistics.median(values):.1f} s, "
@@ -87,8 +71,8 @@ def measure(broker_url: str, grace: int, state_dir: Path) -> None:
         "CONTROLPLANE_AGENT_NODE_NAME": "benchmark-node",
         "CONTROLPLANE_AGENT_STATE_DIR": str(state_dir / "agent"),
     }
-    reporter = spawn("reporter", env, state_dir / "reporter.log")
-    agent = spawn("agent", env, state_dir / "agent.log")
+    reporter = spawn(["reporter"], env, state_dir / "reporter.log")
+    agent = spawn(["agent"], env, state_dir / "agent.log")
     lost, back = [], []
     try:
         seconds_until(database, node_uuid, "Deployed")
@@ -98,7 +82,7 @@ def measure(broker_url: str, grace: int, state_dir: Path) -> None:
             agent.kill()
             agent.wait()
             lost.append(seconds_until(database, node_uuid, "Unreachable"))
-            agent = spawn("agent", env, state_dir / "agent.log")
+            agent = spawn(["agent"], env, state_dir / "agent.log")
             back.append(seconds_until(database, node_uuid, "Deployed"))
     finally:
         stop(agent)

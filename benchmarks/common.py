@@ -1,0 +1,205 @@
+"""What every benchmark shares: the plane it runs (API, reporter, agent as real processes on a
+fresh SQLite file), waiting by polling, and the figures it prints (median, p90, p99).
+
+Benchmarks run the installed `controlplane` command of this venv, exactly as an operator
+would, so what they measure is what ships.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+
+BIN = Path(sys.executable).parent
+IMAGE = "controlplane/busybox:latest"
+COMMAND = "sh -c 'exec sleep 3600'"
+LABEL = "io.controlplane.benchmark"
+POLL = 0.002
+LIMIT = 60.0
+
+
+def wait(condition: Callable[[], Any], limit: float = LIMIT, poll: float = POLL) -> Any:
+    """The first true value of `condition()`, polled every `poll` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise RuntimeError(f"gave up after {limit} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def docker_time(value: str) -> float:
+    """Seconds since the epoch from Docker's nanosecond RFC 3339 time."""
+    main, _, rest = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(main + "+00:00").timestamp() + float("0." + (rest or "0"))
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile: with fewer than 100 values p99 is the slowest one."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """Figures in milliseconds from samples in seconds."""
+    return {
+        "n": len(values),
+        "median_ms": statistics.median(values) * 1000,
+        "p90_ms": percentile(values, 0.90) * 1000,
+        "p99_ms": percentile(values, 0.99) * 1000,
+        "max_ms": max(values) * 1000,
+    }
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`controlplane COMMAND...` with its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(BIN / "controlplane"), *command], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Plane:
+    """The API, the reporter and one agent for the local Docker Engine, on a fresh SQLite file
+    in `state` and the Redis database `broker_url`, and an API client for them.
+
+    `processes` names each process by its role, so a benchmark can read their resource use.
+    """
+
+    def __init__(self, broker_url: str, state: Path, *, env: dict[str, str] | None = None) -> None:
+        self.node_uuid = str(uuid.uuid4())
+        self.state = state
+        port = free_port()
+        self.env = {
+            **os.environ,
+            "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/cp.db",
+            "CONTROLPLANE_BROKER_URL": broker_url,
+            "CONTROLPLANE_AGENT_BROKER_URL": broker_url,
+            "CONTROLPLANE_AGENT_NODE_UUID": self.node_uuid,
+            "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
+            **(env or {}),
+        }
+        cli = str(BIN / "controlplane")
+        subprocess.run([cli, "db", "upgrade"], env=self.env, check=True, capture_output=True)
+        key = subprocess.run(
+            [cli, "user", "create", "bench"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        self.processes = {
+            "reporter": spawn(["reporter"], self.env, state / "reporter.log"),
+            "agent": spawn(["agent"], self.env, state / "agent.log"),
+            "api": spawn(["api", "--bind", f"127.0.0.1:{port}"], self.env, state / "api.log"),
+        }
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"ApiKey bench:{key}"
+        self.base = f"http://127.0.0.1:{port}/api/v1/container/"
+
+    def ready(self) -> None:
+        """Wait for the API, then warm up with one container: the create is refused until the
+        agent's node is Deployed."""
+        wait(self._answers)
+        made = wait(self.create)
+        self.start(made)
+        self.remove(made)
+
+    def _answers(self) -> bool:
+        try:
+            return self.http.get(self.base, timeout=5).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def state_of(self, made: str) -> str:
+        return str(self.http.get(f"{self.base}{made}/", timeout=10).json()["state"])
+
+    def create(self, **fields: Any) -> str | None:
+        """A new container's uuid, or None if the API refused it (its node not Deployed yet)."""
+        response = self.http.post(
+            self.base,
+            json={
+                "image_name": IMAGE,
+                "name": f"b{uuid.uuid4().hex[:8]}",
+                "run_command": COMMAND,
+                # Pinned to this run's agent: heartbeats an earlier run left queued on the same
+                # Redis database register its (gone) node too, Deployed until its lease ends.
+                "node": self.node_uuid,
+                **fields,
+            },
+            timeout=10,
+        )
+        if response.status_code == 403:  # an option this plane does not allow: never ready
+            raise RuntimeError(f"create answered 403: {response.text}")
+        return str(response.json()["uuid"]) if response.status_code == 201 else None
+
+    def wait_state(self, made: str, state: str) -> None:
+        wait(lambda: self.state_of(made) == state)
+
+    def action(self, made: str, verb: str) -> None:
+        if verb == "terminate":
+            response = self.http.delete(f"{self.base}{made}/", timeout=10)
+        else:
+            response = self.http.post(f"{self.base}{made}/{verb}/", timeout=10)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{verb} answered {response.status_code}: {response.text}")
+
+    def start(self, made: str) -> float:
+        """Seconds from POST start until the API shows Running."""
+        started = time.perf_counter()
+        self.action(made, "start")
+        self.wait_state(made, "Running")
+        return time.perf_counter() - started
+
+    def remove(self, made: str) -> float:
+        """Seconds from DELETE until the API shows Terminated."""
+        started = time.perf_counter()
+        self.action(made, "terminate")
+        self.wait_state(made, "Terminated")
+        return time.perf_counter() - started
+
+    def docker_container(self, engine: docker.DockerClient, made: str) -> Any:
+        [container] = engine.containers.list(
+            all=True, filters={"label": f"io.controlplane.container_uuid={made}"}
+        )
+        return container
+
+    def close(self, engine: docker.DockerClient) -> None:
+        """Stop the processes, then remove every container left on this run's node."""
+        for process in self.processes.values():
+            stop(process)
+        for container in engine.containers.list(
+            all=True, filters={"label": f"io.controlplane.node_uuid={self.node_uuid}"}
+        ):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:  # the agent's own removal finished meanwhile
+                pass
