@@ -45,6 +45,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--truth-containers", type=int, default=50)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's directory (database, process logs)"
+    )
     parser.add_argument("--swarm", action="store_true", help="also time Docker Swarm services")
     args = parser.parse_args()
     args.only = args.only.split(",")
@@ -108,7 +111,10 @@ def main() -> None:
     print(f"machine: {json.dumps(results['machine'])}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-    shutil.rmtree(state, ignore_errors=True)
+    if args.keep:
+        print(f"kept {state}")
+    else:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

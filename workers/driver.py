@@ -1,9 +1,10 @@
 """DockerDriver: the only code that talks to Docker (ruff's banned-api rule enforces it).
 
 Every container it creates carries the control-plane labels and the container's deterministic
-`unique_name`, so every operation starts by looking the container up by label: a redelivered or
-concurrent start finds the container the first one made instead of making a second (and if two
-race to create, Docker's name uniqueness lets exactly one win). A redeploy briefly has two
+`unique_name`, so every operation starts by looking the container up by label (a first start by
+trying to create it under that name): a redelivered or concurrent start finds the container the
+first one made instead of making a second (and if two race to create, Docker's name uniqueness
+lets exactly one win). A redeploy briefly has two
 containers with one uuid (the old one, renamed, and its replacement); lookups prefer the newest
 and removal removes both. docker-py errors are translated into `workers.errors` by class and
 status code.
@@ -16,7 +17,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ from controlplane.messages import (
     ContainerSpec,
 )
 from workers.errors import (
+    ActionCanceled,
     AgentError,
     DockerOperationError,
     DockerUnavailableError,
@@ -176,6 +178,9 @@ class DockerDriver:
         # the agent's own operations cause from changes nobody asked for.
         self._stopped: set[str] = set()
         self._winding_down: Counter[str] = Counter()
+        # Docker ids of containers the agent removed on its own initiative (autodestroy, a
+        # start called off), whose destroy event is no news.
+        self._removed: set[str] = set()
         self._lock = threading.Lock()
 
     def stopped_by_agent(self, container_uuid: str) -> bool:
@@ -185,6 +190,18 @@ class DockerDriver:
                 self._stopped.discard(container_uuid)
                 return True
             return False
+
+    def removed_by_agent(self, docker_id: str) -> bool:
+        """Whether the agent removed this Docker container itself; forgets it."""
+        with self._lock:
+            if docker_id in self._removed:
+                self._removed.discard(docker_id)
+                return True
+            return False
+
+    def _removing(self, docker_id: str) -> None:
+        with self._lock:
+            self._removed.add(docker_id)
 
     def winding_down(self, container_uuid: str) -> bool:
         """Whether a stop, terminate or redeploy of the container is running on this agent."""
@@ -232,22 +249,35 @@ class DockerDriver:
             )
         return sorted(found, key=created_ns, reverse=True)
 
-    def start(self, spec: ContainerSpec, *, issued_ns: int) -> Observation:
+    def start(
+        self,
+        spec: ContainerSpec,
+        *,
+        issued_ns: int,
+        fresh: bool = False,
+        before_start: Callable[[], None] = lambda: None,
+    ) -> Observation:
         """Create the container if it does not exist yet, then start it unless it runs.
 
-        If Docker refuses to start a container this call created, the container is removed
-        again, so a container back in Init has nothing on Docker; one found existing is left
-        alone, since a concurrent delivery may own it.
+        A `fresh` container (its record was never started) is created without a lookup first:
+        a redelivery learns from Docker's name conflict that the first delivery made it, which
+        saves a label search on every first start. `before_start` runs between the create and
+        the start and may raise `ActionCanceled` to call the start off.
+
+        If the start is refused or called off, a container this call created is removed again,
+        so a container back in Init has nothing on Docker; one found existing is left alone,
+        since a concurrent delivery may own it.
         """
         with self._lock:
             self._stopped.discard(spec.uuid)
-        container = self.find(spec.uuid)
+        container = None if fresh else self.find(spec.uuid)
         made_here = container is None
         if container is None:
             container, made_here = self._create(spec, self.create_options(spec))
         try:
+            before_start()
             return self._start_unless_overtaken(container, issued_ns=issued_ns)
-        except AgentError:
+        except (AgentError, ActionCanceled):
             if made_here:
                 self._discard(container)
             raise
@@ -381,6 +411,7 @@ class DockerDriver:
 
     def _discard(self, container: Container) -> None:
         """Best-effort removal; failing here is not worth hiding the start's own error for."""
+        self._removing(container.id)
         try:
             self._remove_container(container, volumes=True)
         except AgentError:
@@ -487,6 +518,7 @@ class DockerDriver:
 
     def remove_exited(self, docker_id: str) -> None:
         """Remove an exited container with its anonymous volumes (autodestroy)."""
+        self._removing(docker_id)
         try:
             with _translated("remove container", passthrough=(docker.errors.NotFound,)):
                 self.client.api.remove_container(docker_id, v=True)
@@ -526,11 +558,20 @@ class DockerDriver:
                 created = self.client.api.create_container(
                     **{**options, "host_config": host_config}
                 )
-                return self.client.containers.get(created["Id"]), True
+                return self._just_created(created["Id"]), True
         except DockerOperationError as exc:
             if _status(exc.__cause__) != 409:
                 raise
         return self._owner_of_name(spec), False
+
+    def _just_created(self, docker_id: str) -> Container:
+        """A container Docker has just created, without asking Docker about it: it is in status
+        "created" and has never run, which is all the start needs to know, and an inspect
+        would cost a round trip on every start. Its `reload()` after the start fills in the
+        rest."""
+        return self.client.containers.prepare_model(
+            {"Id": docker_id, "State": {"Status": "created"}}
+        )
 
     def _ensure_image(self, image_name: str) -> None:
         """Make sure the image is on the node before anything is changed for it."""

@@ -36,3 +36,8 @@ class NameTakenError(AgentError):
 
 class VolumeInUseError(AgentError):
     pass
+
+
+class ActionCanceled(Exception):
+    """The control plane canceled the operation's Action before this node claimed it: the
+    operation must not go on. Not an `AgentError`, since nothing failed."""

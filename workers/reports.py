@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from celery.result import AsyncResult
 
 from controlplane.lifecycle import State
 from controlplane.messages import (
@@ -35,6 +36,51 @@ from workers.driver import NodeFacts, Observation
 log = logging.getLogger(__name__)
 
 
+class Claim:
+    """The reporter's answer to a claim: may this node run the operation, or was its Action
+    canceled first?
+
+    The reporter's conditional update decides a race between the claim and a cancel. If the
+    reporter does not answer in time the operation runs anyway (fail open): a cancel is a
+    courtesy, while an operation that never runs would strand the container.
+    """
+
+    def __init__(
+        self,
+        action_uuid: str,
+        result: AsyncResult | None,
+        *,
+        timeout: float,
+        trouble: Exception | None = None,
+    ) -> None:
+        self.action_uuid = action_uuid
+        self.result = result
+        self.timeout = timeout
+        self.trouble = trouble
+        self._granted: bool | None = None
+
+    def granted(self) -> bool:
+        """Wait for the answer (once): False only when the Action was canceled."""
+        if self._granted is None:
+            self._granted = self._ask() != CANCELED
+        return self._granted
+
+    def _ask(self) -> str | None:
+        try:
+            if self.result is None:
+                raise self.trouble or RuntimeError("claim not sent")
+            try:
+                state: str | None = self.result.get(
+                    timeout=self.timeout, disable_sync_subtasks=False
+                )
+            finally:
+                self.result.forget()
+        except Exception as exc:  # timeout or broker trouble; kombu and Celery raise many kinds
+            log.warning("claim of action %s unanswered (%s); running it", self.action_uuid, exc)
+            return None
+        return state
+
+
 class Reports:
     def __init__(
         self,
@@ -51,31 +97,16 @@ class Reports:
         self.tags = tags
         self.claim_timeout = claim_timeout
 
-    def claim(self, operation: Operation) -> bool:
-        """Ask the control plane whether to run `operation`: False when its Action was canceled.
-
-        The reporter's conditional update decides a race between this claim and a cancel. If
-        the reporter does not answer in time the operation runs anyway (fail open): a cancel is
-        a courtesy, while an operation that never runs would strand the container.
-        """
+    def claim(self, operation: Operation) -> Claim:
+        """Ask the control plane whether to run `operation`; the answer is awaited later
+        (`Claim.granted`), so the agent can prepare the operation meanwhile."""
         try:
-            state = self._ask_claim(operation.action_uuid)
-        except Exception as exc:  # timeout or broker trouble; kombu and Celery raise many kinds
-            log.warning(
-                "claim of action %s unanswered (%s); running it", operation.action_uuid, exc
+            result = self.celery.send_task(
+                TASK_CLAIM_ACTION, kwargs={"action_uuid": operation.action_uuid}, queue=CLAIM_QUEUE
             )
-            return True
-        return bool(state != CANCELED)
-
-    def _ask_claim(self, action_uuid: str) -> str | None:
-        result = self.celery.send_task(
-            TASK_CLAIM_ACTION, kwargs={"action_uuid": action_uuid}, queue=CLAIM_QUEUE
-        )
-        try:
-            state: str | None = result.get(timeout=self.claim_timeout, disable_sync_subtasks=False)
-        finally:
-            result.forget()
-        return state
+        except Exception as exc:  # broker trouble; kombu raises many kinds
+            return Claim(operation.action_uuid, None, timeout=0, trouble=exc)
+        return Claim(operation.action_uuid, result, timeout=self.claim_timeout)
 
     def observed(
         self, container_uuid: str, observation: Observation, *, action_uuid: str | None

@@ -24,9 +24,9 @@ from controlplane.messages import (
     Operation,
 )
 from workers.driver import DockerDriver, Observation
-from workers.errors import AgentError
+from workers.errors import ActionCanceled, AgentError
 from workers.logstream import LogStreams
-from workers.reports import Reports
+from workers.reports import Claim, Reports
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,10 @@ _RETRY = {
 def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) -> None:
     """Carry out one lifecycle operation and report what came of it, unless it was canceled
     before this node claimed it."""
-    if not reports.claim(operation):
+    claim = reports.claim(operation)
+    try:
+        observation = _execute(driver, operation, claim)
+    except ActionCanceled:
         log.info(
             "%s of container %s skipped: action %s was canceled",
             operation.action,
@@ -49,8 +52,6 @@ def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) 
             operation.action_uuid,
         )
         return
-    try:
-        observation = _execute(driver, operation)
     except AgentError as exc:
         _report_failure(reports, operation, str(exc), state=exc.state)
         return
@@ -69,11 +70,25 @@ def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) 
     reports.observed(operation.container_uuid, observation, action_uuid=operation.action_uuid)
 
 
-def _execute(driver: DockerDriver, operation: Operation) -> Observation:
+def _execute(driver: DockerDriver, operation: Operation, claim: Claim) -> Observation:
+    """Run the operation once the claim is granted. A start creates its container while the
+    claim is on its way (a canceled start removes it again): the round trip through the
+    reporter then costs nothing on the way to a running container."""
+
+    def check_claim() -> None:
+        if not claim.granted():
+            raise ActionCanceled(operation.action_uuid)
+
     kind = operation.kind
     if kind is Action.START:
         spec = ContainerSpec.from_dict(operation.spec or {})
-        return driver.start(spec, issued_ns=operation.issued_ns)
+        return driver.start(
+            spec,
+            issued_ns=operation.issued_ns,
+            fresh=operation.rollback_state == State.INIT.value,
+            before_start=check_claim,
+        )
+    check_claim()
     # The container's die and destroy events are this operation's doing, not news.
     with driver.stopping(operation.container_uuid):
         return _wind_down(driver, operation)

@@ -111,8 +111,6 @@ class Watcher:
         self.reports = reports
         self.batch = ReportBatch(reports.send_batch)
         self.folder = EventFolder()
-        # Docker ids the agent removed itself (autodestroy), whose destroy event is not news.
-        self._removed: set[str] = set()
         self._stop = threading.Event()
         self._feed: EventFeed | None = None
         self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
@@ -171,11 +169,10 @@ class Watcher:
         )
 
     def _skip_destroy(self, change: Change) -> bool:
-        """A destroy is news only when nothing the control plane did explains it: not our own
-        autodestroy, and no other container holds the uuid (a redeploy removes the old one)."""
-        docker_id = str(change.observation.docker_id)
-        if docker_id in self._removed:
-            self._removed.discard(docker_id)
+        """A destroy is news only when nothing the control plane did explains it: not a removal
+        of the agent's own (autodestroy, a start called off), and no other container holds the
+        uuid (a redeploy removes the old one)."""
+        if self.driver.removed_by_agent(str(change.observation.docker_id)):
             return True
         return self.driver.find(change.container_uuid) is not None
 
@@ -186,7 +183,6 @@ class Watcher:
         if not autodestroys(change.autodestroy, observation.exit_code):
             return
         docker_id = str(observation.docker_id)
-        self._removed.add(docker_id)
         self.driver.remove_exited(docker_id)
         reason = AUTODESTROY_REASON.format(policy=change.autodestroy, code=observation.exit_code)
         log.info("autodestroy: container %s %s", change.container_uuid, reason)
