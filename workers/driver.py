@@ -178,6 +178,7 @@ class DockerDriver:
         # the agent's own operations cause from changes nobody asked for.
         self._stopped: set[str] = set()
         self._winding_down: Counter[str] = Counter()
+        self._starting: Counter[str] = Counter()
         # Docker ids of containers the agent removed on its own initiative (autodestroy, a
         # start called off), whose destroy event is no news.
         self._removed: set[str] = set()
@@ -208,19 +209,36 @@ class DockerDriver:
         with self._lock:
             return self._winding_down[container_uuid] > 0
 
+    def being_started(self, container_uuid: str) -> bool:
+        """Whether a start of the container is running on this agent."""
+        with self._lock:
+            return self._starting[container_uuid] > 0
+
     @contextmanager
     def stopping(self, container_uuid: str) -> Iterator[None]:
         """Mark a stop, terminate or redeploy of the container as running on this agent."""
         with self._lock:
             self._stopped.add(container_uuid)
-            self._winding_down[container_uuid] += 1
+        with self._marked(self._winding_down, container_uuid):
+            yield
+
+    @contextmanager
+    def starting(self, container_uuid: str) -> Iterator[None]:
+        """Mark a start of the container as running on this agent."""
+        with self._marked(self._starting, container_uuid):
+            yield
+
+    @contextmanager
+    def _marked(self, running: Counter[str], container_uuid: str) -> Iterator[None]:
+        with self._lock:
+            running[container_uuid] += 1
         try:
             yield
         finally:
             with self._lock:
-                self._winding_down[container_uuid] -= 1
-                if self._winding_down[container_uuid] <= 0:
-                    del self._winding_down[container_uuid]
+                running[container_uuid] -= 1
+                if running[container_uuid] <= 0:
+                    del running[container_uuid]
 
     def close(self) -> None:
         self.client.close()

@@ -82,12 +82,13 @@ def _execute(driver: DockerDriver, operation: Operation, claim: Claim) -> Observ
     kind = operation.kind
     if kind is Action.START:
         spec = ContainerSpec.from_dict(operation.spec or {})
-        return driver.start(
-            spec,
-            issued_ns=operation.issued_ns,
-            fresh=operation.rollback_state == State.INIT.value,
-            before_start=check_claim,
-        )
+        with driver.starting(operation.container_uuid):
+            return driver.start(
+                spec,
+                issued_ns=operation.issued_ns,
+                fresh=operation.rollback_state == State.INIT.value,
+                before_start=check_claim,
+            )
     check_claim()
     # The container's die and destroy events are this operation's doing, not news.
     with driver.stopping(operation.container_uuid):

@@ -161,12 +161,13 @@ class Watcher:
             self._enforce_autodestroy(change)
 
     def _caused_by_agent(self, change: Change) -> bool:
-        """A die or destroy while the agent stops, removes or replaces the container is that
-        operation's doing: its own report tells the outcome. (Reporting it would, for one, make
-        a redeploy's removal of the old container look like the end of the record.)"""
-        return change.observation.state is not State.RUNNING and self.driver.winding_down(
-            change.container_uuid
-        )
+        """A die or destroy while the agent stops, removes or replaces the container, or a
+        start while it starts it, is that operation's doing: its own report tells the outcome.
+        (Reporting a redeploy's removal of the old container would, for one, make it look like
+        the end of the record; reporting a start twice would cost the reporter a transaction.)"""
+        if change.observation.state is State.RUNNING:
+            return self.driver.being_started(change.container_uuid)
+        return self.driver.winding_down(change.container_uuid)
 
     def _skip_destroy(self, change: Change) -> bool:
         """A destroy is news only when nothing the control plane did explains it: not a removal
