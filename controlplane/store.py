@@ -252,8 +252,10 @@ def begin_action(
         state=ActionState.PENDING,
         rollback_state=current,
     )
+    # Set before the commit, not refreshed after it: a refresh would open a second transaction
+    # (and take SQLite's write lock again) for the rest of the request.
+    keep_in_step(container, {"state": lifecycle.target_state(action).value})
     session.commit()
-    session.refresh(container)
     return container, record, current
 
 
