@@ -78,6 +78,15 @@ def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
         )
 
 
+def new_database(env: dict[str, str], username: str = "bench") -> str:
+    """Bring the database of `env` to the newest schema and create `username`; its API key."""
+    cli = str(BIN / "controlplane")
+    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return subprocess.run(
+        [cli, "user", "create", username], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -107,15 +116,7 @@ class Plane:
             "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
             **(env or {}),
         }
-        cli = str(BIN / "controlplane")
-        subprocess.run([cli, "db", "upgrade"], env=self.env, check=True, capture_output=True)
-        key = subprocess.run(
-            [cli, "user", "create", "bench"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = new_database(self.env)
         self.processes = {
             "reporter": spawn(["reporter"], self.env, state / "reporter.log"),
             "agent": spawn(["agent"], self.env, state / "agent.log"),
