@@ -18,7 +18,9 @@ which `run.py` flushes afterwards.
   full database;
 - action: `POST /api/v1/container/<uuid>/start/` on the containers those creates made, at the
   same concurrency;
-- req/s: requests answered per second of wall time at each concurrency.
+- req/s: requests answered per second of wall time at each concurrency;
+- cpu ms: the API's CPU time per request (all its gunicorn processes, read from /proc), which
+  other load on a shared machine changes far less than it changes latency.
 
 Latency is from the request's first byte sent to its answer's last byte read, by a small
 asyncio HTTP/1.1 client in this process (lighter than `requests` on a 2-core machine where
@@ -39,7 +41,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from common import IMAGE, LIMIT, free_port, new_database, spawn, stop, summary, wait
+from common import IMAGE, LIMIT, cpu_seconds, free_port, new_database, spawn, stop, summary, wait
 from sqlalchemy import func, insert, select
 
 from controlplane import accounts, store
@@ -120,21 +122,26 @@ class Load:
     errors: list[str] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     wall: float = 0.0
+    cpu: float = 0.0
 
     def figures(self) -> dict[str, Any]:
         return {
             **summary(self.seconds),
             "rps": len(self.seconds) / self.wall,
+            "server_cpu_ms": self.cpu / len(self.seconds) * 1000,
             "errors": len(self.errors),
             "first_error": self.errors[0] if self.errors else None,
         }
 
 
 async def closed_loop(
-    connections: list[Connection], requests: list[tuple[str, str, dict[str, Any] | None]]
+    connections: list[Connection],
+    requests: list[tuple[str, str, dict[str, Any] | None]],
+    server: int,
 ) -> Load:
     """Send `requests` over `connections`, each connection sending its next request as soon as
-    its last one is answered, until none are left."""
+    its last one is answered, until none are left; `server` is the API's process id, whose
+    CPU time (with its workers') is read before and after."""
     load = Load()
     pending = iter(requests)
 
@@ -148,9 +155,10 @@ async def closed_loop(
             else:
                 load.bodies.append(answer.body)
 
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(server), time.perf_counter()
     await asyncio.gather(*(client(connection) for connection in connections))
     load.wall = time.perf_counter() - started
+    load.cpu = cpu_seconds(server) - cpu
     return load
 
 
@@ -279,14 +287,15 @@ def filters(plane: ApiPlane) -> dict[str, str]:
 async def measure_lists(plane: ApiPlane, samples: int) -> dict[str, Any]:
     connection = Connection(plane.port, plane.authorization)
     results: dict[str, Any] = {}
+    pid = plane.api.pid
     try:
         for size in SIZES:
             plane.fill(size)  # blocking, with nothing else to run meanwhile
             results[str(size)] = {}
             for label, query in filters(plane).items():
                 path = f"{BASE}?{query}" if query else BASE
-                await closed_loop([connection], [("GET", path, None)] * 3)  # warm-up
-                load = await closed_loop([connection], [("GET", path, None)] * samples)
+                await closed_loop([connection], [("GET", path, None)] * 3, pid)  # warm-up
+                load = await closed_loop([connection], [("GET", path, None)] * samples, pid)
                 results[str(size)][label] = load.figures()
     finally:
         connection.close()
@@ -299,13 +308,14 @@ def create_body() -> dict[str, Any]:
 
 async def measure_writes(plane: ApiPlane, clients: int, requests: int) -> dict[str, Any]:
     connections = [Connection(plane.port, plane.authorization) for _ in range(clients)]
+    pid = plane.api.pid
     try:
         # Warm-up: every connection opened and every worker's code paths run once.
-        await closed_loop(connections, [("POST", BASE, create_body())] * clients)
-        creates = await closed_loop(connections, [("POST", BASE, create_body())] * requests)
+        await closed_loop(connections, [("POST", BASE, create_body())] * clients, pid)
+        creates = await closed_loop(connections, [("POST", BASE, create_body())] * requests, pid)
         made = [json.loads(body)["uuid"] for body in creates.bodies]
         starts = await closed_loop(
-            connections, [("POST", f"{BASE}{ident}/start/", None) for ident in made]
+            connections, [("POST", f"{BASE}{ident}/start/", None) for ident in made], pid
         )
     finally:
         for connection in connections:
@@ -334,26 +344,32 @@ def _errors(figures: dict[str, Any]) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = [f"{'list (page of 25)':<30} {'records':>8} {'n':>5} {'p50 ms':>8} {'p99 ms':>8}"]
+    lines = [
+        f"{'list (page of 25)':<22} {'records':>8} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu ms':>7}"
+    ]
     for size, by_filter in results["list"].items():
         for label, figures in by_filter.items():
             lines.append(
-                f"{'  ' + label:<30} {int(size):>8} {figures['n']:>5} "
-                f"{figures['median_ms']:>8.1f} {figures['p99_ms']:>8.1f}" + _errors(figures)
+                f"{'  ' + label:<22} {int(size):>8} {figures['n']:>5} "
+                f"{figures['median_ms']:>8.1f} {figures['p99_ms']:>8.1f} "
+                f"{figures['server_cpu_ms']:>7.1f}" + _errors(figures)
             )
     lines.append(
         f"{'write':<14} {'clients':>7} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'req/s':>7}"
+        f"{'req/s':>7} {'cpu ms':>7}"
     )
     for clients, kinds in results["write"].items():
         for kind, figures in kinds.items():
             lines.append(
                 f"{'  ' + kind:<14} {int(clients):>7} {figures['n']:>5} "
                 f"{figures['median_ms']:>8.1f} {figures['p99_ms']:>8.1f} "
-                f"{figures['max_ms']:>8.1f} {figures['rps']:>7.1f}" + _errors(figures)
+                f"{figures['max_ms']:>8.1f} {figures['rps']:>7.1f} "
+                f"{figures['server_cpu_ms']:>7.1f}" + _errors(figures)
             )
     lines.append(
-        f"targets: list p50 <= 20 ms at 100k records; writes p99 <= 100 ms at 50 clients "
-        f"({results['records']} records at the end)"
+        "cpu ms: the API's CPU time (all its gunicorn processes) per request. Targets: list p50 "
+        f"<= 20 ms at 100k records; writes p99 <= 100 ms at 50 clients ({results['records']} "
+        "records at the end)"
     )
     return "\n".join(lines)
