@@ -79,6 +79,13 @@ def _begin_immediate(connection: Any) -> None:
 def page(
     session: Session, query: Any, order: Any, *, limit: int, offset: int
 ) -> tuple[list[Any], int]:
+    """One page of `query` in `order`, and how many rows the whole query has.
+
+    A page that is not full is the last one, so the total is known without counting, which
+    saves the COUNT (a read of every matching index entry) on every narrow filter.
+    """
+    rows = list(session.scalars(query.order_by(order).limit(limit).offset(offset)).unique().all())
+    if len(rows) < limit and (rows or offset == 0):
+        return rows, offset + len(rows)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = session.scalars(query.order_by(order).limit(limit).offset(offset)).unique().all()
-    return list(rows), total
+    return rows, total

@@ -8,11 +8,12 @@ callers own the transaction boundaries only where they must also talk to the bro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,6 +38,14 @@ NODE_DEPLOYED = NodeState.DEPLOYED.value
 # How often a conditional update is retried when another writer changed the row in between.
 _TRANSITION_ATTEMPTS = 3
 
+# Containers that are not Terminated. The state is rendered into the SQL, not bound: SQLite uses
+# the partial index of live containers (models.LIVE_CONTAINERS) only for a query whose WHERE
+# clause holds the index's own condition, literally.
+LIVE = Container.state != literal(State.TERMINATED.value, literal_execute=True)
+
+# What a uuid is made of, as generated (`database.new_uuid`): lower-case hex digits and dashes.
+_UUID_CHARACTERS = re.compile(r"[0-9a-f-]*")
+
 
 # --- nodes ---------------------------------------------------------------------------------
 
@@ -58,7 +67,7 @@ def node_loads(session: Session) -> list[NodeLoad]:
     it can say why none can (unreachable, or no such tags)."""
     live = (
         select(Container.node_id, func.count().label("n"))
-        .where(Container.state != State.TERMINATED.value)
+        .where(LIVE)
         .group_by(Container.node_id)
         .subquery()
     )
@@ -166,9 +175,7 @@ def require_reachable(node: Node) -> None:
 
 
 def count_live_containers(session: Session, *, node_id: int) -> int:
-    query = select(func.count()).where(
-        Container.node_id == node_id, Container.state != State.TERMINATED.value
-    )
+    query = select(func.count()).where(Container.node_id == node_id, LIVE)
     return session.scalar(query) or 0
 
 
@@ -225,12 +232,30 @@ def list_containers(
     if filters.uuid is not None:
         query = query.where(Container.uuid == filters.uuid)
     if filters.uuid_prefix is not None:
-        query = query.where(Container.uuid.startswith(filters.uuid_prefix, autoescape=True))
+        query = query.where(uuid_prefix(filters.uuid_prefix))
     if filters.node_uuid is not None:
         query = query.join(Node).where(Node.uuid == filters.node_uuid)
     if filters.in_service:
         query = query.where(false())
     return page(session, query, Container.id, limit=limit, offset=offset)
+
+
+def uuid_prefix(prefix: str) -> ColumnElement[bool]:
+    """Containers whose uuid starts with `prefix`, in any case (the SDKs' short ids).
+
+    A LIKE cannot use an index on SQLite (it ignores case there), so the prefix is also given
+    as a range, `prefix <= uuid < prefix + "g"`, which the owner's uuid index answers: a uuid
+    holds nothing above "f". The LIKE stays, so the answer is exact under any collation; a
+    prefix that no uuid can start with matches nothing.
+    """
+    prefix = prefix.lower()
+    if not _UUID_CHARACTERS.fullmatch(prefix):
+        return false()
+    return and_(
+        Container.uuid >= prefix,
+        Container.uuid < prefix + "g",
+        Container.uuid.startswith(prefix, autoescape=True),
+    )
 
 
 def begin_action(
