@@ -198,10 +198,19 @@ class ContainerFilters:
 def insert_container(
     session: Session, *, owner_id: int, node_id: int, fields: dict[str, Any], request: RequestInfo
 ) -> tuple[Container, ActionRecord]:
-    """Record a new container in Init with its (already finished) create Action, atomically."""
+    """Record a new container in Init with its (already finished) create Action, atomically.
+
+    The container comes back with its node loaded, so the answer and the events read nothing
+    after the commit (which would begin another transaction, see `begin_action`).
+    """
     now = utcnow()
     container = Container(
-        owner_id=owner_id, node_id=node_id, state=State.INIT.value, created_at=now, **fields
+        owner_id=owner_id,
+        node_id=node_id,
+        node=session.get(Node, node_id),
+        state=State.INIT.value,
+        created_at=now,
+        **fields,
     )
     session.add(container)
     session.flush()
@@ -277,8 +286,10 @@ def begin_action(
         state=ActionState.PENDING,
         rollback_state=current,
     )
-    session.commit()
+    # Read back before the commit, not after: a read after it would begin another transaction,
+    # which on SQLite holds the write lock until the session is closed (the request's end).
     session.refresh(container)
+    session.commit()
     return container, record, current
 
 
@@ -303,9 +314,9 @@ def retry_action(
     if not audit.reopen(session, action=record, rollback_state=current):
         session.rollback()
         raise ActionNotRetriableError(uuid=uuid, state=record.state)
-    session.commit()
-    session.refresh(container)
+    session.refresh(container)  # before the commit, as in begin_action
     session.refresh(record)
+    session.commit()
     return container, record, current
 
 
@@ -330,8 +341,8 @@ def cancel_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord
         .values(state=record.rollback_state)
         .execution_options(synchronize_session=False)
     )
+    session.refresh(record)  # before the commit, as in begin_action
     session.commit()
-    session.refresh(record)
     return record
 
 
