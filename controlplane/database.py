@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import uuid as uuid_lib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,9 +25,11 @@ from sqlalchemy import Engine, create_engine, event, func, make_url, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-# Seconds a writer waits for the write lock (the mutex, then SQLite's own busy timeout) before
-# failing with "database is locked", as SQLite alone did.
+# Seconds a writer waits for the write lock before failing with "database is locked", as
+# SQLite's own busy timeout made it; and how often the writer at the head of a process's queue
+# asks for it.
 SQLITE_LOCK_TIMEOUT = 30
+WRITER_POLL = 0.0005
 
 
 def utcnow() -> datetime:
@@ -116,15 +119,17 @@ def make_read_engine(url: str) -> Engine | None:
 
 
 class _WriterConnection(sqlite3.Connection):
-    """A SQLite connection whose transactions queue, within the process, on `mutex`.
+    """A SQLite connection whose transactions wait their turn fairly for the write lock.
 
-    SQLite makes a writer that finds the write lock taken sleep and retry, sleeping longer the
-    longer it has waited (up to 100 ms a time), while a newcomer tries at once: under a steady
-    stream of writes the oldest waiters lose every time, and some wait seconds. Waiting on a
-    mutex first, the threads of a process are woken as soon as the lock is theirs, and only one
-    of them at a time competes with other processes (the other API workers, the reporter).
+    Left to itself SQLite makes a writer that finds the write lock taken sleep and retry,
+    sleeping longer the longer it has waited (up to 100 ms a time), while a newcomer tries at
+    once: under a steady stream of writes the oldest waiters lose every time, and some waited
+    seconds. Here the threads of a process first queue on `mutex`, which wakes the next one as
+    soon as the last is done, and the one at its head asks SQLite for the lock every
+    WRITER_POLL seconds, at the same pace as the head of any other process's queue (the other
+    API workers, the reporter).
 
-    The mutex is taken before BEGIN IMMEDIATE and given back by whatever ends the transaction,
+    The mutex is taken before BEGIN IMMEDIATE and given back by whatever ends the transaction
     on this connection: commit, rollback (also the pool's reset of a returned connection) or
     close.
     """
@@ -132,18 +137,41 @@ class _WriterConnection(sqlite3.Connection):
     mutex: threading.Lock
     _holding = False
 
-    def queue_for_write(self) -> None:
-        """Wait for this process's turn to write (before BEGIN IMMEDIATE).
+    def begin_write(self) -> None:
+        """BEGIN IMMEDIATE, once this connection's turn has come.
 
         Raises:
             OperationalError: "database is locked" after SQLITE_LOCK_TIMEOUT seconds, as SQLite
-                itself would say (the reporter retries on it).
+                itself would say (the reporter retries on it), or any other error of the BEGIN.
         """
+        deadline = time.monotonic() + SQLITE_LOCK_TIMEOUT
         if not self.mutex.acquire(timeout=SQLITE_LOCK_TIMEOUT):
             raise OperationalError(
                 "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
             )
         self._holding = True
+        try:
+            self._begin_immediate(deadline)
+        except BaseException:
+            self.release()
+            raise
+
+    def _begin_immediate(self, deadline: float) -> None:
+        # No busy handler for the BEGIN: this loop is the busy handler, without its back-off.
+        # (Every other statement keeps the busy timeout, for SQLite's brief internal locks.)
+        self.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    self.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    busy = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+                    if not busy or time.monotonic() > deadline:
+                        raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+                time.sleep(WRITER_POLL)
+        finally:
+            self.execute(f"PRAGMA busy_timeout = {SQLITE_LOCK_TIMEOUT * 1000}")
 
     def release(self) -> None:
         if self._holding:
@@ -189,13 +217,7 @@ def _begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads and then writes fails at once with "database is locked"
     # when another writer committed in between (WAL snapshots cannot be upgraded), and the busy
     # timeout does not help. Taking the write lock up front makes writers queue instead.
-    writer = connection.connection.dbapi_connection
-    writer.queue_for_write()
-    try:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    except BaseException:
-        writer.release()
-        raise
+    connection.connection.dbapi_connection.begin_write()
 
 
 def _begin_deferred(connection: Any) -> None:

@@ -5,8 +5,9 @@ request ends)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from controlplane import events, store
 from controlplane.api.serializers import action_to_json, container_to_json
 from controlplane.api.trees import TUTUM, Links
 from controlplane.audit import RequestInfo
-from controlplane.database import Database, utcnow
+from controlplane.database import SQLITE_LOCK_TIMEOUT, Database, utcnow
 from controlplane.lifecycle import Action
 from controlplane.models import User
 from controlplane.operations import container_spec
@@ -49,22 +50,31 @@ def users(session: Session) -> int:
 
 @contextmanager
 def statements(engine: Engine) -> Iterator[list[str]]:
-    """Every statement run on `engine` inside the block, with its BEGINs and COMMITs."""
+    """The first word of every statement run on `engine` inside the block, with BEGIN and
+    COMMIT for each transaction's ends."""
     seen: list[str] = []
 
     def statement(_c: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        seen.append(sql.split()[0] if not sql.startswith("BEGIN") else sql)
+        seen.append(sql.split()[0])
+
+    def begin(_connection: Any) -> None:
+        seen.append("BEGIN")
 
     def commit(_connection: Any) -> None:
         seen.append("COMMIT")
 
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "commit", commit)
+    listeners: dict[str, Callable[..., Any]] = {
+        "before_cursor_execute": statement,
+        "begin": begin,
+        "commit": commit,
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "commit", commit)
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -108,6 +118,35 @@ def test_a_reader_reads_while_a_writer_holds_the_lock(database: Database) -> Non
         assert not reader.is_alive()
         writing.commit()
     assert counted == [0]
+
+
+def test_a_writer_waits_for_another_process_to_let_go_of_the_lock(
+    database: Database, database_url: str
+) -> None:
+    """Another process (here a plain connection) holds the write lock: the writer keeps asking,
+    without SQLite's busy handler, until it is free, then writes and restores the handler."""
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    done = threading.Event()
+    busy_timeouts: list[int] = []
+
+    def write() -> None:
+        with database.session() as session:
+            add_user(session, "alice")
+            busy_timeouts.append(
+                session.connection().exec_driver_sql("PRAGMA busy_timeout").one()[0]
+            )
+            session.commit()
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(0.2)  # still waiting for the other connection
+    other.execute("COMMIT")
+    other.close()
+    writer.join(10)
+    assert done.is_set() and busy_timeouts == [SQLITE_LOCK_TIMEOUT * 1000]
+    assert not mutex(database).locked()
 
 
 def test_a_read_session_cannot_write(database: Database) -> None:
@@ -249,8 +288,8 @@ def test_a_create_writes_in_one_transaction_and_nothing_after_its_commit(
             "/api/v1/container/", json={"image_name": "busybox"}, headers=account.headers
         )
     assert response.status_code == 201
-    assert written[0] == "BEGIN IMMEDIATE" and written[-1] == "COMMIT"
-    assert written.count("BEGIN IMMEDIATE") == 1
+    assert written[0] == "BEGIN" and written[-1] == "COMMIT"
+    assert written.count("BEGIN") == 1
     assert not mutex(database).locked()
 
 
@@ -272,4 +311,4 @@ def test_reads_never_touch_the_writers_engine(
         ):
             assert client.get(url, headers=account.headers).status_code == 200
     assert written == []
-    assert "BEGIN" in read and "BEGIN IMMEDIATE" not in read
+    assert "BEGIN" in read and "SELECT" in read
