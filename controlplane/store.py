@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -38,10 +48,10 @@ NODE_DEPLOYED = NodeState.DEPLOYED.value
 # How often a conditional update is retried when another writer changed the row in between.
 _TRANSITION_ATTEMPTS = 3
 
-# Containers that are not Terminated. The state is rendered into the SQL, not bound: SQLite uses
+# Containers that are not Terminated. The state is written into the SQL, not bound: SQLite uses
 # the partial index of live containers (models.LIVE_CONTAINERS) only for a query whose WHERE
 # clause holds the index's own condition, literally.
-LIVE = Container.state != literal(State.TERMINATED.value, literal_execute=True)
+LIVE = Container.state != literal_column(f"'{State.TERMINATED.value}'")
 
 # What a uuid is made of, as generated (`database.new_uuid`): lower-case hex digits and dashes.
 _UUID_CHARACTERS = re.compile(r"[0-9a-f-]*")
@@ -62,20 +72,29 @@ class NodeLoad:
     containers: int
 
 
-def node_loads(session: Session) -> list[NodeLoad]:
-    """Every node with its load; the scheduler, not the query, decides which may take more, so
-    it can say why none can (unreachable, or no such tags)."""
+def _node_loads_query() -> Any:
     live = (
         select(Container.node_id, func.count().label("n"))
         .where(LIVE)
         .group_by(Container.node_id)
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(Node.id, Node.uuid, Node.name, Node.state, Node.tags, func.coalesce(live.c.n, 0))
         .outerjoin(live, live.c.node_id == Node.id)
         .order_by(Node.id)
     )
+
+
+# Built once: every create runs it, and building it (and its cache key) cost as much as the
+# query itself.
+_NODE_LOADS = _node_loads_query()
+
+
+def node_loads(session: Session) -> list[NodeLoad]:
+    """Every node with its load; the scheduler, not the query, decides which may take more, so
+    it can say why none can (unreachable, or no such tags)."""
+    rows = session.execute(_NODE_LOADS)
     return [
         NodeLoad(id=r[0], uuid=r[1], name=r[2], state=r[3], tags=frozenset(r[4]), containers=r[5])
         for r in rows
@@ -219,10 +238,14 @@ def insert_container(
     return container, action
 
 
+# Built once: every container request and action runs it.
+_GET_CONTAINER = select(Container).where(
+    Container.uuid == bindparam("uuid"), Container.owner_id == bindparam("owner_id")
+)
+
+
 def get_container(session: Session, *, owner_id: int, uuid: str) -> Container:
-    container = session.scalar(
-        select(Container).where(Container.uuid == uuid, Container.owner_id == owner_id)
-    )
+    container = session.scalar(_GET_CONTAINER, {"uuid": uuid, "owner_id": owner_id})
     if container is None:
         raise ContainerNotFoundError(ident=uuid)
     return container
