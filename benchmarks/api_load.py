@@ -165,7 +165,7 @@ async def closed_loop(
 class ApiPlane:
     """The API alone on a fresh SQLite file in `state`, a Deployed node and the user `bench`."""
 
-    def __init__(self, broker_url: str, state: Path) -> None:
+    def __init__(self, broker_url: str, state: Path, *, api_options: tuple[str, ...] = ()) -> None:
         state.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.env = {
@@ -191,7 +191,9 @@ class ApiPlane:
                 ),
             )
             self.node_id = node.id
-        self.api = spawn(["api", "--bind", f"127.0.0.1:{self.port}"], self.env, state / "api.log")
+        self.api = spawn(
+            ["api", "--bind", f"127.0.0.1:{self.port}", *api_options], self.env, state / "api.log"
+        )
         wait(self._answers, poll=0.1)
 
     def _answers(self) -> bool:
