@@ -70,12 +70,32 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children (gunicorn's workers),
+    from /proc: a figure that, unlike latency, other load on the machine hardly changes."""
+    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    ticks = 0
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`controlplane COMMAND...` with its output appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [str(BIN / "controlplane"), *command], env=env, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+def new_database(env: dict[str, str], username: str = "bench") -> str:
+    """Bring the database of `env` to the newest schema and create `username`; its API key."""
+    cli = str(BIN / "controlplane")
+    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return subprocess.run(
+        [cli, "user", "create", username], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -107,15 +127,7 @@ class Plane:
             "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
             **(env or {}),
         }
-        cli = str(BIN / "controlplane")
-        subprocess.run([cli, "db", "upgrade"], env=self.env, check=True, capture_output=True)
-        key = subprocess.run(
-            [cli, "user", "create", "bench"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = new_database(self.env)
         self.processes = {
             "reporter": spawn(["reporter"], self.env, state / "reporter.log"),
             "agent": spawn(["agent"], self.env, state / "agent.log"),

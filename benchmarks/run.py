@@ -6,12 +6,16 @@ given, runs the scenarios chosen (all by default) with the raw docker-py baselin
 run, prints a table per scenario and, with --json, writes every figure and sample. Asserts
 nothing. Removes every container, service and swarm state it made.
 
-    .venv/bin/python benchmarks/run.py [--only start,truth] [--runs 30] [--networks bridge,host]
-        [--swarm] [--json out.json] [--redis redis://127.0.0.1:6379/3]
+    .venv/bin/python benchmarks/run.py [--only start,truth,api] [--runs 30]
+        [--networks bridge,host] [--swarm] [--api-samples 100] [--api-writes 300]
+        [--json out.json] [--redis redis://127.0.0.1:6379/3]
 
 Scenarios (each module's docstring says exactly what it times):
-  start  latency.py  start and removal latency, one container at a time, per network mode
-  truth  truth.py    a Docker event outside the API -> the new state in the API
+  start  latency.py   start and removal latency, one container at a time, per network mode
+  truth  truth.py     a Docker event outside the API -> the new state in the API
+  api    api_load.py  list latency at 1k/10k/100k records; create and action latency and
+                      throughput at 1, 10 and 50 concurrent clients (an API and database of its
+                      own: its records never reach the other scenarios)
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import api_load
 import docker
 import latency
 import redis
 import truth
 from common import LABEL, Plane
 
-SCENARIOS = ("start", "truth")
+SCENARIOS = ("start", "truth", "api")
+# The scenarios that run on the shared plane (API, reporter, agent).
+PLANE_SCENARIOS = ("start", "truth")
 
 
 def arguments() -> argparse.Namespace:
@@ -43,6 +50,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=30, help="start rounds per network mode")
     parser.add_argument("--networks", default="bridge,host", help="network modes for start")
     parser.add_argument("--truth-containers", type=int, default=50)
+    parser.add_argument("--api-samples", type=int, default=100, help="requests per list figure")
+    parser.add_argument(
+        "--api-writes", type=int, default=300, help="creates (and starts) per concurrency"
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--json", type=Path)
     parser.add_argument(
@@ -67,10 +78,13 @@ def machine(engine: docker.DockerClient) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace, engine: docker.DockerClient, plane: Plane) -> dict[str, Any]:
+def run(
+    args: argparse.Namespace, engine: docker.DockerClient, plane: Plane | None, state: Path
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     run_id = uuid.uuid4().hex
     if "start" in args.only:
+        assert plane is not None
         swarm = latency.Swarm(engine, run_id) if args.swarm else None
         try:
             results["start"] = {
@@ -88,8 +102,14 @@ def run(args: argparse.Namespace, engine: docker.DockerClient, plane: Plane) -> 
                 container.remove(force=True)
         print(latency.table(results["start"]), flush=True)
     if "truth" in args.only:
+        assert plane is not None
         results["truth"] = truth.measure(plane, engine, containers=args.truth_containers)
         print(truth.table(results["truth"]), flush=True)
+    if "api" in args.only:
+        results["api"] = api_load.measure(
+            args.redis, state / "api", samples=args.api_samples, requests=args.api_writes
+        )
+        print(api_load.table(results["api"]), flush=True)
     return results
 
 
@@ -99,13 +119,16 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="bench-"))
     broker = redis.Redis.from_url(args.redis)
     broker.flushdb()  # no queued work or heartbeats of an earlier run
-    # The host network mode is a dangerous option an operator must allow.
-    plane = Plane(args.redis, state, env={"CONTROLPLANE_ALLOW_DANGEROUS": "net_host"})
+    plane = None
     try:
-        plane.ready()
-        results = run(args, engine, plane)
+        if set(args.only) & set(PLANE_SCENARIOS):
+            # The host network mode is a dangerous option an operator must allow.
+            plane = Plane(args.redis, state, env={"CONTROLPLANE_ALLOW_DANGEROUS": "net_host"})
+            plane.ready()
+        results = run(args, engine, plane, state)
     finally:
-        plane.close(engine)
+        if plane is not None:
+            plane.close(engine)
         broker.flushdb()
     results["machine"] = machine(engine)
     print(f"machine: {json.dumps(results['machine'])}")

@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from controlplane.auth import Credentials
@@ -52,10 +52,16 @@ def issue_key(session: Session, user: User) -> str:
     return key
 
 
+# Built once, since every request runs it.
+_AUTHENTICATE = (
+    select(User)
+    .join(ApiKey, ApiKey.user_id == User.id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), User.username == bindparam("username"))
+)
+
+
 def authenticate(session: Session, credentials: Credentials) -> User | None:
     """The user the credentials belong to, or None; the username must match the key's owner."""
     return session.scalar(
-        select(User)
-        .join(ApiKey, ApiKey.user_id == User.id)
-        .where(ApiKey.key_hash == hash_key(credentials.key), User.username == credentials.username)
+        _AUTHENTICATE, {"key_hash": hash_key(credentials.key), "username": credentials.username}
     )

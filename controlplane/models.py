@@ -83,12 +83,33 @@ class Node(Base):
     tags: Mapped[list[str]] = _json_list()
 
 
+# The condition of the partial index of live containers. A query must repeat it literally (not
+# as a bound parameter) for SQLite to use the index: see `store.LIVE`.
+LIVE_CONTAINERS = "state != 'Terminated'"
+
+
 class Container(Base):
     __tablename__ = "containers"
+    # Lists are scoped to their owner and ordered by id, so every list filter has an index that
+    # starts with owner_id (migration 0006): with the filter's columns next, the index (whose
+    # entries end with the row id) yields a page in list order without reading the rest.
     __table_args__ = (
         Index("ix_containers_owner_order", "owner_id", "id"),
         Index("ix_containers_owner_state", "owner_id", "state"),
+        Index("ix_containers_owner_name", "owner_id", "name"),
+        Index("ix_containers_owner_node", "owner_id", "node_id"),
+        # uuid__startswith, as a range on the uuid (store.uuid_prefix).
+        Index("ix_containers_owner_uuid", "owner_id", "uuid"),
         Index("ix_containers_node_state", "node_id", "state"),
+        # Placement counts each node's live containers on every create; terminated containers
+        # stay recorded for ever, so the count reads this index of the live ones only.
+        Index(
+            "ix_containers_live_node",
+            "node_id",
+            "state",
+            sqlite_where=text(LIVE_CONTAINERS),
+            postgresql_where=text(LIVE_CONTAINERS),
+        ),
     )
 
     # The integer id orders lists: it grows with creation, so offset paging is deterministic.
@@ -96,7 +117,7 @@ class Container(Base):
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
-    name: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255))
     unique_name: Mapped[str] = mapped_column(String(300), unique=True)
     image_name: Mapped[str] = mapped_column(String(512))
     state: Mapped[str] = mapped_column(String(32))

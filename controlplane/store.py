@@ -8,11 +8,22 @@ callers own the transaction boundaries only where they must also talk to the bro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,6 +48,14 @@ NODE_DEPLOYED = NodeState.DEPLOYED.value
 # How often a conditional update is retried when another writer changed the row in between.
 _TRANSITION_ATTEMPTS = 3
 
+# Containers that are not Terminated. The state is written into the SQL, not bound: SQLite uses
+# the partial index of live containers (models.LIVE_CONTAINERS) only for a query whose WHERE
+# clause holds the index's own condition, literally.
+LIVE = Container.state != literal_column(f"'{State.TERMINATED.value}'")
+
+# What a uuid is made of, as generated (`database.new_uuid`): lower-case hex digits and dashes.
+_UUID_CHARACTERS = re.compile(r"[0-9a-f-]*")
+
 
 # --- nodes ---------------------------------------------------------------------------------
 
@@ -53,20 +72,29 @@ class NodeLoad:
     containers: int
 
 
-def node_loads(session: Session) -> list[NodeLoad]:
-    """Every node with its load; the scheduler, not the query, decides which may take more, so
-    it can say why none can (unreachable, or no such tags)."""
+def _node_loads_query() -> Any:
     live = (
         select(Container.node_id, func.count().label("n"))
-        .where(Container.state != State.TERMINATED.value)
+        .where(LIVE)
         .group_by(Container.node_id)
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(Node.id, Node.uuid, Node.name, Node.state, Node.tags, func.coalesce(live.c.n, 0))
         .outerjoin(live, live.c.node_id == Node.id)
         .order_by(Node.id)
     )
+
+
+# Built once: every create runs it, and building it (and its cache key) cost as much as the
+# query itself.
+_NODE_LOADS = _node_loads_query()
+
+
+def node_loads(session: Session) -> list[NodeLoad]:
+    """Every node with its load; the scheduler, not the query, decides which may take more, so
+    it can say why none can (unreachable, or no such tags)."""
+    rows = session.execute(_NODE_LOADS)
     return [
         NodeLoad(id=r[0], uuid=r[1], name=r[2], state=r[3], tags=frozenset(r[4]), containers=r[5])
         for r in rows
@@ -166,9 +194,7 @@ def require_reachable(node: Node) -> None:
 
 
 def count_live_containers(session: Session, *, node_id: int) -> int:
-    query = select(func.count()).where(
-        Container.node_id == node_id, Container.state != State.TERMINATED.value
-    )
+    query = select(func.count()).where(Container.node_id == node_id, LIVE)
     return session.scalar(query) or 0
 
 
@@ -191,10 +217,19 @@ class ContainerFilters:
 def insert_container(
     session: Session, *, owner_id: int, node_id: int, fields: dict[str, Any], request: RequestInfo
 ) -> tuple[Container, ActionRecord]:
-    """Record a new container in Init with its (already finished) create Action, atomically."""
+    """Record a new container in Init with its (already finished) create Action, atomically.
+
+    The container comes back with its node loaded, so the answer and the events read nothing
+    after the commit (which would begin another transaction, see `begin_action`).
+    """
     now = utcnow()
     container = Container(
-        owner_id=owner_id, node_id=node_id, state=State.INIT.value, created_at=now, **fields
+        owner_id=owner_id,
+        node_id=node_id,
+        node=session.get(Node, node_id),
+        state=State.INIT.value,
+        created_at=now,
+        **fields,
     )
     session.add(container)
     session.flush()
@@ -203,10 +238,14 @@ def insert_container(
     return container, action
 
 
+# Built once: every container request and action runs it.
+_GET_CONTAINER = select(Container).where(
+    Container.uuid == bindparam("uuid"), Container.owner_id == bindparam("owner_id")
+)
+
+
 def get_container(session: Session, *, owner_id: int, uuid: str) -> Container:
-    container = session.scalar(
-        select(Container).where(Container.uuid == uuid, Container.owner_id == owner_id)
-    )
+    container = session.scalar(_GET_CONTAINER, {"uuid": uuid, "owner_id": owner_id})
     if container is None:
         raise ContainerNotFoundError(ident=uuid)
     return container
@@ -225,12 +264,30 @@ def list_containers(
     if filters.uuid is not None:
         query = query.where(Container.uuid == filters.uuid)
     if filters.uuid_prefix is not None:
-        query = query.where(Container.uuid.startswith(filters.uuid_prefix, autoescape=True))
+        query = query.where(uuid_prefix(filters.uuid_prefix))
     if filters.node_uuid is not None:
         query = query.join(Node).where(Node.uuid == filters.node_uuid)
     if filters.in_service:
         query = query.where(false())
     return page(session, query, Container.id, limit=limit, offset=offset)
+
+
+def uuid_prefix(prefix: str) -> ColumnElement[bool]:
+    """Containers whose uuid starts with `prefix`, in any case (the SDKs' short ids).
+
+    A LIKE cannot use an index on SQLite (it ignores case there), so the prefix is also given
+    as a range, `prefix <= uuid < prefix + "g"`, which the owner's uuid index answers: a uuid
+    holds nothing above "f". The LIKE stays, so the answer is exact under any collation; a
+    prefix that no uuid can start with matches nothing.
+    """
+    prefix = prefix.lower()
+    if not _UUID_CHARACTERS.fullmatch(prefix):
+        return false()
+    return and_(
+        Container.uuid >= prefix,
+        Container.uuid < prefix + "g",
+        Container.uuid.startswith(prefix, autoescape=True),
+    )
 
 
 def begin_action(
@@ -252,8 +309,8 @@ def begin_action(
         state=ActionState.PENDING,
         rollback_state=current,
     )
-    # Set before the commit, not refreshed after it: a refresh would open a second transaction
-    # (and take SQLite's write lock again) for the rest of the request.
+    # Set before the commit, not read back after it: a read after it would begin another
+    # transaction, which on SQLite holds the write lock until the request's end.
     keep_in_step(container, {"state": lifecycle.target_state(action).value})
     session.commit()
     return container, record, current
@@ -280,9 +337,9 @@ def retry_action(
     if not audit.reopen(session, action=record, rollback_state=current):
         session.rollback()
         raise ActionNotRetriableError(uuid=uuid, state=record.state)
-    session.commit()
-    session.refresh(container)
+    session.refresh(container)  # before the commit, as in begin_action
     session.refresh(record)
+    session.commit()
     return container, record, current
 
 
@@ -307,8 +364,8 @@ def cancel_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord
         .values(state=record.rollback_state)
         .execution_options(synchronize_session=False)
     )
+    session.refresh(record)  # before the commit, as in begin_action
     session.commit()
-    session.refresh(record)
     return record
 
 

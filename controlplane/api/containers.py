@@ -81,8 +81,11 @@ class ContainerListResource(Resource):
         fields = validate_create(context.json_body())
         placement = take_placement(fields)
         policy.check_allowed(fields, context.settings().allow_dangerous)
+        # The loads are read outside the write: placement by load is a preference, not a rule,
+        # and a node that turns Unreachable meanwhile is one a moment late, as it always was.
+        with context.read_session() as reading:
+            node = choose_node(store.node_loads(reading), placement)
         session = db_session()
-        node = choose_node(store.node_loads(session), placement)
         uuid = new_uuid()
         fields.update(uuid=uuid, unique_name=f"{fields['name']}-{uuid[:8]}")
         container, action = store.insert_container(

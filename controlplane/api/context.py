@@ -1,13 +1,18 @@
 """Per-request plumbing shared by the resources: database session, caller, body and paging.
 
 The session lives on `flask.g` and is rolled back and closed at the end of every request, so a
-failed request never leaves a half-written transaction behind.
+failed request never leaves a half-written transaction behind. A GET's session only reads
+(`Database.read_sessions`: on SQLite, a deferred transaction that neither waits for nor holds
+the write lock); any other method's session writes. What a write request reads before it
+writes (the caller's key, the nodes' loads) it reads through `read_session`, outside the
+write lock.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -41,6 +46,8 @@ EXTENSION = "controlplane"
 MAX_AUDIT_BODY = 4096
 # Docker reads a log tail as a 32-bit count.
 MAX_LOG_TAIL = 2**31 - 1
+# Methods whose requests only read.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def settings() -> Settings:
@@ -67,11 +74,28 @@ def publisher() -> EventPublisher:
     return cast(EventPublisher, current_app.extensions[EXTENSION]["publisher"])
 
 
+def database() -> Database:
+    return cast(Database, current_app.extensions[EXTENSION]["database"])
+
+
 def db_session() -> Session:
+    """The request's session: a read session for a GET, a writer's otherwise."""
     if "db_session" not in g:
-        database: Database = current_app.extensions[EXTENSION]["database"]
-        g.db_session = database.sessions()
+        reading = request.method in READ_METHODS
+        g.db_session = database().read_sessions() if reading else database().sessions()
     return cast(Session, g.db_session)
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """A session for reads a request makes before it writes: the request's own in a GET,
+    otherwise one of its own, closed on leaving, so the write that follows does not wait while
+    it holds a pooled connection."""
+    if request.method in READ_METHODS:
+        yield db_session()
+        return
+    with database().read_session() as session:
+        yield session
 
 
 def close_db_session(_exc: BaseException | None = None) -> None:
@@ -113,7 +137,10 @@ def stream_user(namespace: str | None = None) -> User:
 
 
 def _authorize(credentials: Credentials | None, namespace: str | None) -> User:
-    user = accounts.authenticate(db_session(), credentials) if credentials else None
+    user = None
+    if credentials:
+        with read_session() as session:
+            user = accounts.authenticate(session, credentials)
     if user is None:
         raise AuthenticationError()
     if namespace is not None and namespace != user.username:

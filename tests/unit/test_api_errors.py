@@ -400,6 +400,17 @@ def test_following_next_visits_every_container_once_in_creation_order(
     assert seen == created
 
 
+def test_every_page_tells_the_same_total_even_past_the_end(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    for i in range(6):
+        create(client, account, name=f"c{i}")
+    # Full pages, the last full page, a partial last page, and pages past the end.
+    for query in ("limit=2", "limit=3&offset=3", "limit=4&offset=4", "offset=6", "offset=50"):
+        assert get_json(client, f"{CONTAINERS}?{query}", account)["meta"]["total_count"] == 6
+    assert get_json(client, f"{CONTAINERS}?name=c1&offset=1", account)["meta"]["total_count"] == 1
+
+
 def test_the_sdk_way_of_paging_by_offset_gives_the_same_pages(
     client: FlaskClient, account: Account, node: str
 ) -> None:
@@ -484,6 +495,17 @@ def test_the_uuid_filters_find_one_container(
     assert uuids_for(client, account, f"uuid__startswith={web1['uuid'][:13]}") == [web1["uuid"]]
     assert uuids_for(client, account, "uuid__startswith=%25") == []
     assert uuids_for(client, account, f"uuid={UNKNOWN_UUID}") == []
+
+
+def test_a_uuid_prefix_matches_in_any_case_and_one_no_uuid_has_matches_nothing(
+    client: FlaskClient, account: Account, three_containers: list[dict[str, Any]]
+) -> None:
+    web1, _, _ = three_containers
+    short = web1["uuid"][:8]
+    assert uuids_for(client, account, f"uuid__startswith={short.upper()}") == [web1["uuid"]]
+    assert uuids_for(client, account, f"uuid__startswith={short}x") == []
+    assert uuids_for(client, account, "uuid__startswith=_") == []
+    assert len(uuids_for(client, account, "uuid__startswith=")) == 3
 
 
 def test_filters_combine_and_are_repeated_in_the_next_link(
