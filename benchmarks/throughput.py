@@ -36,7 +36,7 @@ from common import COMMAND, IMAGE, LABEL, Plane, wait
 
 PHASES = ("start", "stop", "terminate")
 SIDES = ("us", "raw")
-POLL_S = 0.02
+POLL_S = 0.1
 LIMIT_S = 600.0
 
 
