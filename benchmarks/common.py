@@ -184,10 +184,15 @@ class Plane:
         wait(lambda: self.state_of(made) == state)
 
     def action(self, made: str, verb: str) -> None:
-        if verb == "terminate":
-            response = self.http.delete(f"{self.base}{made}/", timeout=10)
-        else:
-            response = self.http.post(f"{self.base}{made}/{verb}/", timeout=10)
+        try:
+            if verb == "terminate":
+                response = self.http.delete(f"{self.base}{made}/", timeout=10)
+            else:
+                response = self.http.post(f"{self.base}{made}/{verb}/", timeout=10)
+        except requests.Timeout:
+            # Say which request went unanswered: the API log has no line for a request the
+            # server lost, and the client's traceback names only the host.
+            raise RuntimeError(f"{verb} of container {made}: no answer in 10 s") from None
         if response.status_code >= 300:
             raise RuntimeError(f"{verb} answered {response.status_code}: {response.text}")
 
