@@ -12,6 +12,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -112,6 +113,8 @@ class Plane:
     in `state` and the Redis database `broker_url`, and an API client for them.
 
     `processes` names each process by its role, so a benchmark can read their resource use.
+    Its client methods may be called from several threads at once: each thread gets its own
+    HTTP session (a `requests.Session` is not thread-safe).
     """
 
     def __init__(self, broker_url: str, state: Path, *, env: dict[str, str] | None = None) -> None:
@@ -133,9 +136,18 @@ class Plane:
             "agent": spawn(["agent"], self.env, state / "agent.log"),
             "api": spawn(["api", "--bind", f"127.0.0.1:{port}"], self.env, state / "api.log"),
         }
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"ApiKey bench:{key}"
+        self.authorization = f"ApiKey bench:{key}"
+        self._local = threading.local()
         self.base = f"http://127.0.0.1:{port}/api/v1/container/"
+
+    @property
+    def http(self) -> requests.Session:
+        """This thread's API session."""
+        session: requests.Session | None = getattr(self._local, "http", None)
+        if session is None:
+            session = self._local.http = requests.Session()
+            session.headers["Authorization"] = self.authorization
+        return session
 
     def ready(self) -> None:
         """Wait for the API, then warm up with one container: the create is refused until the
@@ -173,14 +185,26 @@ class Plane:
             raise RuntimeError(f"create answered 403: {response.text}")
         return str(response.json()["uuid"]) if response.status_code == 201 else None
 
+    def count(self, **filters: str) -> int:
+        """How many containers the list shows with `filters`, read from one page of one
+        (its `total_count`), so polling a whole fleet costs one small request."""
+        response = self.http.get(self.base, params={**filters, "limit": "1"}, timeout=10)
+        response.raise_for_status()
+        return int(response.json()["meta"]["total_count"])
+
     def wait_state(self, made: str, state: str) -> None:
         wait(lambda: self.state_of(made) == state)
 
     def action(self, made: str, verb: str) -> None:
-        if verb == "terminate":
-            response = self.http.delete(f"{self.base}{made}/", timeout=10)
-        else:
-            response = self.http.post(f"{self.base}{made}/{verb}/", timeout=10)
+        try:
+            if verb == "terminate":
+                response = self.http.delete(f"{self.base}{made}/", timeout=10)
+            else:
+                response = self.http.post(f"{self.base}{made}/{verb}/", timeout=10)
+        except requests.Timeout:
+            # Say which request went unanswered: the API log has no line for a request the
+            # server lost, and the client's traceback names only the host.
+            raise RuntimeError(f"{verb} of container {made}: no answer in 10 s") from None
         if response.status_code >= 300:
             raise RuntimeError(f"{verb} answered {response.status_code}: {response.text}")
 

@@ -6,16 +6,19 @@ given, runs the scenarios chosen (all by default) with the raw docker-py baselin
 run, prints a table per scenario and, with --json, writes every figure and sample. Asserts
 nothing. Removes every container, service and swarm state it made.
 
-    .venv/bin/python benchmarks/run.py [--only start,truth,api] [--runs 30]
-        [--networks bridge,host] [--swarm] [--api-samples 100] [--api-writes 300]
-        [--json out.json] [--redis redis://127.0.0.1:6379/3]
+    .venv/bin/python benchmarks/run.py [--only start,throughput,resources,truth,api]
+        [--runs 30] [--networks bridge,host] [--swarm] [--throughput-containers 100]
+        [--throughput-rounds 2] [--api-samples 100] [--api-writes 300] [--json out.json]
+        [--redis redis://127.0.0.1:6379/3]
 
 Scenarios (each module's docstring says exactly what it times):
-  start  latency.py   start and removal latency, one container at a time, per network mode
-  truth  truth.py     a Docker event outside the API -> the new state in the API
-  api    api_load.py  list latency at 1k/10k/100k records; create and action latency and
-                      throughput at 1, 10 and 50 concurrent clients (an API and database of its
-                      own: its records never reach the other scenarios)
+  start       latency.py     start and removal latency, one container at a time, per network mode
+  throughput  throughput.py  many containers started, stopped and removed at once (containers/s)
+  resources   resources.py   RSS of the API, reporter and agent at idle and during throughput
+  truth       truth.py       a Docker event outside the API -> the new state in the API
+  api         api_load.py    list latency at 1k/10k/100k records; create and action latency and
+                             throughput at 1, 10 and 50 concurrent clients (an API and database
+                             of its own: its records never reach the other scenarios)
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ import api_load
 import docker
 import latency
 import redis
+import resources
+import throughput
 import truth
 from common import LABEL, Plane
 
-SCENARIOS = ("start", "truth", "api")
+SCENARIOS = ("start", "throughput", "resources", "truth", "api")
 # The scenarios that run on the shared plane (API, reporter, agent).
-PLANE_SCENARIOS = ("start", "truth")
+PLANE_SCENARIOS = ("start", "throughput", "resources", "truth")
 
 
 def arguments() -> argparse.Namespace:
@@ -49,6 +54,14 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--runs", type=int, default=30, help="start rounds per network mode")
     parser.add_argument("--networks", default="bridge,host", help="network modes for start")
+    parser.add_argument("--throughput-containers", type=int, default=100)
+    parser.add_argument(
+        "--throughput-rounds", type=int, default=2, help="rounds per side, first side alternating"
+    )
+    parser.add_argument("--throughput-threads", type=int, default=10, help="client threads")
+    parser.add_argument(
+        "--idle", type=float, default=10, help="seconds of idle RSS sampling for resources"
+    )
     parser.add_argument("--truth-containers", type=int, default=50)
     parser.add_argument("--api-samples", type=int, default=100, help="requests per list figure")
     parser.add_argument(
@@ -81,10 +94,20 @@ def machine(engine: docker.DockerClient) -> dict[str, Any]:
 def run(
     args: argparse.Namespace, engine: docker.DockerClient, plane: Plane | None, state: Path
 ) -> dict[str, Any]:
+    results = on_plane(args, engine, plane) if plane is not None else {}
+    if "api" in args.only:
+        results["api"] = api_load.measure(
+            args.redis, state / "api", samples=args.api_samples, requests=args.api_writes
+        )
+        print(api_load.table(results["api"]), flush=True)
+    return results
+
+
+def on_plane(args: argparse.Namespace, engine: docker.DockerClient, plane: Plane) -> dict[str, Any]:
+    """The scenarios that share one plane (API, reporter, agent)."""
     results: dict[str, Any] = {}
     run_id = uuid.uuid4().hex
     if "start" in args.only:
-        assert plane is not None
         swarm = latency.Swarm(engine, run_id) if args.swarm else None
         try:
             results["start"] = {
@@ -101,15 +124,44 @@ def run(
             ):
                 container.remove(force=True)
         print(latency.table(results["start"]), flush=True)
+    if "throughput" in args.only or "resources" in args.only:
+        results.update(load(args, plane, run_id))
     if "truth" in args.only:
-        assert plane is not None
         results["truth"] = truth.measure(plane, engine, containers=args.truth_containers)
         print(truth.table(results["truth"]), flush=True)
-    if "api" in args.only:
-        results["api"] = api_load.measure(
-            args.redis, state / "api", samples=args.api_samples, requests=args.api_writes
+    return results
+
+
+def load(args: argparse.Namespace, plane: Plane, run_id: str) -> dict[str, Any]:
+    """Scenario 2 (throughput), and scenario 5 (resources) sampled at idle and around it."""
+    results: dict[str, Any] = {}
+    # A client pool as large as the thread pool that shares it.
+    engine = docker.DockerClient(max_pool_size=max(args.throughput_threads, 10))
+
+    def loaded() -> dict[str, Any]:
+        return throughput.measure(
+            plane,
+            engine,
+            run_id=run_id,
+            containers=args.throughput_containers,
+            threads=args.throughput_threads,
+            rounds=args.throughput_rounds,
         )
-        print(api_load.table(results["api"]), flush=True)
+
+    try:
+        if "resources" in args.only:
+            results["resources"], results["throughput"] = resources.measure(
+                plane, idle=args.idle, during=loaded
+            )
+        else:
+            results["throughput"] = loaded()
+    finally:
+        for container in engine.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+            container.remove(force=True)
+        engine.close()
+    print(throughput.table(results["throughput"]), flush=True)
+    if "resources" in results:
+        print(resources.table(results["resources"]), flush=True)
     return results
 
 

@@ -41,7 +41,9 @@ def make_agent(settings: AgentSettings) -> Agent:
         node_uuid=settings.node_uuid,
         pull_missing=settings.pull == "missing",
         publish_ip=settings.publish_ip,
-        pool_size=settings.concurrency + 2,
+        # One connection per task thread, plus the watcher's event stream and its inspects,
+        # the relist and the heartbeat (a log stream opens its own beyond these).
+        pool_size=settings.concurrency + 4,
     )
     reports = Reports(
         app, node_uuid=settings.node_uuid, node_name=settings.node_name, tags=settings.tags
