@@ -4,8 +4,9 @@ in the API.
 Starts CONTAINERS containers through the API, then kills each one by hand with docker-py (as an
 operator or the OOM killer would) and measures, per container, from Docker's own FinishedAt:
 
-- us: until the API's GET shows it Stopped (polled every 2 ms while the kill runs in another
-  thread: `docker kill` returns only after Docker's clean-up, well after the process ended);
+- us: until the API shows it Stopped (its event on the API's events socket, confirmed by a
+  GET), while the kill runs in another thread: `docker kill` returns only after Docker's
+  clean-up, well after the process ended;
 - raw: until a docker-py client following Docker's event stream (as our agent does) receives
   the `die` event. Docker sends that event some 30-40 ms after FinishedAt; that part of the lag
   is the engine's, and no client of its API can see the change sooner.
@@ -50,8 +51,8 @@ def kill_one(plane: Plane, engine: docker.DockerClient, made: str) -> tuple[floa
     container = plane.docker_container(engine, made)
     killer = threading.Thread(target=container.kill)
     killer.start()
-    plane.wait_state(made, "Stopped")
-    seen = time.time()
+    shown = plane.wait_state(made, "Stopped")
+    seen = time.time() - (time.perf_counter() - shown)  # the same moment on the wall clock
     killer.join()
     container.reload()
     return seen, container
