@@ -286,12 +286,12 @@ def filters(plane: ApiPlane) -> dict[str, str]:
     }
 
 
-async def measure_lists(plane: ApiPlane, samples: int) -> dict[str, Any]:
+async def measure_lists(plane: ApiPlane, samples: int, sizes: tuple[int, ...]) -> dict[str, Any]:
     connection = Connection(plane.port, plane.authorization)
     results: dict[str, Any] = {}
     pid = plane.api.pid
     try:
-        for size in SIZES:
+        for size in sizes:
             plane.fill(size)  # blocking, with nothing else to run meanwhile
             results[str(size)] = {}
             for label, query in filters(plane).items():
@@ -325,16 +325,24 @@ async def measure_writes(plane: ApiPlane, clients: int, requests: int) -> dict[s
     return {"create": creates.figures(), "action": starts.figures()}
 
 
-def measure(broker_url: str, state: Path, *, samples: int, requests: int) -> dict[str, Any]:
+def measure(
+    broker_url: str,
+    state: Path,
+    *,
+    samples: int,
+    requests: int,
+    sizes: tuple[int, ...] = SIZES,
+    concurrency: tuple[int, ...] = CONCURRENCY,
+) -> dict[str, Any]:
     """List latency per database size and filter, then create and action latency and
     throughput per concurrency; `requests` is the least number of writes of each kind per
     concurrency (at least 10 per client)."""
     plane = ApiPlane(broker_url, state)
     try:
-        lists = asyncio.run(measure_lists(plane, samples))
+        lists = asyncio.run(measure_lists(plane, samples, sizes))
         writes = {
             str(clients): asyncio.run(measure_writes(plane, clients, max(requests, 10 * clients)))
-            for clients in CONCURRENCY
+            for clients in concurrency
         }
         return {"list": lists, "write": writes, "records": plane.records()}
     finally:

@@ -4,11 +4,13 @@ Starts the API (gunicorn, as `controlplane api` serves it), the reporter and one
 the local Docker Engine on a fresh SQLite file in a temporary directory and the Redis database
 given, runs the scenarios chosen (all by default) with the raw docker-py baseline in the same
 run, prints a table per scenario and, with --json, writes every figure and sample. Asserts
-nothing. Removes every container, service and swarm state it made.
+nothing. Removes every container, service and swarm state it made. The Redis database given is
+flushed before and after: use one nothing else uses.
 
     .venv/bin/python benchmarks/run.py [--only start,throughput,resources,truth,api]
         [--runs 30] [--networks bridge,host] [--swarm] [--throughput-containers 100]
-        [--throughput-rounds 2] [--api-samples 100] [--api-writes 300] [--json out.json]
+        [--throughput-rounds 2] [--api-sizes 1000,10000,100000] [--api-clients 1,10,50]
+        [--api-samples 100] [--api-writes 300] [--json out.json] [--keep]
         [--redis redis://127.0.0.1:6379/3]
 
 Scenarios (each module's docstring says exactly what it times):
@@ -47,6 +49,10 @@ SCENARIOS = ("start", "throughput", "resources", "truth", "api")
 PLANE_SCENARIOS = ("start", "throughput", "resources", "truth")
 
 
+def numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -66,6 +72,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--api-samples", type=int, default=100, help="requests per list figure")
     parser.add_argument(
         "--api-writes", type=int, default=300, help="creates (and starts) per concurrency"
+    )
+    parser.add_argument(
+        "--api-sizes", type=numbers, default="1000,10000,100000", help="records per list figure"
+    )
+    parser.add_argument(
+        "--api-clients", type=numbers, default="1,10,50", help="concurrent writing clients"
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--json", type=Path)
@@ -97,7 +109,12 @@ def run(
     results = on_plane(args, engine, plane) if plane is not None else {}
     if "api" in args.only:
         results["api"] = api_load.measure(
-            args.redis, state / "api", samples=args.api_samples, requests=args.api_writes
+            args.redis,
+            state / "api",
+            samples=args.api_samples,
+            requests=args.api_writes,
+            sizes=args.api_sizes,
+            concurrency=args.api_clients,
         )
         print(api_load.table(results["api"]), flush=True)
     return results

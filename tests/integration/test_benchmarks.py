@@ -1,0 +1,59 @@
+"""The benchmark command runs end to end on a small scale, as the README gives it: every
+scenario prints its table and writes its figures, and it leaves no container or swarm behind.
+Timings are the benchmark's to print, never a test's to check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+# The benchmark flushes its Redis database before and after: one no other test uses.
+BENCH_REDIS_URL = os.environ.get("CONTROLPLANE_TEST_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+SMALL = [
+    "--runs", "2", "--networks", "bridge", "--swarm",
+    "--throughput-containers", "3", "--throughput-rounds", "1", "--throughput-threads", "2",
+    "--idle", "1", "--truth-containers", "2",
+    "--api-sizes", "40", "--api-clients", "1,2", "--api-samples", "3", "--api-writes", "4",
+]  # fmt: skip
+
+
+def test_every_scenario_runs_and_leaves_nothing_behind(
+    tmp_path: Path, image: str, docker_client: docker.DockerClient
+) -> None:
+    before = {container.id for container in docker_client.containers.list(all=True)}
+    figures_file = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, "run.py", *SMALL, "--json", str(figures_file), "--redis", BENCH_REDIS_URL],
+        cwd=ROOT / "benchmarks",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+
+    figures = json.loads(figures_file.read_text())
+    assert {"start", "throughput", "resources", "truth", "api", "machine"} <= set(figures)
+    bridge = figures["start"]["bridge"]
+    assert [bridge[m][side]["n"] for m in ("start", "removal") for side in ("us", "raw")] == [2] * 4
+    # Swarm either ran both rounds or said why not; either way it left no swarm behind.
+    swarm = bridge["swarm"]
+    assert swarm["n"] == 2 if isinstance(swarm, dict) else swarm.startswith("skipped")
+    assert docker_client.info()["Swarm"]["LocalNodeState"] == "inactive"
+    assert figures["truth"]["us"]["n"] == figures["truth"]["raw"]["n"] == 2
+    assert set(figures["api"]["list"]) == {"40"}
+    assert set(figures["api"]["write"]) == {"1", "2"}
+    for table_line in ("start bridge", "truth lag", "machine:"):
+        assert table_line in result.stdout
+
+    after = {container.id for container in docker_client.containers.list(all=True)}
+    assert after <= before, "the benchmark left containers behind"
