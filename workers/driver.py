@@ -188,33 +188,35 @@ class DockerDriver:
 
     def stopped_by_agent(self, container_uuid: str) -> bool:
         """Whether the agent stopped the container since it last started it; forgets it."""
-        with self._lock:
-            if container_uuid in self._stopped:
-                self._stopped.discard(container_uuid)
-                return True
-            return False
+        return self._take(self._stopped, container_uuid)
 
     def removed_by_agent(self, docker_id: str) -> bool:
         """Whether the agent removed this Docker container itself; forgets it."""
-        with self._lock:
-            if docker_id in self._removed:
-                self._removed.discard(docker_id)
-                return True
-            return False
+        return self._take(self._removed, docker_id)
 
     def _removing(self, docker_id: str) -> None:
         with self._lock:
             self._removed.add(docker_id)
 
+    def _take(self, marks: set[str], key: str) -> bool:
+        """Whether `key` is among `marks`, removing it."""
+        with self._lock:
+            if key in marks:
+                marks.discard(key)
+                return True
+            return False
+
     def winding_down(self, container_uuid: str) -> bool:
         """Whether a stop, terminate or redeploy of the container is running on this agent."""
-        with self._lock:
-            return self._winding_down[container_uuid] > 0
+        return self._running(self._winding_down, container_uuid)
 
     def being_started(self, container_uuid: str) -> bool:
         """Whether a start of the container is running on this agent."""
+        return self._running(self._starting, container_uuid)
+
+    def _running(self, running: Counter[str], container_uuid: str) -> bool:
         with self._lock:
-            return self._starting[container_uuid] > 0
+            return running[container_uuid] > 0
 
     @contextmanager
     def stopping(self, container_uuid: str) -> Iterator[None]:

@@ -45,18 +45,11 @@ class Claim:
     courtesy, while an operation that never runs would strand the container.
     """
 
-    def __init__(
-        self,
-        action_uuid: str,
-        result: AsyncResult | None,
-        *,
-        timeout: float,
-        trouble: Exception | None = None,
-    ) -> None:
+    def __init__(self, action_uuid: str, result: AsyncResult | None, *, timeout: float) -> None:
+        """`result` is None when the claim could not be sent: nobody will answer it."""
         self.action_uuid = action_uuid
         self.result = result
         self.timeout = timeout
-        self.trouble = trouble
         self._granted: bool | None = None
 
     def granted(self) -> bool:
@@ -66,9 +59,9 @@ class Claim:
         return self._granted
 
     def _ask(self) -> str | None:
+        if self.result is None:
+            return None
         try:
-            if self.result is None:
-                raise self.trouble or RuntimeError("claim not sent")
             try:
                 state: str | None = self.result.get(
                     timeout=self.timeout, disable_sync_subtasks=False
@@ -105,7 +98,8 @@ class Reports:
                 TASK_CLAIM_ACTION, kwargs={"action_uuid": operation.action_uuid}, queue=CLAIM_QUEUE
             )
         except Exception as exc:  # broker trouble; kombu raises many kinds
-            return Claim(operation.action_uuid, None, timeout=0, trouble=exc)
+            log.warning("claim of action %s not sent (%s); running it", operation.action_uuid, exc)
+            return Claim(operation.action_uuid, None, timeout=0)
         return Claim(operation.action_uuid, result, timeout=self.claim_timeout)
 
     def observed(
