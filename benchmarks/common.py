@@ -44,6 +44,23 @@ def wait(condition: Callable[[], Any], limit: float = LIMIT, poll: float = POLL)
     raise RuntimeError(f"gave up after {limit} s")
 
 
+def raw_container(
+    engine: docker.DockerClient, *, prefix: str, labels: dict[str, str], net: str
+) -> Any:
+    """A container made and started straight through docker-py: the raw side of every
+    comparison, with the image, command and `init` the plane's containers have."""
+    container = engine.containers.create(
+        IMAGE,
+        COMMAND,
+        name=f"{prefix}-{uuid.uuid4().hex[:8]}",
+        init=True,
+        labels=labels,
+        network_mode=net,
+    )
+    container.start()
+    return container
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -23,22 +23,14 @@ import uuid
 from typing import Any
 
 import docker
-from common import COMMAND, IMAGE, LABEL, Plane, docker_time, summary, wait
+from common import IMAGE, LABEL, Plane, docker_time, raw_container, summary, wait
 
 MEASURES = ("start", "removal", "to_docker")
 
 
 def raw_start(engine: docker.DockerClient, run_id: str, net: str) -> tuple[float, Any]:
     started = time.perf_counter()
-    container = engine.containers.create(
-        IMAGE,
-        COMMAND,
-        name=f"bench-raw-{uuid.uuid4().hex[:8]}",
-        init=True,
-        labels={LABEL: run_id},
-        network_mode=net,
-    )
-    container.start()
+    container = raw_container(engine, prefix="bench-raw", labels={LABEL: run_id}, net=net)
 
     def running() -> bool:
         container.reload()

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
-from common import COMMAND, IMAGE, LABEL, Plane, wait
+from common import LABEL, Plane, raw_container, wait
 
 PHASES = ("start", "stop", "terminate")
 SIDES = ("us", "raw")
@@ -92,16 +92,8 @@ def raw(
         return lambda: len(engine.api.containers(all=True, quiet=True, filters=filters)) == count
 
     def create_and_start(_: int) -> Any:
-        container = engine.containers.create(
-            IMAGE,
-            COMMAND,
-            name=f"bench-tput-{uuid.uuid4().hex[:8]}",
-            init=True,
-            labels={LABEL: run_id, LABEL + ".round": round_label.partition("=")[2]},
-            network_mode=net,
-        )
-        container.start()
-        return container
+        labels = {LABEL: run_id, LABEL + ".round": round_label.partition("=")[2]}
+        return raw_container(engine, prefix="bench-tput", labels=labels, net=net)
 
     made: list[Any] = []
     seconds = {
