@@ -44,10 +44,10 @@ from typing import Any
 from common import IMAGE, LIMIT, cpu_seconds, free_port, new_database, spawn, stop, summary, wait
 from sqlalchemy import func, insert, select
 
-from controlplane import accounts, store
-from controlplane.database import Database, utcnow
-from controlplane.messages import NodeReport
-from controlplane.models import ActionRecord, Container
+from controlplane.core.messages import NodeReport
+from controlplane.db import nodes, users
+from controlplane.db.engine import Database, utcnow
+from controlplane.db.models import ActionRecord, Container
 
 SIZES = (1_000, 10_000, 100_000)
 CONCURRENCY = (1, 10, 50)
@@ -176,10 +176,10 @@ class ApiPlane:
         self.authorization = f"ApiKey bench:{new_database(self.env)}"
         self.database = Database(self.env["CONTROLPLANE_DATABASE_URL"])
         with self.database.session() as session:
-            self.owner_id = accounts.ensure_user(session, "bench")[0].id
+            self.owner_id = users.ensure_user(session, "bench")[0].id
             # Deployed for as long as the run lasts: no reporter runs to sweep its lease.
             self.node_uuid = str(uuid.uuid4())
-            node, _ = store.apply_node_report(
+            node, _ = nodes.apply_node_report(
                 session,
                 NodeReport(
                     node_uuid=self.node_uuid,

@@ -27,12 +27,9 @@ import redis
 from celery import Celery
 from sqlalchemy import func, select
 
-from controlplane import accounts, migrate, store
-from controlplane.audit import RequestInfo
 from controlplane.celery_app import make_celery
-from controlplane.database import Database
-from controlplane.lifecycle import State
-from controlplane.messages import (
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import (
     REPORTER_QUEUE,
     TASK_REPORT_CONTAINER,
     TASK_REPORT_CONTAINERS,
@@ -41,7 +38,10 @@ from controlplane.messages import (
     NodePicture,
     NodeReport,
 )
-from controlplane.models import Container
+from controlplane.db import containers, migrate, nodes, users
+from controlplane.db.actions import RequestInfo
+from controlplane.db.engine import Database
+from controlplane.db.models import Container
 from controlplane.settings import Settings
 from workers.reports import ReportBatch
 
@@ -52,8 +52,8 @@ TIMEOUT = 120.0
 
 def record_containers(database: Database, count: int) -> list[str]:
     with database.session() as session:
-        user, _ = accounts.ensure_user(session, "bench")
-        node, _ = store.apply_node_report(
+        user, _ = users.ensure_user(session, "bench")
+        node, _ = nodes.apply_node_report(
             session,
             NodeReport(
                 node_uuid=NODE, name="bench", docker_version="", cpu=1, memory_mb=1,
@@ -63,7 +63,7 @@ def record_containers(database: Database, count: int) -> list[str]:
         uuids = []
         for _ in range(count):
             ident = str(uuid.uuid4())
-            store.insert_container(
+            containers.insert_container(
                 session,
                 owner_id=user.id,
                 node_id=node.id,

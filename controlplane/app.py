@@ -13,12 +13,12 @@ from controlplane.api import register_api
 from controlplane.api.context import EXTENSION, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.api.eventhub import EventHub
+from controlplane.api.logchannels import LogChannels
 from controlplane.api.websocket import StreamSlots
 from controlplane.celery_app import make_celery
-from controlplane.database import Database
+from controlplane.db.engine import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
-from controlplane.logchannels import LogChannels
 from controlplane.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from controlplane.broker import celery_config
+from controlplane.core.celeryconf import celery_config
 from controlplane.settings import Settings
 
 

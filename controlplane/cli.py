@@ -19,16 +19,16 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
-from controlplane import accounts, migrate
 from controlplane.app import create_app
-from controlplane.auth import Credentials
-from controlplane.broker import worker_argv
-from controlplane.database import Database
-from controlplane.environment import SettingsError
-from controlplane.errors import InvalidInputError
-from controlplane.messages import CLAIM_QUEUE, REPORTER_QUEUE
-from controlplane.models import User
-from controlplane.reporter import make_reporter
+from controlplane.core.celeryconf import worker_argv
+from controlplane.core.credentials import Credentials
+from controlplane.core.environment import SettingsError
+from controlplane.core.errors import InvalidInputError
+from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
+from controlplane.db import migrate, users
+from controlplane.db.engine import Database
+from controlplane.db.models import User
+from controlplane.reporter.tasks import make_reporter
 from controlplane.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -79,7 +79,7 @@ def user_create(username: str) -> None:
         account, created = _ensure_user(session, username)
         if not created:
             raise click.ClickException(f"user {username} exists; use 'controlplane key create'")
-        click.echo(accounts.issue_key(session, account))
+        click.echo(users.issue_key(session, account))
 
 
 @user.command("ensure")
@@ -100,8 +100,8 @@ def user_ensure(username: str, key_file: Path) -> None:
     with database.session() as session:
         account, _ = _ensure_user(session, username)
         key = key_file.read_text().strip() if key_file.exists() else ""
-        if not key or accounts.authenticate(session, Credentials(username, key)) is None:
-            key = accounts.issue_key(session, account)
+        if not key or users.authenticate(session, Credentials(username, key)) is None:
+            key = users.issue_key(session, account)
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.touch(mode=0o600)
             key_file.write_text(key + "\n")
@@ -119,15 +119,15 @@ def key_create(username: str) -> None:
     """Issue another API key for an existing user and print it (shown only once)."""
     database = Database(_settings().database_url)
     with database.session() as session:
-        account = accounts.find_user(session, username)
+        account = users.find_user(session, username)
         if account is None:
             raise click.ClickException(f"no user called {username}")
-        click.echo(accounts.issue_key(session, account))
+        click.echo(users.issue_key(session, account))
 
 
 def _ensure_user(session: Session, username: str) -> tuple[User, bool]:
     try:
-        return accounts.ensure_user(session, username)
+        return users.ensure_user(session, username)
     except InvalidInputError as exc:
         raise click.ClickException(exc.message) from None
 

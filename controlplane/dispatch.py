@@ -14,8 +14,8 @@ from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu.exceptions import OperationalError
 
-from controlplane.errors import BrokerUnavailableError, NodeTimeoutError
-from controlplane.messages import (
+from controlplane.core.errors import BrokerUnavailableError, NodeTimeoutError
+from controlplane.core.messages import (
     OPERATION_TASKS,
     TASK_LOGS,
     TASK_LOGS_STREAM,

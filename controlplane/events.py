@@ -22,11 +22,11 @@ from celery import Celery
 from kombu import Exchange
 from kombu.exceptions import KombuError
 
-from controlplane.database import new_uuid
-from controlplane.lifecycle import State
-from controlplane.messages import EVENTS_EXCHANGE, Event
-from controlplane.models import ActionRecord, Container, Node
-from controlplane.store import ReportOutcome
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import EVENTS_EXCHANGE, Event
+from controlplane.db.engine import new_uuid
+from controlplane.db.models import ActionRecord, Container, Node
+from controlplane.db.observations import ReportOutcome
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,15 @@ from dataclasses import fields
 
 from sqlalchemy.orm import Session
 
-from controlplane import audit, events, lifecycle, policy, store
-from controlplane.audit import RequestInfo
+from controlplane import events
+from controlplane.core import lifecycle, policy
+from controlplane.core.errors import BrokerUnavailableError
+from controlplane.core.lifecycle import Action, State
+from controlplane.core.messages import CREATING_ACTIONS, ContainerSpec, Operation
+from controlplane.db import actions, containers
+from controlplane.db.actions import RequestInfo
+from controlplane.db.models import ActionRecord, Container
 from controlplane.dispatch import Dispatcher
-from controlplane.errors import BrokerUnavailableError
-from controlplane.lifecycle import Action, State
-from controlplane.messages import CREATING_ACTIONS, ContainerSpec, Operation
-from controlplane.models import ActionRecord, Container
 from controlplane.settings import Settings
 
 
@@ -63,14 +65,14 @@ def perform(
     """Accept `action` on the owner's container and queue it for its node.
 
     Raises:
-        ContainerNotFoundError, TransitionRefusedError: from `store.begin_action`.
+        ContainerNotFoundError, TransitionRefusedError: from `containers.begin_action`.
         DangerousOptionForbiddenError: the action would run a container with an option the
             operator does not allow (any more).
         BrokerUnavailableError: the task could not be queued; the change was undone.
     """
     if action in CREATING_ACTIONS:
         _check_policy(session, owner_id=owner_id, uuid=uuid, action=action, settings=settings)
-    container, record, rollback = store.begin_action(
+    container, record, rollback = containers.begin_action(
         session, owner_id=owner_id, uuid=uuid, action=action, request=request
     )
     # Published before the task is sent, so subscribers see the change before anything the
@@ -99,11 +101,11 @@ def retry(
 
     Raises:
         ActionNotFoundError, ActionNotRetriableError, TransitionRefusedError: from
-            `store.retry_action`.
+            `containers.retry_action`.
         DangerousOptionForbiddenError: as for `perform`.
         BrokerUnavailableError: the task could not be queued; the action is Failed again.
     """
-    failed = audit.get_action(session, owner_id=owner_id, uuid=uuid)
+    failed = actions.get_action(session, owner_id=owner_id, uuid=uuid)
     if failed.operation in CREATING_ACTIONS:
         _check_policy(
             session,
@@ -112,7 +114,7 @@ def retry(
             action=Action(failed.operation),
             settings=settings,
         )
-    container, record, rollback = store.retry_action(session, owner_id=owner_id, uuid=uuid)
+    container, record, rollback = containers.retry_action(session, owner_id=owner_id, uuid=uuid)
     publisher.publish(
         [
             events.container_event(container, events.UPDATE),
@@ -146,7 +148,7 @@ def _dispatch(
     try:
         dispatcher.send_operation(container.node.uuid, operation)
     except BrokerUnavailableError as exc:
-        store.abandon_action(
+        containers.abandon_action(
             session, container=container, action=record, rollback_state=rollback, reason=exc.message
         )
         raise
@@ -158,6 +160,6 @@ def _check_policy(
     """Check the dangerous options again before a start or redeploy, so an operator who
     withdraws a permission stops every later run of a container that uses it. A state that
     refuses the action anyway is left to `begin_action`, whose 409 says more."""
-    container = store.get_container(session, owner_id=owner_id, uuid=uuid)
+    container = containers.get_container(session, owner_id=owner_id, uuid=uuid)
     if lifecycle.is_allowed(State(container.state), action):
         policy.check_allowed(container_spec(container).to_dict(), settings.allow_dangerous)

@@ -4,7 +4,7 @@ Nothing is read at import time: `Settings.from_env` is called by the CLI or by a
 its own environment, and the frozen result is handed to `create_app` and `make_celery`. The agent
 has its own settings (`workers.settings`) and never sees the database URL.
 
-CONTROLPLANE_ALLOW_DANGEROUS lists the dangerous container options (`controlplane.policy`) the
+CONTROLPLANE_ALLOW_DANGEROUS lists the dangerous container options (`controlplane.core.policy`) the
 API accepts: a comma-separated subset of privileged, net_host, pid_host, devices, cap_add,
 host_bindings and security_opt, or `all`. It is empty by default, so a create or a start that
 uses any of them is refused with 403; an unknown name stops the process at start-up.
@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controlplane.environment import SettingsError, env_int
-from controlplane.policy import parse_allowed
+from controlplane.core.environment import SettingsError, env_int
+from controlplane.core.policy import parse_allowed
 
 PREFIX = "CONTROLPLANE_"
 

@@ -30,7 +30,7 @@ import pytest
 import redis
 import requests
 
-from controlplane.messages import LABEL_NODE_UUID
+from controlplane.core.messages import LABEL_NODE_UUID
 from tests.integration.conftest import (
     BIN,
     DOCKER_URL,

@@ -12,7 +12,7 @@ import os
 
 import click
 
-from workers.celery_app import run_agent
+from workers.agent import run_agent
 from workers.settings import PREFIX, AgentSettings
 
 

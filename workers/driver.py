@@ -29,8 +29,8 @@ from docker.models.containers import Container
 from docker.transport import UnixHTTPAdapter
 from docker.types import Mount
 
-from controlplane.lifecycle import State
-from controlplane.messages import (
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import (
     LABEL_AUTODESTROY,
     LABEL_CONTAINER_UUID,
     LABEL_NODE_UUID,

@@ -3,7 +3,7 @@ and status code, never by message text; a task turns them into a failure report.
 
 from __future__ import annotations
 
-from controlplane.lifecycle import State
+from controlplane.core.lifecycle import State
 
 
 class AgentError(Exception):

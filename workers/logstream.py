@@ -28,8 +28,8 @@ from collections.abc import Iterable, Iterator
 
 import redis
 
-from controlplane.lifecycle import State
-from controlplane.messages import (
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import (
     LOG_END,
     LOG_LINE,
     LOG_OPEN,

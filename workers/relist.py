@@ -4,7 +4,7 @@ carries its node label and sends the whole picture to the reporter in one messag
 Events can be lost (the watcher was disconnected, the agent was down or killed mid-operation,
 the broker redelivers only after its visibility timeout), so the relist is what repairs drift:
 the reporter compares the picture with its records and fixes both sides (see
-`controlplane.reconcile`). A failed relist is logged and tried again at the next interval.
+`controlplane.reporter.reconcile`). A failed relist is logged and tried again at the next interval.
 """
 
 from __future__ import annotations

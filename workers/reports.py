@@ -16,8 +16,8 @@ from typing import Any
 from celery import Celery
 from celery.result import AsyncResult
 
-from controlplane.lifecycle import State
-from controlplane.messages import (
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import (
     CANCELED,
     CLAIM_QUEUE,
     REPORTER_QUEUE,

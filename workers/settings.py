@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from controlplane.environment import SettingsError, env_int
-from controlplane.messages import TAG_NAME
+from controlplane.core.environment import SettingsError, env_int
+from controlplane.core.messages import TAG_NAME
 
 PREFIX = "CONTROLPLANE_AGENT_"
 PULL_POLICIES = ("never", "missing")

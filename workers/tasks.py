@@ -14,8 +14,8 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from controlplane.lifecycle import Action, State
-from controlplane.messages import (
+from controlplane.core.lifecycle import Action, State
+from controlplane.core.messages import (
     OPERATION_TASKS,
     TASK_LOGS,
     TASK_LOGS_STREAM,

@@ -22,8 +22,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.lifecycle import State
-from controlplane.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
 from workers.driver import OOM_REASON, DockerDriver, EventFeed, Observation
 from workers.reports import ReportBatch, Reports
 

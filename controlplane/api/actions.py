@@ -11,14 +11,15 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import audit, events, operations, store
+from controlplane import events, operations
 from controlplane.api import context
 from controlplane.api.containers import uuid_from_uri
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import action_to_json
-from controlplane.errors import InvalidInputError
-from controlplane.lifecycle import ActionState
-from controlplane.models import ActionRecord
+from controlplane.core.errors import InvalidInputError
+from controlplane.core.lifecycle import ActionState
+from controlplane.db import actions, containers
+from controlplane.db.models import ActionRecord
 
 LIST_FILTERS = (
     "object",
@@ -47,9 +48,9 @@ def query_date(name: str) -> datetime | None:
     return value
 
 
-def _filters() -> audit.ActionFilters:
+def _filters() -> actions.ActionFilters:
     target = request.args.get("object")
-    return audit.ActionFilters(
+    return actions.ActionFilters(
         container_uuid=uuid_from_uri(target) if target else None,
         state=context.query_choice("state", (s.value for s in ActionState)),
         start_after=query_date("start_date__gte"),
@@ -69,7 +70,7 @@ class ActionListResource(Resource):
 
     def get(self) -> dict[str, Any]:
         limit, offset = context.paging()
-        rows, total = audit.list_actions(
+        rows, total = actions.list_actions(
             db_session(),
             owner_id=current_user().id,
             filters=_filters(),
@@ -89,7 +90,7 @@ class ActionResource(Resource):
     method_decorators = [require_user]
 
     def get(self, uuid: str) -> dict[str, Any]:
-        action = audit.get_action(db_session(), owner_id=current_user().id, uuid=uuid)
+        action = actions.get_action(db_session(), owner_id=current_user().id, uuid=uuid)
         return action_to_json(action, context.links())
 
 
@@ -97,7 +98,7 @@ class ActionCancelResource(Resource):
     method_decorators = [require_user]
 
     def post(self, uuid: str) -> tuple[dict[str, Any], int, dict[str, str]]:
-        record = store.cancel_action(db_session(), owner_id=current_user().id, uuid=uuid)
+        record = containers.cancel_action(db_session(), owner_id=current_user().id, uuid=uuid)
         context.publisher().publish(
             [
                 events.container_event(record.container, events.UPDATE),

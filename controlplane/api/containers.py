@@ -11,14 +11,16 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import events, operations, policy, store
+from controlplane import events, operations
 from controlplane.api import context
 from controlplane.api.context import current_user, db_session, require_user
 from controlplane.api.serializers import container_to_json
-from controlplane.database import new_uuid
-from controlplane.lifecycle import Action, State
-from controlplane.scheduler import choose_node
-from controlplane.validation import take_placement, validate_create
+from controlplane.core import policy
+from controlplane.core.lifecycle import Action, State
+from controlplane.core.scheduler import choose_node
+from controlplane.core.validation import take_placement, validate_create
+from controlplane.db import containers, nodes
+from controlplane.db.engine import new_uuid
 
 SERVICE_FILTERS = ("service", "service__stack__name")
 LIST_FILTERS = (
@@ -41,10 +43,10 @@ def uuid_from_uri(value: str) -> str:
     return value.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _filters() -> store.ContainerFilters:
+def _filters() -> containers.ContainerFilters:
     args = request.args
     node = args.get("node")
-    return store.ContainerFilters(
+    return containers.ContainerFilters(
         state=context.query_choice("state", (s.value for s in State)),
         name=args.get("name"),
         unique_name=args.get("unique_name"),
@@ -66,7 +68,7 @@ class ContainerListResource(Resource):
 
     def get(self) -> dict[str, Any]:
         limit, offset = context.paging()
-        rows, total = store.list_containers(
+        rows, total = containers.list_containers(
             db_session(), owner_id=current_user().id, filters=_filters(), limit=limit, offset=offset
         )
         return context.page(
@@ -84,11 +86,11 @@ class ContainerListResource(Resource):
         # The loads are read outside the write: placement by load is a preference, not a rule,
         # and a node that turns Unreachable meanwhile is one a moment late, as it always was.
         with context.read_session() as reading:
-            node = choose_node(store.node_loads(reading), placement)
+            node = choose_node(nodes.node_loads(reading), placement)
         session = db_session()
         uuid = new_uuid()
         fields.update(uuid=uuid, unique_name=f"{fields['name']}-{uuid[:8]}")
-        container, action = store.insert_container(
+        container, action = containers.insert_container(
             session,
             owner_id=current_user().id,
             node_id=node.id,
@@ -108,7 +110,7 @@ class ContainerResource(Resource):
     method_decorators = [require_user]
 
     def get(self, uuid: str) -> dict[str, Any]:
-        container = store.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
+        container = containers.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
         return container_to_json(container, context.links())
 
     def delete(self, uuid: str) -> Reply:
@@ -143,11 +145,11 @@ class ContainerLogsResource(Resource):
     method_decorators = [require_user]
 
     def get(self, uuid: str) -> dict[str, str]:
-        container = store.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
+        container = containers.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
         tail = context.query_tail()
         if State(container.state) in NO_DOCKER_CONTAINER:
             return {"logs": ""}
-        store.require_reachable(container.node)
+        nodes.require_reachable(container.node)
         node_uuid = container.node.uuid
         # Waiting for the node may take the whole node timeout: not with a database transaction
         # open (on SQLite, every transaction holds the write lock).

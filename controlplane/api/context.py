@@ -19,26 +19,26 @@ from typing import Any, TypeVar, cast
 from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
-from controlplane import accounts
 from controlplane.api.eventhub import EventHub
+from controlplane.api.logchannels import LogChannels
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
 from controlplane.api.websocket import StreamSlots
-from controlplane.audit import RequestInfo
-from controlplane.auth import Credentials, parse_authorization, stream_credentials
-from controlplane.database import Database
-from controlplane.dispatch import Dispatcher
-from controlplane.errors import (
+from controlplane.core.credentials import Credentials, parse_authorization, stream_credentials
+from controlplane.core.errors import (
     AuthenticationError,
     InvalidInputError,
     NamespaceNotFoundError,
     UnsupportedMediaTypeError,
 )
+from controlplane.core.validation import parse_bool
+from controlplane.db import users
+from controlplane.db.actions import RequestInfo
+from controlplane.db.engine import Database
+from controlplane.db.models import User
+from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
-from controlplane.logchannels import LogChannels
-from controlplane.models import User
 from controlplane.settings import Settings
-from controlplane.validation import parse_bool
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,7 +140,7 @@ def _authorize(credentials: Credentials | None, namespace: str | None) -> User:
     user = None
     if credentials:
         with read_session() as session:
-            user = accounts.authenticate(session, credentials)
+            user = users.authenticate(session, credentials)
     if user is None:
         raise AuthenticationError()
     if namespace is not None and namespace != user.username:

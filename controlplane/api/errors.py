@@ -18,7 +18,7 @@ from flask import Response, jsonify
 from flask_restful import Api
 from werkzeug.exceptions import HTTPException
 
-from controlplane import errors
+from controlplane.core import errors
 
 log = logging.getLogger(__name__)
 

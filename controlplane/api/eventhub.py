@@ -22,9 +22,9 @@ from typing import Any
 from kombu import Connection, Consumer, Queue
 from kombu.mixins import ConsumerMixin
 
-from controlplane.errors import BrokerUnavailableError
+from controlplane.core.errors import BrokerUnavailableError
+from controlplane.core.messages import EVENTS_EXCHANGE, Event
 from controlplane.events import EXCHANGE
-from controlplane.messages import EVENTS_EXCHANGE, Event
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from controlplane.api.websocket import (
     send_json,
     serve,
 )
-from controlplane.errors import AuthenticationError
+from controlplane.core.errors import AuthenticationError
 
 # How often a quiet session looks whether its client is still there.
 _POLL_SECONDS = 1.0

@@ -5,7 +5,7 @@ REST logs request by the handshake.
 Everything that can be refused is refused before the handshake, as the SDKs expect (§6.2): no
 or bad credentials (401), a container the caller cannot see or another namespace (404), a bad
 `tail` or `follow` (400), the container's node Unreachable or the broker down (503). The lines
-come from the container's node agent through the broker (`controlplane.logchannels`,
+come from the container's node agent through the broker (`controlplane.api.logchannels`,
 `workers.logstream`); the API never reads Docker.
 With `follow=false` the socket closes (1000) after the tail; otherwise it stays open until the
 container is removed, the client leaves, or the node falls silent (1011).
@@ -18,9 +18,9 @@ import time
 from flask import Response
 from simple_websocket import Server
 
-from controlplane import store
 from controlplane.api import context
 from controlplane.api.containers import NO_DOCKER_CONTAINER
+from controlplane.api.logchannels import LogSubscription
 from controlplane.api.serializers import log_line_to_json
 from controlplane.api.websocket import (
     INTERNAL_ERROR,
@@ -30,11 +30,11 @@ from controlplane.api.websocket import (
     send_json,
     serve,
 )
-from controlplane.database import new_uuid
-from controlplane.errors import BrokerUnavailableError
-from controlplane.lifecycle import State
-from controlplane.logchannels import LogSubscription
-from controlplane.messages import LOG_END, LOG_LINE, LOG_TICK_SECONDS, LogStreamRequest
+from controlplane.core.errors import BrokerUnavailableError
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import LOG_END, LOG_LINE, LOG_TICK_SECONDS, LogStreamRequest
+from controlplane.db import containers, nodes
+from controlplane.db.engine import new_uuid
 
 # How often a quiet session looks whether its client is still there.
 _POLL_SECONDS = 1.0
@@ -42,7 +42,7 @@ _POLL_SECONDS = 1.0
 
 def logs_socket(uuid: str, namespace: str | None = None) -> Response:
     user = context.stream_user(namespace)
-    container = store.get_container(context.db_session(), owner_id=user.id, uuid=uuid)
+    container = containers.get_container(context.db_session(), owner_id=user.id, uuid=uuid)
     request = LogStreamRequest(
         stream_id=new_uuid(),
         container_uuid=container.uuid,
@@ -51,7 +51,7 @@ def logs_socket(uuid: str, namespace: str | None = None) -> Response:
     )
     on_docker = State(container.state) not in NO_DOCKER_CONTAINER
     if on_docker:
-        store.require_reachable(container.node)
+        nodes.require_reachable(container.node)
     node_uuid = container.node.uuid
     # A follower may last hours: it must not hold a database connection (or, on SQLite, the
     # write lock that every transaction here takes).

@@ -10,18 +10,18 @@ from typing import Any
 from flask import request
 from flask_restful import Resource
 
-from controlplane import store
 from controlplane.api import context
 from controlplane.api.context import db_session, require_user
 from controlplane.api.serializers import node_to_json
-from controlplane.models import Node
+from controlplane.db import nodes
+from controlplane.db.models import Node
 
 # `uuid__startswith` is what the SDKs' Utils.fetch_remote_node sends for a short id.
 LIST_FILTERS = ("state", "uuid", "uuid__startswith")
 
 
 def _node_json(node: Node) -> dict[str, Any]:
-    live = store.count_live_containers(db_session(), node_id=node.id)
+    live = nodes.count_live_containers(db_session(), node_id=node.id)
     return node_to_json(node, context.links(), live_containers=live)
 
 
@@ -31,7 +31,7 @@ class NodeListResource(Resource):
     def get(self) -> dict[str, Any]:
         limit, offset = context.paging()
         args = request.args
-        rows, total = store.list_nodes(
+        rows, total = nodes.list_nodes(
             db_session(),
             limit=limit,
             offset=offset,
@@ -52,4 +52,4 @@ class NodeResource(Resource):
     method_decorators = [require_user]
 
     def get(self, uuid: str) -> dict[str, Any]:
-        return _node_json(store.get_node(db_session(), uuid=uuid))
+        return _node_json(nodes.get_node(db_session(), uuid=uuid))

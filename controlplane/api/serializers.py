@@ -15,10 +15,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from controlplane.api.trees import Links
-from controlplane.lease import NodeState
-from controlplane.lifecycle import TRANSITIONAL_STATES, Action, ActionState, State, is_allowed
-from controlplane.messages import Event, LogStreamMessage
-from controlplane.models import ActionRecord, Container, Node
+from controlplane.core.lifecycle import (
+    TRANSITIONAL_STATES,
+    Action,
+    ActionState,
+    NodeState,
+    State,
+    is_allowed,
+)
+from controlplane.core.messages import Event, LogStreamMessage
+from controlplane.db.models import ActionRecord, Container, Node
 
 # What the Tutum events stream sends before closing a socket whose credentials failed; python-tutum
 # raises TutumAuthError on it, where a refused handshake would make it reconnect forever (§7).

@@ -25,7 +25,7 @@ from typing import Any
 from flask import Response, request
 from simple_websocket import ConnectionClosed, Server
 
-from controlplane.errors import StreamCapacityError
+from controlplane.core.errors import StreamCapacityError
 
 log = logging.getLogger(__name__)
 

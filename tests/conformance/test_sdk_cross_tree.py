@@ -10,7 +10,7 @@ from __future__ import annotations
 import docker
 import pytest
 
-from controlplane.messages import LABEL_CONTAINER_UUID
+from controlplane.core.messages import LABEL_CONTAINER_UUID
 from tests.conformance.conftest import Sdk, uuid_from_uri
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]

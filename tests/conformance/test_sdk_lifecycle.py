@@ -12,7 +12,7 @@ import uuid as uuid_lib
 import docker
 import pytest
 
-from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
+from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
 from tests.conformance.conftest import Sdk, uuid_from_uri
 from tests.integration.conftest import Plane, wait_for
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
+from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
 from tests.integration.conftest import IMAGE, Service, wait_for
 
 RUN_ROOT = Path("/run")

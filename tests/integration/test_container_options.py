@@ -19,7 +19,7 @@ import docker.errors
 import pytest
 from docker.models.containers import Container
 
-from controlplane.messages import LABEL_CONTAINER_UUID
+from controlplane.core.messages import LABEL_CONTAINER_UUID
 from tests.integration.conftest import IMAGE, ApiClient, Plane, wait_for
 from tests.integration.test_containers_api import docker_containers
 

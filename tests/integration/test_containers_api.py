@@ -5,7 +5,7 @@ from __future__ import annotations
 import docker
 import pytest
 
-from controlplane.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
+from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
 from tests.integration.conftest import ApiClient, Plane, wait_for
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import docker
 import pytest
 import redis
 
-from controlplane.messages import LABEL_CONTAINER_UUID, node_queue
+from controlplane.core.messages import LABEL_CONTAINER_UUID, node_queue
 from tests.integration.conftest import ApiClient, Plane, Service, wait_for
 from tests.integration.test_containers_api import SERVER, docker_containers
 from tests.integration.test_redelivery import wait_broker_idle

@@ -34,8 +34,8 @@ def test_the_package_data_carries_every_migration() -> None:
     migrations folder is no Python package, so only setup.cfg's package_data ships it."""
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    patterns = [p.strip() for p in config["options.package_data"]["controlplane"].split(",")]
-    package = ROOT / "controlplane"
+    patterns = [p.strip() for p in config["options.package_data"]["controlplane.db"].split(",")]
+    package = ROOT / "controlplane" / "db"
     shipped = {path for pattern in patterns for path in package.glob(pattern)}
     in_tree = {
         path for path in (package / "migrations").rglob("*") if path.suffix in (".py", ".mako")

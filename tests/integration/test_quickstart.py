@@ -17,7 +17,7 @@ import pytest
 import redis
 import requests
 
-from controlplane.messages import LABEL_NODE_UUID
+from controlplane.core.messages import LABEL_NODE_UUID
 from tests.integration.conftest import ROOT, ApiClient, free_port, wait_for
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from controlplane.celery_app import make_celery
+from controlplane.core.messages import REPORTER_QUEUE, ContainerSpec, Operation, node_queue
 from controlplane.dispatch import Dispatcher
-from controlplane.messages import REPORTER_QUEUE, ContainerSpec, Operation, node_queue
 from controlplane.settings import Settings
 from tests.integration.conftest import REDIS_URL, ApiClient, Plane, wait_for
 from tests.integration.test_containers_api import SERVER, docker_containers

@@ -18,10 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from controlplane import accounts, migrate, store
 from controlplane.app import create_app
-from controlplane.database import Database
-from controlplane.messages import ContainerReport, NodeReport
+from controlplane.core.messages import ContainerReport, NodeReport
+from controlplane.db import migrate, nodes, observations, users
+from controlplane.db.engine import Database
 from controlplane.settings import Settings
 
 CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"
@@ -95,8 +95,8 @@ def make_account(database: Database) -> Callable[[str], Account]:
 
     def make(username: str) -> Account:
         with database.session() as session:
-            user, _ = accounts.ensure_user(session, username)
-            key = accounts.issue_key(session, user)
+            user, _ = users.ensure_user(session, username)
+            key = users.issue_key(session, user)
             return Account(user_id=user.id, username=user.username, key=key)
 
     return make
@@ -125,7 +125,7 @@ def register_node(database: Database) -> Callable[..., str]:
             tags=tags or [],
         )
         with database.session() as session:
-            store.apply_node_report(session, report)
+            nodes.apply_node_report(session, report)
         return node_uuid
 
     return register
@@ -160,6 +160,6 @@ def report(database: Database) -> Callable[..., bool]:
             exit_code=exit_code,
         )
         with database.session() as session:
-            return store.apply_container_report(session, message).changed
+            return observations.apply_container_report(session, message).changed
 
     return apply

@@ -9,9 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from controlplane import audit, store
-from controlplane.audit import RequestInfo
-from controlplane.lifecycle import Action
+from controlplane.core.lifecycle import Action
+from controlplane.db import actions, containers
+from controlplane.db.actions import RequestInfo
 from tests.unit.conftest import Account
 from tests.unit.test_api_errors import assert_error, create, get_json
 
@@ -20,7 +20,7 @@ REQUEST = RequestInfo(method="POST", path="/", user_agent="test", ip="127.0.0.1"
 
 def accept(session: Session, account: Account, uuid: str, action: Action) -> str:
     """Accept an action the way the API does, without a broker: the action stays Pending."""
-    _, record, _ = store.begin_action(
+    _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=action, request=REQUEST
     )
     # End the transaction the refresh opened: SQLite transactions here take the write lock.
@@ -55,7 +55,7 @@ def test_canceling_a_pending_action_returns_the_container_to_its_state(
     assert (body["uuid"], body["state"], body["can_be_canceled"]) == (pending, "Canceled", False)
     assert body["end_date"] is not None
     assert get_json(client, container["resource_uri"], account)["state"] == "Init"
-    record, moved = audit.claim_action(session, action_uuid=pending)
+    record, moved = actions.claim_action(session, action_uuid=pending)
     assert record is not None and (record.state, moved) == ("Canceled", False)
 
 
@@ -64,7 +64,7 @@ def test_an_action_the_node_claimed_can_no_longer_be_canceled(
 ) -> None:
     container = create(client, account)
     pending = accept(session, account, container["uuid"], Action.START)
-    record, moved = audit.claim_action(session, action_uuid=pending)
+    record, moved = actions.claim_action(session, action_uuid=pending)
     assert record is not None and (record.state, moved) == ("In progress", True)
     assert_error(client.post(action_url(pending, "cancel/"), headers=account.headers), 409)
     assert get_json(client, action_url(pending), account)["state"] == "In progress"
@@ -72,7 +72,7 @@ def test_an_action_the_node_claimed_can_no_longer_be_canceled(
 
 
 def test_a_claim_of_an_unknown_action_is_answered_with_none(session: Session) -> None:
-    assert audit.claim_action(session, action_uuid="no-such-action") == (None, False)
+    assert actions.claim_action(session, action_uuid="no-such-action") == (None, False)
 
 
 def test_a_failed_start_can_be_retried_under_the_same_action(
@@ -133,7 +133,7 @@ def test_another_users_action_cannot_be_canceled(
     assert get_json(client, action_url(pending), account)["state"] == "Pending"
 
 
-def actions(client: FlaskClient, account: Account, query: str) -> list[dict[str, Any]]:
+def listed_actions(client: FlaskClient, account: Account, query: str) -> list[dict[str, Any]]:
     return list(get_json(client, f"/api/v1/action/?{query}", account)["objects"])
 
 
@@ -141,13 +141,17 @@ def test_actions_filter_by_dates_in_either_form(
     client: FlaskClient, account: Account, node: str
 ) -> None:
     create(client, account)
-    assert len(actions(client, account, "start_date__gte=2000-01-01")) == 1
-    assert actions(client, account, "start_date__gte=2999-01-01T00:00:00%2B00:00") == []
+    assert len(listed_actions(client, account, "start_date__gte=2000-01-01")) == 1
+    assert listed_actions(client, account, "start_date__gte=2999-01-01T00:00:00%2B00:00") == []
     assert (
-        len(actions(client, account, "end_date__lte=Fri,%2001%20Jan%202999%2000:00:00%20%2B0000"))
+        len(
+            listed_actions(
+                client, account, "end_date__lte=Fri,%2001%20Jan%202999%2000:00:00%20%2B0000"
+            )
+        )
         == 1
     )
-    assert actions(client, account, "start_date__lte=2000-01-01") == []
+    assert listed_actions(client, account, "start_date__lte=2000-01-01") == []
 
 
 @pytest.mark.parametrize(
@@ -163,5 +167,9 @@ def test_bad_action_filters_are_a_400(
 def test_actions_filter_by_state(client: FlaskClient, account: Account, node: str) -> None:
     container = create(client, account)
     client.post(f"{container['resource_uri']}start/", headers=account.headers)
-    assert [a["action"] for a in actions(client, account, "state=Failed")] == ["Container Start"]
-    assert [a["action"] for a in actions(client, account, "state=Success")] == ["Container Create"]
+    assert [a["action"] for a in listed_actions(client, account, "state=Failed")] == [
+        "Container Start"
+    ]
+    assert [a["action"] for a in listed_actions(client, account, "state=Success")] == [
+        "Container Create"
+    ]

@@ -19,7 +19,7 @@ from flask_restful import Resource
 from werkzeug.test import TestResponse
 
 from controlplane.api.errors import ControlPlaneApi, error_response
-from controlplane.errors import ContainerNotFoundError, InvalidInputError
+from controlplane.core.errors import ContainerNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
     from conftest import Account

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from controlplane.api import context
 from controlplane.app import create_app
-from controlplane.errors import InvalidInputError
+from controlplane.core.errors import InvalidInputError
 from controlplane.settings import Settings
 
 if TYPE_CHECKING:

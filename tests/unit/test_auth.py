@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controlplane import accounts
-from controlplane.auth import Credentials, parse_authorization
-from controlplane.errors import InvalidInputError
-from controlplane.models import ApiKey
+from controlplane.core.credentials import Credentials, parse_authorization
+from controlplane.core.errors import InvalidInputError
+from controlplane.db import users
+from controlplane.db.models import ApiKey
 
 
 def basic(pair: str, scheme: str = "Basic") -> str:
@@ -78,8 +78,8 @@ def test_absent_or_malformed_headers_give_no_credentials(header: str | None) -> 
 
 
 def test_a_key_is_stored_only_as_its_sha256_digest(session: Session) -> None:
-    user, created = accounts.ensure_user(session, "alice")
-    key = accounts.issue_key(session, user)
+    user, created = users.ensure_user(session, "alice")
+    key = users.issue_key(session, user)
     stored = session.scalars(select(ApiKey.key_hash).where(ApiKey.user_id == user.id)).all()
     assert created
     assert stored == [hashlib.sha256(key.encode()).hexdigest()]
@@ -88,8 +88,8 @@ def test_a_key_is_stored_only_as_its_sha256_digest(session: Session) -> None:
 
 
 def test_ensure_user_returns_the_existing_user_the_second_time(session: Session) -> None:
-    first, created_first = accounts.ensure_user(session, "alice")
-    again, created_again = accounts.ensure_user(session, "alice")
+    first, created_first = users.ensure_user(session, "alice")
+    again, created_again = users.ensure_user(session, "alice")
     assert (created_first, created_again) == (True, False)
     assert again.id == first.id
 
@@ -97,43 +97,43 @@ def test_ensure_user_returns_the_existing_user_the_second_time(session: Session)
 @pytest.mark.parametrize("username", ["", "-alice", "a b", "a/b", "a" * 151])
 def test_an_unusable_username_is_refused(session: Session, username: str) -> None:
     with pytest.raises(InvalidInputError) as refused:
-        accounts.ensure_user(session, username)
+        users.ensure_user(session, username)
     assert refused.value.field == "username"
 
 
 def test_the_right_user_and_key_authenticate(session: Session) -> None:
-    user, _ = accounts.ensure_user(session, "alice")
-    key = accounts.issue_key(session, user)
-    found = accounts.authenticate(session, Credentials("alice", key))
+    user, _ = users.ensure_user(session, "alice")
+    key = users.issue_key(session, user)
+    found = users.authenticate(session, Credentials("alice", key))
     assert found is not None
     assert found.id == user.id
 
 
 def test_every_key_of_a_user_authenticates(session: Session) -> None:
-    user, _ = accounts.ensure_user(session, "alice")
-    keys = [accounts.issue_key(session, user) for _ in range(2)]
+    user, _ = users.ensure_user(session, "alice")
+    keys = [users.issue_key(session, user) for _ in range(2)]
     assert keys[0] != keys[1]
     for key in keys:
-        found = accounts.authenticate(session, Credentials("alice", key))
+        found = users.authenticate(session, Credentials("alice", key))
         assert found is not None and found.id == user.id
 
 
 def test_a_wrong_key_does_not_authenticate(session: Session) -> None:
-    user, _ = accounts.ensure_user(session, "alice")
-    key = accounts.issue_key(session, user)
-    assert accounts.authenticate(session, Credentials("alice", key[:-1] + "x")) is None
-    assert accounts.authenticate(session, Credentials("alice", key.upper())) is None
+    user, _ = users.ensure_user(session, "alice")
+    key = users.issue_key(session, user)
+    assert users.authenticate(session, Credentials("alice", key[:-1] + "x")) is None
+    assert users.authenticate(session, Credentials("alice", key.upper())) is None
 
 
 def test_an_unknown_user_does_not_authenticate(session: Session) -> None:
-    user, _ = accounts.ensure_user(session, "alice")
-    key = accounts.issue_key(session, user)
-    assert accounts.authenticate(session, Credentials("mallory", key)) is None
+    user, _ = users.ensure_user(session, "alice")
+    key = users.issue_key(session, user)
+    assert users.authenticate(session, Credentials("mallory", key)) is None
 
 
 def test_the_key_of_another_user_does_not_authenticate_this_username(session: Session) -> None:
-    alice, _ = accounts.ensure_user(session, "alice")
-    bob, _ = accounts.ensure_user(session, "bob")
-    accounts.issue_key(session, alice)
-    bobs_key = accounts.issue_key(session, bob)
-    assert accounts.authenticate(session, Credentials("alice", bobs_key)) is None
+    alice, _ = users.ensure_user(session, "alice")
+    bob, _ = users.ensure_user(session, "bob")
+    users.issue_key(session, alice)
+    bobs_key = users.issue_key(session, bob)
+    assert users.authenticate(session, Credentials("alice", bobs_key)) is None

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.messages import CANCELED
+from controlplane.core.messages import CANCELED
 from workers.reports import Claim
 
 

@@ -18,13 +18,14 @@ from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from controlplane import events, store
+from controlplane import events
 from controlplane.api.serializers import action_to_json, container_to_json
 from controlplane.api.trees import TUTUM, Links
-from controlplane.audit import RequestInfo
-from controlplane.database import SQLITE_LOCK_TIMEOUT, Database, utcnow
-from controlplane.lifecycle import Action
-from controlplane.models import User
+from controlplane.core.lifecycle import Action
+from controlplane.db import containers, nodes
+from controlplane.db.actions import RequestInfo
+from controlplane.db.engine import SQLITE_LOCK_TIMEOUT, Database, utcnow
+from controlplane.db.models import User
 from controlplane.operations import container_spec
 
 if TYPE_CHECKING:
@@ -192,9 +193,9 @@ def test_a_new_container_is_answered_and_announced_without_another_transaction(
     database: Database, account: Account, node: str
 ) -> None:
     with database.session() as session:
-        node_id = store.get_node(session, uuid=node).id
+        node_id = nodes.get_node(session, uuid=node).id
         session.commit()
-        container, action = store.insert_container(
+        container, action = containers.insert_container(
             session,
             owner_id=account.user_id,
             node_id=node_id,
@@ -211,10 +212,10 @@ def test_a_new_container_is_answered_and_announced_without_another_transaction(
 
 def add_container(database: Database, account: Account, node: str) -> str:
     with database.session() as session:
-        store.insert_container(
+        containers.insert_container(
             session,
             owner_id=account.user_id,
-            node_id=store.get_node(session, uuid=node).id,
+            node_id=nodes.get_node(session, uuid=node).id,
             fields={"uuid": "c", "name": "web", "unique_name": "web-c", "image_name": "busybox"},
             request=REQUEST,
         )
@@ -226,7 +227,7 @@ def test_an_accepted_action_is_answered_announced_and_sent_without_another_trans
 ) -> None:
     uuid = add_container(database, account, node)
     with database.session() as session:
-        container, record, _ = store.begin_action(
+        container, record, _ = containers.begin_action(
             session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
         )
         assert not session.in_transaction()
@@ -243,11 +244,11 @@ def test_a_canceled_action_is_answered_and_announced_without_another_transaction
 ) -> None:
     uuid = add_container(database, account, node)
     with database.session() as session:
-        pending = store.begin_action(
+        pending = containers.begin_action(
             session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
         )[1].uuid
     with database.session() as session:
-        record = store.cancel_action(session, owner_id=account.user_id, uuid=pending)
+        record = containers.cancel_action(session, owner_id=account.user_id, uuid=pending)
         assert not session.in_transaction()
         events.container_event(record.container, events.UPDATE)
         events.action_event(record, events.UPDATE)
@@ -260,14 +261,14 @@ def test_a_retried_action_is_answered_without_another_transaction(
 ) -> None:
     uuid = add_container(database, account, node)
     with database.session() as session:
-        container, record, rollback = store.begin_action(
+        container, record, rollback = containers.begin_action(
             session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
         )
-        store.abandon_action(
+        containers.abandon_action(
             session, container=container, action=record, rollback_state=rollback, reason="down"
         )
     with database.session() as session:
-        container, record, _ = store.retry_action(
+        container, record, _ = containers.retry_action(
             session, owner_id=account.user_id, uuid=record.uuid
         )
         assert not session.in_transaction()

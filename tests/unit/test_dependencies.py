@@ -21,9 +21,9 @@ from packaging.requirements import Requirement
 RUNTIME_IMPORTS = (
     "controlplane.cli",
     "controlplane.app",
-    "controlplane.reporter",
+    "controlplane.reporter.tasks",
     "workers.cli",
-    "workers.celery_app",
+    "workers.agent",
     "kombu.transport.redis",
     "celery.backends.redis",
     "gunicorn.workers.gthread",

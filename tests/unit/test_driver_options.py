@@ -6,7 +6,7 @@ import pytest
 from docker.models.containers import Container
 from docker.types import HostConfig
 
-from controlplane.messages import (
+from controlplane.core.messages import (
     LABEL_AUTODESTROY,
     LABEL_CONTAINER_UUID,
     LABEL_NODE_UUID,
@@ -202,7 +202,7 @@ def test_every_autorestart_value_has_a_restart_policy(
 
 
 def test_the_restart_policies_cover_exactly_the_accepted_autorestart_values() -> None:
-    from controlplane.validation import AUTORESTART_VALUES
+    from controlplane.core.validation import AUTORESTART_VALUES
 
     assert set(RESTART_POLICIES) == set(AUTORESTART_VALUES)
 

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from controlplane import events, store
-from controlplane.database import new_uuid
-from controlplane.lifecycle import Action, State
-from controlplane.messages import ContainerReport, Event, NodeReport
+from controlplane import events
+from controlplane.core.lifecycle import Action, State
+from controlplane.core.messages import ContainerReport, Event, NodeReport
+from controlplane.db import containers, nodes, observations
+from controlplane.db.engine import new_uuid
 from tests.unit.test_store import REQUEST, add_container
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def report(session: Session, uuid: str, state: State, node: str, **extra: object
             **extra,
         }
     )
-    return events.report_events(store.apply_container_report(session, message))
+    return events.report_events(observations.apply_container_report(session, message))
 
 
 def summary(found: list[Event]) -> list[tuple[str, str, str]]:
@@ -39,7 +40,7 @@ def test_a_report_that_finishes_an_action_gives_the_container_then_the_action_ev
     session: Session, account: Account, node: str
 ) -> None:
     uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
-    container, opened, _ = store.begin_action(
+    container, opened, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
     )
     found = report(session, uuid, State.RUNNING, node, action_uuid=opened.uuid)
@@ -55,7 +56,7 @@ def test_a_redelivered_report_gives_no_events(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
-    _, opened, _ = store.begin_action(
+    _, opened, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
     )
     message = ContainerReport(
@@ -65,15 +66,15 @@ def test_a_redelivered_report_gives_no_events(
         node_uuid=node,
         action_uuid=opened.uuid,
     )
-    assert len(events.report_events(store.apply_container_report(session, message))) == 2
-    assert events.report_events(store.apply_container_report(session, message)) == []
+    assert len(events.report_events(observations.apply_container_report(session, message))) == 2
+    assert events.report_events(observations.apply_container_report(session, message)) == []
 
 
 def test_a_failed_action_is_an_action_update_in_state_failed(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
-    _, opened, _ = store.begin_action(
+    _, opened, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
     )
     found = report(session, uuid, State.INIT, node, action_uuid=opened.uuid, error="no image")
@@ -104,9 +105,9 @@ def test_a_node_report_says_whether_it_registered_the_node(
         memory_mb=1,
         observed_ns=time.time_ns(),
     )
-    node, previous = store.apply_node_report(session, message)
+    node, previous = nodes.apply_node_report(session, message)
     assert previous is None
-    assert store.apply_node_report(session, message)[1] == "Deployed"
+    assert nodes.apply_node_report(session, message)[1] == "Deployed"
     event = events.node_event(node, events.CREATE)
     assert (event.type, event.state, event.owner_id, event.parents) == (
         "node",

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from controlplane import events, lease
-from controlplane.database import Database, utcnow
-from controlplane.messages import Event
-from controlplane.models import Node
-from controlplane.sweeper import LeaseSweeper
+from controlplane import events
+from controlplane.core import lease
+from controlplane.core.messages import Event
+from controlplane.db.engine import Database, utcnow
+from controlplane.db.models import Node
+from controlplane.reporter.sweeper import LeaseSweeper
 
 NOW = datetime(2026, 1, 1, 12, 0, 0)
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from controlplane import lifecycle
-from controlplane.lifecycle import (
+from controlplane.core import lifecycle
+from controlplane.core.lifecycle import (
     STABLE_STATES,
     TRANSITIONAL_STATES,
     Action,

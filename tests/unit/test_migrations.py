@@ -11,8 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.orm import Session
 
-from controlplane import migrate
-from controlplane.models import Base, Container
+from controlplane.db import migrate
+from controlplane.db.models import Base, Container
 
 TABLES = {"alembic_version", "users", "api_keys", "nodes", "containers", "actions"}
 

@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 from werkzeug.test import TestResponse
 
-from controlplane import store
-from controlplane.database import Database, utcnow
-from controlplane.models import Node
+from controlplane.db import nodes
+from controlplane.db.engine import Database, utcnow
+from controlplane.db.models import Node
 from tests.unit.conftest import Account
 
 FIRST = "aaaaaaaa-1111-4111-8111-111111111111"
@@ -87,7 +87,7 @@ def make_unreachable(database: Database, node_uuid: str) -> None:
             update(Node).where(Node.uuid == node_uuid).values(last_seen=utcnow() - timedelta(1))
         )
         session.commit()
-        store.expire_node_leases(session, cutoff=utcnow())
+        nodes.expire_node_leases(session, cutoff=utcnow())
 
 
 def test_a_create_goes_to_the_node_it_names_in_either_tree(

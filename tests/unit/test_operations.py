@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controlplane import store
-from controlplane.audit import RequestInfo
-from controlplane.database import new_uuid
-from controlplane.messages import ContainerSpec
-from controlplane.models import Container
+from controlplane.core.messages import ContainerSpec
+from controlplane.core.validation import validate_create
+from controlplane.db import containers, nodes
+from controlplane.db.actions import RequestInfo
+from controlplane.db.engine import new_uuid
+from controlplane.db.models import Container
 from controlplane.operations import container_spec, docker_volume
-from controlplane.validation import validate_create
 
 if TYPE_CHECKING:
     from conftest import Account
@@ -45,8 +45,8 @@ def stored(session: Session, account: Account, node: str) -> Container:
     fields_ = validate_create(BODY)
     uuid = new_uuid()
     fields_.update(uuid=uuid, unique_name=f"web-{uuid[:8]}")
-    node_id = store.get_node(session, uuid=node).id
-    store.insert_container(
+    node_id = nodes.get_node(session, uuid=node).id
+    containers.insert_container(
         session, owner_id=account.user_id, node_id=node_id, fields=fields_, request=REQUEST
     )
     session.expire_all()

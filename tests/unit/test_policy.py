@@ -6,8 +6,13 @@ from typing import Any
 
 import pytest
 
-from controlplane.errors import DangerousOptionForbiddenError
-from controlplane.policy import DANGEROUS_OPTIONS, check_allowed, dangerous_options, parse_allowed
+from controlplane.core.errors import DangerousOptionForbiddenError
+from controlplane.core.policy import (
+    DANGEROUS_OPTIONS,
+    check_allowed,
+    dangerous_options,
+    parse_allowed,
+)
 
 # (option, a definition that uses it, the field a refusal names)
 USES: list[tuple[str, dict[str, Any], str]] = [

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from controlplane import reconcile, store
-from controlplane.database import utcnow
-from controlplane.lifecycle import Action, ActionState, State
-from controlplane.messages import ContainerReport, NodePicture
-from controlplane.models import ActionRecord, Container
+from controlplane.core.lifecycle import Action, ActionState, State
+from controlplane.core.messages import ContainerReport, NodePicture
+from controlplane.db import containers
+from controlplane.db.engine import utcnow
+from controlplane.db.models import ActionRecord, Container
+from controlplane.reporter import reconcile
 from tests.unit.test_store import REQUEST, action, add_container, apply, state_of
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def test_a_record_whose_container_vanished_is_terminated_with_a_reason(
     reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60)
     assert state_of(session, uuid) is State.TERMINATED
     record = session.get(
-        Container, store.get_container(session, owner_id=account.user_id, uuid=uuid).id
+        Container, containers.get_container(session, owner_id=account.user_id, uuid=uuid).id
     )
     assert record is not None and record.state_reason == reconcile.VANISHED_REASON
 
@@ -109,7 +110,7 @@ def test_a_recent_operation_is_left_to_finish(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = running(session, account, node)
-    store.begin_action(
+    containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
     )
     reconcile.apply_node_picture(
@@ -122,7 +123,7 @@ def test_a_stuck_stop_whose_target_was_reached_succeeds(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = running(session, account, node)
-    _, record, _ = store.begin_action(
+    _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
     )
     age_actions(session, 120)
@@ -139,7 +140,7 @@ def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = running(session, account, node)
-    _, record, _ = store.begin_action(
+    _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
     )
     age_actions(session, 120)
@@ -156,7 +157,7 @@ def test_a_stuck_first_start_with_nothing_on_the_node_returns_to_init(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
-    _, record, _ = store.begin_action(
+    _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
     )
     age_actions(session, 120)
@@ -169,7 +170,7 @@ def test_a_stuck_terminate_whose_container_is_gone_succeeds(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = running(session, account, node)
-    _, record, _ = store.begin_action(
+    _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.TERMINATE, request=REQUEST
     )
     age_actions(session, 120)
@@ -182,7 +183,7 @@ def test_an_action_left_open_on_a_record_an_event_already_settled_is_closed(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = running(session, account, node)
-    _, record, _ = store.begin_action(
+    _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
     )
     # The watcher saw the container stop; the agent died before reporting its operation.
@@ -215,10 +216,10 @@ def test_a_reason_is_kept_for_a_change_nobody_asked_for_only(
     assert apply(
         session, uuid, State.STOPPED, 200, node, exit_code=137, reason="killed: out of memory"
     )
-    record = store.get_container(session, owner_id=account.user_id, uuid=uuid)
+    record = containers.get_container(session, owner_id=account.user_id, uuid=uuid)
     session.refresh(record)
     assert record.state_reason == "killed: out of memory"
-    store.begin_action(
+    containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.TERMINATE, request=REQUEST
     )
     assert apply(

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from controlplane.errors import InvalidInputError, NodeUnreachableError, NoNodeAvailableError
-from controlplane.scheduler import PlacementRequest, choose_node
+from controlplane.core.errors import InvalidInputError, NodeUnreachableError, NoNodeAvailableError
+from controlplane.core.scheduler import PlacementRequest, choose_node
 
 A, B, C = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
 

@@ -16,8 +16,8 @@ from controlplane.api.serializers import (
     page_to_json,
 )
 from controlplane.api.trees import TUTUM, Links
-from controlplane.lifecycle import TRANSITIONAL_STATES, State
-from controlplane.models import ActionRecord, Container, Node, User
+from controlplane.core.lifecycle import TRANSITIONAL_STATES, State
+from controlplane.db.models import ActionRecord, Container, Node, User
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"
 CONTAINER_UUID = "0b6e3f2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.environment import SettingsError, env_int
+from controlplane.core.environment import SettingsError, env_int
 from controlplane.settings import Settings
 from workers.settings import AgentSettings, node_identity
 

@@ -10,14 +10,18 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from controlplane import store
-from controlplane.audit import RequestInfo
-from controlplane.database import new_uuid, utcnow
-from controlplane.errors import ContainerNotFoundError, NodeUnreachableError, TransitionRefusedError
-from controlplane.lifecycle import Action, ActionState, State
-from controlplane.messages import ContainerReport
-from controlplane.models import ActionRecord, Container, Node
-from controlplane.scheduler import choose_node
+from controlplane.core.errors import (
+    ContainerNotFoundError,
+    NodeUnreachableError,
+    TransitionRefusedError,
+)
+from controlplane.core.lifecycle import Action, ActionState, State
+from controlplane.core.messages import ContainerReport
+from controlplane.core.scheduler import choose_node
+from controlplane.db import containers, nodes, observations
+from controlplane.db.actions import RequestInfo
+from controlplane.db.engine import new_uuid, utcnow
+from controlplane.db.models import ActionRecord, Container, Node
 
 if TYPE_CHECKING:
     from conftest import Account
@@ -26,9 +30,9 @@ REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", i
 
 
 def add_container(session: Session, *, owner_id: int, node_uuid: str, name: str = "web") -> str:
-    node = store.get_node(session, uuid=node_uuid)
+    node = nodes.get_node(session, uuid=node_uuid)
     uuid = new_uuid()
-    store.insert_container(
+    containers.insert_container(
         session,
         owner_id=owner_id,
         node_id=node.id,
@@ -71,7 +75,7 @@ def apply(
             **extra,
         }
     )
-    return store.apply_container_report(session, report).changed
+    return observations.apply_container_report(session, report).changed
 
 
 @pytest.fixture
@@ -95,7 +99,7 @@ def test_a_new_container_is_in_init_with_a_finished_create_action(
 def test_an_accepted_action_moves_to_the_transitional_state_and_opens_an_action(
     session: Session, account: Account, container: str
 ) -> None:
-    record, record_action, rollback = store.begin_action(
+    record, record_action, rollback = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
     )
     assert rollback is State.INIT
@@ -115,7 +119,7 @@ def test_a_refused_action_raises_and_changes_nothing(
     current = state_of(session, container)
     before = action_count(session)
     with pytest.raises(TransitionRefusedError) as error:
-        store.begin_action(
+        containers.begin_action(
             session, owner_id=account.user_id, uuid=container, action=refused, request=REQUEST
         )
     assert error.value.message == f"cannot {refused} container {container} in state {current}"
@@ -126,12 +130,12 @@ def test_a_refused_action_raises_and_changes_nothing(
 def test_a_second_start_while_starting_is_refused(
     session: Session, account: Account, container: str
 ) -> None:
-    store.begin_action(
+    containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
     )
     before = action_count(session)
     with pytest.raises(TransitionRefusedError):
-        store.begin_action(
+        containers.begin_action(
             session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
         )
     assert state_of(session, container) is State.STARTING
@@ -143,7 +147,7 @@ def test_an_action_on_another_owners_container_is_not_found(
 ) -> None:
     bob = make_account("bob")
     with pytest.raises(ContainerNotFoundError):
-        store.begin_action(
+        containers.begin_action(
             session, owner_id=bob.user_id, uuid=container, action=Action.START, request=REQUEST
         )
     assert state_of(session, container) is State.INIT
@@ -152,10 +156,10 @@ def test_an_action_on_another_owners_container_is_not_found(
 def test_an_abandoned_action_returns_the_container_and_fails_the_action(
     session: Session, account: Account, container: str
 ) -> None:
-    record, opened, rollback = store.begin_action(
+    record, opened, rollback = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
     )
-    store.abandon_action(
+    containers.abandon_action(
         session, container=record, action=opened, rollback_state=rollback, reason="broker down"
     )
     assert state_of(session, container) is State.INIT
@@ -219,7 +223,7 @@ def test_a_report_for_an_unknown_container_changes_nothing(session: Session, nod
 def test_a_success_report_closes_its_action_as_success(
     session: Session, account: Account, container: str, node: str
 ) -> None:
-    _, opened, _ = store.begin_action(
+    _, opened, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
     )
     assert apply(session, container, State.RUNNING, 1_000, node, action_uuid=opened.uuid)
@@ -232,7 +236,7 @@ def test_a_success_report_closes_its_action_as_success(
 def test_a_failure_report_returns_the_container_to_its_rollback_state(
     session: Session, account: Account, container: str, node: str
 ) -> None:
-    _, opened, rollback = store.begin_action(
+    _, opened, rollback = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
     )
     assert apply(
@@ -247,7 +251,7 @@ def test_a_failed_stop_leaves_the_container_running(
     session: Session, account: Account, container: str, node: str
 ) -> None:
     assert apply(session, container, State.RUNNING, 1_000, node)
-    _, opened, rollback = store.begin_action(
+    _, opened, rollback = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.STOP, request=REQUEST
     )
     assert rollback is State.RUNNING
@@ -259,7 +263,7 @@ def test_a_failed_stop_leaves_the_container_running(
 def test_a_stale_report_still_closes_its_action(
     session: Session, account: Account, container: str, node: str
 ) -> None:
-    _, opened, _ = store.begin_action(
+    _, opened, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
     )
     assert apply(session, container, State.RUNNING, 2_000, node)
@@ -270,7 +274,7 @@ def test_a_stale_report_still_closes_its_action(
 def test_a_closed_action_is_not_reopened_by_a_redelivered_report(
     session: Session, account: Account, container: str, node: str
 ) -> None:
-    _, opened, _ = store.begin_action(
+    _, opened, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
     )
     apply(session, container, State.INIT, 1_000, node, action_uuid=opened.uuid, error="first")
@@ -301,7 +305,7 @@ def test_a_report_that_observed_no_ports_leaves_them_alone(
     session: Session, account: Account, container: str, node: str
 ) -> None:
     assert apply(session, container, State.RUNNING, 1_000, node, ports=BOUND)
-    _, opened, rollback = store.begin_action(
+    _, opened, rollback = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.STOP, request=REQUEST
     )
     assert apply(session, container, rollback, 2_000, node, action_uuid=opened.uuid, error="x")
@@ -312,7 +316,7 @@ def test_a_redeploy_is_accepted_from_running_and_named_in_the_audit_trail(
     session: Session, account: Account, container: str, node: str
 ) -> None:
     assert apply(session, container, State.RUNNING, 1_000, node)
-    _, opened, rollback = store.begin_action(
+    _, opened, rollback = containers.begin_action(
         session, owner_id=account.user_id, uuid=container, action=Action.REDEPLOY, request=REQUEST
     )
     assert rollback is State.RUNNING
@@ -332,12 +336,12 @@ def test_node_loads_count_only_containers_that_are_not_terminated(
     gone = add_container(session, owner_id=account.user_id, node_uuid=busy)
     apply(session, gone, State.TERMINATED, 1_000, busy)
     apply(session, live[0], State.RUNNING, 1_000, busy)
-    loads = {load.uuid: load.containers for load in store.node_loads(session)}
+    loads = {load.uuid: load.containers for load in nodes.node_loads(session)}
     assert loads == {busy: 2, idle: 0}
 
 
 def test_node_loads_are_empty_without_nodes(session: Session) -> None:
-    assert store.node_loads(session) == []
+    assert nodes.node_loads(session) == []
 
 
 def test_the_scheduler_places_on_the_emptiest_registered_node(
@@ -346,14 +350,14 @@ def test_the_scheduler_places_on_the_emptiest_registered_node(
     first = register_node("00000000-0000-4000-8000-000000000001")
     second = register_node("00000000-0000-4000-8000-000000000002")
     add_container(session, owner_id=account.user_id, node_uuid=first)
-    assert choose_node(store.node_loads(session)).uuid == second
+    assert choose_node(nodes.node_loads(session)).uuid == second
 
 
 def test_node_loads_carry_the_reported_tags_and_state(
     session: Session, register_node: Callable[..., str]
 ) -> None:
     node = register_node(tags=["ssd", "eu"])
-    (loaded,) = store.node_loads(session)
+    (loaded,) = nodes.node_loads(session)
     assert (loaded.uuid, loaded.state, loaded.tags) == (node, "Deployed", frozenset({"ssd", "eu"}))
 
 
@@ -373,7 +377,7 @@ def test_a_batch_applies_two_reports_on_one_container_in_order(
             container_uuid=container, state=state.value, observed_ns=observed_ns, node_uuid=node
         )
 
-    outcomes = store.apply_container_reports(
+    outcomes = observations.apply_container_reports(
         session,
         [report(State.RUNNING, 100), report(State.STOPPED, 200), report(State.TERMINATED, 300)],
     )
@@ -392,11 +396,11 @@ def test_a_node_silent_past_the_cutoff_becomes_unreachable_once(
     fresh = register_node()
     seen_at(session, silent, utcnow() - timedelta(seconds=60))
     cutoff = utcnow() - timedelta(seconds=30)
-    moved = store.expire_node_leases(session, cutoff=cutoff)
+    moved = nodes.expire_node_leases(session, cutoff=cutoff)
     assert [node.uuid for node in moved] == [silent]
     assert (node_state(session, silent), node_state(session, fresh)) == ("Unreachable", "Deployed")
     # A second sweeper (another reporter) finds nothing left to move, so announces nothing.
-    assert store.expire_node_leases(session, cutoff=cutoff) == []
+    assert nodes.expire_node_leases(session, cutoff=cutoff) == []
 
 
 def test_a_heartbeat_brings_an_unreachable_node_back_deployed(
@@ -404,7 +408,7 @@ def test_a_heartbeat_brings_an_unreachable_node_back_deployed(
 ) -> None:
     node = register_node()
     seen_at(session, node, utcnow() - timedelta(seconds=60))
-    store.expire_node_leases(session, cutoff=utcnow())
+    nodes.expire_node_leases(session, cutoff=utcnow())
     register_node(node)
     session.expire_all()
     assert node_state(session, node) == "Deployed"
@@ -414,9 +418,9 @@ def test_an_action_on_a_container_of_an_unreachable_node_is_refused_and_changes_
     session: Session, account: Account, node: str
 ) -> None:
     container = add_container(session, owner_id=account.user_id, node_uuid=node)
-    store.expire_node_leases(session, cutoff=utcnow() + timedelta(seconds=1))
+    nodes.expire_node_leases(session, cutoff=utcnow() + timedelta(seconds=1))
     with pytest.raises(NodeUnreachableError):
-        store.begin_action(
+        containers.begin_action(
             session, owner_id=account.user_id, uuid=container, action=Action.START, request=REQUEST
         )
     assert state_of(session, container) is State.INIT
@@ -450,21 +454,21 @@ def query_plans(session: Session, work: Callable[[], object]) -> list[str]:
 @pytest.mark.parametrize(
     ("filters", "index"),
     [
-        (store.ContainerFilters(), "ix_containers_owner_order"),
-        (store.ContainerFilters(state=State.RUNNING.value), "ix_containers_owner_state"),
-        (store.ContainerFilters(name="web"), "ix_containers_owner_name"),
-        (store.ContainerFilters(uuid_prefix="0a1b"), "ix_containers_owner_uuid"),
+        (containers.ContainerFilters(), "ix_containers_owner_order"),
+        (containers.ContainerFilters(state=State.RUNNING.value), "ix_containers_owner_state"),
+        (containers.ContainerFilters(name="web"), "ix_containers_owner_name"),
+        (containers.ContainerFilters(uuid_prefix="0a1b"), "ix_containers_owner_uuid"),
     ],
     ids=["none", "state", "name", "uuid_prefix"],
 )
 def test_each_list_filter_is_read_from_an_index_that_narrows_on_it(
-    session: Session, account: Account, node: str, filters: store.ContainerFilters, index: str
+    session: Session, account: Account, node: str, filters: containers.ContainerFilters, index: str
 ) -> None:
     """Without these, a filtered list of a user with 100k containers read all of them
     (SQLite prefers the index that gives the list order over one that narrows)."""
     plans = query_plans(
         session,
-        lambda: store.list_containers(
+        lambda: containers.list_containers(
             session, owner_id=account.user_id, filters=filters, limit=25, offset=0
         ),
     )
@@ -476,10 +480,10 @@ def test_the_node_filter_reads_the_owners_containers_of_that_node_only(
 ) -> None:
     plans = query_plans(
         session,
-        lambda: store.list_containers(
+        lambda: containers.list_containers(
             session,
             owner_id=account.user_id,
-            filters=store.ContainerFilters(node_uuid=node),
+            filters=containers.ContainerFilters(node_uuid=node),
             limit=25,
             offset=0,
         ),
@@ -490,7 +494,7 @@ def test_the_node_filter_reads_the_owners_containers_of_that_node_only(
 def test_placement_counts_only_live_containers_from_their_partial_index(
     session: Session, node: str
 ) -> None:
-    node_id = store.get_node(session, uuid=node).id
-    plans = query_plans(session, lambda: store.node_loads(session))
-    plans += query_plans(session, lambda: store.count_live_containers(session, node_id=node_id))
+    node_id = nodes.get_node(session, uuid=node).id
+    plans = query_plans(session, lambda: nodes.node_loads(session))
+    plans += query_plans(session, lambda: nodes.count_live_containers(session, node_id=node_id))
     assert len(plans) == 2 and all("ix_containers_live_node" in plan for plan in plans), plans

@@ -12,19 +12,19 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from controlplane import store
 from controlplane.api.serializers import event_to_json, log_line_to_json
 from controlplane.api.trees import DOCKERCLOUD, TUTUM, Links
 from controlplane.api.websocket import StreamSlots
 from controlplane.app import create_app
-from controlplane.auth import Credentials, stream_credentials
 from controlplane.cli import stream_slots
-from controlplane.database import Database, utcnow
-from controlplane.errors import InvalidInputError, StreamCapacityError
-from controlplane.messages import Event, LogStreamMessage
-from controlplane.models import Container
+from controlplane.core.credentials import Credentials, stream_credentials
+from controlplane.core.errors import InvalidInputError, StreamCapacityError
+from controlplane.core.messages import Event, LogStreamMessage
+from controlplane.core.validation import parse_bool
+from controlplane.db import nodes
+from controlplane.db.engine import Database, utcnow
+from controlplane.db.models import Container
 from controlplane.settings import Settings
-from controlplane.validation import parse_bool
 from tests.unit.test_api_errors import assert_error, create
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ def test_a_log_stream_of_a_container_on_an_unreachable_node_is_refused_with_503(
             update(Container).where(Container.uuid == container).values(state="Running")
         )
         session.commit()
-        store.expire_node_leases(session, cutoff=utcnow() + timedelta(seconds=1))
+        nodes.expire_node_leases(session, cutoff=utcnow() + timedelta(seconds=1))
     for path in logs_paths(container, account.username):
         response = handshake(client, path, **account.headers)
         assert_error(response, 503)

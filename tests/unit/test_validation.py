@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from controlplane.errors import InvalidInputError
-from controlplane.scheduler import PlacementRequest
-from controlplane.validation import default_name, take_placement, validate_create
+from controlplane.core.errors import InvalidInputError
+from controlplane.core.scheduler import PlacementRequest
+from controlplane.core.validation import default_name, take_placement, validate_create
 
 DIGEST = "sha256:" + "a" * 64
 NODE = "0b6e3f2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"

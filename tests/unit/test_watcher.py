@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.lifecycle import State
-from controlplane.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
 from workers.driver import OOM_REASON
 from workers.watcher import REMOVED_REASON, EventFolder, autodestroys, exit_reason
 

@@ -1,9 +1,10 @@
 """Placement: which node a new container goes to.
 
-Pure: it chooses among plain snapshots (`store.NodeLoad`) so the rule can be tested without a
-database and swapped without touching the API. Only a Deployed node is ever chosen; a create may
-name its node, ask for tags (the node must have every one), or both. When no node qualifies the
-error says why, so an operator can tell "start an agent" from "nobody has that tag".
+Pure: it chooses among plain snapshots (`controlplane.db.nodes.NodeLoad`) so the rule can be
+tested without a database and swapped without touching the API. Only a Deployed node is ever
+chosen; a create may name its node, ask for tags (the node must have every one), or both. When
+no node qualifies the error says why, so an operator can tell "start an agent" from "nobody has
+that tag".
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from controlplane.errors import InvalidInputError, NodeUnreachableError, NoNodeAvailableError
-from controlplane.lease import NodeState
+from controlplane.core.errors import InvalidInputError, NodeUnreachableError, NoNodeAvailableError
+from controlplane.core.lifecycle import NodeState
 
 
 class Candidate(Protocol):

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from controlplane.database import new_uuid, page, utcnow
-from controlplane.errors import ActionNotFoundError
-from controlplane.lifecycle import OPEN_ACTION_STATES, ActionState, State
-from controlplane.models import ActionRecord, Container
+from controlplane.core.errors import ActionNotFoundError
+from controlplane.core.lifecycle import OPEN_ACTION_STATES, ActionState, State
+from controlplane.db.engine import new_uuid, page, utcnow
+from controlplane.db.models import ActionRecord, Container
 
 CREATE = "create"
 ACTION_NAMES = {

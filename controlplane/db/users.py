@@ -15,10 +15,10 @@ import secrets
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from controlplane.auth import Credentials
-from controlplane.database import utcnow
-from controlplane.errors import InvalidInputError
-from controlplane.models import ApiKey, User
+from controlplane.core.credentials import Credentials
+from controlplane.core.errors import InvalidInputError
+from controlplane.db.engine import utcnow
+from controlplane.db.models import ApiKey, User
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,149}$")
 

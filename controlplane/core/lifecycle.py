@@ -103,3 +103,12 @@ def accepts_report(
     if reported in TRANSITIONAL_STATES or current is State.TERMINATED:
         return False
     return last_observed_ns is None or observed_ns > last_observed_ns
+
+
+class NodeState(StrEnum):
+    """The node states of tutum-api.md §3.6 that this control plane uses."""
+
+    # The agent heartbeats: containers may be placed on the node and actions reach it.
+    DEPLOYED = "Deployed"
+    # No heartbeat within the grace period: nothing is placed on it and actions are refused.
+    UNREACHABLE = "Unreachable"

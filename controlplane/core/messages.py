@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
-from controlplane.lifecycle import Action, State
+from controlplane.core.lifecycle import Action, State
 
 # Celery task names and queues: explicit, dotted and stable, because they are the wire contract
 # between processes that may run different versions.

@@ -1,6 +1,6 @@
 """Parsing of the Authorization header forms the Tutum and Docker Cloud clients send.
 
-Pure (no database): `controlplane.accounts` verifies the credentials. The forms are
+Pure (no database): `controlplane.db.users` verifies the credentials. The forms are
 `ApiKey <user>:<key>` (seed-era docs and python-tutum <= 0.20.1), `Apikey <user>:<key>`
 (python-tutum 0.20.2) and `Basic base64(<user>:<key>)` (python-tutum 0.21, python-dockercloud);
 the scheme is matched case-insensitively (tutum-api.md §2.1).

@@ -1,11 +1,11 @@
-"""Alembic environment: runs the migrations against the URL `controlplane.migrate` passes in."""
+"""Alembic environment: runs the migrations against the URL `controlplane.db.migrate` passes in."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from controlplane.database import make_engine
-from controlplane.models import Base
+from controlplane.db.engine import make_engine
+from controlplane.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -13,7 +13,7 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    assert url, "controlplane.migrate sets sqlalchemy.url"
+    assert url, "controlplane.db.migrate sets sqlalchemy.url"
     engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(

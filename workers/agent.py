@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import redis
 from celery import Celery
 
-from controlplane.broker import celery_config, worker_argv
-from controlplane.messages import node_queue
+from controlplane.core.celeryconf import celery_config, worker_argv
+from controlplane.core.messages import node_queue
 from workers.driver import DockerDriver
 from workers.heartbeat import Heartbeat
 from workers.logstream import LogStreams

@@ -27,11 +27,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from controlplane import audit, lifecycle, store
-from controlplane.database import utcnow
-from controlplane.lifecycle import OPEN_ACTION_STATES, Action, State
-from controlplane.messages import ContainerReport, NodePicture
-from controlplane.models import ActionRecord, Container, Node
+from controlplane.core import lifecycle
+from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, State
+from controlplane.core.messages import ContainerReport, NodePicture
+from controlplane.db import actions, containers, observations
+from controlplane.db.engine import utcnow
+from controlplane.db.models import ActionRecord, Container, Node
 
 VANISHED_REASON = "its Docker container is gone from the node"
 # transitional state -> the state its operation ends in
@@ -46,7 +47,7 @@ _TARGETS = {
 class PictureOutcome:
     """What a picture changed (for events and the log)."""
 
-    applied: list[store.ReportOutcome] = field(default_factory=list)
+    applied: list[observations.ReportOutcome] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
 
@@ -82,10 +83,10 @@ def apply_node_picture(
         if action is not None:
             outcome.applied.append(_close_stale(session, record, action, limit=stuck_after))
         if report is not None:
-            outcome.applied.append(store.observe_container(session, report, record))
+            outcome.applied.append(observations.observe_container(session, report, record))
         elif state in (State.RUNNING, State.STOPPED) and record.docker_id is not None:
             outcome.applied.append(
-                store.observe_container(session, _vanished(record, picture), record)
+                observations.observe_container(session, _vanished(record, picture), record)
             )
     session.commit()
     return outcome
@@ -119,7 +120,7 @@ def _stuck_actions(session: Session, node_id: int, *, before: datetime) -> dict[
 
 def _close_stale(
     session: Session, record: Container, action: ActionRecord, *, limit: int
-) -> store.ReportOutcome:
+) -> observations.ReportOutcome:
     """Close an Action left open on a record that is stable already."""
     target = _TARGETS[lifecycle.target_state(Action(action.operation))]
     error = None
@@ -129,13 +130,13 @@ def _close_stale(
             f"the container is {record.state}"
         )
     finished = None
-    if audit.finish_action(session, action_uuid=action.uuid, error=error):
+    if actions.finish_action(session, action_uuid=action.uuid, error=error):
         finished = session.scalar(
             select(ActionRecord)
             .where(ActionRecord.uuid == action.uuid)
             .execution_options(populate_existing=True)
         )
-    return store.ReportOutcome(container=record, finished_action=finished)
+    return observations.ReportOutcome(container=record, finished_action=finished)
 
 
 def settled_state(record: Container, action: ActionRecord, report: ContainerReport | None) -> State:
@@ -156,7 +157,7 @@ def settle(
     *,
     picture: NodePicture,
     limit: int,
-) -> store.ReportOutcome:
+) -> observations.ReportOutcome:
     """End a stuck operation from the picture, with one conditional UPDATE so a real report
     that arrives meanwhile wins."""
     current = State(record.state)
@@ -177,7 +178,7 @@ def settle(
             "reason": None if reached or observed is not State.TERMINATED else VANISHED_REASON,
         }
     )
-    values = store.observation_values(
+    values = observations.observation_values(
         settled, first_deploy=record.deployed_datetime is None, out_of_band=True
     )
     result = session.execute(
@@ -188,12 +189,12 @@ def settle(
     )
     changed = bool(result.rowcount)  # type: ignore[attr-defined]
     if changed:
-        store.keep_in_step(record, values)
+        containers.keep_in_step(record, values)
     finished = None
-    if changed and audit.finish_action(session, action_uuid=action.uuid, error=error):
+    if changed and actions.finish_action(session, action_uuid=action.uuid, error=error):
         finished = session.scalar(
             select(ActionRecord)
             .where(ActionRecord.uuid == action.uuid)
             .execution_options(populate_existing=True)
         )
-    return store.ReportOutcome(container=record, changed=changed, finished_action=finished)
+    return observations.ReportOutcome(container=record, changed=changed, finished_action=finished)

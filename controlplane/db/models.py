@@ -21,9 +21,12 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from controlplane.core.lifecycle import State
 
 # Columns added after the first release carry server defaults too, so rows that existed before
 # their migration read the same as rows created since.
@@ -55,7 +58,8 @@ class User(Base):
 
 
 class ApiKey(Base):
-    """An API key, stored only as a SHA-256 digest (see `controlplane.auth` for why SHA-256)."""
+    """An API key, stored only as a SHA-256 digest (`controlplane.core.credentials` says why
+    SHA-256)."""
 
     __tablename__ = "api_keys"
 
@@ -84,7 +88,7 @@ class Node(Base):
 
 
 # The condition of the partial index of live containers. A query must repeat it literally (not
-# as a bound parameter) for SQLite to use the index: see `store.LIVE`.
+# as a bound parameter) for SQLite to use the index: see `LIVE`.
 LIVE_CONTAINERS = "state != 'Terminated'"
 
 
@@ -98,7 +102,7 @@ class Container(Base):
         Index("ix_containers_owner_state", "owner_id", "state"),
         Index("ix_containers_owner_name", "owner_id", "name"),
         Index("ix_containers_owner_node", "owner_id", "node_id"),
-        # uuid__startswith, as a range on the uuid (store.uuid_prefix).
+        # uuid__startswith, as a range on the uuid (containers.uuid_prefix).
         Index("ix_containers_owner_uuid", "owner_id", "uuid"),
         Index("ix_containers_node_state", "node_id", "state"),
         # Placement counts each node's live containers on every create; terminated containers
@@ -168,6 +172,12 @@ class Container(Base):
     destroyed_datetime: Mapped[datetime | None]
 
     node: Mapped[Node] = relationship(lazy="joined")
+
+
+# Containers that are not Terminated, as a WHERE clause. The state is written into the SQL, not
+# bound: SQLite uses the partial index of live containers only for a query whose WHERE clause
+# holds the index's own condition, literally.
+LIVE = Container.state != literal_column(f"'{State.TERMINATED.value}'")
 
 
 class ActionRecord(Base):

@@ -1,7 +1,7 @@
 """Node leases: when a node that stopped heartbeating is declared Unreachable.
 
 Pure and stdlib-only, so the rule is tested without a database and shared by the reporter's
-sweeper (`controlplane.sweeper`) and the store. A node holds a lease as long as its agent's
+sweeper (`controlplane.reporter.sweeper`) and the store. A node holds a lease as long as its agent's
 heartbeats keep arriving: each applied heartbeat moves `last_seen` to the reporter's clock, and a
 node whose `last_seen` is older than the grace period is Unreachable. Only reporter clocks are
 compared with each other, never an agent's, so a node host with a wrong clock is judged fairly.
@@ -10,16 +10,6 @@ compared with each other, never an agent's, so a node host with a wrong clock is
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
-
-
-class NodeState(StrEnum):
-    """The node states of tutum-api.md §3.6 that this control plane uses."""
-
-    # The agent heartbeats: containers may be placed on the node and actions reach it.
-    DEPLOYED = "Deployed"
-    # No heartbeat within the grace period: nothing is placed on it and actions are refused.
-    UNREACHABLE = "Unreachable"
 
 
 def lease_cutoff(now: datetime, grace: float) -> datetime:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.messages import REPORTER_QUEUE
+from controlplane.core.messages import REPORTER_QUEUE
 
 
 def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from controlplane.errors import DangerousOptionForbiddenError
+from controlplane.core.errors import DangerousOptionForbiddenError
 
 ALLOW_ALL = "all"
 

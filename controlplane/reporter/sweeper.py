@@ -2,9 +2,9 @@
 
 It runs beside the reporter's Celery worker because the reporter is the only writer of observed
 state, and a node's reachability is observed state (the absence of heartbeats). Several reporters
-may sweep at once: `store.expire_node_leases` moves each node with a conditional UPDATE, so one
+may sweep at once: `nodes.expire_node_leases` moves each node with a conditional UPDATE, so one
 reporter wins each node and only it publishes the node's event. A node comes back to Deployed
-when its next heartbeat is applied (`store.apply_node_report`), not here.
+when its next heartbeat is applied (`nodes.apply_node_report`), not here.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from controlplane import events, lease, store
-from controlplane.database import Database, utcnow
+from controlplane import events
+from controlplane.core import lease
+from controlplane.db import nodes
+from controlplane.db.engine import Database, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class LeaseSweeper:
     def sweep(self) -> None:
         """One pass: expire the leases of nodes silent for longer than the grace period."""
         with self.database.session() as session:
-            expired = store.expire_node_leases(
+            expired = nodes.expire_node_leases(
                 session, cutoff=lease.lease_cutoff(utcnow(), self.grace)
             )
             self.publisher.publish([events.node_event(node, events.UPDATE) for node in expired])

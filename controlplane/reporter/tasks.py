@@ -17,10 +17,9 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.exc import OperationalError
 
-from controlplane import audit, events, reconcile, store
+from controlplane import events
 from controlplane.celery_app import make_celery
-from controlplane.database import Database
-from controlplane.messages import (
+from controlplane.core.messages import (
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
     TASK_REPORT_CONTAINERS,
@@ -30,8 +29,11 @@ from controlplane.messages import (
     NodePicture,
     NodeReport,
 )
+from controlplane.db import actions, nodes, observations
+from controlplane.db.engine import Database
+from controlplane.reporter import reconcile
+from controlplane.reporter.sweeper import LeaseSweeper
 from controlplane.settings import Settings
-from controlplane.sweeper import LeaseSweeper
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     def report_container(report: dict[str, Any]) -> None:
         message = ContainerReport.from_dict(report)
         with database.session() as session:
-            outcome = store.apply_container_report(session, message)
+            outcome = observations.apply_container_report(session, message)
             publisher.publish(events.report_events(outcome))
         log.info(
             "container %s observed %s at %d on node %s: %s%s",
@@ -72,7 +74,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
         """A batch of reports (a burst of events), applied in one transaction."""
         messages = [ContainerReport.from_dict(report) for report in reports]
         with database.session() as session:
-            outcomes = store.apply_container_reports(session, messages)
+            outcomes = observations.apply_container_reports(session, messages)
             publisher.publish(
                 event for outcome in outcomes for event in events.report_events(outcome)
             )
@@ -111,7 +113,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     def claim_action(action_uuid: str) -> str | None:
         """A node agent asks before it runs an operation; it skips one that was canceled."""
         with database.session() as session:
-            record, moved = audit.claim_action(session, action_uuid=action_uuid)
+            record, moved = actions.claim_action(session, action_uuid=action_uuid)
             if record is not None and moved:
                 publisher.publish([events.action_event(record, events.UPDATE)])
             state = record.state if record is not None else None
@@ -122,7 +124,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     def report_node(report: dict[str, Any]) -> None:
         message = NodeReport.from_dict(report)
         with database.session() as session:
-            node, previous = store.apply_node_report(session, message)
+            node, previous = nodes.apply_node_report(session, message)
             if previous is None:
                 publisher.publish([events.node_event(node, events.CREATE)])
             elif previous != node.state:

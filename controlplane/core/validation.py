@@ -6,7 +6,7 @@ written, so a refused create leaves the database and Docker untouched. The rules
 Docker itself would refuse later (names, memory floor, CPU share range, capability names, port
 and path shapes), so bad input fails here with a clear sentence instead of as a failed Action
 minutes later. Whether an operator allows the dangerous options is a separate question, answered
-by `controlplane.policy`.
+by `controlplane.core.policy`.
 
 A null value means "the default" for every optional field, as in the Tutum fixtures.
 """
@@ -20,9 +20,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from controlplane.errors import InvalidInputError
-from controlplane.messages import LABEL_PREFIX, TAG_NAME
-from controlplane.scheduler import PlacementRequest
+from controlplane.core.errors import InvalidInputError
+from controlplane.core.messages import LABEL_PREFIX, TAG_NAME
+from controlplane.core.scheduler import PlacementRequest
 
 # For every choice field the first value is the default.
 AUTORESTART_VALUES = ("OFF", "ON_FAILURE", "ALWAYS")
@@ -197,7 +197,10 @@ def _int_range(low: int, high: int, unit: str = "") -> Check:
 def _memory_swap(field: str, value: Any) -> int | None:
     if value == UNLIMITED_SWAP and not isinstance(value, bool):
         return UNLIMITED_SWAP
-    return _int_range(*MEMORY_RANGE_MB, unit=" MB, or -1 for no limit")(field, value)
+    megabytes: int | None = _int_range(*MEMORY_RANGE_MB, unit=" MB, or -1 for no limit")(
+        field, value
+    )
+    return megabytes
 
 
 def _choice(choices: tuple[str, ...]) -> Check:

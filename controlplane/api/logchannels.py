@@ -13,8 +13,8 @@ import json
 
 import redis
 
-from controlplane.errors import BrokerUnavailableError
-from controlplane.messages import LogStreamMessage, log_channel
+from controlplane.core.errors import BrokerUnavailableError
+from controlplane.core.messages import LogStreamMessage, log_channel
 
 
 class LogSubscription:

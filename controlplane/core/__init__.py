@@ -1,0 +1,2 @@
+"""The pure core, stdlib only: the only part of controlplane that the node agent (workers/) may
+import."""

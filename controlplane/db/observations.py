@@ -1,0 +1,144 @@
+"""Observed state: every UPDATE that writes what a node saw onto a container record.
+
+Only the reporter calls these (its report tasks and the reconciliation of a relist). Reports are
+idempotent and ordered: each carries the time Docker observed the change, and a report not newer
+than the last applied observation never moves a container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from controlplane.core import lifecycle
+from controlplane.core.lifecycle import State
+from controlplane.core.messages import ContainerReport
+from controlplane.db import actions
+from controlplane.db.containers import keep_in_step
+from controlplane.db.engine import from_ns
+from controlplane.db.models import ActionRecord, Container
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What applying a report changed: the container's state, and the Action it closed."""
+
+    container: Container | None = None
+    changed: bool = False
+    finished_action: ActionRecord | None = None
+
+
+def apply_container_report(session: Session, report: ContainerReport) -> ReportOutcome:
+    """Apply what a node observed, commit, and say what changed (for the events it causes)."""
+    return apply_container_reports(session, [report])[0]
+
+
+def apply_container_reports(
+    session: Session, reports: list[ContainerReport]
+) -> list[ReportOutcome]:
+    """Apply a batch of observations in one transaction: a burst of hundreds of changes costs
+    one query for the records and one commit instead of hundreds. Each report is still judged
+    on its own observation time, in order, so two reports on one container in a batch apply as
+    they would one after the other."""
+    uuids = {report.container_uuid for report in reports}
+    known = {
+        container.uuid: container
+        for container in session.scalars(select(Container).where(Container.uuid.in_(uuids)))
+    }
+    outcomes = [
+        observe_container(session, report, known.get(report.container_uuid)) for report in reports
+    ]
+    session.commit()
+    return outcomes
+
+
+def observe_container(
+    session: Session, report: ContainerReport, container: Container | None
+) -> ReportOutcome:
+    """Apply what a node observed to `container` (its record, None if unknown) without
+    committing: a batch or a relist applies many in one transaction.
+
+    Stale and duplicate reports (not newer than the last applied observation) leave the
+    container as it is, but still close their Action if it is open, so a lost race between two
+    deliveries never leaves an Action "In progress" forever.
+    """
+    if container is None:
+        return ReportOutcome()
+    changed = False
+    if lifecycle.accepts_report(
+        current=State(container.state),
+        last_observed_ns=container.observed_ns,
+        reported=report.observed_state,
+        observed_ns=report.observed_ns,
+    ):
+        values = _observation_values(container, report)
+        result = session.execute(
+            update(Container)
+            .where(
+                Container.id == container.id,
+                Container.state == container.state,
+                or_(Container.observed_ns.is_(None), Container.observed_ns < report.observed_ns),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        changed = result.rowcount == 1  # type: ignore[attr-defined]
+        if changed:
+            keep_in_step(container, values)
+    finished = None
+    if report.action_uuid is not None and actions.finish_action(
+        session, action_uuid=report.action_uuid, error=report.error
+    ):
+        # populate_existing: the UPDATE bypassed the session, which may hold the record already.
+        finished = session.scalar(
+            select(ActionRecord)
+            .where(ActionRecord.uuid == report.action_uuid)
+            .execution_options(populate_existing=True)
+        )
+    return ReportOutcome(container=container, changed=changed, finished_action=finished)
+
+
+def _observation_values(container: Container, report: ContainerReport) -> dict[str, Any]:
+    """The columns an observation sets. A reason is kept only for a change that left a stable
+    state: from a transitional state the change is the outcome of the control plane's own
+    operation (its terminate's removal, its stop), which needs no explaining."""
+    return observation_values(
+        report,
+        first_deploy=container.deployed_datetime is None,
+        out_of_band=State(container.state) in lifecycle.STABLE_STATES,
+    )
+
+
+def observation_values(
+    report: ContainerReport, *, first_deploy: bool, out_of_band: bool
+) -> dict[str, Any]:
+    """The columns an observation sets on a container record (see `_observation_values`)."""
+    reason = report.reason if out_of_band else None
+    when = from_ns(report.observed_ns)
+    values: dict[str, Any] = {"state": report.state, "observed_ns": report.observed_ns}
+    if report.docker_id is not None:
+        values["docker_id"] = report.docker_id
+    if report.ports is not None:
+        values["bound_ports"] = report.ports
+    state = report.observed_state
+    if state is State.RUNNING:
+        values["started_datetime"] = when
+        values["exit_code"] = None
+        values["state_reason"] = None
+        if first_deploy:
+            values["deployed_datetime"] = when
+    elif state is State.STOPPED and report.error is None:
+        values["stopped_datetime"] = when
+        values["exit_code"] = report.exit_code
+        values["state_reason"] = reason
+    elif state is State.TERMINATED:
+        values["destroyed_datetime"] = when
+        values["state_reason"] = reason
+    return values

@@ -1,0 +1,1 @@
+"""The reporter process: the only writer of observed state."""
