@@ -24,6 +24,7 @@ from controlplane.api.logchannels import LogChannels
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
 from controlplane.api.websocket import StreamSlots
+from controlplane.core.checks import parse_bool
 from controlplane.core.credentials import Credentials, parse_authorization, stream_credentials
 from controlplane.core.errors import (
     AuthenticationError,
@@ -31,7 +32,6 @@ from controlplane.core.errors import (
     NamespaceNotFoundError,
     UnsupportedMediaTypeError,
 )
-from controlplane.core.validation import parse_bool
 from controlplane.db import users
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import Database

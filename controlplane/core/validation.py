@@ -17,9 +17,9 @@ import ipaddress
 import re
 import shlex
 import uuid
-from collections.abc import Callable
 from typing import Any
 
+from controlplane.core import checks
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.messages import LABEL_PREFIX, TAG_NAME
 from controlplane.core.scheduler import PlacementRequest
@@ -54,7 +54,6 @@ SECURITY_OPT_KEYS = ("no-new-privileges", "label", "apparmor", "seccomp", "syste
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$")  # Docker's, with a length cap
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _USER = re.compile(r"^[^:\s]+(:[^:\s]+)?$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
@@ -68,8 +67,6 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
     r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$"
 )
-
-Check = Callable[[str, Any], Any]
 
 
 def validate_create(body: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +140,7 @@ def _check_memory_swap(values: dict[str, Any]) -> None:
 
 
 def _image_name(field: str, value: Any) -> str:
-    text = _string(field, value)
+    text = checks.string(field, value)
     match = _IMAGE.match(text)
     if not text or match is None or len(match.group("name")) > 255:
         raise InvalidInputError(field, f"{text!r} is not a valid image reference (repo[:tag])")
@@ -155,7 +152,7 @@ def _image_name(field: str, value: Any) -> str:
 def _name(field: str, value: Any) -> str | None:
     if value is None:
         return None
-    text = _string(field, value)
+    text = checks.string(field, value)
     if not 1 <= len(text) <= MAX_NAME_LENGTH:
         raise InvalidInputError(field, f"must be 1 to {MAX_NAME_LENGTH} characters long")
     if not _NAME.match(text):
@@ -169,7 +166,7 @@ def _name(field: str, value: Any) -> str | None:
 def _command(field: str, value: Any) -> str | None:
     if value is None:
         return None
-    text = _string(field, value)
+    text = checks.string(field, value)
     try:
         shlex.split(text)
     except ValueError as exc:
@@ -181,60 +178,13 @@ def _entrypoint(field: str, value: Any) -> str:
     return _command(field, "" if value is None else value) or ""
 
 
-def _int_range(low: int, high: int, unit: str = "") -> Check:
-    def check(field: str, value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInputError(field, "must be an integer")
-        if not low <= value <= high:
-            raise InvalidInputError(field, f"must be between {low} and {high}{unit}")
-        return value
-
-    return check
-
-
 def _memory_swap(field: str, value: Any) -> int | None:
     if value == UNLIMITED_SWAP and not isinstance(value, bool):
         return UNLIMITED_SWAP
-    megabytes: int | None = _int_range(*MEMORY_RANGE_MB, unit=" MB, or -1 for no limit")(
+    megabytes: int | None = checks.int_range(*MEMORY_RANGE_MB, unit=" MB, or -1 for no limit")(
         field, value
     )
     return megabytes
-
-
-def _choice(choices: tuple[str, ...]) -> Check:
-    def check(field: str, value: Any) -> str:
-        if value is None:
-            return choices[0]
-        if value not in choices:
-            raise InvalidInputError(field, f"must be one of {', '.join(choices)}")
-        return str(value)
-
-    return check
-
-
-def _flag(field: str, value: Any) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise InvalidInputError(field, "must be true or false")
-    return value
-
-
-def _flag_default_true(field: str, value: Any) -> bool:
-    return True if value is None else _flag(field, value)
-
-
-def _text(check: Callable[[str, str], str]) -> Check:
-    """A string field whose null or empty value is "" (Docker's default, left alone) and whose
-    other values must pass `check`."""
-
-    def text_field(field: str, value: Any) -> str:
-        text = "" if value is None else _string(field, value)
-        return check(field, text) if text else text
-
-    return text_field
 
 
 def _cpuset(field: str, text: str) -> str:
@@ -254,7 +204,7 @@ def _user(field: str, text: str) -> str:
 
 
 def _uts_name(field: str, text: str) -> str:
-    return _domain(field, text, max_length=MAX_UTS_NAME)
+    return checks.domain(field, text, max_length=MAX_UTS_NAME)
 
 
 def _mac_address(field: str, text: str) -> str:
@@ -270,15 +220,15 @@ def _mac_address(field: str, text: str) -> str:
 
 def _envvars(field: str, value: Any) -> list[dict[str, str]]:
     result = []
-    for where, item in _items(field, value, 'a list of {"key": ..., "value": ...} objects'):
-        _keys(where, item, required={"key", "value"})
+    for where, item in checks.items(field, value, 'a list of {"key": ..., "value": ...} objects'):
+        checks.keys(where, item, required={"key", "value"})
         key, val = item["key"], item["value"]
         if not isinstance(key, str) or not _ENV_KEY.match(key):
             raise InvalidInputError(where, f"key {key!r} is not a valid variable name")
         if not isinstance(val, str):
             raise InvalidInputError(where, "value must be a string")
         result.append({"key": key, "value": val})
-    _refuse_repeats(field, [var["key"] for var in result], "key {!r} is repeated")
+    checks.refuse_repeats(field, [var["key"] for var in result], "key {!r} is repeated")
     return result
 
 
@@ -299,11 +249,13 @@ def _ports(field: str, value: Any) -> list[dict[str, Any]]:
     """`{protocol, inner_port, outer_port, published}` items. `published` defaults to true; an
     unpublished port is only exposed, so it cannot name an outer port. A null outer port on a
     published port lets Docker pick one."""
-    ports = [_port(where, item) for where, item in _items(field, value, "a list of port objects")]
-    _refuse_repeats(
+    ports = [
+        _port(where, item) for where, item in checks.items(field, value, "a list of port objects")
+    ]
+    checks.refuse_repeats(
         field, [(p["inner_port"], p["protocol"]) for p in ports], "{0[0]}/{0[1]} is listed twice"
     )
-    _refuse_repeats(
+    checks.refuse_repeats(
         field,
         [(p["outer_port"], p["protocol"]) if p["outer_port"] else None for p in ports],
         "outer port {0[0]}/{0[1]} is used twice",
@@ -312,13 +264,15 @@ def _ports(field: str, value: Any) -> list[dict[str, Any]]:
 
 
 def _port(where: str, item: Any) -> dict[str, Any]:
-    _keys(where, item, required={"inner_port"}, optional={"protocol", "outer_port", "published"})
-    port_number = _int_range(*PORT_RANGE)
+    checks.keys(
+        where, item, required={"inner_port"}, optional={"protocol", "outer_port", "published"}
+    )
+    port_number = checks.int_range(*PORT_RANGE)
     port = {
-        "protocol": _member(where, item, "protocol", _choice(PROTOCOLS)),
-        "inner_port": _member(where, item, "inner_port", _required(port_number)),
-        "outer_port": _member(where, item, "outer_port", port_number),
-        "published": _member(where, item, "published", _flag_default_true),
+        "protocol": checks.member(where, item, "protocol", checks.choice(PROTOCOLS)),
+        "inner_port": checks.member(where, item, "inner_port", checks.required(port_number)),
+        "outer_port": checks.member(where, item, "outer_port", port_number),
+        "published": checks.member(where, item, "published", checks.flag_default_true),
     }
     if port["outer_port"] is not None and not port["published"]:
         raise InvalidInputError(where, "an unpublished port cannot have an outer_port")
@@ -328,18 +282,22 @@ def _port(where: str, item: Any) -> dict[str, Any]:
 def _bindings(field: str, value: Any) -> list[dict[str, Any]]:
     """`{host_path, container_path, rewritable, volume}` items: a host path (bind mount), a
     named volume, or neither (a fresh anonymous volume), never both."""
-    bindings = [_binding(where, item) for where, item in _items(field, value, "a list of objects")]
-    _refuse_repeats(field, [b["container_path"] for b in bindings], "{} is bound twice")
+    bindings = [
+        _binding(where, item) for where, item in checks.items(field, value, "a list of objects")
+    ]
+    checks.refuse_repeats(field, [b["container_path"] for b in bindings], "{} is bound twice")
     return bindings
 
 
 def _binding(where: str, item: Any) -> dict[str, Any]:
-    _keys(where, item, required={"container_path"}, optional={"host_path", "rewritable", "volume"})
+    checks.keys(
+        where, item, required={"container_path"}, optional={"host_path", "rewritable", "volume"}
+    )
     binding = {
-        "host_path": _member(where, item, "host_path", _optional(_path)),
-        "container_path": _member(where, item, "container_path", _container_path),
-        "rewritable": _member(where, item, "rewritable", _flag_default_true),
-        "volume": _member(where, item, "volume", _optional(_volume_name)),
+        "host_path": checks.member(where, item, "host_path", checks.optional(checks.path)),
+        "container_path": checks.member(where, item, "container_path", _container_path),
+        "rewritable": checks.member(where, item, "rewritable", checks.flag_default_true),
+        "volume": checks.member(where, item, "volume", checks.optional(_volume_name)),
     }
     if binding["host_path"] is not None and binding["volume"] is not None:
         raise InvalidInputError(where, "give host_path or volume, not both")
@@ -347,30 +305,19 @@ def _binding(where: str, item: Any) -> dict[str, Any]:
 
 
 def _container_path(field: str, value: Any) -> str:
-    path = _path(field, value)
+    path = checks.path(field, value)
     if path == "/":
         raise InvalidInputError(field, "cannot be /")
     return path
 
 
 def _volume_name(field: str, value: Any) -> str:
-    text = _string(field, value)
+    text = checks.string(field, value)
     if not _VOLUME_NAME.match(text):
         raise InvalidInputError(
             field, "must be 2 to 128 letters, digits, _ . - starting with a letter or digit"
         )
     return text
-
-
-def _string_list(check: Callable[[str, str], str]) -> Check:
-    """A list of strings, each checked (and possibly normalised) by `check`."""
-
-    def check_list(field: str, value: Any) -> list[str]:
-        if value is None:
-            return []
-        return [check(where, _string(where, item)) for where, item in _items(field, value)]
-
-    return check_list
 
 
 def _ip_address(field: str, text: str) -> str:
@@ -385,7 +332,7 @@ def _extra_host(field: str, text: str) -> str:
     host, sep, address = text.partition(":")
     if not sep:
         raise InvalidInputError(field, f"{text!r} must be host:ip")
-    _domain(field, host)
+    checks.domain(field, host)
     if address != "host-gateway":
         _ip_address(field, address)
     return text
@@ -405,7 +352,7 @@ def _device(field: str, text: str) -> str:
     if len(parts) > 3:
         raise InvalidInputError(field, f"{text!r} must be host_path[:container_path[:rwm]]")
     for path in parts[:2]:
-        _absolute_path(field, path)
+        checks.absolute_path(field, path)
     if len(parts) == 3 and not (parts[2] and set(parts[2]) <= set("rwm")):
         raise InvalidInputError(field, f"permissions {parts[2]!r} must be made of r, w and m")
     return text
@@ -424,13 +371,11 @@ def _security_opt(field: str, text: str) -> str:
 
 # --- placement (not stored: they choose the node) -----------------------------------------
 
-PLACEMENT_FIELDS = ("node", "tags")
-
 
 def _node(field: str, value: Any) -> str:
     """A node's resource URI in either tree (`/api/v1/node/<uuid>/`,
     `/api/infra/v1/[ns/]node/<uuid>/`) or its bare uuid; the uuid is kept."""
-    text = _string(field, value)
+    text = checks.string(field, value)
     parts = text.rstrip("/").split("/")
     if len(parts) > 1 and parts[-2] != "node":
         raise InvalidInputError(field, f"{text!r} is not a node resource URI or uuid")
@@ -444,9 +389,9 @@ def _tags(field: str, value: Any) -> list[str]:
     """Tag names, as strings or as the `{"name": ...}` objects nodes show them as; the node
     must have every one. Sorted, without repeats."""
     names = set()
-    for where, item in _items(field, value):
+    for where, item in checks.items(field, value):
         name = item.get("name") if isinstance(item, dict) and set(item) == {"name"} else item
-        text = _string(where, name)
+        text = checks.string(where, name)
         if not TAG_NAME.match(text):
             raise InvalidInputError(
                 where, f"{text!r} must be 1 to 64 letters, digits, _ . : - starting with one"
@@ -455,136 +400,39 @@ def _tags(field: str, value: Any) -> list[str]:
     return sorted(names)
 
 
-# --- shared pieces ---------------------------------------------------------------------------
-
-
-def _string(field: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(field, "must be a string")
-    if "\x00" in value:
-        raise InvalidInputError(field, "must not contain NUL characters")
-    return value
-
-
-def _absolute_path(field: str, text: str) -> str:
-    if not text.startswith("/"):
-        raise InvalidInputError(field, f"{text!r} must be an absolute path")
-    return text
-
-
-def _path(field: str, value: Any) -> str:
-    return _absolute_path(field, _string(field, value))
-
-
-def _domain(field: str, text: str, max_length: int = 253) -> str:
-    """A DNS name (RFC 1123 labels separated by dots)."""
-    if len(text) > max_length or not all(_DNS_LABEL.match(p) for p in text.split(".")):
-        raise InvalidInputError(field, f"{text!r} is not a valid host or domain name")
-    return text
-
-
-def _items(field: str, value: Any, shape: str = "a list") -> list[tuple[str, Any]]:
-    """The items of a list field (none for null), each with the name errors use (`field[i]`)."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidInputError(field, f"must be {shape}")
-    return [(f"{field}[{index}]", item) for index, item in enumerate(value)]
-
-
-def _refuse_repeats(field: str, keys: list[Any], problem: str) -> None:
-    """Refuse the first item whose key (None: no key) an earlier item already has."""
-    seen: set[Any] = set()
-    for index, key in enumerate(keys):
-        if key is not None and key in seen:
-            raise InvalidInputError(f"{field}[{index}]", problem.format(key))
-        seen.add(key)
-
-
-def _keys(
-    where: str, item: Any, *, required: set[str], optional: frozenset[str] | set[str] = frozenset()
-) -> None:
-    """An object item has every required key and nothing but the known ones."""
-    if not isinstance(item, dict) or not required <= set(item) <= required | set(optional):
-        known = ", ".join(sorted(required | set(optional)))
-        raise InvalidInputError(
-            where,
-            f"must be an object with the keys {known} ({', '.join(sorted(required))} required)",
-        )
-
-
-def _member(where: str, item: dict[str, Any], key: str, check: Check) -> Any:
-    """Check one key of an object item; a refusal names the item and says which key."""
-    try:
-        return check(where, item.get(key))
-    except InvalidInputError as exc:
-        raise InvalidInputError(where, f"{key} {exc.kwargs['problem']}") from None
-
-
-def _required(check: Check) -> Check:
-    def required(field: str, value: Any) -> Any:
-        if value is None:
-            raise InvalidInputError(field, "is required")
-        return check(field, value)
-
-    return required
-
-
-def _optional(check: Check) -> Check:
-    def optional(field: str, value: Any) -> Any:
-        return None if value is None else check(field, value)
-
-    return optional
-
-
-_FIELDS: dict[str, Check] = {
+_FIELDS: dict[str, checks.Check] = {
     "image_name": _image_name,
     "name": _name,
     "run_command": _command,
     "entrypoint": _entrypoint,
-    "working_dir": _text(_absolute_path),
+    "working_dir": checks.text(checks.absolute_path),
     "container_envvars": _envvars,
     "container_ports": _ports,
     "labels": _labels,
-    "memory": _int_range(*MEMORY_RANGE_MB, unit=" MB"),
+    "memory": checks.int_range(*MEMORY_RANGE_MB, unit=" MB"),
     "memory_swap": _memory_swap,
-    "cpu_shares": _int_range(*CPU_SHARES_RANGE),
-    "cpuset": _text(_cpuset),
-    "user": _text(_user),
-    "hostname": _text(_uts_name),
-    "domainname": _text(_uts_name),
-    "mac_address": _text(_mac_address),
-    "tty": _flag,
-    "stdin_open": _flag,
-    "read_only": _flag,
-    "privileged": _flag,
-    "dns": _string_list(_ip_address),
-    "dns_search": _string_list(_domain),
-    "extra_hosts": _string_list(_extra_host),
-    "net": _choice(NET_MODES),
-    "pid": _choice(PID_MODES),
-    "cap_add": _string_list(_capability),
-    "cap_drop": _string_list(_capability),
-    "devices": _string_list(_device),
-    "security_opt": _string_list(_security_opt),
+    "cpu_shares": checks.int_range(*CPU_SHARES_RANGE),
+    "cpuset": checks.text(_cpuset),
+    "user": checks.text(_user),
+    "hostname": checks.text(_uts_name),
+    "domainname": checks.text(_uts_name),
+    "mac_address": checks.text(_mac_address),
+    "tty": checks.flag,
+    "stdin_open": checks.flag,
+    "read_only": checks.flag,
+    "privileged": checks.flag,
+    "dns": checks.string_list(_ip_address),
+    "dns_search": checks.string_list(checks.domain),
+    "extra_hosts": checks.string_list(_extra_host),
+    "net": checks.choice(NET_MODES),
+    "pid": checks.choice(PID_MODES),
+    "cap_add": checks.string_list(_capability),
+    "cap_drop": checks.string_list(_capability),
+    "devices": checks.string_list(_device),
+    "security_opt": checks.string_list(_security_opt),
     "bindings": _bindings,
-    "autorestart": _choice(AUTORESTART_VALUES),
-    "autodestroy": _choice(AUTODESTROY_VALUES),
-    "node": _optional(_node),
+    "autorestart": checks.choice(AUTORESTART_VALUES),
+    "autodestroy": checks.choice(AUTODESTROY_VALUES),
+    "node": checks.optional(_node),
     "tags": _tags,
 }
-
-
-_TRUE = frozenset({"true", "1"})
-_FALSE = frozenset({"false", "0"})
-
-
-def parse_bool(field: str, raw: str) -> bool:
-    """A query boolean as the SDKs send it: `true`/`false` (docs, GO) or `True`/`False` (Python),
-    any case (tutum-api.md §9 item 18)."""
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise InvalidInputError(field, f"must be true or false, got {raw!r}")

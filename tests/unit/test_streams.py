@@ -17,10 +17,10 @@ from controlplane.api.trees import DOCKERCLOUD, TUTUM, Links
 from controlplane.api.websocket import StreamSlots
 from controlplane.app import create_app
 from controlplane.cli import stream_slots
+from controlplane.core.checks import parse_bool
 from controlplane.core.credentials import Credentials, stream_credentials
 from controlplane.core.errors import InvalidInputError, StreamCapacityError
 from controlplane.core.messages import Event, LogStreamMessage
-from controlplane.core.validation import parse_bool
 from controlplane.db import nodes
 from controlplane.db.engine import Database, utcnow
 from controlplane.db.models import Container
