@@ -2,8 +2,9 @@
 canceling, retrying and listing them.
 
 Every change of an Action's state is a conditional UPDATE on the state it expects, like the
-container transitions in `store`: of a cancel and a node agent's claim racing for one Pending
-action exactly one wins, so an operation is either canceled before any Docker call or runs.
+container transitions in `controlplane.db.containers`: of a cancel and a node agent's claim
+racing for one Pending action exactly one wins, so an operation is either canceled before any
+Docker call or runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from controlplane.core.errors import ActionNotFoundError
-from controlplane.core.lifecycle import OPEN_ACTION_STATES, ActionState, State
+from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, State
 from controlplane.db.engine import new_uuid, page, utcnow
 from controlplane.db.models import ActionRecord, Container
 
@@ -90,6 +91,24 @@ def finish_action(session: Session, *, action_uuid: str, error: str | None) -> b
     )
 
 
+def close_action(session: Session, *, action_uuid: str, error: str | None) -> ActionRecord | None:
+    """`finish_action`, returning the Action as closed (for its event), or None if this call
+    did not close it (it was closed already, or is unknown)."""
+    if not finish_action(session, action_uuid=action_uuid, error=error):
+        return None
+    return reloaded(session, action_uuid)
+
+
+def reloaded(session: Session, action_uuid: str) -> ActionRecord | None:
+    """The Action as the database has it now. populate_existing: the conditional UPDATEs here
+    bypass the session, which may hold the record already with its old values."""
+    return session.scalar(
+        select(ActionRecord)
+        .where(ActionRecord.uuid == action_uuid)
+        .execution_options(populate_existing=True)
+    )
+
+
 def claim_action(session: Session, *, action_uuid: str) -> tuple[ActionRecord | None, bool]:
     """A node agent is about to run the action's operation: Pending becomes In progress.
 
@@ -97,13 +116,26 @@ def claim_action(session: Session, *, action_uuid: str) -> tuple[ActionRecord | 
     operation unless it is Canceled. Committed here, because the answer goes back to the agent.
     """
     moved = _move(session, action_uuid, {ActionState.PENDING}, state=ActionState.IN_PROGRESS.value)
-    record = session.scalar(
-        select(ActionRecord)
-        .where(ActionRecord.uuid == action_uuid)
-        .execution_options(populate_existing=True)
-    )
+    record = reloaded(session, action_uuid)
     session.commit()
     return record, moved
+
+
+def stuck_actions(session: Session, *, node_id: int, before: datetime) -> dict[int, ActionRecord]:
+    """The newest operation Action still open since before `before`, by container id, on one
+    node: the ones the reconciliation settles."""
+    records = session.scalars(
+        select(ActionRecord)
+        .join(Container, ActionRecord.container_id == Container.id)
+        .where(
+            Container.node_id == node_id,
+            ActionRecord.operation.in_([action.value for action in Action]),
+            ActionRecord.state.in_([state.value for state in OPEN_ACTION_STATES]),
+            ActionRecord.start_date < before,
+        )
+        .order_by(ActionRecord.id)
+    )
+    return {record.container_id: record for record in records}
 
 
 def mark_canceled(session: Session, *, action: ActionRecord) -> bool:

@@ -98,6 +98,12 @@ def get_container(session: Session, *, owner_id: int, uuid: str) -> Container:
     return container
 
 
+def on_node(session: Session, *, node_id: int) -> dict[str, Container]:
+    """Every record placed on a node, Terminated ones included, by uuid (for a relist)."""
+    records = session.scalars(select(Container).where(Container.node_id == node_id))
+    return {record.uuid: record for record in records}
+
+
 def list_containers(
     session: Session, *, owner_id: int, filters: ContainerFilters, limit: int, offset: int
 ) -> tuple[list[Container], int]:

@@ -144,6 +144,10 @@ def list_nodes(
     return page(session, query, Node.id, limit=limit, offset=offset)
 
 
+def node_id(session: Session, *, uuid: str) -> int | None:
+    return session.scalar(select(Node.id).where(Node.uuid == uuid))
+
+
 def get_node(session: Session, *, uuid: str) -> Node:
     node = session.scalar(select(Node).where(Node.uuid == uuid))
     if node is None:

@@ -93,16 +93,47 @@ def observe_container(
         if changed:
             keep_in_step(container, values)
     finished = None
-    if report.action_uuid is not None and actions.finish_action(
-        session, action_uuid=report.action_uuid, error=report.error
-    ):
-        # populate_existing: the UPDATE bypassed the session, which may hold the record already.
-        finished = session.scalar(
-            select(ActionRecord)
-            .where(ActionRecord.uuid == report.action_uuid)
-            .execution_options(populate_existing=True)
-        )
+    if report.action_uuid is not None:
+        finished = actions.close_action(session, action_uuid=report.action_uuid, error=report.error)
     return ReportOutcome(container=container, changed=changed, finished_action=finished)
+
+
+def settle_container(
+    session: Session,
+    container: Container,
+    settled: ContainerReport,
+    *,
+    action_uuid: str,
+    error: str | None,
+) -> ReportOutcome:
+    """Write a stuck operation's end, as the reconciliation decided it from a node's picture:
+    `settled` is what the record becomes, whatever its observation time. One conditional UPDATE
+    on the record's transitional state, so a real report that arrives meanwhile wins; only if
+    this one applies is the Action closed, with `error` when the operation did not get there."""
+    values = observation_values(
+        settled, first_deploy=container.deployed_datetime is None, out_of_band=True
+    )
+    result = session.execute(
+        update(Container)
+        .where(Container.id == container.id, Container.state == container.state)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    finished = None
+    if changed:
+        keep_in_step(container, values)
+        finished = actions.close_action(session, action_uuid=action_uuid, error=error)
+    return ReportOutcome(container=container, changed=changed, finished_action=finished)
+
+
+def close_stale_action(
+    session: Session, container: Container, *, action_uuid: str, error: str | None
+) -> ReportOutcome:
+    """Close an Action left open on a record that is already stable (an event brought it there,
+    but its agent died before reporting the operation); the record itself stays as it is."""
+    finished = actions.close_action(session, action_uuid=action_uuid, error=error)
+    return ReportOutcome(container=container, finished_action=finished)
 
 
 def _observation_values(container: Container, report: ContainerReport) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Reconciliation: a node's whole picture (the agent's relist) against the database's records.
 
-Applied by the reporter in one transaction. It repairs drift both ways:
+The decisions only: what each record becomes and why. The writes are `controlplane.db`'s
+(`observations` for the records, `actions` for the Actions), applied by the reporter in one
+transaction. It repairs drift both ways:
 
 - every listed container is applied as an ordinary report (ordered by Docker's times), so an
   event the watcher missed is caught up;
@@ -22,17 +24,16 @@ Applied by the reporter in one transaction. It repairs drift both ways:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from controlplane.core import lifecycle
-from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, State
+from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import ContainerReport, NodePicture
-from controlplane.db import actions, containers, observations
+from controlplane.db import actions, containers, nodes, observations
 from controlplane.db.engine import utcnow
-from controlplane.db.models import ActionRecord, Container, Node
+from controlplane.db.models import ActionRecord, Container
 
 VANISHED_REASON = "its Docker container is gone from the node"
 # transitional state -> the state its operation ends in
@@ -55,21 +56,18 @@ def apply_node_picture(
     session: Session, picture: NodePicture, *, stuck_after: int
 ) -> PictureOutcome:
     outcome = PictureOutcome()
-    node_id = session.scalar(select(Node.id).where(Node.uuid == picture.node_uuid))
+    node_id = nodes.node_id(session, uuid=picture.node_uuid)
     if node_id is None:
         return outcome
     listed = {report.container_uuid: report for report in picture.reports()}
-    records = {
-        record.uuid: record
-        for record in session.scalars(select(Container).where(Container.node_id == node_id))
-    }
+    records = containers.on_node(session, node_id=node_id)
     outcome.unknown = sorted(
         uuid
         for uuid in listed
         if uuid not in records or records[uuid].state == State.TERMINATED.value
     )
     deadline = utcnow() - timedelta(seconds=stuck_after)
-    stuck = _stuck_actions(session, node_id, before=deadline)
+    stuck = actions.stuck_actions(session, node_id=node_id, before=deadline)
     for record in records.values():
         state = State(record.state)
         report = listed.get(record.uuid)
@@ -102,22 +100,6 @@ def _vanished(record: Container, picture: NodePicture) -> ContainerReport:
     )
 
 
-def _stuck_actions(session: Session, node_id: int, *, before: datetime) -> dict[int, ActionRecord]:
-    """The newest Action still open since before `before`, by container id, on one node."""
-    actions = session.scalars(
-        select(ActionRecord)
-        .join(Container, ActionRecord.container_id == Container.id)
-        .where(
-            Container.node_id == node_id,
-            ActionRecord.operation.in_([action.value for action in Action]),
-            ActionRecord.state.in_([state.value for state in OPEN_ACTION_STATES]),
-            ActionRecord.start_date < before,
-        )
-        .order_by(ActionRecord.id)
-    )
-    return {action.container_id: action for action in actions}
-
-
 def _close_stale(
     session: Session, record: Container, action: ActionRecord, *, limit: int
 ) -> observations.ReportOutcome:
@@ -129,14 +111,7 @@ def _close_stale(
             f"the node did not finish the {action.operation} within {limit} s; "
             f"the container is {record.state}"
         )
-    finished = None
-    if actions.finish_action(session, action_uuid=action.uuid, error=error):
-        finished = session.scalar(
-            select(ActionRecord)
-            .where(ActionRecord.uuid == action.uuid)
-            .execution_options(populate_existing=True)
-        )
-    return observations.ReportOutcome(container=record, finished_action=finished)
+    return observations.close_stale_action(session, record, action_uuid=action.uuid, error=error)
 
 
 def settled_state(record: Container, action: ActionRecord, report: ContainerReport | None) -> State:
@@ -158,8 +133,8 @@ def settle(
     picture: NodePicture,
     limit: int,
 ) -> observations.ReportOutcome:
-    """End a stuck operation from the picture, with one conditional UPDATE so a real report
-    that arrives meanwhile wins."""
+    """End a stuck operation from the picture: decide what the record becomes and whether the
+    Action succeeded; `observations.settle_container` writes it, unless a real report won."""
     current = State(record.state)
     observed = settled_state(record, action, report)
     reached = observed is _TARGETS[current]
@@ -178,23 +153,6 @@ def settle(
             "reason": None if reached or observed is not State.TERMINATED else VANISHED_REASON,
         }
     )
-    values = observations.observation_values(
-        settled, first_deploy=record.deployed_datetime is None, out_of_band=True
+    return observations.settle_container(
+        session, record, settled, action_uuid=action.uuid, error=error
     )
-    result = session.execute(
-        update(Container)
-        .where(Container.id == record.id, Container.state == current.value)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = bool(result.rowcount)  # type: ignore[attr-defined]
-    if changed:
-        containers.keep_in_step(record, values)
-    finished = None
-    if changed and actions.finish_action(session, action_uuid=action.uuid, error=error):
-        finished = session.scalar(
-            select(ActionRecord)
-            .where(ActionRecord.uuid == action.uuid)
-            .execution_options(populate_existing=True)
-        )
-    return observations.ReportOutcome(container=record, changed=changed, finished_action=finished)
