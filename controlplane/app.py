@@ -10,7 +10,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from controlplane.api import register_api
-from controlplane.api.context import EXTENSION, close_db_session
+from controlplane.api.base import EXTENSION, Services, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.api.eventhub import EventHub
 from controlplane.api.logchannels import LogChannels
@@ -19,6 +19,7 @@ from controlplane.celery_app import make_celery
 from controlplane.db.engine import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
+from controlplane.operations import Operations
 from controlplane.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -34,16 +35,20 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         **flask_config,
     )
     celery = make_celery(settings)
-    app.extensions[EXTENSION] = {
-        "settings": settings,
-        "database": Database(settings.database_url),
-        "dispatcher": Dispatcher(celery, node_timeout=settings.node_timeout),
-        "publisher": EventPublisher(celery),
-        "event_hub": EventHub(settings.broker_url),
-        "log_channels": LogChannels(settings.broker_url),
+    database = Database(settings.database_url)
+    dispatcher = Dispatcher(celery, node_timeout=settings.node_timeout)
+    publisher = EventPublisher(celery)
+    app.extensions[EXTENSION] = Services(
+        settings=settings,
+        database=database,
+        dispatcher=dispatcher,
+        publisher=publisher,
+        operations=Operations(database, dispatcher, publisher, settings),
+        event_hub=EventHub(settings.broker_url),
+        log_channels=LogChannels(settings.broker_url),
         # Set by `controlplane api` from its thread count; unset (no cap) elsewhere.
-        "stream_slots": StreamSlots(app.config.get("STREAM_SLOTS")),
-    }
+        stream_slots=StreamSlots(app.config.get("STREAM_SLOTS")),
+    )
     app.teardown_appcontext(close_db_session)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.
     app.register_error_handler(HTTPException, error_response)

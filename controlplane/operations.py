@@ -1,17 +1,22 @@
-"""Accepting a lifecycle action: the state change, the Action record and the node's task.
+"""The use cases that change what a container should be: create, perform an action, retry, cancel.
+
+One `Operations` object, built once in `create_app`, holds what every use case needs (the
+database for the reads made outside the write, the dispatcher, the event publisher, the
+settings), so a resource only decodes its request and calls one method.
 
 The order matters. The state change and the Action are committed first, then the task is sent,
 so the reporter never receives a report for a change it cannot find. If the broker refuses the
 task, the change is undone (container back to its stable state, Action Failed) and the caller
 gets an error: no container is left waiting for an operation that no node will ever run.
-Events go out only once the task is queued: an action undone within its own request changed
-nothing anybody needs to hear about.
+Events about an action are published before its task is sent, so subscribers see the change
+before anything the node reports about it (the node's claim can beat the request's reply).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import fields
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,8 +25,11 @@ from controlplane.core import lifecycle, policy
 from controlplane.core.errors import BrokerUnavailableError
 from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import CREATING_ACTIONS, ContainerSpec, Operation
-from controlplane.db import actions, containers
+from controlplane.core.scheduler import choose_node
+from controlplane.core.validation import take_placement, validate_create
+from controlplane.db import actions, containers, nodes
 from controlplane.db.actions import RequestInfo
+from controlplane.db.engine import Database, new_uuid
 from controlplane.db.models import ActionRecord, Container
 from controlplane.dispatch import Dispatcher
 from controlplane.settings import Settings
@@ -50,116 +58,162 @@ def container_spec(container: Container) -> ContainerSpec:
     return ContainerSpec(**values)
 
 
-def perform(
-    session: Session,
-    dispatcher: Dispatcher,
-    publisher: events.EventPublisher,
-    *,
-    owner_id: int,
-    uuid: str,
-    action: Action,
-    request: RequestInfo,
-    settings: Settings,
-    reuse_volumes: bool = True,
-) -> tuple[Container, ActionRecord]:
-    """Accept `action` on the owner's container and queue it for its node.
+class Operations:
+    """Every change a client asks of a container, accepted or refused as a whole."""
 
-    Raises:
-        ContainerNotFoundError, TransitionRefusedError: from `containers.begin_action`.
-        DangerousOptionForbiddenError: the action would run a container with an option the
-            operator does not allow (any more).
-        BrokerUnavailableError: the task could not be queued; the change was undone.
-    """
-    if action in CREATING_ACTIONS:
-        _check_policy(session, owner_id=owner_id, uuid=uuid, action=action, settings=settings)
-    container, record, rollback = containers.begin_action(
-        session, owner_id=owner_id, uuid=uuid, action=action, request=request
-    )
-    # Published before the task is sent, so subscribers see the change before anything the
-    # node reports about it (the node's claim can beat this request's reply).
-    publisher.publish(
-        [
-            events.container_event(container, events.UPDATE),
-            events.action_event(record, events.CREATE),
-        ]
-    )
-    _dispatch(session, dispatcher, container, record, rollback, settings, reuse_volumes)
-    return container, record
+    def __init__(
+        self,
+        database: Database,
+        dispatcher: Dispatcher,
+        publisher: events.EventPublisher,
+        settings: Settings,
+    ) -> None:
+        self.database = database
+        self.dispatcher = dispatcher
+        self.publisher = publisher
+        self.settings = settings
 
+    def create(
+        self, session: Session, *, owner_id: int, body: dict[str, Any], request: RequestInfo
+    ) -> tuple[Container, ActionRecord]:
+        """Record a new container in Init on the node placement chooses; nothing reaches a
+        node until it is started.
 
-def retry(
-    session: Session,
-    dispatcher: Dispatcher,
-    publisher: events.EventPublisher,
-    *,
-    owner_id: int,
-    uuid: str,
-    settings: Settings,
-) -> ActionRecord:
-    """Run a Failed action's operation again under the same Action (a redeploy reuses volumes,
-    its default, since the original request's choice is not kept).
-
-    Raises:
-        ActionNotFoundError, ActionNotRetriableError, TransitionRefusedError: from
-            `containers.retry_action`.
-        DangerousOptionForbiddenError: as for `perform`.
-        BrokerUnavailableError: the task could not be queued; the action is Failed again.
-    """
-    failed = actions.get_action(session, owner_id=owner_id, uuid=uuid)
-    if failed.operation in CREATING_ACTIONS:
-        _check_policy(
-            session,
-            owner_id=owner_id,
-            uuid=failed.container.uuid,
-            action=Action(failed.operation),
-            settings=settings,
+        Raises:
+            InvalidInputError: a field of `body` is missing, unknown or out of range.
+            DangerousOptionForbiddenError: an option the operator does not allow.
+            NoNodeAvailableError, NodeNotFoundError, NodeUnreachableError: from placement.
+        """
+        values = validate_create(body)
+        placement = take_placement(values)
+        policy.check_allowed(values, self.settings.allow_dangerous)
+        # The loads are read outside the write: placement by load is a preference, not a rule,
+        # and a node that turns Unreachable meanwhile is one a moment late, as it always was.
+        with self.database.read_session() as reading:
+            node = choose_node(nodes.node_loads(reading), placement)
+        uuid = new_uuid()
+        values.update(uuid=uuid, unique_name=f"{values['name']}-{uuid[:8]}")
+        container, record = containers.insert_container(
+            session, owner_id=owner_id, node_id=node.id, fields=values, request=request
         )
-    container, record, rollback = containers.retry_action(session, owner_id=owner_id, uuid=uuid)
-    publisher.publish(
-        [
-            events.container_event(container, events.UPDATE),
-            events.action_event(record, events.UPDATE),
-        ]
-    )
-    _dispatch(session, dispatcher, container, record, rollback, settings, True)
-    return record
-
-
-def _dispatch(
-    session: Session,
-    dispatcher: Dispatcher,
-    container: Container,
-    record: ActionRecord,
-    rollback: State,
-    settings: Settings,
-    reuse_volumes: bool,
-) -> None:
-    action = Action(record.operation)
-    operation = Operation(
-        action=action.value,
-        action_uuid=record.uuid,
-        container_uuid=container.uuid,
-        rollback_state=rollback.value,
-        issued_ns=time.time_ns(),
-        spec=container_spec(container).to_dict() if action in CREATING_ACTIONS else None,
-        stop_timeout=settings.stop_timeout,
-        reuse_volumes=reuse_volumes,
-    )
-    try:
-        dispatcher.send_operation(container.node.uuid, operation)
-    except BrokerUnavailableError as exc:
-        containers.abandon_action(
-            session, container=container, action=record, rollback_state=rollback, reason=exc.message
+        self.publisher.publish(
+            [
+                events.container_event(container, events.CREATE),
+                events.action_event(record, events.CREATE),
+            ]
         )
-        raise
+        return container, record
 
+    def perform(
+        self,
+        session: Session,
+        *,
+        owner_id: int,
+        uuid: str,
+        action: Action,
+        request: RequestInfo,
+        reuse_volumes: bool = True,
+    ) -> tuple[Container, ActionRecord]:
+        """Accept `action` on the owner's container and queue it for its node.
 
-def _check_policy(
-    session: Session, *, owner_id: int, uuid: str, action: Action, settings: Settings
-) -> None:
-    """Check the dangerous options again before a start or redeploy, so an operator who
-    withdraws a permission stops every later run of a container that uses it. A state that
-    refuses the action anyway is left to `begin_action`, whose 409 says more."""
-    container = containers.get_container(session, owner_id=owner_id, uuid=uuid)
-    if lifecycle.is_allowed(State(container.state), action):
-        policy.check_allowed(container_spec(container).to_dict(), settings.allow_dangerous)
+        Raises:
+            ContainerNotFoundError, TransitionRefusedError: from `containers.begin_action`.
+            DangerousOptionForbiddenError: the action would run a container with an option the
+                operator does not allow (any more).
+            BrokerUnavailableError: the task could not be queued; the change was undone.
+        """
+        if action in CREATING_ACTIONS:
+            self._check_policy(session, owner_id=owner_id, uuid=uuid, action=action)
+        container, record, rollback = containers.begin_action(
+            session, owner_id=owner_id, uuid=uuid, action=action, request=request
+        )
+        self.publisher.publish(
+            [
+                events.container_event(container, events.UPDATE),
+                events.action_event(record, events.CREATE),
+            ]
+        )
+        self._dispatch(session, container, record, rollback, reuse_volumes)
+        return container, record
+
+    def retry(self, session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
+        """Run a Failed action's operation again under the same Action (a redeploy reuses
+        volumes, its default, since the original request's choice is not kept).
+
+        Raises:
+            ActionNotFoundError, ActionNotRetriableError, TransitionRefusedError: from
+                `containers.retry_action`.
+            DangerousOptionForbiddenError: as for `perform`.
+            BrokerUnavailableError: the task could not be queued; the action is Failed again.
+        """
+        failed = actions.get_action(session, owner_id=owner_id, uuid=uuid)
+        if failed.operation in CREATING_ACTIONS:
+            self._check_policy(
+                session,
+                owner_id=owner_id,
+                uuid=failed.container.uuid,
+                action=Action(failed.operation),
+            )
+        container, record, rollback = containers.retry_action(session, owner_id=owner_id, uuid=uuid)
+        self.publisher.publish(
+            [
+                events.container_event(container, events.UPDATE),
+                events.action_event(record, events.UPDATE),
+            ]
+        )
+        self._dispatch(session, container, record, rollback, True)
+        return record
+
+    def cancel(self, session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
+        """Cancel a Pending action before its node claims it; its container goes back.
+
+        Raises:
+            ActionNotFoundError, ActionNotCancelableError: from `containers.cancel_action`.
+        """
+        record = containers.cancel_action(session, owner_id=owner_id, uuid=uuid)
+        self.publisher.publish(
+            [
+                events.container_event(record.container, events.UPDATE),
+                events.action_event(record, events.UPDATE),
+            ]
+        )
+        return record
+
+    def _dispatch(
+        self,
+        session: Session,
+        container: Container,
+        record: ActionRecord,
+        rollback: State,
+        reuse_volumes: bool,
+    ) -> None:
+        action = Action(record.operation)
+        operation = Operation(
+            action=action.value,
+            action_uuid=record.uuid,
+            container_uuid=container.uuid,
+            rollback_state=rollback.value,
+            issued_ns=time.time_ns(),
+            spec=container_spec(container).to_dict() if action in CREATING_ACTIONS else None,
+            stop_timeout=self.settings.stop_timeout,
+            reuse_volumes=reuse_volumes,
+        )
+        try:
+            self.dispatcher.send_operation(container.node.uuid, operation)
+        except BrokerUnavailableError as exc:
+            containers.abandon_action(
+                session,
+                container=container,
+                action=record,
+                rollback_state=rollback,
+                reason=exc.message,
+            )
+            raise
+
+    def _check_policy(self, session: Session, *, owner_id: int, uuid: str, action: Action) -> None:
+        """Check the dangerous options again before a start or redeploy, so an operator who
+        withdraws a permission stops every later run of a container that uses it. A state that
+        refuses the action anyway is left to `begin_action`, whose 409 says more."""
+        container = containers.get_container(session, owner_id=owner_id, uuid=uuid)
+        if lifecycle.is_allowed(State(container.state), action):
+            policy.check_allowed(container_spec(container).to_dict(), self.settings.allow_dangerous)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from controlplane.api import context
 from controlplane.api.actions import (
     ActionCancelResource,
     ActionListResource,
@@ -19,6 +18,7 @@ from controlplane.api.actions import (
     ActionRetryResource,
 )
 from controlplane.api.auth import AUTH_PATHS, AuthResource
+from controlplane.api.base import services
 from controlplane.api.containers import (
     ContainerListResource,
     ContainerLogsResource,
@@ -76,7 +76,7 @@ def register_api(app: Flask) -> ControlPlaneApi:
     # Outside the two trees' collections: Tutum's under /api/v1/, Docker Cloud's at the host root.
     api.add_resource(AuthResource, *AUTH_PATHS, endpoint="auth", strict_slashes=False)
     for view, rules, stream_endpoint in STREAM_ROUTES:
-        slotted = holding_slot(view, context.stream_slots)
+        slotted = holding_slot(view, lambda: services().stream_slots)
         for rule in rules:
             app.add_url_rule(
                 rule,

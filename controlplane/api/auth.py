@@ -14,17 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_restful import Resource
 
-from controlplane.api.context import current_user, require_user
+from controlplane.api.base import UserResource, current_user
 from controlplane.api.serializers import page_to_json
 
 AUTH_PATHS = ("/api/v1/auth/", "/auth/")
 
 
-class AuthResource(Resource):
-    method_decorators = [require_user]
-
+class AuthResource(UserResource):
     def get(self) -> dict[str, Any]:
         user = {"username": current_user().username}
         return page_to_json([user], path=request.path, query={}, limit=1, offset=0, total=1)

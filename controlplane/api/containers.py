@@ -9,18 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_restful import Resource
 
-from controlplane import events, operations
-from controlplane.api import context
-from controlplane.api.context import current_user, db_session, require_user
+from controlplane.api import params
+from controlplane.api.base import UserResource, close_db_session, current_user, db_session, services
 from controlplane.api.serializers import container_to_json
-from controlplane.core import policy
 from controlplane.core.lifecycle import Action, State
-from controlplane.core.scheduler import choose_node
-from controlplane.core.validation import take_placement, validate_create
 from controlplane.db import containers, nodes
-from controlplane.db.engine import new_uuid
 
 SERVICE_FILTERS = ("service", "service__stack__name")
 LIST_FILTERS = (
@@ -47,7 +41,7 @@ def _filters() -> containers.ContainerFilters:
     args = request.args
     node = args.get("node")
     return containers.ContainerFilters(
-        state=context.query_choice("state", (s.value for s in State)),
+        state=params.query_choice("state", (s.value for s in State)),
         name=args.get("name"),
         unique_name=args.get("unique_name"),
         uuid=args.get("uuid"),
@@ -59,20 +53,18 @@ def _filters() -> containers.ContainerFilters:
 
 def _accepted(container: Any, action_uuid: str, status: int) -> Reply:
     """The container itself, with its Action's URI in the tree's action header (§4)."""
-    links = context.links()
+    links = params.links()
     return container_to_json(container, links), status, links.action_header(action_uuid)
 
 
-class ContainerListResource(Resource):
-    method_decorators = [require_user]
-
+class ContainerListResource(UserResource):
     def get(self) -> dict[str, Any]:
-        limit, offset = context.paging()
+        limit, offset = params.paging()
         rows, total = containers.list_containers(
             db_session(), owner_id=current_user().id, filters=_filters(), limit=limit, offset=offset
         )
-        return context.page(
-            [container_to_json(row, context.links()) for row in rows],
+        return params.page(
+            [container_to_json(row, params.links()) for row in rows],
             total=total,
             limit=limit,
             offset=offset,
@@ -80,94 +72,64 @@ class ContainerListResource(Resource):
         )
 
     def post(self) -> Reply:
-        fields = validate_create(context.json_body())
-        placement = take_placement(fields)
-        policy.check_allowed(fields, context.settings().allow_dangerous)
-        # The loads are read outside the write: placement by load is a preference, not a rule,
-        # and a node that turns Unreachable meanwhile is one a moment late, as it always was.
-        with context.read_session() as reading:
-            node = choose_node(nodes.node_loads(reading), placement)
-        session = db_session()
-        uuid = new_uuid()
-        fields.update(uuid=uuid, unique_name=f"{fields['name']}-{uuid[:8]}")
-        container, action = containers.insert_container(
-            session,
+        container, action = services().operations.create(
+            db_session(),
             owner_id=current_user().id,
-            node_id=node.id,
-            fields=fields,
-            request=context.request_info(),
-        )
-        context.publisher().publish(
-            [
-                events.container_event(container, events.CREATE),
-                events.action_event(action, events.CREATE),
-            ]
+            body=params.json_body(),
+            request=params.request_info(),
         )
         return _accepted(container, action.uuid, 201)
 
 
-class ContainerResource(Resource):
-    method_decorators = [require_user]
-
+class ContainerResource(UserResource):
     def get(self, uuid: str) -> dict[str, Any]:
         container = containers.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
-        return container_to_json(container, context.links())
+        return container_to_json(container, params.links())
 
     def delete(self, uuid: str) -> Reply:
         return _perform(uuid, Action.TERMINATE)
 
 
-class ContainerStartResource(Resource):
-    method_decorators = [require_user]
-
+class ContainerStartResource(UserResource):
     def post(self, uuid: str) -> Reply:
         return _perform(uuid, Action.START)
 
 
-class ContainerStopResource(Resource):
-    method_decorators = [require_user]
-
+class ContainerStopResource(UserResource):
     def post(self, uuid: str) -> Reply:
         return _perform(uuid, Action.STOP)
 
 
-class ContainerRedeployResource(Resource):
-    method_decorators = [require_user]
-
+class ContainerRedeployResource(UserResource):
     def post(self, uuid: str) -> Reply:
         """A fresh Docker container from the same definition, under the same uuid;
         `reuse_volumes` (default true) keeps the old container's volumes."""
-        reuse_volumes = context.query_bool("reuse_volumes", True)
+        reuse_volumes = params.query_bool("reuse_volumes", True)
         return _perform(uuid, Action.REDEPLOY, reuse_volumes=reuse_volumes)
 
 
-class ContainerLogsResource(Resource):
-    method_decorators = [require_user]
-
+class ContainerLogsResource(UserResource):
     def get(self, uuid: str) -> dict[str, str]:
         container = containers.get_container(db_session(), owner_id=current_user().id, uuid=uuid)
-        tail = context.query_tail()
+        tail = params.query_tail()
         if State(container.state) in NO_DOCKER_CONTAINER:
             return {"logs": ""}
         nodes.require_reachable(container.node)
         node_uuid = container.node.uuid
         # Waiting for the node may take the whole node timeout: not with a database transaction
         # open (on SQLite, every transaction holds the write lock).
-        context.close_db_session()
-        logs = context.dispatcher().fetch_logs(node_uuid, uuid, tail)
+        close_db_session()
+        logs = services().dispatcher.fetch_logs(node_uuid, uuid, tail)
         return {"logs": logs}
 
 
 def _perform(uuid: str, action: Action, *, reuse_volumes: bool = True) -> Reply:
-    container, record = operations.perform(
+    container, record = services().operations.perform(
         db_session(),
-        context.dispatcher(),
-        context.publisher(),
         owner_id=current_user().id,
         uuid=uuid,
         action=action,
-        request=context.request_info(),
-        settings=context.settings(),
+        request=params.request_info(),
         reuse_volumes=reuse_volumes,
     )
     return _accepted(container, record.uuid, 202)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from flask import Response
 from simple_websocket import Server
 
-from controlplane.api import context
+from controlplane.api import params
+from controlplane.api.base import close_db_session, services, stream_user
 from controlplane.api.eventhub import Subscription
 from controlplane.api.serializers import UNAUTHORIZED_FRAME, event_to_json
 from controlplane.api.trees import Links
@@ -32,14 +33,14 @@ _POLL_SECONDS = 1.0
 
 def tutum_events_socket() -> Response:
     try:
-        user = context.stream_user()
+        user = stream_user()
     except AuthenticationError:
         return serve(_refuse_unauthorized)
     return _serve_events(user.id, with_identity=False)
 
 
 def dockercloud_events_socket(namespace: str | None = None) -> Response:
-    user = context.stream_user(namespace)
+    user = stream_user(namespace)
     return _serve_events(user.id, with_identity=True)
 
 
@@ -49,11 +50,13 @@ def _refuse_unauthorized(ws: Server) -> None:
 
 
 def _serve_events(owner_id: int, *, with_identity: bool) -> Response:
-    links = context.links()
+    links = params.links()
     # A session may last hours, and the subscription may wait for the listener: neither may hold
     # a database connection (or, on SQLite, the write lock that every transaction here takes).
-    context.close_db_session()
-    subscription = context.event_hub().subscribe(owner_id, timeout=context.settings().node_timeout)
+    close_db_session()
+    subscription = services().event_hub.subscribe(
+        owner_id, timeout=services().settings.node_timeout
+    )
     try:
         return serve(lambda ws: _relay(ws, subscription, links, with_identity=with_identity))
     finally:

@@ -18,7 +18,8 @@ import time
 from flask import Response
 from simple_websocket import Server
 
-from controlplane.api import context
+from controlplane.api import params
+from controlplane.api.base import close_db_session, db_session, services, stream_user
 from controlplane.api.containers import NO_DOCKER_CONTAINER
 from controlplane.api.logchannels import LogSubscription
 from controlplane.api.serializers import log_line_to_json
@@ -41,13 +42,13 @@ _POLL_SECONDS = 1.0
 
 
 def logs_socket(uuid: str, namespace: str | None = None) -> Response:
-    user = context.stream_user(namespace)
-    container = containers.get_container(context.db_session(), owner_id=user.id, uuid=uuid)
+    user = stream_user(namespace)
+    container = containers.get_container(db_session(), owner_id=user.id, uuid=uuid)
     request = LogStreamRequest(
         stream_id=new_uuid(),
         container_uuid=container.uuid,
-        tail=context.query_tail(),
-        follow=context.query_bool("follow", True),
+        tail=params.query_tail(),
+        follow=params.query_bool("follow", True),
     )
     on_docker = State(container.state) not in NO_DOCKER_CONTAINER
     if on_docker:
@@ -55,12 +56,12 @@ def logs_socket(uuid: str, namespace: str | None = None) -> Response:
     node_uuid = container.node.uuid
     # A follower may last hours: it must not hold a database connection (or, on SQLite, the
     # write lock that every transaction here takes).
-    context.close_db_session()
+    close_db_session()
     if not on_docker:
         return serve(lambda ws: None)  # nothing was ever logged, or the container is gone
-    subscription = context.log_channels().subscribe(request.stream_id)
+    subscription = services().log_channels.subscribe(request.stream_id)
     try:
-        context.dispatcher().stream_logs(node_uuid, request)
+        services().dispatcher.stream_logs(node_uuid, request)
         return serve(lambda ws: _relay(ws, subscription, _silence_limit()))
     finally:
         subscription.close()
@@ -69,7 +70,7 @@ def logs_socket(uuid: str, namespace: str | None = None) -> Response:
 def _silence_limit() -> float:
     """How long a socket waits for its node: the node timeout for the stream to open, and a few
     missed ticks once it has (a quiet stream ticks every LOG_TICK_SECONDS)."""
-    return float(max(context.settings().node_timeout, 3 * LOG_TICK_SECONDS))
+    return float(max(services().settings.node_timeout, 3 * LOG_TICK_SECONDS))
 
 
 def _relay(ws: Server, subscription: LogSubscription, silence_limit: float) -> None:

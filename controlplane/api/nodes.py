@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_restful import Resource
 
-from controlplane.api import context
-from controlplane.api.context import db_session, require_user
+from controlplane.api import params
+from controlplane.api.base import UserResource, db_session
 from controlplane.api.serializers import node_to_json
 from controlplane.db import nodes
 from controlplane.db.models import Node
@@ -22,14 +21,12 @@ LIST_FILTERS = ("state", "uuid", "uuid__startswith")
 
 def _node_json(node: Node) -> dict[str, Any]:
     live = nodes.count_live_containers(db_session(), node_id=node.id)
-    return node_to_json(node, context.links(), live_containers=live)
+    return node_to_json(node, params.links(), live_containers=live)
 
 
-class NodeListResource(Resource):
-    method_decorators = [require_user]
-
+class NodeListResource(UserResource):
     def get(self) -> dict[str, Any]:
-        limit, offset = context.paging()
+        limit, offset = params.paging()
         args = request.args
         rows, total = nodes.list_nodes(
             db_session(),
@@ -39,7 +36,7 @@ class NodeListResource(Resource):
             uuid=args.get("uuid"),
             uuid_prefix=args.get("uuid__startswith"),
         )
-        return context.page(
+        return params.page(
             [_node_json(row) for row in rows],
             total=total,
             limit=limit,
@@ -48,8 +45,6 @@ class NodeListResource(Resource):
         )
 
 
-class NodeResource(Resource):
-    method_decorators = [require_user]
-
+class NodeResource(UserResource):
     def get(self, uuid: str) -> dict[str, Any]:
         return _node_json(nodes.get_node(db_session(), uuid=uuid))

@@ -68,7 +68,7 @@ def app(settings: Settings) -> Iterator[Flask]:
     app = create_app(settings, TESTING=False)
     assert app.config["PROPAGATE_EXCEPTIONS"] is False
     yield app
-    app.extensions["controlplane"]["database"].dispose()
+    app.extensions["controlplane"].database.dispose()
 
 
 @pytest.fixture

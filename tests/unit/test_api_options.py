@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from controlplane.api import context
+from controlplane.api import params
 from controlplane.app import create_app
 from controlplane.core.errors import InvalidInputError
 from controlplane.settings import Settings
@@ -59,7 +59,7 @@ def permissive(settings: Settings) -> Iterator[FlaskClient]:
         )
     )
     yield app.test_client()
-    app.extensions["controlplane"]["database"].dispose()
+    app.extensions["controlplane"].database.dispose()
 
 
 def create(client: FlaskClient, account: Account, **fields: Any) -> dict[str, Any]:
@@ -226,12 +226,12 @@ def test_a_query_boolean_is_read_whatever_its_case(
 ) -> None:
     query = "" if raw is None else f"?reuse_volumes={raw}"
     with app.test_request_context(f"/x{query}"):
-        assert context.query_bool("reuse_volumes", True) is value
+        assert params.query_bool("reuse_volumes", True) is value
 
 
 @pytest.mark.parametrize("raw", ["yes", "no", "2", "truth", "t"])
 def test_a_query_boolean_that_is_not_one_is_refused(app: Flask, raw: str) -> None:
     with app.test_request_context(f"/x?reuse_volumes={raw}"):
         with pytest.raises(InvalidInputError) as refused:
-            context.query_bool("reuse_volumes", True)
+            params.query_bool("reuse_volumes", True)
     assert refused.value.field == "reuse_volumes"

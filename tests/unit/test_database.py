@@ -283,7 +283,7 @@ def test_a_retried_action_is_answered_without_another_transaction(
 def test_a_create_writes_in_one_transaction_and_nothing_after_its_commit(
     app: Flask, client: FlaskClient, account: Account, node: str
 ) -> None:
-    database: Database = app.extensions["controlplane"]["database"]
+    database: Database = app.extensions["controlplane"].database
     with statements(database.engine) as written:
         response = client.post(
             "/api/v1/container/", json={"image_name": "busybox"}, headers=account.headers
@@ -297,7 +297,7 @@ def test_a_create_writes_in_one_transaction_and_nothing_after_its_commit(
 def test_reads_never_touch_the_writers_engine(
     app: Flask, client: FlaskClient, account: Account, node: str
 ) -> None:
-    database: Database = app.extensions["controlplane"]["database"]
+    database: Database = app.extensions["controlplane"].database
     created = client.post(
         "/api/v1/container/", json={"image_name": "busybox"}, headers=account.headers
     ).get_json()

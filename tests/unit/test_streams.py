@@ -298,4 +298,4 @@ def test_a_handshake_past_the_cap_is_refused_with_503(settings: Settings, accoun
         assert_error(response, 503)
         assert app.test_client().get("/api/v1/node/", headers=account.headers).status_code == 200
     finally:
-        app.extensions["controlplane"]["database"].dispose()
+        app.extensions["controlplane"].database.dispose()

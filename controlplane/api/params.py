@@ -1,0 +1,141 @@
+"""What the resources read from the request: its JSON body, query parameters and paging, the URL
+tree it came in on and what the audit trail records of it; and the list envelope built from them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, cast
+
+from flask import request
+
+from controlplane.api.base import services
+from controlplane.api.serializers import page_to_json
+from controlplane.api.trees import Links, tree_of
+from controlplane.core.checks import parse_bool
+from controlplane.core.errors import InvalidInputError, UnsupportedMediaTypeError
+from controlplane.db.actions import RequestInfo
+
+MAX_AUDIT_BODY = 4096
+# Docker reads a log tail as a 32-bit count.
+MAX_LOG_TAIL = 2**31 - 1
+
+
+def links() -> Links:
+    """Resource URIs in the tree (and namespace) this request came in on."""
+    namespace = (request.view_args or {}).get("namespace")
+    return Links(tree_of(request.path), namespace)
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is an empty object.
+
+    The SDKs send `Content-Type: application/json` with no body on every call (tutum-api.md §1.5),
+    so emptiness is not an error; a non-empty body must be a JSON object sent as JSON.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    if not request.is_json:
+        raise UnsupportedMediaTypeError()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("body", "is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInputError("body", "must be a JSON object")
+    return body
+
+
+def query_int(
+    name: str, default: int | None, *, minimum: int = 0, maximum: int | None = None
+) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(name, f"must be an integer, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise InvalidInputError(name, f"must be at least {minimum}{upper}")
+    return value
+
+
+def query_choice(name: str, choices: Iterable[str]) -> str | None:
+    """A query filter that must be one of `choices` (a state name, say): 400 otherwise, since a
+    misspelt value would silently match nothing."""
+    raw = request.args.get(name)
+    allowed = list(choices)
+    if raw is not None and raw not in allowed:
+        raise InvalidInputError(name, f"must be one of {', '.join(allowed)}")
+    return raw
+
+
+def query_tail() -> int | None:
+    """The `tail` of a logs request: lines from the end, None for all of them."""
+    return query_int("tail", None, maximum=MAX_LOG_TAIL)
+
+
+def query_bool(name: str, default: bool) -> bool:
+    """A boolean query parameter. SDKs send Python's True/False, Go and the docs true/false
+    (tutum-api.md §9 item 18), so case is ignored; 1 and 0 are accepted too."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    return parse_bool(name, raw)
+
+
+def query_date(name: str) -> datetime | None:
+    """A date filter, in ISO 8601 or the API's own RFC 2822 form; naive UTC like the columns."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        try:
+            value = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            raise InvalidInputError(name, f"{raw!r} is not a date (ISO 8601 or RFC 2822)") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def paging() -> tuple[int, int]:
+    """(limit, offset) from the query string, bounded by the configured page sizes."""
+    conf = services().settings
+    limit = query_int("limit", conf.page_size, minimum=1, maximum=conf.max_page_size)
+    offset = query_int("offset", 0)
+    return cast(int, limit), cast(int, offset)
+
+
+def page(
+    objects: list[dict[str, Any]],
+    *,
+    total: int,
+    limit: int,
+    offset: int,
+    filters: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The list envelope for this request; `next` and `previous` repeat its `filters`."""
+    query = {name: request.args[name] for name in filters if name in request.args}
+    return page_to_json(
+        objects, path=request.path, query=query, limit=limit, offset=offset, total=total
+    )
+
+
+def request_info() -> RequestInfo:
+    body = request.get_data(as_text=True, cache=True)[:MAX_AUDIT_BODY]
+    return RequestInfo(
+        method=request.method,
+        path=request.full_path.rstrip("?"),
+        user_agent=request.headers.get("User-Agent", ""),
+        ip=request.remote_addr or "",
+        body=body,
+    )
