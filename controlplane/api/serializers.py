@@ -77,7 +77,7 @@ _DEFINITION_FIELDS = (
     "security_opt",
     "bindings",
     "autorestart",
-    # Stored and returned; acting on it needs the Docker events watcher (README).
+    # Enforced by the node agent when the container's process exits (docs/api.md).
     "autodestroy",
 )
 _UNSPECIFIED_ADDRESSES = frozenset({"", "0.0.0.0", "::"})

@@ -37,7 +37,6 @@ DOCKERCLOUD = Tree(
         "node": "/api/infra/v1/{ns}node/",
     },
 )
-TREES = (TUTUM, DOCKERCLOUD)
 
 
 @dataclass(frozen=True)

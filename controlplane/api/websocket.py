@@ -39,7 +39,6 @@ _MAX_REASON_BYTES = 123
 _CLOSE_ANSWER_SECONDS = 1.0
 
 SocketSession = Callable[[Server], None]
-View = Callable[..., Response]
 
 
 class StreamSlots:

@@ -129,11 +129,24 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
                 publisher.publish([events.node_event(node, events.CREATE)])
             elif previous != node.state:
                 publisher.publish([events.node_event(node, events.UPDATE)])
-        log.info(
-            "node %s (%s) registered, Docker %s",
-            message.node_uuid,
-            message.name,
-            message.docker_version,
-        )
+        log_node_report(message, previous=previous, state=node.state)
 
     return app, sweeper
+
+
+def log_node_report(report: NodeReport, *, previous: str | None, state: str) -> None:
+    """Log what a node report changed. A registration and a change of state are worth an
+    operator's attention; a plain heartbeat, every few seconds from every node, is not (DEBUG)."""
+    if previous is None:
+        log.info(
+            "node %s (%s) registered, Docker %s",
+            report.node_uuid,
+            report.name,
+            report.docker_version,
+        )
+    elif previous != state:
+        log.info(
+            "node %s (%s) is %s again (was %s)", report.node_uuid, report.name, state, previous
+        )
+    else:
+        log.debug("heartbeat from node %s (%s)", report.node_uuid, report.name)
