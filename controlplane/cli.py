@@ -1,8 +1,8 @@
 """The `controlplane` command: serve the API, run the reporter, manage the schema and users.
 
-Settings come from CONTROLPLANE_* variables (see README). Commands registered under the entry
-point group `controlplane.commands` are added as subcommands; that is how `controlplane agent`
-(from `workers`) appears here without the control plane importing the agent.
+Settings come from CONTROLPLANE_* variables (docs/operations.md §1). Commands registered under
+the entry point group `controlplane.commands` are added as subcommands; that is how
+`controlplane agent` (from `workers`) appears here without the control plane importing the agent.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The API: one route table for the REST resources (the Redash pattern) in both URL trees, and
 one for the websocket streams.
 
-Routes end in a slash, as every SDK request does (tutum-api.md §1.4); the slash-less form is
+Routes end in a slash, as every SDK request does (docs/api.md §1.4); the slash-less form is
 answered too, without a redirect, because a redirect would turn an SDK's POST into a GET. Stream
 routes are Werkzeug websocket rules: they match handshakes only, so a stream may share its path
 with a REST resource (Docker Cloud's container logs) and a plain GET still reaches the resource.

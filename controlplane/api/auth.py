@@ -1,6 +1,6 @@
 """The credential check the SDKs call before storing credentials: `GET /api/v1/auth/` (python-tutum
 `tutum.auth.verify_credential`) and `GET /auth/` at the host root (python-dockercloud
-`dockercloud.auth.verify_credential`), both with `Basic user:secret` (tutum-api.md §1.1, §1.2).
+`dockercloud.auth.verify_credential`), both with `Basic user:secret` (docs/api.md §2.2).
 
 The old services took the account password here; this control plane has API keys only, so the
 secret is an API key, exactly as on every other endpoint. 401 for bad credentials (the SDKs' auth

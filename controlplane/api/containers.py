@@ -1,7 +1,7 @@
 """Container resources: list, create, get, start, stop, redeploy, terminate and logs.
 
 Actions answer 202 with the container itself in its transitional state (the SDKs load the body
-into their object) and name the Action in `X-Tutum-Action-URI` (tutum-api.md §4).
+into their object) and name the Action in `X-Tutum-Action-URI` (docs/api.md §4.1, §4.2).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 flask-restful sends errors raised in its resources to `Api.handle_error`, which turns anything
 that is not an HTTPException into a bare 500 whenever PROPAGATE_EXCEPTIONS is off (production),
-while tests (where it defaults on) see the app's error handlers instead (STYLE.md, fact 1). So
+while tests (where it defaults on) see the app's error handlers instead (flask-restful 0.3.10,
+`Api.error_router` and `_get_propagate_exceptions_bool`: a mapping done with `@app.errorhandler`
+passes in tests and answers 500 in production). So
 the mapping lives in an `Api` subclass, and the same function serves Flask's handlers for paths
 outside flask-restful (unknown URLs). Unknown exceptions become a 500 with a correlation id that
 is also logged; the client never sees a traceback.

@@ -1,6 +1,6 @@
 """The events websockets: Tutum `/v1/events` and Docker Cloud `/api/audit/v1/[ns/]events`.
 
-A socket stays open for as long as the client keeps it (tutum-api.md §7: both SDKs reconnect at
+A socket stays open for as long as the client keeps it (docs/api.md §7.4: both SDKs reconnect at
 once whenever the server closes) and receives every event its user may see, with resource URIs
 in the tree it connected to. The two trees fail authentication differently because their SDKs
 do: python-tutum only understands an error frame on an open socket and reconnects forever after a

@@ -33,7 +33,7 @@ def links() -> Links:
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object; an empty body is an empty object.
 
-    The SDKs send `Content-Type: application/json` with no body on every call (tutum-api.md §1.5),
+    The SDKs send `Content-Type: application/json` with no body on every call (docs/api.md §1.5),
     so emptiness is not an error; a non-empty body must be a JSON object sent as JSON.
     """
     raw = request.get_data(cache=True)
@@ -83,7 +83,7 @@ def query_tail() -> int | None:
 
 def query_bool(name: str, default: bool) -> bool:
     """A boolean query parameter. SDKs send Python's True/False, Go and the docs true/false
-    (tutum-api.md §9 item 18), so case is ignored; 1 and 0 are accepted too."""
+    (docs/api.md §9.1 item 18), so case is ignored; 1 and 0 are accepted too."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default

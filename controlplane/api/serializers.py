@@ -1,6 +1,6 @@
 """Model -> Tutum JSON. The wire contract clients depend on lives here and only here.
 
-Rules from tutum-api.md that shape this file: every object carries `uuid` and `resource_uri`
+Rules from docs/api.md that shape this file: every object carries `uuid` and `resource_uri`
 (in the URL tree of the request, see `trees`)
 (§3.3); no key may be `logs`, `pk`, `is_dirty`, a method name of the SDK objects or start with
 `_`; dates are `Thu, 16 Oct 2014 12:04:08 +0000` in UTC (§3.7); lists are the `meta`/`objects`
@@ -27,7 +27,7 @@ from controlplane.core.messages import Event, LogStreamMessage
 from controlplane.db.models import ActionRecord, Container, Node
 
 # What the Tutum events stream sends before closing a socket whose credentials failed; python-tutum
-# raises TutumAuthError on it, where a refused handshake would make it reconnect forever (§7).
+# raises TutumAuthError on it, where a refused handshake would make it reconnect forever (§7.3).
 UNAUTHORIZED_FRAME = {"type": "error", "data": {"errorMessage": "UNAUTHORIZED"}}
 
 
@@ -47,7 +47,7 @@ def exit_code_msg(exit_code: int | None, reason: str | None = None) -> str | Non
     return f"{message}: {reason}" if reason else message
 
 
-# Definition fields returned as stored (validation.py normalised them on the way in).
+# Definition fields, returned as stored: `core.validation` normalised them on the way in.
 _DEFINITION_FIELDS = (
     "run_command",
     "entrypoint",
@@ -77,7 +77,7 @@ _DEFINITION_FIELDS = (
     "security_opt",
     "bindings",
     "autorestart",
-    # Enforced by the node agent when the container's process exits (docs/api.md).
+    # Enforced by the node agent when the container's process exits (docs/api.md §3.11).
     "autodestroy",
 )
 _UNSPECIFIED_ADDRESSES = frozenset({"", "0.0.0.0", "::"})

@@ -2,7 +2,7 @@
 (`/api/app/v1/[ns/]...`, `/api/audit/v1/...`, `/api/infra/v1/[ns/]...`).
 
 Every resource URI in a response is in the tree the request came in on, because the Docker
-Cloud SDK calls the `resource_uri` it was given verbatim (tutum-api.md §1.2). Resource-URI inputs
+Cloud SDK calls the `resource_uri` it was given verbatim (docs/api.md §1.2). Resource-URI inputs
 (filters such as `node=`) are matched by the uuid they end in, so either form works anywhere.
 """
 

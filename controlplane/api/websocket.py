@@ -2,7 +2,7 @@
 
 flask-sock's route decorator completes the handshake before the view runs, but the stream
 contract must refuse some handshakes outright (401 on Docker Cloud events and on log streams, 404
-for a container the caller cannot see, 400 for a bad query; tutum-api.md §6.2, §7). So stream
+for a container the caller cannot see, 400 for a bad query; docs/api.md §6.2, §7). So stream
 views are plain Flask views: they check first, failing with the usual JSON errors, and only then
 call `serve`, which performs the handshake and runs the session on the connection. Routing tells
 a handshake from a plain GET on the same path by Werkzeug's `websocket=True` rules.

@@ -165,7 +165,7 @@ _FALSE = frozenset({"false", "0"})
 
 def parse_bool(field: str, raw: str) -> bool:
     """A query boolean as the SDKs send it: `true`/`false` (docs, GO) or `True`/`False` (Python),
-    any case (tutum-api.md §9 item 18)."""
+    any case (docs/api.md §9.1 item 18)."""
     value = raw.strip().lower()
     if value in _TRUE:
         return True

@@ -3,7 +3,7 @@
 Pure (no database): `controlplane.db.users` verifies the credentials. The forms are
 `ApiKey <user>:<key>` (seed-era docs and python-tutum <= 0.20.1), `Apikey <user>:<key>`
 (python-tutum 0.20.2) and `Basic base64(<user>:<key>)` (python-tutum 0.21, python-dockercloud);
-the scheme is matched case-insensitively (tutum-api.md §2.1).
+the scheme is matched case-insensitively (docs/api.md §2.1).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _split_pair(pair: str) -> Credentials | None:
 
 def stream_credentials(header: str | None, query: Mapping[str, str]) -> Credentials | None:
     """Credentials of a stream handshake: the Authorization header, else the query forms that
-    2015-era SDKs sent on stream URLs (tutum-api.md §2.1): `auth=<urlencoded header value>` or
+    2015-era SDKs sent on stream URLs (docs/api.md §2.1): `auth=<urlencoded header value>` or
     `user=<name>&token=<key>`.
 
     A `+` of a Basic value that the client did not percent-encode arrives decoded as a space;

@@ -32,7 +32,7 @@ class Action(StrEnum):
 
 
 class ActionState(StrEnum):
-    """Action (audit record) states, spelled as Tutum spells them (tutum-api.md §3.5).
+    """Action (audit record) states, spelled as Tutum spells them (docs/api.md §3.5).
 
     An accepted operation is Pending until its node agent claims it, In progress while the agent
     works, then Success or Failed. Only a Pending action can be canceled (it becomes Canceled at
@@ -106,7 +106,7 @@ def accepts_report(
 
 
 class NodeState(StrEnum):
-    """The node states of tutum-api.md §3.6 that this control plane uses."""
+    """The node states of docs/api.md §3.6 that this control plane uses."""
 
     # The agent heartbeats: containers may be placed on the node and actions reach it.
     DEPLOYED = "Deployed"

@@ -86,7 +86,7 @@ class _Message:
 class ContainerSpec(_Message):
     """Everything a node needs to create the Docker container for one control-plane container.
 
-    The fields are the container fields of the API (tutum-api.md §3.4), already validated, with
+    The fields are the container fields of the API (docs/api.md §3.4), already validated, with
     one translation: a binding's `volume` is the Docker volume's name on the node, which the
     control plane scopes to the container's owner. Published ports are bound on the host address
     the agent is configured with; the spec does not choose it.

@@ -1,4 +1,4 @@
-"""Validation of the container create body (tutum-api.md §3.4 field names).
+"""Validation of the container create body (docs/api.md §3.4 field names).
 
 Pure: takes the decoded JSON object and returns the column values, or raises
 `InvalidInputError` naming the first bad field. Everything is checked before anything is
@@ -83,7 +83,9 @@ def validate_create(body: dict[str, Any]) -> dict[str, Any]:
     """
     unknown = sorted(set(body) - set(_FIELDS))
     if unknown:
-        raise InvalidInputError(unknown[0], "unknown field; see the container fields in the README")
+        raise InvalidInputError(
+            unknown[0], "unknown field; see the container fields in docs/api.md §3.4"
+        )
     if "image_name" not in body:
         raise InvalidInputError("image_name", "is required")
     values = {field: check(field, body[field]) for field, check in _FIELDS.items() if field in body}

@@ -42,7 +42,7 @@ from controlplane.db.nodes import NODE_DEPLOYED, require_reachable
 _TRANSITION_ATTEMPTS = 3
 
 
-# What a uuid is made of, as generated (`database.new_uuid`): lower-case hex digits and dashes.
+# What a uuid is made of, as generated (`engine.new_uuid`): lower-case hex digits and dashes.
 _UUID_CHARACTERS = re.compile(r"[0-9a-f-]*")
 
 

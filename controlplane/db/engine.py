@@ -1,7 +1,7 @@
 """Database plumbing: engines configured per backend, sessions, and small shared helpers.
 
-Query modules (`store` for containers and nodes, `audit` for actions, `accounts` for users)
-build on this; it knows no table.
+The query modules beside it (`nodes`, `containers`, `observations`, `actions`, `users`) build on
+this; it knows no table.
 
 On SQLite every transaction of `Database.sessions` is a writer's: it takes the database's write
 lock as it begins (BEGIN IMMEDIATE), and the threads of one process queue for that lock on a

@@ -133,7 +133,7 @@ class Container(Base):
     memory: Mapped[int | None] = mapped_column(Integer)
     cpu_shares: Mapped[int | None] = mapped_column(Integer)
     autorestart: Mapped[str] = mapped_column(String(16), default="OFF")
-    # Options of migration 0002 (tutum-api.md §3.4); validation.py says what each may hold.
+    # Options of migration 0002 (docs/api.md §3.4); core/validation.py says what each may hold.
     container_ports: Mapped[list[dict[str, Any]]] = _json_list()
     bindings: Mapped[list[dict[str, Any]]] = _json_list()
     memory_swap: Mapped[int | None] = mapped_column(Integer)

@@ -1,9 +1,9 @@
 """The reporter: a Celery worker on the "controlplane" queue, sole writer of observed state.
 
 Node agents never touch the database; everything they observe arrives here as a report and is
-applied through `store`, which drops stale and duplicate reports by their observation time.
-Whatever a report changed is then published as events (`controlplane.events`), after the commit,
-so a client never hears of a change that was rolled back.
+applied through `controlplane.db.observations`, which drops stale and duplicate reports by their
+observation time. Whatever a report changed is then published as events (`controlplane.events`),
+after the commit, so a client never hears of a change that was rolled back.
 Beside the tasks, a `LeaseSweeper` thread declares nodes that stopped heartbeating Unreachable.
 Tasks retry only on transient database errors (a locked SQLite file, a lost PostgreSQL
 connection); a malformed report is logged and dropped rather than retried forever.

@@ -1,4 +1,4 @@
-"""container options: every Docker-backed container field of tutum-api.md §3.4
+"""container options: every Docker-backed container field of docs/api.md §3.4
 
 Revision ID: 0003
 Revises: 0002
