@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from workers.errors import (
     NameTakenError,
     VolumeInUseError,
 )
+from workers.inflight import Inflight
 
 RESTART_POLICIES: dict[str, dict[str, str] | None] = {
     "OFF": None,
@@ -163,86 +162,22 @@ class DockerDriver:
         base_url: str,
         *,
         node_uuid: str,
+        inflight: Inflight,
         pull_missing: bool = False,
         publish_ip: str = "127.0.0.1",
         pool_size: int = 10,
         timeout: int = 120,
     ) -> None:
         self.node_uuid = node_uuid
+        # Where the driver marks the containers it removes on its own initiative, whose destroy
+        # events the watcher must not report (see workers.inflight).
+        self._inflight = inflight
         self.pull_missing = pull_missing
         self.publish_ip = publish_ip
         self.client = docker.DockerClient(
             base_url=base_url, timeout=timeout, max_pool_size=pool_size
         )
         _pool_by_socket(self.client.api, timeout=timeout, pool_size=pool_size)
-        # Containers (by uuid) this agent stopped since it last started them, and those it is
-        # stopping, removing or replacing right now, so the events watcher can tell the events
-        # the agent's own operations cause from changes nobody asked for.
-        self._stopped: set[str] = set()
-        self._winding_down: Counter[str] = Counter()
-        self._starting: Counter[str] = Counter()
-        # Docker ids of containers the agent removed on its own initiative (autodestroy, a
-        # start called off), whose destroy event is no news.
-        self._removed: set[str] = set()
-        self._lock = threading.Lock()
-
-    def stopped_by_agent(self, container_uuid: str) -> bool:
-        """Whether the agent stopped the container since it last started it; forgets it."""
-        return self._take(self._stopped, container_uuid)
-
-    def removed_by_agent(self, docker_id: str) -> bool:
-        """Whether the agent removed this Docker container itself; forgets it."""
-        return self._take(self._removed, docker_id)
-
-    def _removing(self, docker_id: str) -> None:
-        with self._lock:
-            self._removed.add(docker_id)
-
-    def _take(self, marks: set[str], key: str) -> bool:
-        """Whether `key` is among `marks`, removing it."""
-        with self._lock:
-            if key in marks:
-                marks.discard(key)
-                return True
-            return False
-
-    def winding_down(self, container_uuid: str) -> bool:
-        """Whether a stop, terminate or redeploy of the container is running on this agent."""
-        return self._running(self._winding_down, container_uuid)
-
-    def being_started(self, container_uuid: str) -> bool:
-        """Whether a start of the container is running on this agent."""
-        return self._running(self._starting, container_uuid)
-
-    def _running(self, running: Counter[str], container_uuid: str) -> bool:
-        with self._lock:
-            return running[container_uuid] > 0
-
-    @contextmanager
-    def stopping(self, container_uuid: str) -> Iterator[None]:
-        """Mark a stop, terminate or redeploy of the container as running on this agent."""
-        with self._lock:
-            self._stopped.add(container_uuid)
-        with self._marked(self._winding_down, container_uuid):
-            yield
-
-    @contextmanager
-    def starting(self, container_uuid: str) -> Iterator[None]:
-        """Mark a start of the container as running on this agent."""
-        with self._marked(self._starting, container_uuid):
-            yield
-
-    @contextmanager
-    def _marked(self, running: Counter[str], container_uuid: str) -> Iterator[None]:
-        with self._lock:
-            running[container_uuid] += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                running[container_uuid] -= 1
-                if running[container_uuid] <= 0:
-                    del running[container_uuid]
 
     def close(self) -> None:
         self.client.close()
@@ -290,8 +225,6 @@ class DockerDriver:
         so a container back in Init has nothing on Docker; one found existing is left alone,
         since a concurrent delivery may own it.
         """
-        with self._lock:
-            self._stopped.discard(spec.uuid)
         container = None if fresh else self.find(spec.uuid)
         made_here = container is None
         if container is None:
@@ -433,7 +366,7 @@ class DockerDriver:
 
     def _discard(self, container: Container) -> None:
         """Best-effort removal; failing here is not worth hiding the start's own error for."""
-        self._removing(container.id)
+        self._inflight.removing(container.id)
         try:
             self._remove_container(container, volumes=True)
         except AgentError:
@@ -540,7 +473,7 @@ class DockerDriver:
 
     def remove_exited(self, docker_id: str) -> None:
         """Remove an exited container with its anonymous volumes (autodestroy)."""
-        self._removing(docker_id)
+        self._inflight.removing(docker_id)
         try:
             with _translated("remove container", passthrough=(docker.errors.NotFound,)):
                 self.client.api.remove_container(docker_id, v=True)
