@@ -10,7 +10,7 @@ from celery import Celery
 
 from controlplane.core.celeryconf import celery_config, worker_argv
 from controlplane.core.messages import node_queue
-from workers.driver import DockerDriver
+from workers.docker.driver import DockerDriver
 from workers.heartbeat import Heartbeat
 from workers.inflight import Inflight
 from workers.logstream import LogStreams

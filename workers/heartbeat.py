@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from controlplane.core.periodic import Periodic
-from workers.driver import DockerDriver
+from workers.docker.driver import DockerDriver
 from workers.reports import Reports
 
 log = logging.getLogger(__name__)

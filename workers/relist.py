@@ -13,7 +13,7 @@ import logging
 import time
 
 from controlplane.core.periodic import Periodic
-from workers.driver import DockerDriver
+from workers.docker.driver import DockerDriver
 from workers.reports import Reports
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,8 @@ from controlplane.core.messages import (
     NodeReport,
     Operation,
 )
-from workers.driver import NodeFacts, Observation
+from workers.docker.host import NodeFacts
+from workers.docker.observe import Observation
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from controlplane.core.messages import (
     LogStreamRequest,
     Operation,
 )
-from workers.driver import DockerDriver, Observation
+from workers.docker.driver import DockerDriver
+from workers.docker.observe import Observation
 from workers.errors import ActionCanceled, AgentError
 from workers.inflight import Inflight
 from workers.logstream import LogStreams
