@@ -3,6 +3,7 @@ task waits on the Docker Engine rather than on the CPU."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import redis
@@ -78,7 +79,9 @@ def run_agent(settings: AgentSettings) -> None:
                 [node_queue(settings.node_uuid)],
                 hostname=f"agent-{settings.node_uuid}@%h",
                 concurrency=settings.concurrency,
-                loglevel="INFO",
+                # The level `controlplane --log-level` gave the root logger: Celery sets the root
+                # logger to the level it is given, so a fixed one would override the option.
+                loglevel=logging.getLevelName(logging.getLogger().level),
             )
         )
     finally:
