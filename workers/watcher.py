@@ -159,7 +159,7 @@ class Watcher:
             # The event has no ports; Docker's view has them, with StartedAt as its time.
             observation = self.driver.observe_id(str(observation.docker_id)) or observation
         log.info("event: container %s %s", change.container_uuid, observation.state.value)
-        self.batch.put(self.reports.report(change.container_uuid, observation))
+        self.batch.put(self.reports.encode(change.container_uuid, observation))
         if observation.state is State.STOPPED:
             self._enforce_autodestroy(change)
 
@@ -193,4 +193,4 @@ class Watcher:
         removed = Observation(
             State.TERMINATED, observation.observed_ns + 1, docker_id=docker_id, reason=reason
         )
-        self.batch.put(self.reports.report(change.container_uuid, removed))
+        self.batch.put(self.reports.encode(change.container_uuid, removed))
