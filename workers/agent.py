@@ -3,6 +3,7 @@ task waits on the Docker Engine rather than on the CPU."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import redis
@@ -10,8 +11,9 @@ from celery import Celery
 
 from controlplane.core.celeryconf import celery_config, worker_argv
 from controlplane.core.messages import node_queue
-from workers.driver import DockerDriver
+from workers.docker.driver import DockerDriver
 from workers.heartbeat import Heartbeat
+from workers.inflight import Inflight
 from workers.logstream import LogStreams
 from workers.relist import Relist
 from workers.reports import Reports
@@ -36,9 +38,13 @@ def make_agent(settings: AgentSettings) -> Agent:
     app.conf.update(
         celery_config(settings.broker_url, visibility_timeout=settings.visibility_timeout)
     )
+    # One record of what the agent is doing, shared by the tasks that do it, the driver and the
+    # watcher, which must not report it a second time.
+    inflight = Inflight()
     driver = DockerDriver(
         settings.docker_url,
         node_uuid=settings.node_uuid,
+        inflight=inflight,
         pull_missing=settings.pull == "missing",
         publish_ip=settings.publish_ip,
         # One connection per task thread, plus the watcher's event stream and its inspects,
@@ -51,13 +57,13 @@ def make_agent(settings: AgentSettings) -> Agent:
     # Log lines go out on Redis pub/sub (see workers.logstream), so log streams need Redis as
     # the broker, as the result store of the REST logs request already does.
     streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url))
-    register_tasks(app, driver, reports, streams)
+    register_tasks(app, driver, inflight, reports, streams)
     return Agent(
         app=app,
         heartbeat=Heartbeat(driver, reports, interval=settings.heartbeat_interval),
         streams=streams,
         relist=Relist(driver, reports, interval=settings.relist_interval),
-        watcher=Watcher(driver, reports) if settings.watch_events else None,
+        watcher=Watcher(driver, reports, inflight) if settings.watch_events else None,
     )
 
 
@@ -73,7 +79,9 @@ def run_agent(settings: AgentSettings) -> None:
                 [node_queue(settings.node_uuid)],
                 hostname=f"agent-{settings.node_uuid}@%h",
                 concurrency=settings.concurrency,
-                loglevel="INFO",
+                # The level `controlplane --log-level` gave the root logger: Celery sets the root
+                # logger to the level it is given, so a fixed one would override the option.
+                loglevel=logging.getLevelName(logging.getLogger().level),
             )
         )
     finally:

@@ -9,36 +9,19 @@ retried at the next interval; it never stops the agent.
 from __future__ import annotations
 
 import logging
-import threading
 
-from workers.driver import DockerDriver
+from controlplane.core.periodic import Periodic
+from workers.docker.driver import DockerDriver
 from workers.reports import Reports
 
 log = logging.getLogger(__name__)
 
 
-class Heartbeat:
+class Heartbeat(Periodic):
     def __init__(self, driver: DockerDriver, reports: Reports, *, interval: float) -> None:
+        super().__init__("heartbeat", interval, self.beat, log=log)
         self.driver = driver
         self.reports = reports
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 1)
 
     def beat(self) -> None:
         self.reports.node(self.driver.facts())
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.beat()
-            except Exception as exc:  # Docker or broker down (kombu has many error classes)
-                log.warning("heartbeat failed, retrying in %s s: %s", self.interval, exc)
-            self._stop.wait(self.interval)

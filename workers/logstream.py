@@ -39,7 +39,8 @@ from controlplane.core.messages import (
     LogStreamRequest,
     log_channel,
 )
-from workers.driver import OUTPUT_STREAMS, DockerDriver, LogFeed, LogLine
+from workers.docker.driver import DockerDriver
+from workers.docker.observe import OUTPUT_STREAMS, LogFeed, LogLine
 from workers.errors import AgentError
 
 log = logging.getLogger(__name__)

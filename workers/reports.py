@@ -31,7 +31,8 @@ from controlplane.core.messages import (
     NodeReport,
     Operation,
 )
-from workers.driver import NodeFacts, Observation
+from workers.docker.host import NodeFacts
+from workers.docker.observe import Observation
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,9 @@ class Reports:
             TASK_REPORT_CONTAINERS, kwargs={"reports": reports}, queue=REPORTER_QUEUE
         )
 
-    def report(self, container_uuid: str, observation: Observation) -> dict[str, Any]:
-        """The wire form of an observation nobody asked for (no Action to close)."""
+    def encode(self, container_uuid: str, observation: Observation) -> dict[str, Any]:
+        """The wire form of an observation nobody asked for (no Action to close), for a
+        `ReportBatch` or a picture; sends nothing."""
         return self._report(container_uuid, observation, action_uuid=None).to_dict()
 
     def picture(self, observations: dict[str, Observation], *, observed_ns: int) -> None:
@@ -124,8 +126,7 @@ class Reports:
             node_uuid=self.node_uuid,
             observed_ns=observed_ns,
             containers=[
-                self._report(uuid, observation, action_uuid=None).to_dict()
-                for uuid, observation in observations.items()
+                self.encode(uuid, observation) for uuid, observation in observations.items()
             ],
         )
         self.celery.send_task(

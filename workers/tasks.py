@@ -23,8 +23,10 @@ from controlplane.core.messages import (
     LogStreamRequest,
     Operation,
 )
-from workers.driver import DockerDriver, Observation
+from workers.docker.driver import DockerDriver
+from workers.docker.observe import Observation
 from workers.errors import ActionCanceled, AgentError
+from workers.inflight import Inflight
 from workers.logstream import LogStreams
 from workers.reports import Claim, Reports
 
@@ -38,12 +40,15 @@ _RETRY = {
 }
 
 
-def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) -> None:
+def run_operation(
+    driver: DockerDriver, inflight: Inflight, reports: Reports, operation: Operation
+) -> None:
     """Carry out one lifecycle operation and report what came of it, unless it was canceled
-    before this node claimed it."""
+    before this node claimed it. `inflight` knows it runs meanwhile, so the events watcher
+    leaves the events it causes to this report."""
     claim = reports.claim(operation)
     try:
-        observation = _execute(driver, operation, claim)
+        observation = _execute(driver, inflight, operation, claim)
     except ActionCanceled:
         log.info(
             "%s of container %s skipped: action %s was canceled",
@@ -70,7 +75,9 @@ def run_operation(driver: DockerDriver, reports: Reports, operation: Operation) 
     reports.observed(operation.container_uuid, observation, action_uuid=operation.action_uuid)
 
 
-def _execute(driver: DockerDriver, operation: Operation, claim: Claim) -> Observation:
+def _execute(
+    driver: DockerDriver, inflight: Inflight, operation: Operation, claim: Claim
+) -> Observation:
     """Run the operation once the claim is granted. A start creates its container while the
     claim is on its way (a canceled start removes it again): the round trip through the
     reporter then costs nothing on the way to a running container."""
@@ -82,7 +89,7 @@ def _execute(driver: DockerDriver, operation: Operation, claim: Claim) -> Observ
     kind = operation.kind
     if kind is Action.START:
         spec = ContainerSpec.from_dict(operation.spec or {})
-        with driver.starting(operation.container_uuid):
+        with inflight.starting(operation.container_uuid):
             return driver.start(
                 spec,
                 issued_ns=operation.issued_ns,
@@ -91,7 +98,7 @@ def _execute(driver: DockerDriver, operation: Operation, claim: Claim) -> Observ
             )
     check_claim()
     # The container's die and destroy events are this operation's doing, not news.
-    with driver.stopping(operation.container_uuid):
+    with inflight.stopping(operation.container_uuid):
         return _wind_down(driver, operation)
 
 
@@ -118,14 +125,15 @@ def _report_failure(
 
 
 def register_tasks(
-    app: Celery, driver: DockerDriver, reports: Reports, streams: LogStreams
+    app: Celery, driver: DockerDriver, inflight: Inflight, reports: Reports, streams: LogStreams
 ) -> None:
-    """Bind the agent's tasks to `app`, with this node's driver, report sender and log streams."""
+    """Bind the agent's tasks to `app`, with this node's driver, its record of the operations
+    running, report sender and log streams."""
 
     def operation_task(name: str) -> None:
         @app.task(name=name, **_RETRY)
         def task(operation: dict[str, Any]) -> None:
-            run_operation(driver, reports, Operation.from_dict(operation))
+            run_operation(driver, inflight, reports, Operation.from_dict(operation))
 
     for name in OPERATION_TASKS.values():
         operation_task(name)

@@ -24,7 +24,9 @@ from typing import Any
 
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
-from workers.driver import OOM_REASON, DockerDriver, EventFeed, Observation
+from workers.docker.driver import DockerDriver
+from workers.docker.observe import OOM_REASON, EventFeed, Observation
+from workers.inflight import Inflight
 from workers.reports import ReportBatch, Reports
 
 log = logging.getLogger(__name__)
@@ -106,8 +108,9 @@ class Watcher:
     """Follows the events in a daemon thread; its reports leave through a `ReportBatch`, so a
     burst of events (hundreds of containers exiting at once) does not fall behind."""
 
-    def __init__(self, driver: DockerDriver, reports: Reports) -> None:
+    def __init__(self, driver: DockerDriver, reports: Reports, inflight: Inflight) -> None:
         self.driver = driver
+        self.inflight = inflight
         self.reports = reports
         self.batch = ReportBatch(reports.send_batch)
         self.folder = EventFolder()
@@ -156,7 +159,7 @@ class Watcher:
             # The event has no ports; Docker's view has them, with StartedAt as its time.
             observation = self.driver.observe_id(str(observation.docker_id)) or observation
         log.info("event: container %s %s", change.container_uuid, observation.state.value)
-        self.batch.put(self.reports.report(change.container_uuid, observation))
+        self.batch.put(self.reports.encode(change.container_uuid, observation))
         if observation.state is State.STOPPED:
             self._enforce_autodestroy(change)
 
@@ -166,20 +169,20 @@ class Watcher:
         (Reporting a redeploy's removal of the old container would, for one, make it look like
         the end of the record; reporting a start twice would cost the reporter a transaction.)"""
         if change.observation.state is State.RUNNING:
-            return self.driver.being_started(change.container_uuid)
-        return self.driver.winding_down(change.container_uuid)
+            return self.inflight.being_started(change.container_uuid)
+        return self.inflight.winding_down(change.container_uuid)
 
     def _skip_destroy(self, change: Change) -> bool:
         """A destroy is news only when nothing the control plane did explains it: not a removal
         of the agent's own (autodestroy, a start called off), and no other container holds the
         uuid (a redeploy removes the old one)."""
-        if self.driver.removed_by_agent(str(change.observation.docker_id)):
+        if self.inflight.removed_by_agent(str(change.observation.docker_id)):
             return True
         return self.driver.find(change.container_uuid) is not None
 
     def _enforce_autodestroy(self, change: Change) -> None:
         observation = change.observation
-        if self.driver.stopped_by_agent(change.container_uuid):
+        if self.inflight.stopped_by_agent(change.container_uuid):
             return
         if not autodestroys(change.autodestroy, observation.exit_code):
             return
@@ -190,4 +193,4 @@ class Watcher:
         removed = Observation(
             State.TERMINATED, observation.observed_ns + 1, docker_id=docker_id, reason=reason
         )
-        self.batch.put(self.reports.report(change.container_uuid, removed))
+        self.batch.put(self.reports.encode(change.container_uuid, removed))

@@ -10,33 +10,35 @@ when its next heartbeat is applied (`nodes.apply_node_report`), not here.
 from __future__ import annotations
 
 import logging
-import threading
 
 from controlplane import events
 from controlplane.core import lease
+from controlplane.core.periodic import Periodic
 from controlplane.db import nodes
 from controlplane.db.engine import Database, utcnow
 
 log = logging.getLogger(__name__)
 
 
-class LeaseSweeper:
+class LeaseSweeper(Periodic):
     def __init__(
         self, database: Database, publisher: events.EventPublisher, *, grace: float
     ) -> None:
+        interval = lease.sweep_interval(grace)
+        # A reporter that was down has heartbeats waiting in the broker; judging the nodes before
+        # a grace period of them has been applied would flap every node Unreachable and back. The
+        # first pass comes an interval after that grace period.
+        super().__init__(
+            "lease-sweeper",
+            interval,
+            self.sweep,
+            log=log,
+            first_delay=grace + interval,
+            what="lease sweep",
+        )
         self.database = database
         self.publisher = publisher
         self.grace = grace
-        self.interval = lease.sweep_interval(grace)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease-sweeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 1)
 
     def sweep(self) -> None:
         """One pass: expire the leases of nodes silent for longer than the grace period."""
@@ -52,14 +54,3 @@ class LeaseSweeper:
                 node.name,
                 self.grace,
             )
-
-    def _run(self) -> None:
-        # A reporter that was down has heartbeats waiting in the broker; judging the nodes before
-        # a grace period of them has been applied would flap every node Unreachable and back.
-        if self._stop.wait(self.grace):
-            return
-        while not self._stop.wait(self.interval):
-            try:
-                self.sweep()
-            except Exception as exc:  # a locked or lost database: the next pass tries again
-                log.warning("lease sweep failed, retrying in %s s: %s", self.interval, exc)

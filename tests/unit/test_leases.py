@@ -69,3 +69,10 @@ def test_a_node_within_its_grace_period_stays_deployed(
     publisher = RecordingPublisher()
     LeaseSweeper(database, publisher, grace=10).sweep()
     assert publisher.published == []
+
+
+def test_the_first_sweep_waits_out_a_grace_period_of_heartbeats_and_an_interval(
+    database: Database,
+) -> None:
+    sweeper = LeaseSweeper(database, RecordingPublisher(), grace=10)
+    assert (sweeper.first_delay, sweeper.interval) == (12.0, 2.0)

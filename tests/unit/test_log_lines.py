@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.driver import LogLine, parse_log_frame
+from workers.docker.observe import LogLine, parse_log_frame
 from workers.logstream import merge_tail
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
-from workers.driver import OOM_REASON
+from workers.docker.observe import OOM_REASON
 from workers.watcher import REMOVED_REASON, EventFolder, autodestroys, exit_reason
 
 UUID = "0b6e3f2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b"

@@ -1,5 +1,6 @@
-"""DockerDriver's connections to the Docker Engine socket, against a fake Engine API on a unix
-socket in a temporary directory (docker-py's own unit-test pattern: a fake API, no Docker)."""
+"""DockerDriver's connections to the Docker Engine socket (workers.docker.transport), against a
+fake Engine API on a unix socket in a temporary directory (docker-py's own unit-test pattern: a
+fake API, no Docker)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.driver import DockerDriver
+from workers.docker.driver import DockerDriver
+from workers.inflight import Inflight
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"
 
@@ -69,7 +71,9 @@ def engine() -> Iterator[FakeEngine]:
 
 
 def test_requests_about_many_containers_reuse_one_connection(engine: FakeEngine) -> None:
-    driver = DockerDriver(f"unix://{engine.server_address}", node_uuid=NODE_UUID)
+    driver = DockerDriver(
+        f"unix://{engine.server_address}", node_uuid=NODE_UUID, inflight=Inflight()
+    )
     before = engine.connections  # the client asked the Engine its API version
     try:
         # Each container has URLs of its own; docker-py alone opens a connection for each.

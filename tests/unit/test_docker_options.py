@@ -1,6 +1,8 @@
-"""DockerDriver.create_options: the docker-py arguments for a spec (no Docker connection made)."""
+"""workers.docker.options: the docker-py arguments for a spec, as pure functions (no Docker)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from docker.models.containers import Container
@@ -12,19 +14,14 @@ from controlplane.core.messages import (
     LABEL_NODE_UUID,
     ContainerSpec,
 )
-from workers.driver import RESTART_POLICIES, DockerDriver, bound_ports
+from workers.docker.options import RESTART_POLICIES, create_options, keeping_volumes, megabytes
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"
 CONTAINER_UUID = "0b6e3f2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
-@pytest.fixture
-def driver() -> DockerDriver:
-    # Bypass __init__, which opens a Docker client; create_options reads only node_uuid.
-    driver = DockerDriver.__new__(DockerDriver)
-    driver.node_uuid = NODE_UUID
-    driver.publish_ip = "127.0.0.1"
-    return driver
+def options_for(spec: ContainerSpec, *, publish_ip: str = "127.0.0.1") -> dict[str, Any]:
+    return create_options(spec, node_uuid=NODE_UUID, publish_ip=publish_ip)
 
 
 def spec(**fields: object) -> ContainerSpec:
@@ -37,8 +34,8 @@ def spec(**fields: object) -> ContainerSpec:
     return ContainerSpec.from_dict(values)
 
 
-def test_a_minimal_spec_leaves_docker_defaults_alone(driver: DockerDriver) -> None:
-    assert driver.create_options(spec()) == {
+def test_a_minimal_spec_leaves_docker_defaults_alone() -> None:
+    assert options_for(spec()) == {
         "image": "busybox:latest",
         "name": "web-0b6e3f2a",
         "command": None,
@@ -82,8 +79,8 @@ def test_a_minimal_spec_leaves_docker_defaults_alone(driver: DockerDriver) -> No
     }
 
 
-def test_a_full_spec_becomes_docker_arguments(driver: DockerDriver) -> None:
-    options = driver.create_options(
+def test_a_full_spec_becomes_docker_arguments() -> None:
+    options = options_for(
         spec(
             run_command="sleep 60",
             entrypoint="/bin/sh -c",
@@ -105,8 +102,8 @@ def test_a_full_spec_becomes_docker_arguments(driver: DockerDriver) -> None:
     assert options["host_config"]["restart_policy"] == {"Name": "on-failure"}
 
 
-def test_every_option_becomes_its_docker_argument(driver: DockerDriver) -> None:
-    options = driver.create_options(
+def test_every_option_becomes_its_docker_argument() -> None:
+    options = options_for(
         spec(
             memory=64,
             memory_swap=128,
@@ -173,10 +170,8 @@ HOST_ARGUMENTS = (
 )
 
 
-def test_the_control_plane_labels_cannot_be_overridden_by_user_labels(
-    driver: DockerDriver,
-) -> None:
-    options = driver.create_options(
+def test_the_control_plane_labels_cannot_be_overridden_by_user_labels() -> None:
+    options = options_for(
         spec(
             labels={
                 LABEL_CONTAINER_UUID: "forged",
@@ -195,9 +190,9 @@ def test_the_control_plane_labels_cannot_be_overridden_by_user_labels(
     [("OFF", None), ("ON_FAILURE", {"Name": "on-failure"}), ("ALWAYS", {"Name": "always"})],
 )
 def test_every_autorestart_value_has_a_restart_policy(
-    driver: DockerDriver, autorestart: str, policy: dict[str, str] | None
+    autorestart: str, policy: dict[str, str] | None
 ) -> None:
-    options = driver.create_options(spec(autorestart=autorestart))
+    options = options_for(spec(autorestart=autorestart))
     assert options["host_config"]["restart_policy"] == policy
 
 
@@ -207,19 +202,18 @@ def test_the_restart_policies_cover_exactly_the_accepted_autorestart_values() ->
     assert set(RESTART_POLICIES) == set(AUTORESTART_VALUES)
 
 
-def test_unlimited_swap_is_passed_as_minus_one(driver: DockerDriver) -> None:
-    options = driver.create_options(spec(memory=64, memory_swap=-1))
+def test_unlimited_swap_is_passed_as_minus_one() -> None:
+    options = options_for(spec(memory=64, memory_swap=-1))
     assert options["host_config"]["memswap_limit"] == -1
 
 
-def test_every_port_is_exposed_and_only_published_ones_are_bound(driver: DockerDriver) -> None:
-    driver.publish_ip = "10.1.2.3"
+def test_every_port_is_exposed_and_only_published_ones_are_bound() -> None:
     ports = [
         {"protocol": "tcp", "inner_port": 80, "outer_port": None, "published": True},
         {"protocol": "udp", "inner_port": 53, "outer_port": 5353, "published": True},
         {"protocol": "tcp", "inner_port": 9000, "outer_port": None, "published": False},
     ]
-    options = driver.create_options(spec(container_ports=ports))
+    options = options_for(spec(container_ports=ports), publish_ip="10.1.2.3")
     assert options["ports"] == [(80, "tcp"), (53, "udp"), (9000, "tcp")]
     # No entry at all for 9000: an empty binding list makes Docker 20.10 bind another port twice.
     assert options["host_config"]["port_bindings"] == {
@@ -228,13 +222,13 @@ def test_every_port_is_exposed_and_only_published_ones_are_bound(driver: DockerD
     }
 
 
-def test_bindings_become_bind_and_volume_mounts(driver: DockerDriver) -> None:
+def test_bindings_become_bind_and_volume_mounts() -> None:
     bindings = [
         {"host_path": "/srv/www", "container_path": "/www", "rewritable": False, "volume": None},
         {"host_path": None, "container_path": "/data", "rewritable": True, "volume": "cp-u1-d"},
         {"host_path": None, "container_path": "/cache", "rewritable": True, "volume": None},
     ]
-    mounts = driver.create_options(spec(bindings=bindings))["host_config"]["mounts"]
+    mounts = options_for(spec(bindings=bindings))["host_config"]["mounts"]
     assert [dict(mount) for mount in mounts] == [
         {"Target": "/www", "Source": "/srv/www", "Type": "bind", "ReadOnly": True},
         {"Target": "/data", "Source": "cp-u1-d", "Type": "volume", "ReadOnly": False},
@@ -242,29 +236,7 @@ def test_bindings_become_bind_and_volume_mounts(driver: DockerDriver) -> None:
     ]
 
 
-def test_bound_ports_are_read_from_dockers_network_settings() -> None:
-    attrs = {
-        "NetworkSettings": {
-            "Ports": {
-                "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
-                "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
-                "9000/tcp": None,
-            }
-        }
-    }
-    assert bound_ports(attrs) == [
-        {"protocol": "udp", "inner_port": 53, "host_ip": "0.0.0.0", "outer_port": 5353},
-        {"protocol": "tcp", "inner_port": 80, "host_ip": "127.0.0.1", "outer_port": 49153},
-    ]
-
-
-def test_a_stopped_container_has_no_bound_ports() -> None:
-    assert bound_ports({"NetworkSettings": {"Ports": {}}}) == []
-
-
-def test_a_redeploy_keeping_volumes_mounts_the_old_containers_volumes(
-    driver: DockerDriver,
-) -> None:
+def test_a_redeploy_keeping_volumes_mounts_the_old_containers_volumes() -> None:
     bindings = [
         {"host_path": None, "container_path": "/anon", "rewritable": True, "volume": None},
         {"host_path": None, "container_path": "/named", "rewritable": True, "volume": "cp-u1-d"},
@@ -282,16 +254,16 @@ def test_a_redeploy_keeping_volumes_mounts_the_old_containers_volumes(
             ],
         }
     )
-    host_config = driver._options_keeping_volumes(spec(bindings=bindings), previous)["host_config"]
+    host_config = keeping_volumes(options_for(spec(bindings=bindings)), previous)["host_config"]
     assert host_config["volumes_from"] == ["0123456789ab"]
     # The old anonymous volume comes through volumes_from; a new one would hide it.
     assert [mount["Target"] for mount in host_config["mounts"]] == ["/named", "/srv", "/added"]
 
 
-def test_docker_py_takes_every_host_config_argument(driver: DockerDriver) -> None:
+def test_docker_py_takes_every_host_config_argument() -> None:
     ports = [{"protocol": "tcp", "inner_port": 80, "outer_port": 8080, "published": True}]
     bindings = [{"host_path": None, "container_path": "/d", "rewritable": True, "volume": None}]
-    options = driver.create_options(
+    options = options_for(
         spec(memory=64, memory_swap=-1, cpu_shares=512, container_ports=ports, bindings=bindings)
     )
     # Built offline, exactly as docker-py builds it before sending it to Docker.
@@ -299,3 +271,18 @@ def test_docker_py_takes_every_host_config_argument(driver: DockerDriver) -> Non
     assert host_config["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
     assert (host_config["Memory"], host_config["MemorySwap"]) == (64 * 1024 * 1024, -1)
     assert host_config["Init"] is True
+
+
+def test_keeping_volumes_leaves_the_options_it_is_given_alone() -> None:
+    bindings = [{"host_path": None, "container_path": "/d", "rewritable": True, "volume": None}]
+    given = options_for(spec(bindings=bindings))
+    previous = Container(attrs={"Id": "0123456789ab", "Mounts": [{"Destination": "/d"}]})
+    keeping_volumes(given, previous)
+    assert given == options_for(spec(bindings=bindings))
+
+
+@pytest.mark.parametrize(("size", "argument"), [(None, None), (64, "64m"), (-1, -1)])
+def test_a_size_in_megabytes_is_passed_as_docker_py_takes_it(
+    size: int | None, argument: int | str | None
+) -> None:
+    assert megabytes(size) == argument

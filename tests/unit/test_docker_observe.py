@@ -1,4 +1,5 @@
-"""Docker's RFC 3339 timestamps to epoch nanoseconds, exactly (report ordering depends on it)."""
+"""Reading what Docker says: its RFC 3339 timestamps to epoch nanoseconds, exactly (report
+ordering depends on it), and the host ports a container's inspect data says Docker bound."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workers.driver import parse_docker_time
+from workers.docker.observe import bound_ports, parse_docker_time
 
 # 2026-11-26T21:23:38Z as whole seconds since the epoch.
 SECONDS = int(datetime(2026, 11, 26, 21, 23, 38, tzinfo=UTC).timestamp())
@@ -69,3 +70,23 @@ def test_a_non_utc_offset_is_converted_to_utc() -> None:
 def test_a_fraction_followed_by_an_offset_is_parsed(value: str, expected: int) -> None:
     # RFC 3339 allows any offset after a fraction; the offset's digits are not part of it.
     assert parse_docker_time(value) == expected
+
+
+def test_bound_ports_are_read_from_dockers_network_settings() -> None:
+    attrs = {
+        "NetworkSettings": {
+            "Ports": {
+                "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
+                "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5353"}],
+                "9000/tcp": None,
+            }
+        }
+    }
+    assert bound_ports(attrs) == [
+        {"protocol": "udp", "inner_port": 53, "host_ip": "0.0.0.0", "outer_port": 5353},
+        {"protocol": "tcp", "inner_port": 80, "host_ip": "127.0.0.1", "outer_port": 49153},
+    ]
+
+
+def test_a_stopped_container_has_no_bound_ports() -> None:
+    assert bound_ports({"NetworkSettings": {"Ports": {}}}) == []
