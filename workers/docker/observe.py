@@ -28,7 +28,7 @@ _DOCKER_TIME = re.compile(
     r"(?P<zone>[Zz]|[+-]\d\d:\d\d)$"
 )
 OOM_REASON = "killed: out of memory"
-# A container's output streams, named as the log frames name them (tutum-api.md §6.2).
+# A container's output streams, named as the log frames name them (docs/api.md §6.2).
 OUTPUT_STREAMS = ("stdout", "stderr")
 
 
