@@ -38,6 +38,21 @@ class VolumeInUseError(AgentError):
     pass
 
 
-class ActionCanceled(Exception):
-    """The control plane canceled the operation's Action before this node claimed it: the
-    operation must not go on. Not an `AgentError`, since nothing failed."""
+class NotGranted(Exception):
+    """The operation may not run: its claim was refused, or not answered yet. Not an
+    `AgentError`, since nothing failed and nothing is reported."""
+
+    def __init__(self, action_uuid: str, reason: str) -> None:
+        super().__init__(f"action {action_uuid}: {reason}")
+        self.action_uuid = action_uuid
+        self.reason = reason
+
+
+class ClaimRefused(NotGranted):
+    """The control plane refused the claim (the Action was canceled, closed, superseded, is
+    unknown or not this node's): the operation must never run, and its task is done."""
+
+
+class ClaimUnanswered(NotGranted):
+    """The claim could not be sent or was not answered in time: the operation must not run
+    yet, and its task is retried until the control plane answers."""

@@ -18,7 +18,6 @@ from celery.result import AsyncResult
 
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import (
-    CANCELED,
     CLAIM_QUEUE,
     REPORTER_QUEUE,
     TASK_CLAIM_ACTION,
@@ -26,6 +25,8 @@ from controlplane.core.messages import (
     TASK_REPORT_CONTAINERS,
     TASK_REPORT_NODE,
     TASK_REPORT_PICTURE,
+    ClaimRequest,
+    ClaimVerdict,
     ContainerReport,
     NodePicture,
     NodeReport,
@@ -33,17 +34,19 @@ from controlplane.core.messages import (
 )
 from workers.docker.host import NodeFacts
 from workers.docker.observe import Observation
+from workers.errors import ClaimRefused, ClaimUnanswered
 
 log = logging.getLogger(__name__)
 
 
 class Claim:
-    """The reporter's answer to a claim: may this node run the operation, or was its Action
-    canceled first?
+    """The reporter's answer to a claim: may this node run the operation now?
 
-    The reporter's conditional update decides a race between the claim and a cancel. If the
-    reporter does not answer in time the operation runs anyway (fail open): a cancel is a
-    courtesy, while an operation that never runs would strand the container.
+    No grant, no operation (fail closed). The reporter grants a claim only while its Action is
+    the container's open intent (`controlplane.db.actions.claim_action`), so a task delivered
+    late, after the Action was canceled, closed or superseded, never acts. A claim that could
+    not be sent or was not answered in time is neither: the operation waits and its task is
+    retried (`ClaimUnanswered`), and an operation never runs on a guess.
     """
 
     def __init__(self, action_uuid: str, result: AsyncResult | None, *, timeout: float) -> None:
@@ -51,28 +54,33 @@ class Claim:
         self.action_uuid = action_uuid
         self.result = result
         self.timeout = timeout
-        self._granted: bool | None = None
+        self._verdict: ClaimVerdict | None = None
 
-    def granted(self) -> bool:
-        """Wait for the answer (once): False only when the Action was canceled."""
-        if self._granted is None:
-            self._granted = self._ask() != CANCELED
-        return self._granted
+    def check(self) -> None:
+        """Wait for the answer (once) and return only if the claim was granted.
 
-    def _ask(self) -> str | None:
+        Raises:
+            ClaimRefused: the reporter refused the claim; the operation must never run.
+            ClaimUnanswered: no answer; the operation must not run yet.
+        """
+        if self._verdict is None:
+            self._verdict = self._ask()
+        if not self._verdict.granted:
+            raise ClaimRefused(self.action_uuid, self._verdict.reason or "refused")
+
+    def _ask(self) -> ClaimVerdict:
         if self.result is None:
-            return None
+            raise ClaimUnanswered(self.action_uuid, "the claim could not be sent")
         try:
             try:
-                state: str | None = self.result.get(
-                    timeout=self.timeout, disable_sync_subtasks=False
-                )
+                answer = self.result.get(timeout=self.timeout, disable_sync_subtasks=False)
             finally:
                 self.result.forget()
         except Exception as exc:  # timeout or broker trouble; kombu and Celery raise many kinds
-            log.warning("claim of action %s unanswered (%s); running it", self.action_uuid, exc)
-            return None
-        return state
+            raise ClaimUnanswered(self.action_uuid, f"no answer: {exc!r}") from exc
+        if not isinstance(answer, dict):
+            raise ClaimUnanswered(self.action_uuid, f"an answer of no known form: {answer!r}")
+        return ClaimVerdict.from_dict(answer)
 
 
 class Reports:
@@ -94,12 +102,17 @@ class Reports:
     def claim(self, operation: Operation) -> Claim:
         """Ask the control plane whether to run `operation`; the answer is awaited later
         (`Claim.granted`), so the agent can prepare the operation meanwhile."""
+        claim = ClaimRequest(
+            action_uuid=operation.action_uuid,
+            container_uuid=operation.container_uuid,
+            node_uuid=self.node_uuid,
+        )
         try:
             result = self.celery.send_task(
-                TASK_CLAIM_ACTION, kwargs={"action_uuid": operation.action_uuid}, queue=CLAIM_QUEUE
+                TASK_CLAIM_ACTION, kwargs={"claim": claim.to_dict()}, queue=CLAIM_QUEUE
             )
         except Exception as exc:  # broker trouble; kombu raises many kinds
-            log.warning("claim of action %s not sent (%s); running it", operation.action_uuid, exc)
+            log.warning("claim of action %s not sent: %s", operation.action_uuid, exc)
             return Claim(operation.action_uuid, None, timeout=0)
         return Claim(operation.action_uuid, result, timeout=self.claim_timeout)
 

@@ -1,4 +1,10 @@
-"""The agent's Celery tasks: decode the message, call the driver, report the outcome.
+"""The agent's Celery tasks: decode the message, claim it, call the driver, report the outcome.
+
+Every operation is fenced: it runs only once the reporter grants its claim, which it does only
+while the operation's Action is the container's open intent (`workers.reports.Claim`). A task
+delivered late (redelivered by the broker after its visibility timeout, or queued before the
+user acted again) is refused and acknowledged, never run. A claim nobody answered is retried
+later with the whole task, never run on a guess.
 
 Every task is idempotent (the driver looks containers up by label before acting), because with
 `acks_late` a task interrupted by a crash is delivered again. A failed operation is reported, not
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from kombu.exceptions import OperationalError
 
 from controlplane.core.lifecycle import Action, State
@@ -25,13 +31,14 @@ from controlplane.core.messages import (
 )
 from workers.docker.driver import DockerDriver
 from workers.docker.observe import Observation
-from workers.errors import ActionCanceled, AgentError
+from workers.errors import AgentError, ClaimRefused, ClaimUnanswered
 from workers.inflight import Inflight
 from workers.logstream import LogStreams
 from workers.reports import Claim, Reports
 
 log = logging.getLogger(__name__)
 
+CLAIM_RETRY_MAX_SECONDS = 30
 _RETRY = {
     "autoretry_for": (OperationalError,),
     "retry_backoff": 0.5,
@@ -43,20 +50,27 @@ _RETRY = {
 def run_operation(
     driver: DockerDriver, inflight: Inflight, reports: Reports, operation: Operation
 ) -> None:
-    """Carry out one lifecycle operation and report what came of it, unless it was canceled
-    before this node claimed it. `inflight` knows it runs meanwhile, so the events watcher
-    leaves the events it causes to this report."""
+    """Carry out one lifecycle operation and report what came of it, if its claim is granted.
+    `inflight` knows it runs meanwhile, so the events watcher leaves the events it causes to
+    this report.
+
+    Raises:
+        ClaimUnanswered: nobody answered the claim; the task must be retried.
+    """
     claim = reports.claim(operation)
     try:
         observation = _execute(driver, inflight, operation, claim)
-    except ActionCanceled:
-        log.info(
-            "%s of container %s skipped: action %s was canceled",
+    except ClaimRefused as exc:
+        log.warning(
+            "%s of container %s not run: the claim of action %s was refused: %s",
             operation.action,
             operation.container_uuid,
             operation.action_uuid,
+            exc.reason,
         )
         return
+    except ClaimUnanswered:
+        raise
     except AgentError as exc:
         _report_failure(reports, operation, str(exc), state=exc.state)
         return
@@ -79,13 +93,8 @@ def _execute(
     driver: DockerDriver, inflight: Inflight, operation: Operation, claim: Claim
 ) -> Observation:
     """Run the operation once the claim is granted. A start creates its container while the
-    claim is on its way (a canceled start removes it again): the round trip through the
+    claim is on its way (a start not granted removes it again): the round trip through the
     reporter then costs nothing on the way to a running container."""
-
-    def check_claim() -> None:
-        if not claim.granted():
-            raise ActionCanceled(operation.action_uuid)
-
     kind = operation.kind
     if kind is Action.START:
         spec = ContainerSpec.from_dict(operation.spec or {})
@@ -94,9 +103,9 @@ def _execute(
                 spec,
                 issued_ns=operation.issued_ns,
                 fresh=operation.rollback_state == State.INIT.value,
-                before_start=check_claim,
+                before_start=claim.check,
             )
-    check_claim()
+    claim.check()
     # The container's die and destroy events are this operation's doing, not news.
     with inflight.stopping(operation.container_uuid):
         return _wind_down(driver, operation)
@@ -124,6 +133,13 @@ def _report_failure(
     reports.failed(operation, reason, state=state)
 
 
+def claim_retry_delay(retries: int) -> float:
+    """Seconds before a task whose claim went unanswered tries again: doubling from one second
+    to at most thirty, so a reporter that is back is heard from soon and one that stays down is
+    not flooded with claims."""
+    return float(min(2**retries, CLAIM_RETRY_MAX_SECONDS))
+
+
 def register_tasks(
     app: Celery, driver: DockerDriver, inflight: Inflight, reports: Reports, streams: LogStreams
 ) -> None:
@@ -131,9 +147,15 @@ def register_tasks(
     running, report sender and log streams."""
 
     def operation_task(name: str) -> None:
-        @app.task(name=name, **_RETRY)
-        def task(operation: dict[str, Any]) -> None:
-            run_operation(driver, inflight, reports, Operation.from_dict(operation))
+        @app.task(name=name, bind=True, **_RETRY)
+        def task(self: Task, operation: dict[str, Any]) -> None:
+            message = Operation.from_dict(operation)
+            try:
+                run_operation(driver, inflight, reports, message)
+            except ClaimUnanswered as exc:
+                delay = claim_retry_delay(self.request.retries)
+                log.warning("%s; the %s is tried again in %s s", exc, message.action, delay)
+                raise self.retry(countdown=delay, exc=exc) from exc
 
     for name in OPERATION_TASKS.values():
         operation_task(name)

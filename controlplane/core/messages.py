@@ -32,7 +32,6 @@ REPORTER_QUEUE = "controlplane"
 # Claims wait on the reporter while an operation holds its start; their own queue keeps them
 # from queueing behind a burst of reports.
 CLAIM_QUEUE = "controlplane.claims"
-CANCELED = "Canceled"
 # The fanout exchange every API process listens on for state-change events.
 EVENTS_EXCHANGE = "controlplane.events"
 
@@ -127,6 +126,24 @@ class ContainerSpec(_Message):
     bindings: list[dict[str, Any]] = field(default_factory=list)
     autorestart: str = "OFF"
     autodestroy: str = "OFF"
+
+
+@dataclass(frozen=True)
+class ClaimRequest(_Message):
+    """A node agent asks before it runs an operation: may this node run this Action now?"""
+
+    action_uuid: str
+    container_uuid: str
+    node_uuid: str
+
+
+@dataclass(frozen=True)
+class ClaimVerdict(_Message):
+    """The reporter's answer to a claim. Only a granted claim lets the operation run; `reason`
+    says why one was refused (canceled, closed, superseded, unknown or not this node's)."""
+
+    granted: bool
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

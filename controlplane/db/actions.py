@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.core.errors import ActionNotFoundError
 from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, State
+from controlplane.core.messages import ClaimRequest, ClaimVerdict
 from controlplane.db.engine import new_uuid, page, utcnow
 from controlplane.db.models import ActionRecord, Container
 
@@ -109,16 +110,61 @@ def reloaded(session: Session, action_uuid: str) -> ActionRecord | None:
     )
 
 
-def claim_action(session: Session, *, action_uuid: str) -> tuple[ActionRecord | None, bool]:
-    """A node agent is about to run the action's operation: Pending becomes In progress.
+def claim_action(
+    session: Session, claim: ClaimRequest
+) -> tuple[ActionRecord | None, bool, ClaimVerdict]:
+    """A node agent asks to run an Action's operation: the fence every operation passes.
 
-    Returns the action (None if unknown) and whether this claim moved it; the agent runs the
-    operation unless it is Canceled. Committed here, because the answer goes back to the agent.
+    Granted only for the container's newest operation Action, to the node the container is
+    placed on, while that Action is open: Pending becomes In progress (of a claim and a cancel
+    racing, exactly one wins), and an Action already In progress is granted again, since that is
+    its own task delivered again after the agent died mid-operation. Anything else is refused:
+    canceled or closed (Success, Failed: the stuck-operation timeout may have closed it while
+    the task waited in the broker), superseded by a newer Action, unknown, or not this node's.
+
+    Returns the Action (None if unknown), whether this claim moved it, and the verdict.
+    Committed here, because the answer goes back to the agent.
     """
-    moved = _move(session, action_uuid, {ActionState.PENDING}, state=ActionState.IN_PROGRESS.value)
-    record = reloaded(session, action_uuid)
+    record = reloaded(session, claim.action_uuid)
+    verdict = _judge_claim(session, record, claim)
+    moved = False
+    if verdict.granted and record is not None and record.state == ActionState.PENDING.value:
+        moved = _move(
+            session, record.uuid, {ActionState.PENDING}, state=ActionState.IN_PROGRESS.value
+        )
+        record = reloaded(session, claim.action_uuid)
+        if not moved:  # canceled, or claimed by a second delivery, in between
+            verdict = _judge_claim(session, record, claim)
     session.commit()
-    return record, moved
+    return record, moved, verdict
+
+
+def _judge_claim(
+    session: Session, record: ActionRecord | None, claim: ClaimRequest
+) -> ClaimVerdict:
+    if record is None:
+        return ClaimVerdict(granted=False, reason=f"action {claim.action_uuid} is unknown")
+    container = record.container
+    if container.uuid != claim.container_uuid or container.node.uuid != claim.node_uuid:
+        return ClaimVerdict(
+            granted=False,
+            reason=f"action {record.uuid} is not for container {claim.container_uuid} "
+            f"on node {claim.node_uuid}",
+        )
+    newer = session.scalar(
+        select(ActionRecord.uuid)
+        .where(
+            ActionRecord.container_id == record.container_id,
+            ActionRecord.id > record.id,
+            ActionRecord.operation.in_([action.value for action in Action]),
+        )
+        .limit(1)
+    )
+    if newer is not None:
+        return ClaimVerdict(granted=False, reason=f"superseded by action {newer}")
+    if ActionState(record.state) not in OPEN_ACTION_STATES:
+        return ClaimVerdict(granted=False, reason=f"action {record.uuid} is {record.state}")
+    return ClaimVerdict(granted=True)
 
 
 def stuck_actions(session: Session, *, node_id: int, before: datetime) -> dict[int, ActionRecord]:

@@ -25,6 +25,7 @@ from controlplane.core.messages import (
     TASK_REPORT_CONTAINERS,
     TASK_REPORT_NODE,
     TASK_REPORT_PICTURE,
+    ClaimRequest,
     ContainerReport,
     NodePicture,
     NodeReport,
@@ -110,15 +111,23 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
             )
 
     @app.task(name=TASK_CLAIM_ACTION, ignore_result=False, **_RETRY)
-    def claim_action(action_uuid: str) -> str | None:
-        """A node agent asks before it runs an operation; it skips one that was canceled."""
+    def claim_action(claim: dict[str, Any]) -> dict[str, Any]:
+        """A node agent asks before it runs an operation; it runs it only if granted."""
+        request = ClaimRequest.from_dict(claim)
         with database.session() as session:
-            record, moved = actions.claim_action(session, action_uuid=action_uuid)
+            record, moved, verdict = actions.claim_action(session, request)
             if record is not None and moved:
                 publisher.publish([events.action_event(record, events.UPDATE)])
-            state = record.state if record is not None else None
-        log.info("action %s claimed by its node: %s", action_uuid, state)
-        return state
+        if verdict.granted:
+            log.info("action %s claimed by node %s", request.action_uuid, request.node_uuid)
+        else:
+            log.warning(
+                "claim of action %s by node %s refused: %s",
+                request.action_uuid,
+                request.node_uuid,
+                verdict.reason,
+            )
+        return verdict.to_dict()
 
     @app.task(name=TASK_REPORT_NODE, **_RETRY)
     def report_node(report: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from controlplane.core.lifecycle import Action
+from controlplane.core.messages import ClaimRequest
 from controlplane.db import actions, containers
 from controlplane.db.actions import RequestInfo
 from tests.unit.conftest import Account
@@ -26,6 +27,11 @@ def accept(session: Session, account: Account, uuid: str, action: Action) -> str
     # End the transaction the refresh opened: SQLite transactions here take the write lock.
     session.commit()
     return record.uuid
+
+
+def claim(action_uuid: str, container: dict[str, Any], node: str) -> ClaimRequest:
+    """The claim the container's own node sends for the action."""
+    return ClaimRequest(action_uuid=action_uuid, container_uuid=container["uuid"], node_uuid=node)
 
 
 def action_url(uuid: str, verb: str = "") -> str:
@@ -55,8 +61,9 @@ def test_canceling_a_pending_action_returns_the_container_to_its_state(
     assert (body["uuid"], body["state"], body["can_be_canceled"]) == (pending, "Canceled", False)
     assert body["end_date"] is not None
     assert get_json(client, container["resource_uri"], account)["state"] == "Init"
-    record, moved = actions.claim_action(session, action_uuid=pending)
+    record, moved, verdict = actions.claim_action(session, claim(pending, container, node))
     assert record is not None and (record.state, moved) == ("Canceled", False)
+    assert not verdict.granted
 
 
 def test_an_action_the_node_claimed_can_no_longer_be_canceled(
@@ -64,15 +71,19 @@ def test_an_action_the_node_claimed_can_no_longer_be_canceled(
 ) -> None:
     container = create(client, account)
     pending = accept(session, account, container["uuid"], Action.START)
-    record, moved = actions.claim_action(session, action_uuid=pending)
+    record, moved, verdict = actions.claim_action(session, claim(pending, container, node))
     assert record is not None and (record.state, moved) == ("In progress", True)
+    assert verdict.granted
     assert_error(client.post(action_url(pending, "cancel/"), headers=account.headers), 409)
     assert get_json(client, action_url(pending), account)["state"] == "In progress"
     assert get_json(client, container["resource_uri"], account)["state"] == "Starting"
 
 
-def test_a_claim_of_an_unknown_action_is_answered_with_none(session: Session) -> None:
-    assert actions.claim_action(session, action_uuid="no-such-action") == (None, False)
+def test_a_claim_of_an_unknown_action_is_refused(session: Session) -> None:
+    unknown = ClaimRequest(action_uuid="no-such-action", container_uuid="c", node_uuid="n")
+    record, moved, verdict = actions.claim_action(session, unknown)
+    assert (record, moved, verdict.granted) == (None, False, False)
+    assert verdict.reason == "action no-such-action is unknown"
 
 
 def test_a_failed_start_can_be_retried_under_the_same_action(

@@ -1,5 +1,5 @@
-"""The agent's claim: granted unless the reporter answers that the Action was canceled, and
-granted when the reporter cannot answer (fail open)."""
+"""The agent's claim: an operation runs only on a granted claim. A refused claim stops it for
+good; a claim nobody answered (or could not be sent) stops it for now, to be retried."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from controlplane.core.messages import CANCELED
+from controlplane.core.messages import ClaimVerdict
+from workers.errors import ClaimRefused, ClaimUnanswered
 from workers.reports import Claim
+from workers.tasks import CLAIM_RETRY_MAX_SECONDS, claim_retry_delay
 
 
 class Answer:
@@ -29,29 +31,65 @@ class Answer:
         self.forgotten = True
 
 
+def claim_for(answer: Any) -> tuple[Claim, Answer]:
+    result = Answer(answer)
+    return Claim("action", result, timeout=1), result  # type: ignore[arg-type]
+
+
+def test_a_granted_claim_lets_the_operation_run() -> None:
+    claim, result = claim_for(ClaimVerdict(granted=True).to_dict())
+    claim.check()
+    assert result.forgotten
+
+
 @pytest.mark.parametrize(
-    ("answer", "granted"),
+    "reason",
     [
-        ("In progress", True),
-        (CANCELED, False),
-        (None, True),  # an unknown action: nothing to cancel
-        (TimeoutError("no answer"), True),
+        "action x is Canceled",
+        "action x is Failed",
+        "superseded by action y",
+        "action x is unknown",
+        "action x is not for container c on node n",
     ],
 )
-def test_a_claim_is_granted_unless_canceled(answer: Any, granted: bool) -> None:
-    result = Answer(answer)
-    claim = Claim("action", result, timeout=1)  # type: ignore[arg-type]
-    assert claim.granted() is granted
+def test_a_refused_claim_stops_the_operation_with_the_reason(reason: str) -> None:
+    claim, _ = claim_for(ClaimVerdict(granted=False, reason=reason).to_dict())
+    with pytest.raises(ClaimRefused) as refused:
+        claim.check()
+    assert refused.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        TimeoutError("no answer"),
+        "In progress",  # an older reporter's bare state is no grant
+        None,
+    ],
+)
+def test_a_claim_without_a_verdict_is_never_taken_as_granted(answer: Any) -> None:
+    claim, result = claim_for(answer)
+    with pytest.raises(ClaimUnanswered):
+        claim.check()
     assert result.forgotten
 
 
 def test_the_answer_is_awaited_once() -> None:
-    result = Answer(CANCELED)
-    claim = Claim("action", result, timeout=1)  # type: ignore[arg-type]
-    assert [claim.granted(), claim.granted()] == [False, False]
+    claim, result = claim_for(ClaimVerdict(granted=False, reason="canceled").to_dict())
+    for _ in range(2):
+        with pytest.raises(ClaimRefused):
+            claim.check()
     assert result.asked == 1
 
 
-def test_a_claim_that_could_not_be_sent_is_granted() -> None:
+def test_a_claim_that_could_not_be_sent_is_unanswered() -> None:
     claim = Claim("action", None, timeout=0)
-    assert claim.granted() is True
+    with pytest.raises(ClaimUnanswered):
+        claim.check()
+
+
+def test_an_unanswered_claim_is_retried_sooner_first_and_at_most_every_thirty_seconds() -> None:
+    delays = [claim_retry_delay(retries) for retries in range(8)]
+    assert delays[:3] == [1.0, 2.0, 4.0]
+    assert delays == sorted(delays)
+    assert max(delays) == CLAIM_RETRY_MAX_SECONDS

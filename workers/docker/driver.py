@@ -40,11 +40,11 @@ from workers.docker.observe import (
 from workers.docker.options import create_options, keeping_volumes
 from workers.docker.transport import open_client
 from workers.errors import (
-    ActionCanceled,
     AgentError,
     DockerOperationError,
     ImageMissingError,
     NameTakenError,
+    NotGranted,
     VolumeInUseError,
 )
 from workers.inflight import Inflight
@@ -113,7 +113,7 @@ class DockerDriver:
         A `fresh` container (its record was never started) is created without a lookup first:
         a redelivery learns from Docker's name conflict that the first delivery made it, which
         saves a label search on every first start. `before_start` runs between the create and
-        the start and may raise `ActionCanceled` to call the start off.
+        the start and may raise `NotGranted` to call the start off.
 
         If the start is refused or called off, a container this call created is removed again,
         so a container back in Init has nothing on Docker; one found existing is left alone,
@@ -126,7 +126,7 @@ class DockerDriver:
         try:
             before_start()
             return self._start_unless_overtaken(container, issued_ns=issued_ns)
-        except (AgentError, ActionCanceled):
+        except (AgentError, NotGranted):
             if made_here:
                 self._discard(container)
             raise
