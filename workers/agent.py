@@ -57,7 +57,9 @@ def make_agent(settings: AgentSettings) -> Agent:
     # Log lines go out on Redis pub/sub (see workers.logstream), so log streams need Redis as
     # the broker, as the result store of the REST logs request already does.
     streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url))
-    register_tasks(app, driver, inflight, reports, streams)
+    register_tasks(
+        app, driver, inflight, reports, streams, allow_dangerous=settings.allow_dangerous
+    )
     return Agent(
         app=app,
         heartbeat=Heartbeat(driver, reports, interval=settings.heartbeat_interval),

@@ -34,6 +34,10 @@ class NameTakenError(AgentError):
     pass
 
 
+class NodePolicyError(AgentError):
+    """The node's own policy refuses a dangerous option the operation would run with."""
+
+
 class VolumeInUseError(AgentError):
     pass
 

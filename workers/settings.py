@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from controlplane.core import policy
 from controlplane.core.environment import SettingsError, env_int
 from controlplane.core.messages import TAG_NAME
 
@@ -43,6 +44,9 @@ class AgentSettings:
     watch_events: bool = True
     # Names reported with the node's facts; a create may ask for a node with them.
     tags: tuple[str, ...] = ()
+    # The dangerous options this node runs (core/policy.py); none unless its operator says so,
+    # whatever the control plane allows, so a forged or mistaken task cannot escalate.
+    allow_dangerous: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
@@ -68,6 +72,7 @@ class AgentSettings:
             relist_interval=env_int(env, PREFIX + "RELIST_INTERVAL", cls.relist_interval, 1),
             watch_events=env.get(PREFIX + "WATCH_EVENTS", "1") not in ("0", "false", "no"),
             tags=parse_tags(env.get(PREFIX + "TAGS", "")),
+            allow_dangerous=_allowed(env.get(PREFIX + "ALLOW_DANGEROUS", "")),
         )
 
 
@@ -76,6 +81,13 @@ def _address(text: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise SettingsError(f"{PREFIX}PUBLISH_IP must be an IP address, got {text!r}") from None
+
+
+def _allowed(text: str) -> frozenset[str]:
+    try:
+        return policy.parse_allowed(text)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}ALLOW_DANGEROUS: {exc}") from None
 
 
 def parse_tags(text: str) -> tuple[str, ...]:

@@ -15,11 +15,14 @@ failure while reporting is retried, since retrying re-runs an idempotent operati
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from celery import Celery, Task
 from kombu.exceptions import OperationalError
 
+from controlplane.core import policy
+from controlplane.core.errors import DangerousOptionForbiddenError
 from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import (
     OPERATION_TASKS,
@@ -31,7 +34,7 @@ from controlplane.core.messages import (
 )
 from workers.docker.driver import DockerDriver
 from workers.docker.observe import Observation
-from workers.errors import AgentError, ClaimRefused, ClaimUnanswered
+from workers.errors import AgentError, ClaimRefused, ClaimUnanswered, NodePolicyError
 from workers.inflight import Inflight
 from workers.logstream import LogStreams
 from workers.reports import Claim, Reports
@@ -48,7 +51,12 @@ _RETRY = {
 
 
 def run_operation(
-    driver: DockerDriver, inflight: Inflight, reports: Reports, operation: Operation
+    driver: DockerDriver,
+    inflight: Inflight,
+    reports: Reports,
+    operation: Operation,
+    *,
+    allow_dangerous: Collection[str] = frozenset(),
 ) -> None:
     """Carry out one lifecycle operation and report what came of it, if its claim is granted.
     `inflight` knows it runs meanwhile, so the events watcher leaves the events it causes to
@@ -59,6 +67,7 @@ def run_operation(
     """
     claim = reports.claim(operation)
     try:
+        check_node_policy(operation, allow_dangerous, claim)
         observation = _execute(driver, inflight, operation, claim)
     except ClaimRefused as exc:
         log.warning(
@@ -87,6 +96,30 @@ def run_operation(
         observation.state.value,
     )
     reports.observed(operation.container_uuid, observation, action_uuid=operation.action_uuid)
+
+
+def check_node_policy(operation: Operation, allow_dangerous: Collection[str], claim: Claim) -> None:
+    """Check a creating operation's definition against the node's own allow-list before
+    anything is made. The control plane checks the same options against its own list; this
+    node trusts no task to have been checked, so a forged or mistaken one cannot escalate. A
+    refusal is reported (failing the Action) only for a granted claim, so a task that is not
+    the container's current intent cannot close its Action either.
+
+    Raises:
+        NodePolicyError: naming the first dangerous option this node does not allow.
+        ClaimRefused, ClaimUnanswered: from the claim, for an operation refused anyway.
+    """
+    if operation.spec is None:
+        return
+    try:
+        policy.check_allowed(operation.spec, allow_dangerous)
+    except DangerousOptionForbiddenError as exc:
+        claim.check()
+        option = exc.kwargs["option"]
+        raise NodePolicyError(
+            f"{exc.kwargs['field']}: this node does not run containers with the {option} "
+            f"option; its operator can allow it with CONTROLPLANE_AGENT_ALLOW_DANGEROUS={option}"
+        ) from None
 
 
 def _execute(
@@ -141,7 +174,13 @@ def claim_retry_delay(retries: int) -> float:
 
 
 def register_tasks(
-    app: Celery, driver: DockerDriver, inflight: Inflight, reports: Reports, streams: LogStreams
+    app: Celery,
+    driver: DockerDriver,
+    inflight: Inflight,
+    reports: Reports,
+    streams: LogStreams,
+    *,
+    allow_dangerous: Collection[str] = frozenset(),
 ) -> None:
     """Bind the agent's tasks to `app`, with this node's driver, its record of the operations
     running, report sender and log streams."""
@@ -151,7 +190,7 @@ def register_tasks(
         def task(self: Task, operation: dict[str, Any]) -> None:
             message = Operation.from_dict(operation)
             try:
-                run_operation(driver, inflight, reports, message)
+                run_operation(driver, inflight, reports, message, allow_dangerous=allow_dangerous)
             except ClaimUnanswered as exc:
                 delay = claim_retry_delay(self.request.retries)
                 log.warning("%s; the %s is tried again in %s s", exc, message.action, delay)
