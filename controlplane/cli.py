@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from celery import signals
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
+from controlplane.core.shutdown import run_worker
 from controlplane.db import migrate, users
 from controlplane.db.engine import Database
 from controlplane.db.models import User
@@ -188,14 +190,14 @@ def reporter(concurrency: int) -> None:
     app, sweeper = make_reporter(settings)
     sweeper.start()
     try:
-        app.worker_main(
-            worker_argv(
-                [CLAIM_QUEUE, REPORTER_QUEUE],
-                hostname="reporter@%h",
-                concurrency=concurrency,
-                loglevel=logging.getLevelName(logging.getLogger().level),
-            )
+        argv = worker_argv(
+            [CLAIM_QUEUE, REPORTER_QUEUE],
+            hostname="reporter@%h",
+            concurrency=concurrency,
+            loglevel=logging.getLevelName(logging.getLogger().level),
         )
+        # Exits with status 1 if the worker stops by itself (core/shutdown.py).
+        run_worker(lambda: app.worker_main(argv), signals.worker_shutting_down)
     finally:
         sweeper.stop()
 

@@ -29,8 +29,23 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
-"$CP" reporter >"$STATE/logs/reporter.log" 2>&1 & pids+=($!)
-"$CP" agent >"$STATE/logs/agent.log" 2>&1 & pids+=($!)
+# Run "$@" again whenever it exits with a failure, as a supervisor with Restart=on-failure would:
+# the agent and the reporter outlive their broker, and exit non-zero if their worker ever stops
+# on its own. A clean exit, or the TERM stop_all sends, ends the loop.
+supervise() {
+  local child="" status
+  trap '[[ -n "$child" ]] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+  while true; do
+    "$@" & child=$!
+    status=0; wait "$child" || status=$?
+    ((status == 0)) && exit 0
+    say "'${*:2}' exited with status $status; restarting it in 2 s"
+    sleep 2
+  done
+}
+
+supervise "$CP" reporter >>"$STATE/logs/reporter.log" 2>&1 & pids+=($!)
+supervise "$CP" agent >>"$STATE/logs/agent.log" 2>&1 & pids+=($!)
 "$CP" api --bind "127.0.0.1:$PORT" >"$STATE/logs/api.log" 2>&1 & pids+=($!)
 
 # Ready when the API answers and the agent has registered its node (creates need a node).

@@ -1,5 +1,10 @@
 """The agent's Celery app: consumes only its own node's queue, with a thread pool because every
-task waits on the Docker Engine rather than on the CPU."""
+task waits on the Docker Engine rather than on the CPU.
+
+The agent outlives its broker: Celery reconnects for as long as it takes. Should the worker stop
+without being asked to, the process exits with status 1, never 0 (`controlplane.core.shutdown`),
+so that a supervisor restarting on failure (scripts/run.sh does) brings the node back.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ import logging
 from dataclasses import dataclass
 
 import redis
-from celery import Celery
+from celery import Celery, signals
 
 from controlplane.core.celeryconf import celery_config, worker_argv
 from controlplane.core.messages import node_queue
+from controlplane.core.shutdown import run_worker
 from workers.docker.driver import DockerDriver
 from workers.heartbeat import Heartbeat
 from workers.inflight import Inflight
@@ -75,17 +81,16 @@ def run_agent(settings: AgentSettings) -> None:
     if agent.watcher is not None:
         agent.watcher.start()
     agent.relist.start()
+    argv = worker_argv(
+        [node_queue(settings.node_uuid)],
+        hostname=f"agent-{settings.node_uuid}@%h",
+        concurrency=settings.concurrency,
+        # The level `controlplane --log-level` gave the root logger: Celery sets the root
+        # logger to the level it is given, so a fixed one would override the option.
+        loglevel=logging.getLevelName(logging.getLogger().level),
+    )
     try:
-        agent.app.worker_main(
-            worker_argv(
-                [node_queue(settings.node_uuid)],
-                hostname=f"agent-{settings.node_uuid}@%h",
-                concurrency=settings.concurrency,
-                # The level `controlplane --log-level` gave the root logger: Celery sets the root
-                # logger to the level it is given, so a fixed one would override the option.
-                loglevel=logging.getLevelName(logging.getLogger().level),
-            )
-        )
+        run_worker(lambda: agent.app.worker_main(argv), signals.worker_shutting_down)
     finally:
         agent.relist.stop()
         if agent.watcher is not None:

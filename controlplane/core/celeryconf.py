@@ -45,6 +45,9 @@ def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]
             },
         },
         "broker_connection_retry_on_startup": True,
+        # A worker never gives up on its broker (Celery's default stops after 100 attempts): a
+        # node whose agent exited stays Unreachable until a person notices.
+        "broker_connection_max_retries": None,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "task_send_sent_event": False,
