@@ -20,9 +20,7 @@ def contract(name: str) -> configparser.SectionProxy:
 
 def test_every_module_of_controlplane_but_the_core_is_forbidden_to_the_agent() -> None:
     forbidden = set(contract("agent-sees-only-core")["forbidden_modules"].split())
-    modules = {
-        f"controlplane.{info.name}" for info in pkgutil.iter_modules(controlplane.__path__)
-    }
+    modules = {f"controlplane.{info.name}" for info in pkgutil.iter_modules(controlplane.__path__)}
     assert "controlplane.core" in modules
     assert modules - {"controlplane.core"} <= forbidden
 
