@@ -1,9 +1,9 @@
 """Container options end to end: each create option is read back from the real Docker container;
 published ports, named volumes across redeploys, and the operator's veto on dangerous options.
 
-The session's API allows every dangerous option (conftest), so those options can be checked on
-Docker; the `strict` API is a second API process over the same database with the default
-settings, which refuse them.
+The session's API allows every dangerous option (tests/support/plane.py), so those options can be
+checked on Docker; the `strict` API is a second API process over the same database with the
+default settings, which refuse them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ import pytest
 from docker.models.containers import Container
 
 from controlplane.core.messages import LABEL_CONTAINER_UUID
-from tests.integration.conftest import IMAGE, ApiClient, Plane, wait_for
-from tests.integration.test_containers_api import docker_containers
+from tests.support.api import ApiClient
+from tests.support.containers import docker_containers
+from tests.support.locations import IMAGE
+from tests.support.plane import Plane
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
