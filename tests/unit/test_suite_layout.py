@@ -1,0 +1,128 @@
+"""The layout of the test suites themselves, where it would otherwise regress silently:
+
+- a unit run loads nothing of the live-plane harness (tests/support) nor of the clients it drives
+  (docker, redis, requests, websocket): the root conftest, which every run loads, imports them
+  only inside its fixtures' bodies;
+- tests/integration and tests/conformance share the one `plane` of tests/conftest.py: fixtures of
+  their own would start a second plane, whose reporter would consume the first one's reports.
+
+Both run pytest itself, in a fresh interpreter (this one imported everything long ago), with a
+probe plugin that writes what it saw to a JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
+
+# Run as `python -c PROBE + RUN <output file> <pytest arguments...>`.
+RUN = """
+probe = Probe()
+exit_code = pytest.main(sys.argv[2:], plugins=[probe])
+with open(sys.argv[1], "w") as out:
+    json.dump({"exit_code": int(exit_code), "found": probe.found}, out)
+"""
+
+IMPORTS_PROBE = """
+import json
+import sys
+
+import pytest
+
+HARNESS = ("tests.support", "docker", "redis", "requests", "websocket")
+
+
+def loaded():
+    return sorted(
+        name for name in sys.modules if any(name == h or name.startswith(h + ".") for h in HARNESS)
+    )
+
+
+class Probe:
+    def __init__(self):
+        self.found = {}
+
+    def pytest_plugin_registered(self, plugin):
+        if getattr(plugin, "__name__", None) == "tests.conftest":
+            self.found["after the root conftest"] = loaded()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session):
+        # Every conftest of the run is loaded by now; the test modules are not needed.
+        self.found["before collection"] = loaded()
+        return True
+"""
+
+FIXTURES_PROBE = """
+import inspect
+import json
+import os
+import sys
+
+import pytest
+
+
+class Probe:
+    def __init__(self):
+        # session fixture -> where it is defined -> the suites whose tests use that definition
+        self.found = {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            # pytest's own resolution of the item's fixtures (no public API gives it).
+            for name, fixturedefs in item._fixtureinfo.name2fixturedefs.items():
+                fixturedef = fixturedefs[-1]
+                if fixturedef.scope != "session":
+                    continue
+                path = os.path.relpath(inspect.getsourcefile(fixturedef.func))
+                where = f"{path}:{inspect.getsourcelines(fixturedef.func)[1]}"
+                suites = self.found.setdefault(name, {}).setdefault(where, [])
+                suite = item.nodeid.split("/")[1]
+                if suite not in suites:
+                    suites.append(suite)
+"""
+
+
+def run_pytest_with(probe: str, tmp_path: Path, *args: str) -> dict[str, Any]:
+    output = tmp_path / "probe.json"
+    finished = subprocess.run(
+        [sys.executable, "-c", probe + RUN, str(output), *args, "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert output.exists(), finished.stdout + finished.stderr
+    result: dict[str, Any] = json.loads(output.read_text())
+    return result
+
+
+def test_a_unit_run_imports_neither_the_harness_nor_docker_redis_requests_or_websocket(
+    tmp_path: Path,
+) -> None:
+    found = run_pytest_with(IMPORTS_PROBE, tmp_path, "tests/unit", "--collect-only")["found"]
+    # The root conftest adds none of them; the unit conftest adds only redis, which the API
+    # itself imports (controlplane.api.logchannels), through the Flask app the fixtures build.
+    assert found["after the root conftest"] == []
+    assert {name.split(".")[0] for name in found["before collection"]} <= {"redis"}
+
+
+def test_the_live_suites_share_the_one_plane_of_the_root_conftest(tmp_path: Path) -> None:
+    run = run_pytest_with(
+        FIXTURES_PROBE, tmp_path, "tests/integration", "tests/conformance", "--collect-only"
+    )
+    assert run["exit_code"] == 0
+    found = run["found"]
+    assert len(found["plane"]) == 1, found["plane"]
+    [(where, suites)] = found["plane"].items()
+    assert where.startswith("tests/conftest.py:")
+    assert sorted(suites) == ["conformance", "integration"]
+    # Nor is any other session fixture defined twice (e.g. the plane's docker_client or redis_db).
+    assert {name: list(places) for name, places in found.items() if len(places) > 1} == {}
