@@ -9,55 +9,23 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_restful import Resource
-from werkzeug.test import TestResponse
 
 from controlplane.api.errors import ControlPlaneApi, error_response
 from controlplane.core.errors import ContainerNotFoundError, InvalidInputError
+from tests.unit.helpers import CONTAINERS, Account, assert_error, create, get_json
 
-if TYPE_CHECKING:
-    from conftest import Account
-
-CONTAINERS = "/api/v1/container/"
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
-
-
-def create(client: FlaskClient, account: Account, **fields: Any) -> dict[str, Any]:
-    response = client.post(
-        CONTAINERS, json={"image_name": "busybox", **fields}, headers=account.headers
-    )
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def get_json(client: FlaskClient, url: str, account: Account) -> dict[str, Any]:
-    response = client.get(url, headers=account.headers)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def total(client: FlaskClient, account: Account, url: str = CONTAINERS) -> int:
     return get_json(client, url, account)["meta"]["total_count"]
-
-
-def assert_error(response: TestResponse, status: int, field: str | None = None) -> dict[str, Any]:
-    """A JSON error body with a human sentence, no traceback, and the field when one is named."""
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, text
-    assert response.mimetype == "application/json"
-    data = json.loads(text)
-    assert isinstance(data, dict)
-    assert isinstance(data["error"], str) and data["error"]
-    assert "Traceback" not in text
-    if field is not None:
-        assert data["field"] == field
-    return data
 
 
 def basic(username: str, key: str, scheme: str = "Basic") -> str:

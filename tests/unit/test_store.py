@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import event, func, select, update
@@ -19,63 +18,13 @@ from controlplane.core.lifecycle import Action, ActionState, State
 from controlplane.core.messages import ContainerReport
 from controlplane.core.scheduler import choose_node
 from controlplane.db import containers, nodes, observations
-from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import new_uuid, utcnow
 from controlplane.db.models import ActionRecord, Container, Node
-
-if TYPE_CHECKING:
-    from conftest import Account
-
-REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
-
-
-def add_container(session: Session, *, owner_id: int, node_uuid: str, name: str = "web") -> str:
-    node = nodes.get_node(session, uuid=node_uuid)
-    uuid = new_uuid()
-    containers.insert_container(
-        session,
-        owner_id=owner_id,
-        node_id=node.id,
-        fields={
-            "uuid": uuid,
-            "name": name,
-            "unique_name": f"{name}-{uuid[:8]}",
-            "image_name": "busybox:latest",
-        },
-        request=REQUEST,
-    )
-    return uuid
-
-
-def state_of(session: Session, uuid: str) -> State:
-    session.expire_all()
-    return State(session.scalar(select(Container.state).where(Container.uuid == uuid)))
-
-
-def action(session: Session, uuid: str) -> ActionRecord:
-    session.expire_all()
-    record = session.scalar(select(ActionRecord).where(ActionRecord.uuid == uuid))
-    assert record is not None
-    return record
+from tests.unit.helpers import REQUEST, Account, action, add_container, apply, state_of
 
 
 def action_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(ActionRecord)) or 0
-
-
-def apply(
-    session: Session, uuid: str, state: State, observed_ns: int, node_uuid: str, **extra: object
-) -> bool:
-    report = ContainerReport.from_dict(
-        {
-            "container_uuid": uuid,
-            "state": state.value,
-            "observed_ns": observed_ns,
-            "node_uuid": node_uuid,
-            **extra,
-        }
-    )
-    return observations.apply_container_report(session, report).changed
 
 
 @pytest.fixture

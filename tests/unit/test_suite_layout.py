@@ -4,14 +4,17 @@
   (docker, redis, requests, websocket): the root conftest, which every run loads, imports them
   only inside its fixtures' bodies;
 - tests/integration and tests/conformance share the one `plane` of tests/conftest.py: fixtures of
-  their own would start a second plane, whose reporter would consume the first one's reports.
+  their own would start a second plane, whose reporter would consume the first one's reports;
+- no test module imports another test module or a conftest: what tests share lives in
+  tests/support, tests/unit/helpers.py and tests/conformance/sdk.py.
 
-Both run pytest itself, in a fresh interpreter (this one imported everything long ago), with a
-probe plugin that writes what it saw to a JSON file.
+The first two run pytest itself, in a fresh interpreter (this one imported everything long
+ago), with a probe plugin that writes what it saw to a JSON file.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -126,3 +129,36 @@ def test_the_live_suites_share_the_one_plane_of_the_root_conftest(tmp_path: Path
     assert sorted(suites) == ["conformance", "integration"]
     # Nor is any other session fixture defined twice (e.g. the plane's docker_client or redis_db).
     assert {name: list(places) for name, places in found.items() if len(places) > 1} == {}
+
+
+def imported_modules(tree: ast.Module) -> set[str]:
+    """Every module an import statement names, and every `from` import's names as submodules."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def offending_prefix(module: str) -> str | None:
+    """`tests.unit.test_store` of `tests.unit.test_store.REQUEST`: the test module or conftest
+    a name is in, if it is in one."""
+    parts = module.split(".")
+    for index, part in enumerate(parts):
+        if part == "conftest" or part.startswith("test_"):
+            return ".".join(parts[: index + 1])
+    return None
+
+
+def test_no_test_module_imports_a_test_module_or_a_conftest() -> None:
+    offenders = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        bad = {prefix for name in imported_modules(tree) if (prefix := offending_prefix(name))}
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = sorted(bad)
+    assert offenders == {}
