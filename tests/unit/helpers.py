@@ -3,6 +3,7 @@ HTTP helpers for the Flask test client, and the record helpers for the database.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,11 @@ class Account:
 # --- HTTP through the test client ------------------------------------------------------------
 
 CONTAINERS = "/api/v1/container/"
+UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
+
+
+def basic(username: str, key: str, scheme: str = "Basic") -> str:
+    return f"{scheme} {base64.b64encode(f'{username}:{key}'.encode()).decode()}"
 
 
 def create(client: FlaskClient, account: Account, **fields: Any) -> dict[str, Any]:
@@ -50,6 +56,10 @@ def get_json(client: FlaskClient, url: str, account: Account) -> dict[str, Any]:
     response = client.get(url, headers=account.headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def total(client: FlaskClient, account: Account, url: str = CONTAINERS) -> int:
+    return get_json(client, url, account)["meta"]["total_count"]
 
 
 def assert_error(response: TestResponse, status: int, field: str | None = None) -> dict[str, Any]:
