@@ -22,7 +22,7 @@ from controlplane.core.messages import ContainerReport, NodeReport
 from controlplane.db import migrate, nodes, observations, users
 from controlplane.db.engine import Database
 from controlplane.settings import Settings
-from tests.unit.helpers import Account
+from tests.unit.helpers import Account, add_container
 
 CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"
 
@@ -150,3 +150,10 @@ def report(database: Database) -> Callable[..., bool]:
             return observations.apply_container_report(session, message).changed
 
     return apply
+
+
+@pytest.fixture
+def container(session: Session, account: Account, node: str) -> str:
+    """A container of `account` on `node`, stored as the API stores a create (Init, with its
+    finished create action)."""
+    return add_container(session, owner_id=account.user_id, node_uuid=node)

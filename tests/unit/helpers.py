@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
@@ -124,3 +125,24 @@ def apply(
         }
     )
     return observations.apply_container_report(session, report).changed
+
+
+def query_plans(session: Session, work: Callable[[], object]) -> list[str]:
+    """SQLite's plan of every query `work` runs (EXPLAIN QUERY PLAN), its steps on one line."""
+    statements: list[tuple[str, object]] = []
+
+    def record(_c: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        work()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    connection = session.connection()
+    return [
+        " ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {s}", p))
+        for s, p in statements
+    ]
