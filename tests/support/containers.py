@@ -1,17 +1,34 @@
-"""The real Docker containers behind the control plane's, read and removed with docker-py."""
+"""The real Docker containers behind the control plane's, made through the API, read and removed
+with docker-py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import docker
 import docker.errors
+from docker.models.containers import Container
 
 from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
+from tests.support.api import ApiClient
 
 SERVER = 'sh -c "echo out-line; echo err-line >&2; exec sleep 3600"'
+SLEEP = "sleep 3600"
 
 
 def docker_containers(client: docker.DockerClient, uuid: str) -> list:
     return client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER_UUID}={uuid}"})
+
+
+def running_container(
+    alice: ApiClient, docker_client: docker.DockerClient, **fields: Any
+) -> tuple[dict[str, Any], Container]:
+    """Create with `fields`, start, wait for Running; the API's view and the Docker container."""
+    created = alice.create(**fields)
+    assert alice.act(created["uuid"], "start").status_code == 202
+    body = alice.wait_state(created["uuid"], "Running")
+    [container] = docker_containers(docker_client, created["uuid"])
+    return body, container
 
 
 def remove_node_containers(client: docker.DockerClient, node_uuid: str) -> None:
