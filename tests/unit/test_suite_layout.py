@@ -1,8 +1,8 @@
 """The layout of the test suites themselves, where it would otherwise regress silently:
 
-- a unit run loads nothing of the live-plane harness (tests/support) nor of the clients it drives
-  (docker, redis, requests, websocket): the root conftest, which every run loads, imports them
-  only inside its fixtures' bodies;
+- a unit run never imports the live-plane harness (tests/support), and its conftests none of the
+  clients the harness drives (docker, redis, requests, websocket): the root conftest, which every
+  run loads, imports them only inside its fixtures' bodies;
 - tests/integration and tests/conformance share the one `plane` of tests/conftest.py: fixtures of
   their own would start a second plane, whose reporter would consume the first one's reports;
 - no test module imports another test module or a conftest: what tests share lives in
@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
@@ -57,9 +59,10 @@ class Probe:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session):
-        # Every conftest of the run is loaded by now; the test modules are not needed.
-        self.found["before collection"] = loaded()
-        return True
+        self.found["before collection"] = loaded()  # every conftest of the run is loaded
+
+    def pytest_collection_finish(self, session):
+        self.found["after collection"] = loaded()  # and every test module
 """
 
 FIXTURES_PROBE = """
@@ -107,14 +110,30 @@ def run_pytest_with(probe: str, tmp_path: Path, *args: str) -> dict[str, Any]:
     return result
 
 
-def test_a_unit_run_imports_neither_the_harness_nor_docker_redis_requests_or_websocket(
-    tmp_path: Path,
+@pytest.fixture(scope="module")
+def unit_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """What of the harness and its clients a collection of tests/unit had imported: after the
+    root conftest, after every conftest, after every test module."""
+    run = run_pytest_with(
+        IMPORTS_PROBE, tmp_path_factory.mktemp("unit-run"), "tests/unit", "--collect-only"
+    )
+    assert run["exit_code"] == 0, run
+    found: dict[str, list[str]] = run["found"]
+    return found
+
+
+def test_the_conftests_of_a_unit_run_import_no_harness_nor_docker_requests_or_websocket(
+    unit_run: dict[str, list[str]],
 ) -> None:
-    found = run_pytest_with(IMPORTS_PROBE, tmp_path, "tests/unit", "--collect-only")["found"]
-    # The root conftest adds none of them; the unit conftest adds only redis, which the API
-    # itself imports (controlplane.api.logchannels), through the Flask app the fixtures build.
-    assert found["after the root conftest"] == []
-    assert {name.split(".")[0] for name in found["before collection"]} <= {"redis"}
+    # The root conftest imports none of them, redis included; the unit conftest only redis, which
+    # the API itself imports (controlplane.api.logchannels), through the app its fixtures build.
+    assert unit_run["after the root conftest"] == []
+    assert {name.split(".")[0] for name in unit_run["before collection"]} <= {"redis"}
+
+
+def test_no_unit_test_module_imports_the_harness(unit_run: dict[str, list[str]]) -> None:
+    # The unit tests of the node agent's driver import docker (and with it requests) themselves.
+    assert [name for name in unit_run["after collection"] if name.startswith("tests.support")] == []
 
 
 def test_the_live_suites_share_the_one_plane_of_the_root_conftest(tmp_path: Path) -> None:
