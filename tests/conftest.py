@@ -3,12 +3,17 @@
 tests/integration (HTTP with requests) and tests/conformance (the real client SDKs) share one
 `plane`: one API, reporter and node agent per session, on one Redis database. Defining the
 fixtures in each folder's conftest would make pytest start two planes, whose reporters would then
-consume each other's reports from the shared queue. The machinery itself (`Plane`, `ApiClient`,
-`wait_for`) is in tests/integration/conftest.py.
+consume each other's reports from the shared queue (`tests.support.plane.start_plane` refuses a
+second one). The machinery itself (`Plane`, `ApiClient`, `wait_for`, ...) is in tests/support.
+
+Every fixture imports what it needs from tests/support inside its body, so this module imports
+nothing but pytest: a unit run (tests/unit), which loads it too, imports neither the harness nor
+docker, redis, requests or websocket (tests/unit/test_suite_layout.py checks this, and that the
+live suites resolve `plane` to this module's fixture).
 
 The session runs a short node lease (8 s grace, 2 s heartbeats) so that tests/integration/
 test_nodes.py sees a silent node go Unreachable quickly; its `extra_nodes` (two more dockerd
-daemons with their own agents, see tests/integration/daemons.py) are module-scoped, and left
+daemons with their own agents, see tests/support/daemons.py) are module-scoped, and left
 Unreachable, so no later test places a container on them.
 
 Every container the session's node made is removed after each test that used the plane (by the
@@ -20,36 +25,27 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
 import pytest
-import redis
-import requests
 
-from controlplane.core.messages import LABEL_NODE_UUID
-from tests.integration.conftest import (
-    BIN,
-    DOCKER_URL,
-    IMAGE,
-    REDIS_URL,
-    ROOT,
-    ApiClient,
-    Plane,
-    Service,
-    free_port,
-    tolerating_socket_leaks,
-    wait_for,
-)
-from tests.integration.daemons import ExtraDockerDaemon, ExtraNode
+if TYPE_CHECKING:
+    import docker
+    import redis
+
+    from tests.support.api import ApiClient
+    from tests.support.daemons import ExtraNode
+    from tests.support.plane import Plane
 
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=DOCKER_URL)
+    from docker import DockerClient
+
+    from tests.support.locations import DOCKER_URL
+
+    client = DockerClient(base_url=DOCKER_URL)
     client.ping()
     yield client
     client.close()
@@ -57,6 +53,8 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 @pytest.fixture(scope="session")
 def image(docker_client: docker.DockerClient) -> str:
+    from tests.support.locations import IMAGE, ROOT
+
     subprocess.run(
         ["bash", str(ROOT / "scripts/bootstrap.sh"), "image"],
         check=True,
@@ -68,26 +66,15 @@ def image(docker_client: docker.DockerClient) -> str:
 
 @pytest.fixture(scope="session")
 def redis_db() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
+    from redis import Redis
+
+    from tests.support.locations import REDIS_URL
+
+    client = Redis.from_url(REDIS_URL)
     client.flushdb()
     yield client
     client.flushdb()
     client.close()
-
-
-def _remove_node_containers(client: docker.DockerClient, node_uuid: str) -> None:
-    """Remove the node's containers; one the agent is removing at the same moment (a test that
-    ended with a terminate) is already on its way out."""
-    for container in client.containers.list(
-        all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
-    ):
-        try:
-            container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            if exc.status_code != 409:
-                raise
 
 
 @pytest.fixture(scope="session")
@@ -97,115 +84,21 @@ def plane(
     image: str,
     redis_db: redis.Redis,
 ) -> Iterator[Plane]:
-    state = tmp_path_factory.mktemp("plane")
-    node_uuid = str(uuid.uuid4())
-    env = {
-        **os.environ,
-        "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/controlplane.db",
-        "CONTROLPLANE_BROKER_URL": REDIS_URL,
-        "CONTROLPLANE_NODE_TIMEOUT": "10",
-        "CONTROLPLANE_STOP_TIMEOUT": "5",
-        "CONTROLPLANE_PAGE_SIZE": "25",
-        "CONTROLPLANE_AGENT_BROKER_URL": REDIS_URL,
-        "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
-        "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
-        "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
-        "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
-        # The session's API accepts every option so each can be checked on Docker; the default
-        # (refusing the dangerous ones) is checked against a second API (test_container_options).
-        "CONTROLPLANE_ALLOW_DANGEROUS": "all",
-        "CONTROLPLANE_AGENT_PUBLISH_IP": "127.0.0.1",
-        # A quick relist and a short deadline for stuck operations, so the tests of the repairs
-        # (tests/integration/test_out_of_band.py) do not wait out the production defaults.
-        "CONTROLPLANE_AGENT_RELIST_INTERVAL": "2",
-        "CONTROLPLANE_STUCK_TIMEOUT": "20",
-        # A short lease, so tests/integration/test_nodes.py sees a silent node go Unreachable
-        # quickly; agents beat more often than by default so a busy machine never loses one.
-        "CONTROLPLANE_NODE_GRACE": "8",
-        "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
-    }
-    controlplane = str(BIN / "controlplane")
-    subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
-    keys = {}
-    for username in ("alice", "bob"):
-        created = subprocess.run(
-            [controlplane, "user", "create", username],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        keys[username] = created.stdout.strip()
-    port = free_port()
-    services = {
-        "reporter": Service("reporter", ["reporter"], env, state),
-        "agent": Service("agent", ["agent"], env, state),
-        "api": Service("api", ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env, state),
-    }
-    running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys, state)
-    try:
-        admin = running.client("alice")
+    from tests.support.plane import start_plane
 
-        def node_deployed() -> bool:
-            try:
-                nodes = admin.request("GET", "/api/v1/node/").json()["objects"]
-            except (requests.ConnectionError, ValueError):
-                return False
-            return any(n["uuid"] == node_uuid and n["state"] == "Deployed" for n in nodes)
-
-        wait_for(node_deployed, timeout=60, interval=0.2)
+    with start_plane(tmp_path_factory.mktemp("plane"), docker_client) as running:
         yield running
-    finally:
-        for service in services.values():
-            service.stop()
-        _remove_node_containers(docker_client, node_uuid)
-
-
-# The extra nodes: their names are also their bridges' (see tests/integration/daemons.py).
-EXTRA_NODE_TAGS = {"cpnode1": "ssd,zone-a", "cpnode2": "zone-b"}
 
 
 @pytest.fixture(scope="module")
 def extra_nodes(plane: Plane, docker_client: docker.DockerClient) -> Iterator[list[ExtraNode]]:
     """Two more real nodes, each a dockerd of its own with its own agent, tagged as in
-    EXTRA_NODE_TAGS, registered with the session's plane. Everything is removed afterwards, pass
-    or fail, and the nodes are left Unreachable, so later tests never place containers on them."""
-    started: list[ExtraNode] = []
-    daemons = [
-        ExtraDockerDaemon(name, index, plane.state_dir)
-        for index, name in enumerate(EXTRA_NODE_TAGS, start=1)
-    ]
-    admin = plane.client("alice")
-    try:
-        for daemon in daemons:
-            client = daemon.start()
-            daemon.load_image(docker_client, client)
-            node_uuid = str(uuid.uuid4())
-            env = {
-                **plane.env,
-                "CONTROLPLANE_AGENT_DOCKER_URL": daemon.url,
-                "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
-                "CONTROLPLANE_AGENT_NODE_NAME": daemon.name,
-                "CONTROLPLANE_AGENT_STATE_DIR": str(plane.state_dir / daemon.name),
-                "CONTROLPLANE_AGENT_TAGS": EXTRA_NODE_TAGS[daemon.name],
-            }
-            agent = Service(f"agent-{daemon.name}", ["agent"], env, plane.state_dir)
-            plane.services[agent.name] = agent
-            started.append(ExtraNode(daemon, client, agent, node_uuid))
-        for node in started:
-            admin.wait_node_state(node.uuid, "Deployed")
+    `tests.support.daemons.EXTRA_NODE_TAGS`, registered with the session's plane; removed
+    afterwards and left Unreachable (see `tests.support.daemons.start_extra_nodes`)."""
+    from tests.support.daemons import start_extra_nodes
+
+    with start_extra_nodes(plane, docker_client) as started:
         yield started
-    finally:
-        for node in started:
-            node.agent.stop()
-            del plane.services[node.agent.name]
-            node.remove_containers()
-            node.docker.close()
-        for daemon in daemons:
-            daemon.stop()
-        for node in started:
-            if admin.node_state(node.uuid) is not None:
-                admin.wait_node_state(node.uuid, "Unreachable")
 
 
 @pytest.fixture
@@ -224,9 +117,11 @@ def _cleanup_containers(request: pytest.FixtureRequest) -> Iterator[None]:
     use the plane, so unit tests never reach Docker)."""
     yield
     if "plane" in request.fixturenames:
+        from tests.support.containers import remove_node_containers
+
         plane: Plane = request.getfixturevalue("plane")
         client: docker.DockerClient = request.getfixturevalue("docker_client")
-        _remove_node_containers(client, plane.node_uuid)
+        remove_node_containers(client, plane.node_uuid)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -244,6 +139,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def tolerate_socket_leaks() -> Iterator[None]:
     """For modules that open websockets with websocket-client 0.59 (see
-    `tolerating_socket_leaks`); use with `pytest.mark.usefixtures`."""
+    `tests.support.streams.tolerating_socket_leaks`); use with `pytest.mark.usefixtures`."""
+    from tests.support.streams import tolerating_socket_leaks
+
     with tolerating_socket_leaks():
         yield

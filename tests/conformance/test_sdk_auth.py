@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conformance.conftest import Sdk, basic
-from tests.integration.conftest import ApiClient, Plane
+from tests.conformance.sdk import Sdk, basic
+from tests.support.api import ApiClient
+from tests.support.plane import Plane
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 

@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from controlplane.core.messages import LABEL_CONTAINER_UUID
-from tests.conformance.conftest import Sdk, uuid_from_uri
+from tests.conformance.sdk import Sdk, uuid_from_uri
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 

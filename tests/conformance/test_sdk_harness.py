@@ -12,7 +12,8 @@ import pytest
 import websocket
 
 from tests.conformance import sdk_shim
-from tests.integration.conftest import free_port, tolerating_socket_leaks
+from tests.support.processes import free_port
+from tests.support.streams import tolerating_socket_leaks
 
 pytestmark = [pytest.mark.conformance]
 

@@ -13,8 +13,9 @@ import docker
 import pytest
 
 from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
-from tests.conformance.conftest import Sdk, uuid_from_uri
-from tests.integration.conftest import Plane, wait_for
+from tests.conformance.sdk import Sdk, uuid_from_uri
+from tests.support.plane import Plane
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conformance.conftest import Sdk, basic
-from tests.integration.conftest import ApiClient, Plane
+from tests.conformance.sdk import Sdk, basic
+from tests.support.api import ApiClient
+from tests.support.plane import Plane
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.conftest import Sdk, basic
-from tests.integration.conftest import Plane
+from tests.conformance.sdk import Sdk, basic
+from tests.support.plane import Plane
 
 pytestmark = [
     pytest.mark.integration,

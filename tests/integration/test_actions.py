@@ -9,9 +9,11 @@ import docker
 import pytest
 import redis
 
-from tests.integration.conftest import ApiClient, Plane, wait_for
-from tests.integration.test_containers_api import SERVER, docker_containers
-from tests.integration.test_redelivery import wait_broker_idle
+from tests.support.api import ApiClient
+from tests.support.broker import wait_broker_idle
+from tests.support.containers import SERVER, docker_containers
+from tests.support.plane import Plane
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.conftest import ROOT
+from tests.support.locations import ROOT
 
 pytestmark = pytest.mark.integration
 

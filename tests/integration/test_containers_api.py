@@ -5,16 +5,13 @@ from __future__ import annotations
 import docker
 import pytest
 
-from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
-from tests.integration.conftest import ApiClient, Plane, wait_for
+from controlplane.core.messages import LABEL_NODE_UUID
+from tests.support.api import ApiClient
+from tests.support.containers import SERVER, docker_containers
+from tests.support.plane import Plane
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-SERVER = 'sh -c "echo out-line; echo err-line >&2; exec sleep 3600"'
-
-
-def docker_containers(client: docker.DockerClient, uuid: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER_UUID}={uuid}"})
 
 
 def test_full_lifecycle_drives_a_real_container(

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ApiClient, Plane
-from tests.integration.daemons import ExtraNode
-from tests.integration.test_streams import connect, is_about, read_until
+from tests.support.api import ApiClient
+from tests.support.daemons import ExtraNode
+from tests.support.plane import Plane
+from tests.support.streams import connect, is_about, read_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import ROOT
+from tests.support.locations import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,10 @@ import redis
 import requests
 
 from controlplane.core.messages import LABEL_NODE_UUID
-from tests.integration.conftest import ROOT, ApiClient, free_port, wait_for
+from tests.support.api import ApiClient
+from tests.support.locations import ROOT
+from tests.support.processes import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,11 +16,15 @@ import pytest
 import redis
 
 from controlplane.celery_app import make_celery
-from controlplane.core.messages import REPORTER_QUEUE, ContainerSpec, Operation, node_queue
+from controlplane.core.messages import ContainerSpec, Operation
 from controlplane.dispatch import Dispatcher
 from controlplane.settings import Settings
-from tests.integration.conftest import REDIS_URL, ApiClient, Plane, wait_for
-from tests.integration.test_containers_api import SERVER, docker_containers
+from tests.support.api import ApiClient
+from tests.support.broker import wait_broker_idle
+from tests.support.containers import SERVER, docker_containers
+from tests.support.locations import REDIS_URL
+from tests.support.plane import Plane
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,16 +61,6 @@ def redeliver(
     for _ in range(times):
         dispatcher.send_operation(plane.node_uuid, operation)
     wait_broker_idle(db, plane)
-
-
-def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:
-    """Wait until every queued task ran and was acknowledged (acks_late: after it finished)."""
-
-    def idle() -> bool:
-        queues = (node_queue(plane.node_uuid), REPORTER_QUEUE)
-        return all(db.llen(q) == 0 for q in queues) and db.hlen("unacked") == 0
-
-    wait_for(idle, timeout=30)
 
 
 def test_redelivered_start_of_a_running_container_changes_nothing(

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import struct
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 from urllib.parse import quote_plus
 
 import docker
@@ -16,69 +12,27 @@ import pytest
 import redis
 import websocket
 
-from tests.integration.conftest import ApiClient, Plane, wait_for
+from tests.support.api import ApiClient
+from tests.support.plane import Plane
+from tests.support.streams import (
+    WAIT,
+    auth_header,
+    close_client,
+    connect,
+    is_about,
+    read_to_close,
+    read_until,
+    ws_url,
+)
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("tolerate_socket_leaks")]
 
-WAIT = 30  # seconds a socket read may block before the test fails
 PRINTS_BOTH = 'sh -c "echo out-line; echo err-line >&2; exec sleep 3600"'
 WAITS_FOR_GO = (
     'sh -c "echo first; while [ ! -f /tmp/go ]; do sleep 0.1; done; echo after-connect; '
     'exec sleep 3600"'
 )
-
-
-def ws_url(plane: Plane, path: str) -> str:
-    return plane.base_url.replace("http://", "ws://", 1) + path
-
-
-def auth_header(plane: Plane, username: str) -> dict[str, str]:
-    return {"Authorization": f"ApiKey {username}:{plane.keys[username]}"}
-
-
-@contextmanager
-def connect(plane: Plane, path: str, username: str | None = "alice") -> Iterator[Any]:
-    header = auth_header(plane, username) if username else {}
-    ws = websocket.create_connection(ws_url(plane, path), header=header, timeout=WAIT)
-    try:
-        yield ws
-    finally:
-        close_client(ws)
-
-
-def close_client(ws: Any) -> None:
-    """Close politely, then for sure: after the server's close, websocket-client's close()
-    returns early and leaves its socket open."""
-    ws.close(timeout=1)
-    ws.shutdown()
-
-
-def next_message(ws: Any) -> dict[str, Any] | int:
-    """The next JSON text frame, or the close code once the server closes (pings skipped)."""
-    while True:
-        opcode, frame = ws.recv_data_frame(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int(struct.unpack("!H", frame.data[:2])[0]) if len(frame.data) >= 2 else 1005
-        if opcode == websocket.ABNF.OPCODE_TEXT:
-            return dict(json.loads(frame.data))
-
-
-def read_to_close(ws: Any) -> tuple[list[dict[str, Any]], int]:
-    frames = []
-    while isinstance(message := next_message(ws), dict):
-        frames.append(message)
-    return frames, message
-
-
-def read_until(ws: Any, found: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-    """Frames up to and including the first one `found` accepts; fails if the socket closes."""
-    frames = []
-    while True:
-        message = next_message(ws)
-        assert isinstance(message, dict), f"closed ({message}) after {frames}"
-        frames.append(message)
-        if found(message):
-            return frames
 
 
 def running(alice: ApiClient, command: str) -> str:
@@ -215,10 +169,6 @@ def test_another_users_container_log_stream_is_a_404(
 
 
 # --- events ------------------------------------------------------------------------------------
-
-
-def is_about(uuid: str, kind: str, state: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda e: e["type"] == kind and e["state"] == state and uuid in e["resource_uri"]
 
 
 def test_a_start_is_streamed_as_container_and_action_events_in_each_tree(

@@ -10,7 +10,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,21 +22,9 @@ from controlplane.core.messages import ContainerReport, NodeReport
 from controlplane.db import migrate, nodes, observations, users
 from controlplane.db.engine import Database
 from controlplane.settings import Settings
+from tests.unit.helpers import Account, add_container
 
 CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"
-
-
-@dataclass(frozen=True)
-class Account:
-    """A user and one of its API keys, with the header forms the SDKs send."""
-
-    user_id: int
-    username: str
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"ApiKey {self.username}:{self.key}"}
 
 
 @pytest.fixture(scope="session")
@@ -163,3 +150,10 @@ def report(database: Database) -> Callable[..., bool]:
             return observations.apply_container_report(session, message).changed
 
     return apply
+
+
+@pytest.fixture
+def container(session: Session, account: Account, node: str) -> str:
+    """A container of `account` on `node`, stored as the API stores a create (Init, with its
+    finished create action)."""
+    return add_container(session, owner_id=account.user_id, node_uuid=node)

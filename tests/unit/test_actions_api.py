@@ -13,8 +13,7 @@ from controlplane.core.lifecycle import Action
 from controlplane.core.messages import ClaimRequest
 from controlplane.db import actions, containers
 from controlplane.db.actions import RequestInfo
-from tests.unit.conftest import Account
-from tests.unit.test_api_errors import assert_error, create, get_json
+from tests.unit.helpers import Account, assert_error, create, get_json
 
 REQUEST = RequestInfo(method="POST", path="/", user_agent="test", ip="127.0.0.1", body="")
 

@@ -4,7 +4,7 @@ options stored and returned, dangerous ones refused with 403, redeploy's route a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,9 +14,7 @@ from controlplane.api import params
 from controlplane.app import create_app
 from controlplane.core.errors import InvalidInputError
 from controlplane.settings import Settings
-
-if TYPE_CHECKING:
-    from conftest import Account
+from tests.unit.helpers import Account
 
 CONTAINERS = "/api/v1/container/"
 

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -27,9 +27,7 @@ from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import SQLITE_LOCK_TIMEOUT, Database, utcnow
 from controlplane.db.models import User
 from controlplane.operations import container_spec
-
-if TYPE_CHECKING:
-    from conftest import Account
+from tests.unit.helpers import Account
 
 REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
 LINKS = Links(TUTUM, None)

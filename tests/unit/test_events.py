@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -13,10 +12,7 @@ from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import ContainerReport, Event, NodeReport
 from controlplane.db import containers, nodes, observations
 from controlplane.db.engine import new_uuid
-from tests.unit.test_store import REQUEST, add_container
-
-if TYPE_CHECKING:
-    from conftest import Account
+from tests.unit.helpers import REQUEST, Account, add_container
 
 
 def report(session: Session, uuid: str, state: State, node: str, **extra: object) -> list[Event]:

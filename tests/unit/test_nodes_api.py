@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 from controlplane.db import nodes
 from controlplane.db.engine import Database, utcnow
 from controlplane.db.models import Node
-from tests.unit.conftest import Account
+from tests.unit.helpers import Account
 
 FIRST = "aaaaaaaa-1111-4111-8111-111111111111"
 SECOND = "aaaabbbb-2222-4222-8222-222222222222"

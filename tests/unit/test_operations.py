@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,9 +15,7 @@ from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import new_uuid
 from controlplane.db.models import Container
 from controlplane.operations import container_spec, docker_volume
-
-if TYPE_CHECKING:
-    from conftest import Account
+from tests.unit.helpers import Account
 
 REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
 

@@ -4,7 +4,6 @@ containers nobody knows, and the ordering that keeps a relist from moving a reco
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,10 +14,7 @@ from controlplane.db import containers
 from controlplane.db.engine import utcnow
 from controlplane.db.models import ActionRecord, Container
 from controlplane.reporter import reconcile
-from tests.unit.test_store import REQUEST, action, add_container, apply, state_of
-
-if TYPE_CHECKING:
-    from conftest import Account
+from tests.unit.helpers import REQUEST, Account, action, add_container, apply, state_of
 
 DOCKER_ID = "c" * 64
 

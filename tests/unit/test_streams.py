@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -25,10 +25,7 @@ from controlplane.db import nodes
 from controlplane.db.engine import Database, utcnow
 from controlplane.db.models import Container
 from controlplane.settings import Settings
-from tests.unit.test_api_errors import assert_error, create
-
-if TYPE_CHECKING:
-    from conftest import Account
+from tests.unit.helpers import Account, assert_error, create
 
 HANDSHAKE = {
     "Upgrade": "websocket",

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.unit.conftest import Account
-from tests.unit.test_api_errors import assert_error, create
+from tests.unit.helpers import Account, assert_error, create
 
 DC_CONTAINERS = "/api/app/v1/container/"
 

@@ -6,6 +6,9 @@ docker0), with no iptables rules of its own. Everything lives at fixed paths der
 daemon's name, so a run that was killed leaves nothing the next run cannot clear: `start` stops a
 daemon still running from its pid file, deletes its bridge and starts afresh on the same roots,
 where dockerd itself cleans up containers a killed daemon left behind.
+
+`start_extra_nodes` is the body of the `extra_nodes` fixture (tests/conftest.py): two such daemons,
+each with a node agent of its own, registered with the session's plane.
 """
 
 from __future__ import annotations
@@ -15,13 +18,19 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
 from docker.models.containers import Container
 
 from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
-from tests.integration.conftest import IMAGE, Service, wait_for
+from tests.support.locations import IMAGE
+from tests.support.plane import Plane
+from tests.support.processes import Service
+from tests.support.waiting import wait_for
 
 RUN_ROOT = Path("/run")
 DATA_ROOT = Path("/var/lib/controlplane-test-nodes")
@@ -154,3 +163,52 @@ class ExtraNode:
         label = f"{LABEL_NODE_UUID}={self.uuid}"
         for container in self.docker.containers.list(all=True, filters={"label": label}):
             container.remove(force=True, v=True)
+
+
+# The extra nodes: their names are also their bridges'.
+EXTRA_NODE_TAGS = {"cpnode1": "ssd,zone-a", "cpnode2": "zone-b"}
+
+
+@contextmanager
+def start_extra_nodes(
+    plane: Plane, docker_client: docker.DockerClient
+) -> Iterator[list[ExtraNode]]:
+    """Two more real nodes, each a dockerd of its own with its own agent, tagged as in
+    EXTRA_NODE_TAGS, registered with the session's plane. Everything is removed afterwards, pass
+    or fail, and the nodes are left Unreachable, so later tests never place containers on them."""
+    started: list[ExtraNode] = []
+    daemons = [
+        ExtraDockerDaemon(name, index, plane.state_dir)
+        for index, name in enumerate(EXTRA_NODE_TAGS, start=1)
+    ]
+    admin = plane.client("alice")
+    try:
+        for daemon in daemons:
+            client = daemon.start()
+            daemon.load_image(docker_client, client)
+            node_uuid = str(uuid.uuid4())
+            env = {
+                **plane.env,
+                "CONTROLPLANE_AGENT_DOCKER_URL": daemon.url,
+                "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
+                "CONTROLPLANE_AGENT_NODE_NAME": daemon.name,
+                "CONTROLPLANE_AGENT_STATE_DIR": str(plane.state_dir / daemon.name),
+                "CONTROLPLANE_AGENT_TAGS": EXTRA_NODE_TAGS[daemon.name],
+            }
+            agent = Service(f"agent-{daemon.name}", ["agent"], env, plane.state_dir)
+            plane.services[agent.name] = agent
+            started.append(ExtraNode(daemon, client, agent, node_uuid))
+        for node in started:
+            admin.wait_node_state(node.uuid, "Deployed")
+        yield started
+    finally:
+        for node in started:
+            node.agent.stop()
+            del plane.services[node.agent.name]
+            node.remove_containers()
+            node.docker.close()
+        for daemon in daemons:
+            daemon.stop()
+        for node in started:
+            if admin.node_state(node.uuid) is not None:
+                admin.wait_node_state(node.uuid, "Unreachable")

@@ -1,0 +1,19 @@
+"""The session's Redis database seen as the broker: queued and unacknowledged tasks."""
+
+from __future__ import annotations
+
+import redis
+
+from controlplane.core.messages import REPORTER_QUEUE, node_queue
+from tests.support.plane import Plane
+from tests.support.waiting import wait_for
+
+
+def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:
+    """Wait until every queued task ran and was acknowledged (acks_late: after it finished)."""
+
+    def idle() -> bool:
+        queues = (node_queue(plane.node_uuid), REPORTER_QUEUE)
+        return all(db.llen(q) == 0 for q in queues) and db.hlen("unacked") == 0
+
+    wait_for(idle, timeout=30)

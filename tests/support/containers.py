@@ -1,0 +1,46 @@
+"""The real Docker containers behind the control plane's, made through the API, read and removed
+with docker-py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
+from tests.support.api import ApiClient
+
+SERVER = 'sh -c "echo out-line; echo err-line >&2; exec sleep 3600"'
+SLEEP = "sleep 3600"
+
+
+def docker_containers(client: docker.DockerClient, uuid: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER_UUID}={uuid}"})
+
+
+def running_container(
+    alice: ApiClient, docker_client: docker.DockerClient, **fields: Any
+) -> tuple[dict[str, Any], Container]:
+    """Create with `fields`, start, wait for Running; the API's view and the Docker container."""
+    created = alice.create(**fields)
+    assert alice.act(created["uuid"], "start").status_code == 202
+    body = alice.wait_state(created["uuid"], "Running")
+    [container] = docker_containers(docker_client, created["uuid"])
+    return body, container
+
+
+def remove_node_containers(client: docker.DockerClient, node_uuid: str) -> None:
+    """Remove the node's containers; one the agent is removing at the same moment (a test that
+    ended with a terminate) is already on its way out."""
+    for container in client.containers.list(
+        all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
+    ):
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise

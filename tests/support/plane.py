@@ -1,0 +1,150 @@
+"""The running control plane of a session: its processes, identities and settings.
+
+`start_plane` is the body of the session's `plane` fixture (tests/conftest.py). It refuses to
+start a second plane in the same process: two planes share the session's Redis database, so
+their reporters would consume each other's reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import requests
+
+from tests.support.api import ApiClient
+from tests.support.containers import remove_node_containers
+from tests.support.locations import BIN, DOCKER_URL, REDIS_URL
+from tests.support.processes import Service, free_port
+from tests.support.waiting import wait_for
+
+
+class Plane:
+    """The running control plane of this session: URLs, processes and identities."""
+
+    def __init__(
+        self,
+        base_url: str,
+        node_uuid: str,
+        services: dict[str, Service],
+        env: dict[str, str],
+        keys: dict[str, str],
+        state_dir: Path,
+    ) -> None:
+        self.base_url = base_url
+        self.node_uuid = node_uuid
+        self.services = services
+        self.env = env
+        self.keys = keys
+        self.state_dir = state_dir
+
+    def client(self, username: str, base_url: str | None = None) -> ApiClient:
+        return ApiClient(base_url or self.base_url, username, self.keys[username])
+
+    def start_api(self, name: str, **env: str) -> str:
+        """Start one more API process over the same database and broker, with `env` on top of
+        the session's (e.g. other settings); returns its base URL once it answers. The
+        session's teardown stops it with the others."""
+        port = free_port()
+        self.services[name] = Service(
+            name,
+            ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            {**self.env, **env},
+            self.state_dir,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                requests.get(base_url + "/api/v1/node/", timeout=5)
+            except requests.ConnectionError:
+                return False
+            return True
+
+        wait_for(answers, timeout=60, interval=0.2)
+        return base_url
+
+
+# The plane this process runs, if any: there is at most one (see the module's docstring).
+_running: list[Plane] = []
+
+
+@contextlib.contextmanager
+def start_plane(state: Path, docker_client: docker.DockerClient) -> Iterator[Plane]:
+    """Migrate a fresh SQLite file in `state`, create alice and bob, start the reporter, one node
+    agent and the API, and yield the plane once its node is Deployed. Afterwards every process is
+    stopped and every container of the node removed, pass or fail."""
+    if _running:
+        raise AssertionError(
+            f"a second plane in one session (the first one is at {_running[0].base_url}): "
+            "their reporters would consume each other's reports; the `plane` fixture is "
+            "defined once, in tests/conftest.py"
+        )
+    node_uuid = str(uuid.uuid4())
+    env = {
+        **os.environ,
+        "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/controlplane.db",
+        "CONTROLPLANE_BROKER_URL": REDIS_URL,
+        "CONTROLPLANE_NODE_TIMEOUT": "10",
+        "CONTROLPLANE_STOP_TIMEOUT": "5",
+        "CONTROLPLANE_PAGE_SIZE": "25",
+        "CONTROLPLANE_AGENT_BROKER_URL": REDIS_URL,
+        "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
+        "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
+        "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
+        "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
+        # The session's API accepts every option so each can be checked on Docker; the default
+        # (refusing the dangerous ones) is checked against a second API (test_container_options).
+        "CONTROLPLANE_ALLOW_DANGEROUS": "all",
+        "CONTROLPLANE_AGENT_PUBLISH_IP": "127.0.0.1",
+        # A quick relist and a short deadline for stuck operations, so the tests of the repairs
+        # (tests/integration/test_out_of_band.py) do not wait out the production defaults.
+        "CONTROLPLANE_AGENT_RELIST_INTERVAL": "2",
+        "CONTROLPLANE_STUCK_TIMEOUT": "20",
+        # A short lease, so tests/integration/test_nodes.py sees a silent node go Unreachable
+        # quickly; agents beat more often than by default so a busy machine never loses one.
+        "CONTROLPLANE_NODE_GRACE": "8",
+        "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
+    }
+    controlplane = str(BIN / "controlplane")
+    subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
+    keys = {}
+    for username in ("alice", "bob"):
+        created = subprocess.run(
+            [controlplane, "user", "create", username],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        keys[username] = created.stdout.strip()
+    port = free_port()
+    services = {
+        "reporter": Service("reporter", ["reporter"], env, state),
+        "agent": Service("agent", ["agent"], env, state),
+        "api": Service("api", ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env, state),
+    }
+    running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys, state)
+    _running.append(running)
+    try:
+        admin = running.client("alice")
+
+        def node_deployed() -> bool:
+            try:
+                nodes = admin.request("GET", "/api/v1/node/").json()["objects"]
+            except (requests.ConnectionError, ValueError):
+                return False
+            return any(n["uuid"] == node_uuid and n["state"] == "Deployed" for n in nodes)
+
+        wait_for(node_deployed, timeout=60, interval=0.2)
+        yield running
+    finally:
+        for service in services.values():
+            service.stop()
+        remove_node_containers(docker_client, node_uuid)
+        _running.remove(running)

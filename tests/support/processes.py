@@ -1,0 +1,59 @@
+"""The control plane's processes run the way an operator runs them, and the ports they listen on."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+from tests.support.locations import BIN, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Service:
+    """A controlplane process run the way an operator runs it, with its log kept for failures."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.args = args
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(BIN / "controlplane"), *self.args],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def restart(self) -> None:
+        """Start the process again after `stop(keep_log=True)`, appending to the same log."""
+        assert not self.alive()
+        self.process = self._spawn()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig_timeout: float = 15, *, keep_log: bool = False) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(sig_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if not keep_log:
+            self._log.close()
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
