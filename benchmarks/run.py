@@ -191,8 +191,11 @@ def main() -> None:
     plane = None
     try:
         if set(args.only) & set(PLANE_SCENARIOS):
-            # The host network mode is a dangerous option an operator must allow.
-            plane = Plane(args.redis, state, env={"CONTROLPLANE_ALLOW_DANGEROUS": "net_host"})
+            # The host network mode is a dangerous option an operator must allow, on the control
+            # plane and on the node.
+            allow = {"CONTROLPLANE_ALLOW_DANGEROUS": "net_host"}
+            allow["CONTROLPLANE_AGENT_ALLOW_DANGEROUS"] = "net_host"
+            plane = Plane(args.redis, state, env=allow)
             plane.ready()
         results = run(args, engine, plane, state)
     finally:

@@ -98,9 +98,11 @@ def start_plane(state: Path, docker_client: docker.DockerClient) -> Iterator[Pla
         "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
         "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
         "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
-        # The session's API accepts every option so each can be checked on Docker; the default
-        # (refusing the dangerous ones) is checked against a second API (test_container_options).
+        # The session's API and agent accept every option so each can be checked on Docker; the
+        # defaults (refusing the dangerous ones) are checked against a second API
+        # (test_container_options) and in tests/unit/test_node_policy.py.
         "CONTROLPLANE_ALLOW_DANGEROUS": "all",
+        "CONTROLPLANE_AGENT_ALLOW_DANGEROUS": "all",
         "CONTROLPLANE_AGENT_PUBLISH_IP": "127.0.0.1",
         # A quick relist and a short deadline for stuck operations, so the tests of the repairs
         # (tests/integration/test_out_of_band.py) do not wait out the production defaults.

@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from controlplane.core.lifecycle import State
+from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import ContainerReport
 from controlplane.db import containers, nodes, observations
 from controlplane.db.actions import RequestInfo
@@ -146,3 +146,17 @@ def query_plans(session: Session, work: Callable[[], object]) -> list[str]:
         " ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {s}", p))
         for s, p in statements
     ]
+
+
+def accept(session: Session, account: Account, uuid: str, action: Action) -> str:
+    """Accept an action the way the API does, without a broker: the action stays Pending."""
+    _, record, _ = containers.begin_action(
+        session,
+        owner_id=account.user_id,
+        uuid=uuid,
+        action=action,
+        request=RequestInfo(method="POST", path="/", user_agent="test", ip="127.0.0.1", body=""),
+    )
+    # End the transaction the refresh opened: SQLite transactions here take the write lock.
+    session.commit()
+    return record.uuid

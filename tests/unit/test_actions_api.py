@@ -11,21 +11,8 @@ from sqlalchemy.orm import Session
 
 from controlplane.core.lifecycle import Action
 from controlplane.core.messages import ClaimRequest
-from controlplane.db import actions, containers
-from controlplane.db.actions import RequestInfo
-from tests.unit.helpers import Account, assert_error, create, get_json
-
-REQUEST = RequestInfo(method="POST", path="/", user_agent="test", ip="127.0.0.1", body="")
-
-
-def accept(session: Session, account: Account, uuid: str, action: Action) -> str:
-    """Accept an action the way the API does, without a broker: the action stays Pending."""
-    _, record, _ = containers.begin_action(
-        session, owner_id=account.user_id, uuid=uuid, action=action, request=REQUEST
-    )
-    # End the transaction the refresh opened: SQLite transactions here take the write lock.
-    session.commit()
-    return record.uuid
+from controlplane.db import actions
+from tests.unit.helpers import Account, accept, assert_error, create, get_json
 
 
 def claim(action_uuid: str, container: dict[str, Any], node: str) -> ClaimRequest:

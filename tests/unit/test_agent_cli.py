@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from celery import signals
 from click.testing import CliRunner
 
 import workers.agent
@@ -35,7 +36,9 @@ class Worker:
         self.argv: list[str] = []
 
     def worker_main(self, argv: list[str]) -> None:
+        """Ends as a worker told to stop does (anything else exits 1, core/shutdown.py)."""
         self.argv = argv
+        signals.worker_shutting_down.send(sender="agent", sig="SIGTERM", how="Warm", exitcode=0)
 
     @property
     def loglevel(self) -> str:

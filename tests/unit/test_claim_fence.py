@@ -11,9 +11,7 @@ from sqlalchemy.orm import Session
 from controlplane.core.lifecycle import Action
 from controlplane.core.messages import ClaimRequest
 from controlplane.db import actions
-from tests.unit.conftest import Account
-from tests.unit.test_actions_api import accept
-from tests.unit.test_api_errors import create
+from tests.unit.helpers import Account, accept, create
 
 
 def claim(
@@ -64,7 +62,7 @@ def test_a_claim_from_another_node_is_refused(
     register_node: Callable[..., str],
 ) -> None:
     other = register_node(name="node-2")
-    container = create(client, account)["uuid"]
+    container = create(client, account, node=node)["uuid"]
     start = accept(session, account, container, Action.START)
     state, moved, granted, reason = claim(session, start, container, other)
     assert (state, moved, granted) == ("Pending", False, False)
