@@ -2,18 +2,23 @@
 at once never make a second container and never undo a later change.
 
 The duplicates are sent straight to the node's queue with the control plane's own dispatcher,
-which is exactly what a redelivery looks like to the agent.
+which is exactly what a redelivery looks like to the agent. They carry the Action uuid of a real
+API request: the agent runs an operation only on a granted claim, so a copy of an Action that
+has since closed or been overtaken is refused before it touches Docker, and copies of one still
+in progress are run, and must not make a second container.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import signal
 import time
 import uuid as uuid_lib
 
 import docker
 import pytest
 import redis
+import requests
 
 from controlplane.celery_app import make_celery
 from controlplane.core.messages import ContainerSpec, Operation
@@ -63,6 +68,10 @@ def redeliver(
     wait_broker_idle(db, plane)
 
 
+def action_of(response: requests.Response) -> str:
+    return response.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
+
+
 def test_redelivered_start_of_a_running_container_changes_nothing(
     alice: ApiClient,
     plane: Plane,
@@ -72,12 +81,12 @@ def test_redelivered_start_of_a_running_container_changes_nothing(
 ) -> None:
     created = alice.create(name="redeliver", run_command=SERVER)
     issued = time.time_ns()
-    alice.act(created["uuid"], "start")
+    started = alice.act(created["uuid"], "start")
     running = alice.wait_state(created["uuid"], "Running")
     [container] = docker_containers(docker_client, created["uuid"])
     started_at = container.attrs["State"]["StartedAt"]
 
-    duplicate = start_operation(created, issued_ns=issued)
+    duplicate = start_operation(created, issued_ns=issued, action_uuid=action_of(started))
     redeliver(dispatcher, redis_db, plane, duplicate, times=2)
 
     [again] = docker_containers(docker_client, created["uuid"])
@@ -94,7 +103,9 @@ def test_concurrent_duplicate_starts_make_exactly_one_container(
     docker_client: docker.DockerClient,
 ) -> None:
     created = alice.create(name="race", run_command=SERVER)
-    operation = start_operation(created, issued_ns=time.time_ns())
+    issued = time.time_ns()
+    started = alice.act(created["uuid"], "start")
+    operation = start_operation(created, issued_ns=issued, action_uuid=action_of(started))
     redeliver(dispatcher, redis_db, plane, operation, times=4)
 
     assert len(docker_containers(docker_client, created["uuid"])) == 1
@@ -115,8 +126,7 @@ def test_start_redelivered_after_a_stop_does_not_restart_the_container(
     alice.act(created["uuid"], "stop")
     alice.wait_state(created["uuid"], "Stopped")
 
-    action_uuid = started.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
-    original = start_operation(created, issued_ns=issued, action_uuid=action_uuid)
+    original = start_operation(created, issued_ns=issued, action_uuid=action_of(started))
     redeliver(dispatcher, redis_db, plane, original)
 
     [container] = docker_containers(docker_client, created["uuid"])
@@ -124,15 +134,17 @@ def test_start_redelivered_after_a_stop_does_not_restart_the_container(
     assert alice.container(created["uuid"])["state"] == "Stopped"
 
 
-def redeploy_operation(container: dict, *, issued_ns: int) -> Operation:
+def redeploy_operation(container: dict, *, issued_ns: int, action_uuid: str) -> Operation:
     """A redeploy of a running container, as the API would have sent it at `issued_ns`."""
-    start = start_operation(container, issued_ns=issued_ns)
+    start = start_operation(container, issued_ns=issued_ns, action_uuid=action_uuid)
     return dataclasses.replace(start, action="redeploy", rollback_state="Running")
 
 
-def redeploy_through_the_api(alice: ApiClient, uuid: str) -> None:
+def redeploy_through_the_api(alice: ApiClient, uuid: str) -> str:
+    """Redeploy and wait for the Action's success; returns its uuid."""
     response = alice.request("POST", f"/api/v1/container/{uuid}/redeploy/")
     assert alice.wait_action(response.headers["X-Tutum-Action-URI"])["state"] == "Success"
+    return action_of(response)
 
 
 def test_redeploy_redelivered_after_it_finished_does_not_replace_the_container_again(
@@ -146,11 +158,11 @@ def test_redeploy_redelivered_after_it_finished_does_not_replace_the_container_a
     alice.act(created["uuid"], "start")
     alice.wait_state(created["uuid"], "Running")
     issued = time.time_ns()  # after the first container was made, before the redeploy was
-    redeploy_through_the_api(alice, created["uuid"])
+    redeployed = redeploy_through_the_api(alice, created["uuid"])
     [new] = docker_containers(docker_client, created["uuid"])
     started_at = new.attrs["State"]["StartedAt"]
 
-    duplicate = redeploy_operation(created, issued_ns=issued)
+    duplicate = redeploy_operation(created, issued_ns=issued, action_uuid=redeployed)
     redeliver(dispatcher, redis_db, plane, duplicate, times=2)
 
     [again] = docker_containers(docker_client, created["uuid"])
@@ -170,12 +182,13 @@ def test_redeploy_redelivered_after_a_stop_does_not_restart_the_new_container(
     alice.act(created["uuid"], "start")
     alice.wait_state(created["uuid"], "Running")
     issued = time.time_ns()
-    redeploy_through_the_api(alice, created["uuid"])
+    redeployed = redeploy_through_the_api(alice, created["uuid"])
     alice.act(created["uuid"], "stop")
     alice.wait_state(created["uuid"], "Stopped")
     [new] = docker_containers(docker_client, created["uuid"])
 
-    redeliver(dispatcher, redis_db, plane, redeploy_operation(created, issued_ns=issued))
+    late = redeploy_operation(created, issued_ns=issued, action_uuid=redeployed)
+    redeliver(dispatcher, redis_db, plane, late)
 
     [again] = docker_containers(docker_client, created["uuid"])
     assert again.id == new.id
@@ -191,7 +204,9 @@ def test_a_redeploy_interrupted_after_setting_the_old_container_aside_finishes_t
     docker_client: docker.DockerClient,
 ) -> None:
     # What a crash leaves after the first steps of a redeploy: the old container stopped and
-    # renamed aside, no new one yet. The redelivered redeploy must carry on from there.
+    # renamed aside, no new one yet. The redeploy's task, delivered again while its Action is
+    # still open, must carry on from there. The agent is held (SIGSTOP) while the redeploy is
+    # accepted and the crash's leftovers are made, so the first thing it sees is the task.
     created = alice.create(
         name="redeploy-crash",
         run_command="sh -c '[ -f /data/f ] && echo kept; touch /data/f; exec sleep 3600'",
@@ -201,11 +216,17 @@ def test_a_redeploy_interrupted_after_setting_the_old_container_aside_finishes_t
     alice.wait_state(created["uuid"], "Running")
     [old] = docker_containers(docker_client, created["uuid"])
     wait_for(lambda: old.exec_run("test -f /data/f").exit_code == 0)
-    issued = time.time_ns()
-    old.stop(timeout=1)
-    old.rename(created["unique_name"] + "-replaced")
-
-    redeliver(dispatcher, redis_db, plane, redeploy_operation(created, issued_ns=issued))
+    agent = plane.services["agent"].process
+    agent.send_signal(signal.SIGSTOP)
+    try:
+        response = alice.request("POST", f"/api/v1/container/{created['uuid']}/redeploy/")
+        assert response.status_code == 202
+        old.stop(timeout=1)
+        old.rename(created["unique_name"] + "-replaced")
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    assert alice.wait_action(response.headers["X-Tutum-Action-URI"])["state"] == "Success"
+    wait_broker_idle(redis_db, plane)
 
     [new] = docker_containers(docker_client, created["uuid"])
     assert new.id != old.id
