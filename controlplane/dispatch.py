@@ -17,8 +17,10 @@ from kombu.exceptions import OperationalError
 from controlplane.core.errors import BrokerUnavailableError, NodeTimeoutError
 from controlplane.core.messages import (
     OPERATION_TASKS,
+    TASK_COLLECT,
     TASK_LOGS,
     TASK_LOGS_STREAM,
+    Collect,
     LogStreamRequest,
     Operation,
     node_queue,
@@ -60,6 +62,14 @@ class Dispatcher:
             node_uuid,
             operation.action_uuid,
         )
+
+    def send_collect(self, node_uuid: str, collect: Collect) -> None:
+        """Have the node remove an orphan.
+
+        Raises:
+            BrokerUnavailableError: the broker could not take the message.
+        """
+        self._send(TASK_COLLECT, node_uuid, {"collect": collect.to_dict()}, ignore_result=True)
 
     def fetch_logs(self, node_uuid: str, container_uuid: str, tail: int | None) -> str:
         """Ask the node's agent for a container's logs and wait for the answer.

@@ -44,6 +44,11 @@ class Settings:
     # Seconds a container may stay Starting/Stopping/Terminating before the relist settles it
     # from what its node shows; None: 2 × stop_timeout + 30.
     stuck_timeout: int | None = None
+    # What the reporter does with an orphan (a labelled Docker container no live record owns):
+    # "remove" it from its node, or only "report" it in the log for an operator to decide.
+    orphans: str = "remove"
+    # Seconds a Docker container must exist before it can be taken for an orphan.
+    orphan_grace: int = 60
 
     @property
     def stuck_after(self) -> int:
@@ -70,7 +75,18 @@ class Settings:
             stuck_timeout=env_int(env, PREFIX + "STUCK_TIMEOUT", -1, 1)
             if env.get(PREFIX + "STUCK_TIMEOUT")
             else None,
+            orphans=_orphans(env.get(PREFIX + "ORPHANS") or defaults.orphans),
+            orphan_grace=env_int(env, PREFIX + "ORPHAN_GRACE", defaults.orphan_grace, 1),
         )
+
+
+ORPHAN_POLICIES = ("remove", "report")
+
+
+def _orphans(text: str) -> str:
+    if text not in ORPHAN_POLICIES:
+        raise SettingsError(f"{PREFIX}ORPHANS must be one of {', '.join(ORPHAN_POLICIES)}")
+    return text
 
 
 def _allowed_options(text: str) -> frozenset[str]:

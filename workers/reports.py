@@ -33,7 +33,7 @@ from controlplane.core.messages import (
     Operation,
 )
 from workers.docker.host import NodeFacts
-from workers.docker.observe import Observation
+from workers.docker.observe import NodeListing, Observation
 from workers.errors import ClaimRefused, ClaimUnanswered
 
 log = logging.getLogger(__name__)
@@ -132,15 +132,16 @@ class Reports:
         `ReportBatch` or a picture; sends nothing."""
         return self._report(container_uuid, observation, action_uuid=None).to_dict()
 
-    def picture(self, observations: dict[str, Observation], *, observed_ns: int) -> None:
+    def picture(self, listing: NodeListing, *, observed_ns: int) -> None:
         """Send every container of the node in one message (the relist), which the reporter
         applies in one transaction."""
         picture = NodePicture(
             node_uuid=self.node_uuid,
             observed_ns=observed_ns,
             containers=[
-                self.encode(uuid, observation) for uuid, observation in observations.items()
+                self.encode(uuid, observation) for uuid, observation in listing.observations.items()
             ],
+            docker=[listed.to_dict() for listed in listing.inventory],
         )
         self.celery.send_task(
             TASK_REPORT_PICTURE, kwargs={"picture": picture.to_dict()}, queue=REPORTER_QUEUE

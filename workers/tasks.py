@@ -26,8 +26,10 @@ from controlplane.core.errors import DangerousOptionForbiddenError
 from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import (
     OPERATION_TASKS,
+    TASK_COLLECT,
     TASK_LOGS,
     TASK_LOGS_STREAM,
+    Collect,
     ContainerSpec,
     LogStreamRequest,
     Operation,
@@ -166,6 +168,22 @@ def _report_failure(
     reports.failed(operation, reason, state=state)
 
 
+def collect_orphan(driver: DockerDriver, inflight: Inflight, orphan: Collect) -> None:
+    """Remove an orphan the reporter found at the last relist, unless an operation on its
+    uuid runs here now (that operation's own container is no orphan of its record)."""
+    uuid = orphan.container_uuid
+    if inflight.being_started(uuid) or inflight.winding_down(uuid):
+        log.info("orphan %s of %s kept: an operation on it runs now", orphan.docker_id[:12], uuid)
+        return
+    try:
+        removed = driver.collect(orphan)
+    except AgentError as exc:
+        log.warning("orphan %s of %s not removed: %s", orphan.docker_id[:12], uuid, exc)
+        return
+    if removed:
+        log.warning("removed orphan %s of %s: %s", orphan.docker_id[:12], uuid, orphan.reason)
+
+
 def claim_retry_delay(retries: int) -> float:
     """Seconds before a task whose claim went unanswered tries again: doubling from one second
     to at most thirty, so a reporter that is back is heard from soon and one that stays down is
@@ -198,6 +216,10 @@ def register_tasks(
 
     for name in OPERATION_TASKS.values():
         operation_task(name)
+
+    @app.task(name=TASK_COLLECT)
+    def collect(collect: dict[str, Any]) -> None:
+        collect_orphan(driver, inflight, Collect.from_dict(collect))
 
     @app.task(name=TASK_LOGS, ignore_result=False)
     def logs(container_uuid: str, tail: int | None) -> dict[str, str]:

@@ -22,6 +22,8 @@ TASK_TERMINATE = "agent.container.terminate"
 TASK_REDEPLOY = "agent.container.redeploy"
 TASK_LOGS = "agent.container.logs"
 TASK_LOGS_STREAM = "agent.container.logs.stream"
+# Remove a Docker container no live record owns (an orphan).
+TASK_COLLECT = "agent.container.collect"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
 # Many container reports in one message, applied in one transaction (a burst of events).
 TASK_REPORT_CONTAINERS = "controlplane.report.containers"
@@ -212,9 +214,41 @@ class NodePicture(_Message):
     node_uuid: str
     observed_ns: int
     containers: list[dict[str, Any]] = field(default_factory=list)
+    # Every labelled Docker container of the node, `DockerContainer` dicts: unlike
+    # `containers`, also the ones never started and more than one per uuid (mid-redeploy).
+    docker: list[dict[str, Any]] = field(default_factory=list)
 
     def reports(self) -> list[ContainerReport]:
         return [ContainerReport.from_dict(report) for report in self.containers]
+
+    def inventory(self) -> list[DockerContainer]:
+        return [DockerContainer.from_dict(listed) for listed in self.docker]
+
+
+@dataclass(frozen=True)
+class DockerContainer(_Message):
+    """One labelled Docker container as its node lists it: what orphan collection judges."""
+
+    container_uuid: str
+    docker_id: str
+    # When Docker created it, on the node's clock (as the picture's `observed_ns` is).
+    created_ns: int
+    # Docker's status: created, running, exited, paused, ...
+    status: str
+
+
+@dataclass(frozen=True)
+class Collect(_Message):
+    """Remove one orphan from its node: a labelled Docker container that no live record owns.
+
+    `created_only`: remove it only while it was never started (the leftover of a first start
+    that failed; a new start of the same record adopts such a container, and must keep it).
+    """
+
+    container_uuid: str
+    docker_id: str
+    reason: str
+    created_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,11 @@ transaction. It repairs drift both ways:
 - an Action still open that long on a record already stable (an event brought the container
   there, but the agent died before reporting its operation) is closed: Success if the record
   is where the operation leads, Failed otherwise;
-- a labelled container with no live record is only logged: the control plane never removes
-  what it cannot account for (it may be another database's container); the operator decides.
+- a labelled Docker container that no live record owns, older than the orphan grace period,
+  is an orphan (`find_orphans`): its record is Terminated (a late task re-created it), it has
+  no record at all, or it was never started while its record is back in Init (a first start
+  that failed after Docker's create). The reporter has the node remove it, or only logs it
+  (CONTROLPLANE_ORPHANS=report).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.core import lifecycle
 from controlplane.core.lifecycle import Action, State
-from controlplane.core.messages import ContainerReport, NodePicture
+from controlplane.core.messages import Collect, ContainerReport, NodePicture
 from controlplane.db import actions, containers, nodes, observations
 from controlplane.db.engine import utcnow
 from controlplane.db.models import ActionRecord, Container
@@ -46,14 +49,14 @@ _TARGETS = {
 
 @dataclass
 class PictureOutcome:
-    """What a picture changed (for events and the log)."""
+    """What a picture changed (for events and the log), and the orphans it showed."""
 
     applied: list[observations.ReportOutcome] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
+    orphans: list[Collect] = field(default_factory=list)
 
 
 def apply_node_picture(
-    session: Session, picture: NodePicture, *, stuck_after: int
+    session: Session, picture: NodePicture, *, stuck_after: int, orphan_grace: int
 ) -> PictureOutcome:
     outcome = PictureOutcome()
     node_id = nodes.node_id(session, uuid=picture.node_uuid)
@@ -61,11 +64,7 @@ def apply_node_picture(
         return outcome
     listed = {report.container_uuid: report for report in picture.reports()}
     records = containers.on_node(session, node_id=node_id)
-    outcome.unknown = sorted(
-        uuid
-        for uuid in listed
-        if uuid not in records or records[uuid].state == State.TERMINATED.value
-    )
+    outcome.orphans = find_orphans(records, picture, grace=orphan_grace)
     deadline = utcnow() - timedelta(seconds=stuck_after)
     stuck = actions.stuck_actions(session, node_id=node_id, before=deadline)
     for record in records.values():
@@ -88,6 +87,37 @@ def apply_node_picture(
             )
     session.commit()
     return outcome
+
+
+def find_orphans(
+    records: dict[str, Container], picture: NodePicture, *, grace: int
+) -> list[Collect]:
+    """The node's Docker containers that no live record owns, once older than `grace` seconds
+    (so a container made while its record was being written is not taken for one)."""
+    orphans = []
+    for listed in picture.inventory():
+        if picture.observed_ns - listed.created_ns < grace * 1_000_000_000:
+            continue
+        record = records.get(listed.container_uuid)
+        created_only = False
+        if record is None:
+            reason = "no record owns it"
+        elif record.state == State.TERMINATED.value:
+            reason = "its record is Terminated"
+        elif record.state == State.INIT.value and listed.status == "created":
+            reason = "a first start that failed left it; its record is Init"
+            created_only = True
+        else:
+            continue
+        orphans.append(
+            Collect(
+                container_uuid=listed.container_uuid,
+                docker_id=listed.docker_id,
+                reason=reason,
+                created_only=created_only,
+            )
+        )
+    return orphans
 
 
 def _vanished(record: Container, picture: NodePicture) -> ContainerReport:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from controlplane import events
 from controlplane.celery_app import make_celery
+from controlplane.core.errors import BrokerUnavailableError
 from controlplane.core.messages import (
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
@@ -26,12 +27,14 @@ from controlplane.core.messages import (
     TASK_REPORT_NODE,
     TASK_REPORT_PICTURE,
     ClaimRequest,
+    Collect,
     ContainerReport,
     NodePicture,
     NodeReport,
 )
 from controlplane.db import actions, nodes, observations
 from controlplane.db.engine import Database
+from controlplane.dispatch import Dispatcher
 from controlplane.reporter import reconcile
 from controlplane.reporter.sweeper import LeaseSweeper
 from controlplane.settings import Settings
@@ -52,6 +55,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     app = make_celery(settings)
     database = Database(settings.database_url)
     publisher = events.EventPublisher(app)
+    dispatcher = Dispatcher(app, node_timeout=settings.node_timeout)
     sweeper = LeaseSweeper(database, publisher, grace=settings.node_grace)
 
     @app.task(name=TASK_REPORT_CONTAINER, **_RETRY)
@@ -91,7 +95,10 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
         message = NodePicture.from_dict(picture)
         with database.session() as session:
             outcome = reconcile.apply_node_picture(
-                session, message, stuck_after=settings.stuck_after
+                session,
+                message,
+                stuck_after=settings.stuck_after,
+                orphan_grace=settings.orphan_grace,
             )
             publisher.publish(
                 event for applied in outcome.applied for event in events.report_events(applied)
@@ -103,11 +110,9 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
             len(message.containers),
             changed,
         )
-        if outcome.unknown:
-            log.warning(
-                "node %s holds containers with no live record, left alone: %s",
-                message.node_uuid,
-                ", ".join(outcome.unknown),
+        for orphan in outcome.orphans:
+            collect_orphan(
+                dispatcher, message.node_uuid, orphan, remove=settings.orphans == "remove"
             )
 
     @app.task(name=TASK_CLAIM_ACTION, ignore_result=False, **_RETRY)
@@ -141,6 +146,33 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
         log_node_report(message, previous=previous, state=node.state)
 
     return app, sweeper
+
+
+def collect_orphan(
+    dispatcher: Dispatcher, node_uuid: str, orphan: Collect, *, remove: bool
+) -> None:
+    """Have the node remove an orphan, or (CONTROLPLANE_ORPHANS=report) only say it is there.
+    Either way the log names it; a collect that cannot be sent is tried at the next relist."""
+    if not remove:
+        log.warning(
+            "orphan on node %s, left alone: Docker container %s of %s (%s)",
+            node_uuid,
+            orphan.docker_id[:12],
+            orphan.container_uuid,
+            orphan.reason,
+        )
+        return
+    log.warning(
+        "orphan on node %s, removing it: Docker container %s of %s (%s)",
+        node_uuid,
+        orphan.docker_id[:12],
+        orphan.container_uuid,
+        orphan.reason,
+    )
+    try:
+        dispatcher.send_collect(node_uuid, orphan)
+    except BrokerUnavailableError as exc:
+        log.warning("could not ask node %s to remove it: %s", node_uuid, exc)
 
 
 def log_node_report(report: NodeReport, *, previous: str | None, state: str) -> None:

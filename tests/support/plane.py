@@ -108,6 +108,8 @@ def start_plane(state: Path, docker_client: docker.DockerClient) -> Iterator[Pla
         # (tests/integration/test_out_of_band.py) do not wait out the production defaults.
         "CONTROLPLANE_AGENT_RELIST_INTERVAL": "2",
         "CONTROLPLANE_STUCK_TIMEOUT": "20",
+        # Orphans are collected within a relist or two (tests/integration/test_orphans.py).
+        "CONTROLPLANE_ORPHAN_GRACE": "2",
         # A short lease, so tests/integration/test_nodes.py sees a silent node go Unreachable
         # quickly; agents beat more often than by default so a busy machine never loses one.
         "CONTROLPLANE_NODE_GRACE": "8",

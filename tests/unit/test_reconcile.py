@@ -1,5 +1,5 @@
 """A node's relisted picture against the records: vanished containers, stuck operations,
-containers nobody knows, and the ordering that keeps a relist from moving a record backwards."""
+orphans, and the ordering that keeps a relist from moving a record backwards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from controlplane.core.lifecycle import Action, ActionState, State
-from controlplane.core.messages import ContainerReport, NodePicture
+from controlplane.core.messages import Collect, ContainerReport, DockerContainer, NodePicture
 from controlplane.db import containers
 from controlplane.db.engine import utcnow
 from controlplane.db.models import ActionRecord, Container
@@ -17,6 +17,7 @@ from controlplane.reporter import reconcile
 from tests.unit.helpers import REQUEST, Account, action, add_container, apply, state_of
 
 DOCKER_ID = "c" * 64
+GRACE = 60
 
 
 def picture(node: str, observed_ns: int, *reports: ContainerReport) -> NodePicture:
@@ -59,6 +60,7 @@ def test_a_listed_change_the_events_missed_is_applied(
         session,
         picture(node, 300, seen(uuid, node, State.STOPPED, 200, exit_code=2)),
         stuck_after=60,
+        orphan_grace=GRACE,
     )
     assert state_of(session, uuid) is State.STOPPED
     assert [applied.changed for applied in outcome.applied] == [True]
@@ -69,7 +71,10 @@ def test_an_older_listing_does_not_move_a_record_backwards(
 ) -> None:
     uuid = running(session, account, node, at=500)
     reconcile.apply_node_picture(
-        session, picture(node, 400, seen(uuid, node, State.STOPPED, 300)), stuck_after=60
+        session,
+        picture(node, 400, seen(uuid, node, State.STOPPED, 300)),
+        stuck_after=60,
+        orphan_grace=GRACE,
     )
     assert state_of(session, uuid) is State.RUNNING
 
@@ -78,7 +83,7 @@ def test_a_record_whose_container_vanished_is_terminated_with_a_reason(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = running(session, account, node, at=100)
-    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60)
+    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60, orphan_grace=GRACE)
     assert state_of(session, uuid) is State.TERMINATED
     record = session.get(
         Container, containers.get_container(session, owner_id=account.user_id, uuid=uuid).id
@@ -90,7 +95,7 @@ def test_a_record_observed_after_the_listing_began_is_not_taken_for_gone(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = running(session, account, node, at=300)
-    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60)
+    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60, orphan_grace=GRACE)
     assert state_of(session, uuid) is State.RUNNING
 
 
@@ -98,7 +103,7 @@ def test_a_record_that_never_had_a_container_is_left_in_init(
     session: Session, account: Account, node: str
 ) -> None:
     uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
-    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60)
+    reconcile.apply_node_picture(session, picture(node, 200), stuck_after=60, orphan_grace=GRACE)
     assert state_of(session, uuid) is State.INIT
 
 
@@ -110,7 +115,10 @@ def test_a_recent_operation_is_left_to_finish(
         session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
     )
     reconcile.apply_node_picture(
-        session, picture(node, 300, seen(uuid, node, State.RUNNING, 100)), stuck_after=60
+        session,
+        picture(node, 300, seen(uuid, node, State.RUNNING, 100)),
+        stuck_after=60,
+        orphan_grace=GRACE,
     )
     assert state_of(session, uuid) is State.STOPPING
 
@@ -127,6 +135,7 @@ def test_a_stuck_stop_whose_target_was_reached_succeeds(
         session,
         picture(node, 300, seen(uuid, node, State.STOPPED, 250, exit_code=0)),
         stuck_after=60,
+        orphan_grace=GRACE,
     )
     assert state_of(session, uuid) is State.STOPPED
     assert action(session, record.uuid).state == ActionState.SUCCESS.value
@@ -141,7 +150,10 @@ def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
     )
     age_actions(session, 120)
     reconcile.apply_node_picture(
-        session, picture(node, 300, seen(uuid, node, State.RUNNING, 100)), stuck_after=60
+        session,
+        picture(node, 300, seen(uuid, node, State.RUNNING, 100)),
+        stuck_after=60,
+        orphan_grace=GRACE,
     )
     assert state_of(session, uuid) is State.RUNNING
     failed = action(session, record.uuid)
@@ -157,7 +169,7 @@ def test_a_stuck_first_start_with_nothing_on_the_node_returns_to_init(
         session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
     )
     age_actions(session, 120)
-    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60)
+    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60, orphan_grace=GRACE)
     assert state_of(session, uuid) is State.INIT
     assert action(session, record.uuid).state == ActionState.FAILED.value
 
@@ -170,7 +182,7 @@ def test_a_stuck_terminate_whose_container_is_gone_succeeds(
         session, owner_id=account.user_id, uuid=uuid, action=Action.TERMINATE, request=REQUEST
     )
     age_actions(session, 120)
-    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60)
+    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60, orphan_grace=GRACE)
     assert state_of(session, uuid) is State.TERMINATED
     assert action(session, record.uuid).state == ActionState.SUCCESS.value
 
@@ -185,24 +197,87 @@ def test_an_action_left_open_on_a_record_an_event_already_settled_is_closed(
     # The watcher saw the container stop; the agent died before reporting its operation.
     assert apply(session, uuid, State.STOPPED, 200, node, exit_code=0)
     reconcile.apply_node_picture(
-        session, picture(node, 300, seen(uuid, node, State.STOPPED, 200)), stuck_after=60
+        session,
+        picture(node, 300, seen(uuid, node, State.STOPPED, 200)),
+        stuck_after=60,
+        orphan_grace=GRACE,
     )
     assert action(session, record.uuid).state == ActionState.PENDING.value
     age_actions(session, 120)
     reconcile.apply_node_picture(
-        session, picture(node, 300, seen(uuid, node, State.STOPPED, 200)), stuck_after=60
+        session,
+        picture(node, 300, seen(uuid, node, State.STOPPED, 200)),
+        stuck_after=60,
+        orphan_grace=GRACE,
     )
     assert action(session, record.uuid).state == ActionState.SUCCESS.value
 
 
-def test_a_container_with_no_live_record_is_reported_not_touched(
+def listed(uuid: str, *, created_ns: int, status: str = "running") -> dict[str, object]:
+    return DockerContainer(
+        container_uuid=uuid, docker_id=DOCKER_ID, created_ns=created_ns, status=status
+    ).to_dict()
+
+
+def orphans_in(session: Session, node: str, *docker: dict[str, object]) -> list[Collect]:
+    """The orphans a picture taken GRACE s and a moment after those containers were made shows."""
+    observed = (GRACE + 1) * 1_000_000_000
+    shown = NodePicture(node_uuid=node, observed_ns=observed, docker=list(docker))
+    outcome = reconcile.apply_node_picture(session, shown, stuck_after=60, orphan_grace=GRACE)
+    return outcome.orphans
+
+
+def test_a_container_no_record_owns_is_an_orphan(
     session: Session, account: Account, node: str
 ) -> None:
     stranger = "0b6e3f2a-1c4d-4e5f-8a9b-000000000000"
-    outcome = reconcile.apply_node_picture(
-        session, picture(node, 300, seen(stranger, node, State.RUNNING, 100)), stuck_after=60
+    assert orphans_in(session, node, listed(stranger, created_ns=0)) == [
+        Collect(container_uuid=stranger, docker_id=DOCKER_ID, reason="no record owns it")
+    ]
+
+
+def test_a_container_of_a_terminated_record_is_an_orphan(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    assert apply(session, uuid, State.TERMINATED, 200, node)
+    [orphan] = orphans_in(session, node, listed(uuid, created_ns=0))
+    assert (orphan.container_uuid, orphan.reason) == (uuid, "its record is Terminated")
+    assert not orphan.created_only
+
+
+def test_a_never_started_container_of_a_record_back_in_init_is_an_orphan_while_unstarted(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
+    [orphan] = orphans_in(session, node, listed(uuid, created_ns=0, status="created"))
+    assert orphan.created_only
+    assert "first start that failed" in orphan.reason
+
+
+def test_a_live_records_containers_are_no_orphans(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid = running(session, account, node)
+    idle = add_container(session, owner_id=account.user_id, node_uuid=node, name="idle")
+    assert (
+        orphans_in(
+            session,
+            node,
+            listed(uuid, created_ns=0),
+            listed(uuid, created_ns=0, status="exited"),  # set aside mid-redeploy
+            listed(idle, created_ns=0, status="exited"),  # an Init record's container that ran
+        )
+        == []
     )
-    assert outcome.unknown == [stranger]
+
+
+def test_a_container_younger_than_the_grace_period_is_no_orphan_yet(
+    session: Session, account: Account, node: str
+) -> None:
+    stranger = "0b6e3f2a-1c4d-4e5f-8a9b-000000000000"
+    just_made = 2 * 1_000_000_000
+    assert orphans_in(session, node, listed(stranger, created_ns=just_made)) == []
 
 
 def test_a_reason_is_kept_for_a_change_nobody_asked_for_only(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane.core.lifecycle import State
-from controlplane.core.messages import REPORTER_QUEUE, TASK_REPORT_PICTURE
-from workers.docker.observe import Observation
+from controlplane.core.messages import REPORTER_QUEUE, TASK_REPORT_PICTURE, DockerContainer
+from workers.docker.observe import NodeListing, Observation
 from workers.reports import Reports
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"
@@ -45,7 +45,8 @@ def test_an_unasked_observation_is_encoded_and_nothing_is_sent() -> None:
 def test_a_picture_is_one_message_of_every_container_encoded() -> None:
     broker = Broker()
     sender = reports(broker)
-    sender.picture({UUID: STOPPED}, observed_ns=7)
+    listed = DockerContainer(container_uuid=UUID, docker_id="d" * 64, created_ns=5, status="exited")
+    sender.picture(NodeListing({UUID: STOPPED}, [listed]), observed_ns=7)
     assert broker.sent == [
         (
             TASK_REPORT_PICTURE,
@@ -54,6 +55,7 @@ def test_a_picture_is_one_message_of_every_container_encoded() -> None:
                     "node_uuid": NODE_UUID,
                     "observed_ns": 7,
                     "containers": [sender.encode(UUID, STOPPED)],
+                    "docker": [listed.to_dict()],
                 }
             },
             REPORTER_QUEUE,

@@ -42,6 +42,8 @@ def test_every_setting_can_be_overridden() -> None:
             "CONTROLPLANE_MAX_PAGE_SIZE": "50",
             "CONTROLPLANE_VISIBILITY_TIMEOUT": "60",
             "CONTROLPLANE_NODE_GRACE": "6",
+            "CONTROLPLANE_ORPHANS": "report",
+            "CONTROLPLANE_ORPHAN_GRACE": "5",
             "UNRELATED": "ignored",
         }
     )
@@ -54,7 +56,15 @@ def test_every_setting_can_be_overridden() -> None:
         max_page_size=50,
         visibility_timeout=60,
         node_grace=6,
+        orphans="report",
+        orphan_grace=5,
     )
+
+
+def test_orphans_are_removed_by_default_and_a_bad_policy_stops_start_up() -> None:
+    assert (Settings().orphans, Settings().orphan_grace) == ("remove", 60)
+    with pytest.raises(SettingsError, match="CONTROLPLANE_ORPHANS"):
+        Settings.from_env({"CONTROLPLANE_ORPHANS": "delete"})
 
 
 def test_no_dangerous_option_is_allowed_by_default() -> None:

@@ -25,13 +25,20 @@ import docker.errors
 from docker.models.containers import Container
 
 from controlplane.core.lifecycle import State
-from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID, ContainerSpec
+from controlplane.core.messages import (
+    LABEL_CONTAINER_UUID,
+    LABEL_NODE_UUID,
+    Collect,
+    ContainerSpec,
+    DockerContainer,
+)
 from workers.docker.errors import status_code, translated
 from workers.docker.host import NodeFacts, node_facts
 from workers.docker.observe import (
     RUNNING_STATUSES,
     EventFeed,
     LogFeed,
+    NodeListing,
     Observation,
     created_ns,
     observe,
@@ -327,19 +334,52 @@ class DockerDriver:
             )
         return LogFeed(stream, raw)
 
-    def node_picture(self) -> dict[str, Observation]:
-        """Every container of this node that ever ran, by control-plane uuid, as Docker sees it
-        now. Mid-redeploy the newest container stands for its uuid; one created but never
-        started yet is left out, since a start is about to report it (or the relist after)."""
+    def node_picture(self) -> NodeListing:
+        """Every container of this node, as Docker sees it now.
+
+        `observations`: each control-plane uuid whose container ever ran. Mid-redeploy the
+        newest container stands for its uuid; one created but never started yet is left out,
+        since a start is about to report it (or the relist after). `inventory`: every labelled
+        Docker container, started or not, for orphan collection.
+        """
         with translated("list containers"):
             found = self.client.containers.list(
                 all=True, filters={"label": f"{LABEL_NODE_UUID}={self.node_uuid}"}
             )
-        picture: dict[str, Observation] = {}
+        listing = NodeListing()
         for container in sorted(found, key=created_ns):
+            uuid = container.labels[LABEL_CONTAINER_UUID]
             if container.status != "created":
-                picture[container.labels[LABEL_CONTAINER_UUID]] = observe(container)
-        return picture
+                listing.observations[uuid] = observe(container)
+            listing.inventory.append(
+                DockerContainer(
+                    container_uuid=uuid,
+                    docker_id=container.id,
+                    created_ns=created_ns(container),
+                    status=container.status,
+                )
+            )
+        return listing
+
+    def collect(self, orphan: Collect) -> bool:
+        """Remove an orphan the reporter found, if it is still what the reporter saw: the same
+        Docker container, labelled for this node and uuid, and, for a `created_only` one, never
+        started (a new start of its record adopts such a container). Returns whether it did."""
+        try:
+            with translated("inspect container", passthrough=(docker.errors.NotFound,)):
+                container = self.client.containers.get(orphan.docker_id)
+        except docker.errors.NotFound:
+            return False
+        labels = container.labels
+        if (
+            labels.get(LABEL_CONTAINER_UUID) != orphan.container_uuid
+            or labels.get(LABEL_NODE_UUID) != self.node_uuid
+            or (orphan.created_only and container.status != "created")
+        ):
+            return False
+        self._inflight.removing(container.id)
+        self._remove_container(container, volumes=True)
+        return True
 
     def observe_id(self, docker_id: str) -> Observation | None:
         """Docker's view of one container by its Docker id; None once it is removed."""

@@ -19,6 +19,7 @@ from typing import Any
 from docker.models.containers import Container
 
 from controlplane.core.lifecycle import State
+from controlplane.core.messages import DockerContainer
 from workers.docker.errors import translated
 
 # Docker's container statuses, folded onto the control plane's observable states.
@@ -44,6 +45,14 @@ class Observation:
     ports: list[dict[str, Any]] = field(default_factory=list)
     # Why it stopped or went away, when the exit code alone does not say (an OOM kill).
     reason: str | None = None
+
+
+@dataclass
+class NodeListing:
+    """A node's containers at one moment: what the relist sends (`DockerDriver.node_picture`)."""
+
+    observations: dict[str, Observation] = field(default_factory=dict)
+    inventory: list[DockerContainer] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
