@@ -32,7 +32,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from controlplane.core import lifecycle
-from controlplane.core.lifecycle import Action, State
+from controlplane.core.lifecycle import Action, ActionState, State
 from controlplane.core.messages import Collect, ContainerReport, NodePicture
 from controlplane.db import actions, containers, nodes, observations
 from controlplane.db.engine import utcnow
@@ -137,11 +137,21 @@ def _close_stale(
     target = _TARGETS[lifecycle.target_state(Action(action.operation))]
     error = None
     if record.state != target.value:
-        error = (
-            f"the node did not finish the {action.operation} within {limit} s; "
-            f"the container is {record.state}"
-        )
+        error = f"{unfinished(action, limit)}; the container is {record.state}"
     return observations.close_stale_action(session, record, action_uuid=action.uuid, error=error)
+
+
+def unfinished(action: ActionRecord, limit: int) -> str:
+    """Why a stuck operation ended short of its target. Still Pending, no node ever claimed it:
+    its task was lost on the way (the API died between its commit and queueing the task, or the
+    broker lost it), and a copy arriving later is refused. In progress, the node claimed it and
+    did not finish (its agent died mid-operation, or Docker hung)."""
+    if action.state == ActionState.PENDING.value:
+        return (
+            f"the {action.operation} was never delivered to the node: "
+            f"no agent claimed it within {limit} s"
+        )
+    return f"the node did not finish the {action.operation} within {limit} s"
 
 
 def settled_state(record: Container, action: ActionRecord, report: ContainerReport | None) -> State:
@@ -170,10 +180,7 @@ def settle(
     reached = observed is _TARGETS[current]
     error = None
     if not reached:
-        error = (
-            f"the node did not finish the {action.operation} within {limit} s; "
-            f"its container is {observed.value} there"
-        )
+        error = f"{unfinished(action, limit)}; its container is {observed.value} there"
     base = report or _vanished(record, picture)
     settled = ContainerReport.from_dict(
         {

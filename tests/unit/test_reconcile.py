@@ -9,8 +9,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from controlplane.core.lifecycle import Action, ActionState, State
-from controlplane.core.messages import Collect, ContainerReport, DockerContainer, NodePicture
-from controlplane.db import containers
+from controlplane.core.messages import (
+    ClaimRequest,
+    Collect,
+    ContainerReport,
+    DockerContainer,
+    NodePicture,
+)
+from controlplane.db import actions, containers
 from controlplane.db.engine import utcnow
 from controlplane.db.models import ActionRecord, Container
 from controlplane.reporter import reconcile
@@ -148,6 +154,7 @@ def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
     _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
     )
+    claim(session, record.uuid, uuid, node)
     age_actions(session, 120)
     reconcile.apply_node_picture(
         session,
@@ -159,6 +166,35 @@ def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
     failed = action(session, record.uuid)
     assert failed.state == ActionState.FAILED.value
     assert "did not finish the stop within 60 s" in (failed.reason or "")
+
+
+def test_a_stuck_operation_no_node_ever_claimed_says_it_was_never_delivered(
+    session: Session, account: Account, node: str
+) -> None:
+    """What an API killed between its commit and queueing the task leaves: a Pending Action."""
+    uuid = running(session, account, node)
+    _, record, _ = containers.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    age_actions(session, 120)
+    reconcile.apply_node_picture(
+        session,
+        picture(node, 300, seen(uuid, node, State.RUNNING, 100)),
+        stuck_after=60,
+        orphan_grace=GRACE,
+    )
+    assert state_of(session, uuid) is State.RUNNING
+    failed = action(session, record.uuid)
+    assert failed.state == ActionState.FAILED.value
+    assert failed.reason == (
+        "the stop was never delivered to the node: no agent claimed it within 60 s; "
+        "its container is Running there"
+    )
+
+
+def claim(session: Session, action_uuid: str, container_uuid: str, node: str) -> None:
+    request = ClaimRequest(action_uuid=action_uuid, container_uuid=container_uuid, node_uuid=node)
+    assert actions.claim_action(session, request)[2].granted
 
 
 def test_a_stuck_first_start_with_nothing_on_the_node_returns_to_init(
