@@ -39,7 +39,7 @@ from workers.docker.observe import Observation
 from workers.errors import AgentError, ClaimRefused, ClaimUnanswered, NodePolicyError
 from workers.inflight import Inflight
 from workers.logstream import LogStreams
-from workers.reports import Claim, Reports
+from workers.reports import Reports
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ def run_operation(
     """
     claim = reports.claim(operation)
     try:
-        check_node_policy(operation, allow_dangerous, claim)
-        observation = _execute(driver, inflight, operation, claim)
+        claim.check()
+        check_node_policy(operation, allow_dangerous)
+        observation = _execute(driver, inflight, operation)
     except ClaimRefused as exc:
         log.warning(
             "%s of container %s not run: the claim of action %s was refused: %s",
@@ -100,23 +101,19 @@ def run_operation(
     reports.observed(operation.container_uuid, observation, action_uuid=operation.action_uuid)
 
 
-def check_node_policy(operation: Operation, allow_dangerous: Collection[str], claim: Claim) -> None:
+def check_node_policy(operation: Operation, allow_dangerous: Collection[str]) -> None:
     """Check a creating operation's definition against the node's own allow-list before
     anything is made. The control plane checks the same options against its own list; this
-    node trusts no task to have been checked, so a forged or mistaken one cannot escalate. A
-    refusal is reported (failing the Action) only for a granted claim, so a task that is not
-    the container's current intent cannot close its Action either.
+    node trusts no task to have been checked, so a mistaken one cannot escalate.
 
     Raises:
         NodePolicyError: naming the first dangerous option this node does not allow.
-        ClaimRefused, ClaimUnanswered: from the claim, for an operation refused anyway.
     """
     if operation.spec is None:
         return
     try:
         policy.check_allowed(operation.spec, allow_dangerous)
     except DangerousOptionForbiddenError as exc:
-        claim.check()
         option = exc.kwargs["option"]
         raise NodePolicyError(
             f"{exc.kwargs['field']}: this node does not run containers with the {option} "
@@ -124,12 +121,8 @@ def check_node_policy(operation: Operation, allow_dangerous: Collection[str], cl
         ) from None
 
 
-def _execute(
-    driver: DockerDriver, inflight: Inflight, operation: Operation, claim: Claim
-) -> Observation:
-    """Run the operation once the claim is granted. A start creates its container while the
-    claim is on its way (a start not granted removes it again): the round trip through the
-    reporter then costs nothing on the way to a running container."""
+def _execute(driver: DockerDriver, inflight: Inflight, operation: Operation) -> Observation:
+    """Run a granted operation: nothing reaches Docker before its claim is granted."""
     kind = operation.kind
     if kind is Action.START:
         spec = ContainerSpec.from_dict(operation.spec or {})
@@ -138,9 +131,7 @@ def _execute(
                 spec,
                 issued_ns=operation.issued_ns,
                 fresh=operation.rollback_state == State.INIT.value,
-                before_start=claim.check,
             )
-    claim.check()
     # The container's die and destroy events are this operation's doing, not news.
     with inflight.stopping(operation.container_uuid):
         return _wind_down(driver, operation)

@@ -1,5 +1,6 @@
 """The node's own policy: an agent runs no dangerous option its operator did not allow, whatever
-the task says, and says so on the Action only when the task is the container's current intent."""
+the task says (and, since the policy is checked after the claim, only a granted task's Action
+says so)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,12 @@ from typing import Any
 import pytest
 
 from controlplane.core.environment import SettingsError
-from controlplane.core.messages import ClaimVerdict, Operation
-from workers.errors import ClaimRefused, NodePolicyError
-from workers.reports import Claim
+from controlplane.core.messages import Operation
+from workers.errors import NodePolicyError
 from workers.settings import AgentSettings
 from workers.tasks import check_node_policy
 
 ENV = {"CONTROLPLANE_AGENT_NODE_UUID": "4b1c2c5e-0000-4000-8000-000000000001"}
-
-
-class Answer:
-    def __init__(self, verdict: ClaimVerdict) -> None:
-        self.verdict = verdict
-
-    def get(self, *, timeout: float, disable_sync_subtasks: bool) -> Any:
-        return self.verdict.to_dict()
-
-    def forget(self) -> None:
-        pass
 
 
 def operation(**spec: Any) -> Operation:
@@ -37,11 +26,6 @@ def operation(**spec: Any) -> Operation:
         issued_ns=1,
         spec={"uuid": "c", "unique_name": "web-c", "image_name": "busybox:latest", **spec},
     )
-
-
-def claim(granted: bool) -> Claim:
-    answer = Answer(ClaimVerdict(granted=granted, reason=None if granted else "canceled"))
-    return Claim("a", answer, timeout=1)  # type: ignore[arg-type]
 
 
 def test_an_agent_allows_no_dangerous_option_by_default() -> None:
@@ -73,25 +57,20 @@ def test_a_granted_task_with_a_dangerous_option_fails_with_the_nodes_reason(
     spec: dict[str, Any], field: str, option: str
 ) -> None:
     with pytest.raises(NodePolicyError) as refused:
-        check_node_policy(operation(**spec), frozenset(), claim(granted=True))
+        check_node_policy(operation(**spec), frozenset())
     assert str(refused.value) == (
         f"{field}: this node does not run containers with the {option} option; its operator "
         f"can allow it with CONTROLPLANE_AGENT_ALLOW_DANGEROUS={option}"
     )
 
 
-def test_a_refused_task_with_a_dangerous_option_is_dropped_without_a_report() -> None:
-    with pytest.raises(ClaimRefused):
-        check_node_policy(operation(net="host"), frozenset(), claim(granted=False))
-
-
 def test_an_allowed_option_and_a_plain_definition_pass() -> None:
-    check_node_policy(operation(net="host"), frozenset({"net_host"}), claim(granted=False))
-    check_node_policy(operation(), frozenset(), claim(granted=False))
+    check_node_policy(operation(net="host"), frozenset({"net_host"}))
+    check_node_policy(operation(), frozenset())
 
 
 def test_an_operation_without_a_definition_is_not_checked() -> None:
     stop = Operation(
         action="stop", action_uuid="a", container_uuid="c", rollback_state="Running", issued_ns=1
     )
-    check_node_policy(stop, frozenset(), claim(granted=False))
+    check_node_policy(stop, frozenset())

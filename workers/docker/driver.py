@@ -17,7 +17,7 @@ and `workers.inflight`, where it marks the removals it does on its own initiativ
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,7 +51,6 @@ from workers.errors import (
     DockerOperationError,
     ImageMissingError,
     NameTakenError,
-    NotGranted,
     VolumeInUseError,
 )
 from workers.inflight import Inflight
@@ -113,16 +112,14 @@ class DockerDriver:
         *,
         issued_ns: int,
         fresh: bool = False,
-        before_start: Callable[[], None] = lambda: None,
     ) -> Observation:
         """Create the container if it does not exist yet, then start it unless it runs.
 
         A `fresh` container (its record was never started) is created without a lookup first:
         a redelivery learns from Docker's name conflict that the first delivery made it, which
-        saves a label search on every first start. `before_start` runs between the create and
-        the start and may raise `NotGranted` to call the start off.
+        saves a label search on every first start.
 
-        If the start is refused or called off, a container this call created is removed again,
+        If the start is refused, a container this call created is removed again,
         so a container back in Init has nothing on Docker; one found existing is left alone,
         since a concurrent delivery may own it.
         """
@@ -131,9 +128,8 @@ class DockerDriver:
         if container is None:
             container, made_here = self._create(spec, self._options(spec))
         try:
-            before_start()
             return self._start_unless_overtaken(container, issued_ns=issued_ns)
-        except (AgentError, NotGranted):
+        except AgentError:
             if made_here:
                 self._discard(container)
             raise
