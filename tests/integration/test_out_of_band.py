@@ -7,7 +7,6 @@ Every change here is made by hand on the real Docker Engine with the test's own 
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Iterator
 
@@ -17,7 +16,7 @@ import redis
 
 from controlplane.core.messages import LABEL_CONTAINER_UUID, node_queue
 from tests.support.api import ApiClient
-from tests.support.broker import wait_broker_idle
+from tests.support.broker import redeliver_unacked, wait_broker_idle
 from tests.support.containers import SERVER, docker_containers
 from tests.support.plane import Plane
 from tests.support.processes import Service
@@ -174,20 +173,6 @@ def test_the_relist_repairs_changes_whose_events_were_missed(
     container.remove()
     gone = alice.wait_state(uuid, "Terminated")
     assert "gone from the node" in gone["exit_code_msg"]
-
-
-def redeliver_unacked(db: redis.Redis, queue: str) -> int:
-    """Put the deliveries a killed worker left unacknowledged back on their queue, as kombu's
-    Redis transport does once the visibility timeout (an hour) has passed."""
-    moved = 0
-    for tag, raw in db.hgetall("unacked").items():
-        message, _exchange, routing_key = json.loads(raw)
-        if routing_key == queue:
-            db.lpush(queue, json.dumps(message))
-            db.hdel("unacked", tag)
-            db.zrem("unacked_index", tag)
-            moved += 1
-    return moved
 
 
 def test_an_agent_killed_mid_stop_leaves_nothing_stuck_or_duplicated(

@@ -1,6 +1,8 @@
-"""The session's Redis database seen as the broker: queued and unacknowledged tasks."""
+"""A Redis database seen as the broker: queued and unacknowledged tasks."""
 
 from __future__ import annotations
+
+import json
 
 import redis
 
@@ -17,3 +19,17 @@ def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:
         return all(db.llen(q) == 0 for q in queues) and db.hlen("unacked") == 0
 
     wait_for(idle, timeout=30)
+
+
+def redeliver_unacked(db: redis.Redis, queue: str) -> int:
+    """Put the deliveries a killed worker left unacknowledged back on their queue, as kombu's
+    Redis transport does once the visibility timeout (an hour) has passed."""
+    moved = 0
+    for tag, raw in db.hgetall("unacked").items():
+        message, _exchange, routing_key = json.loads(raw)
+        if routing_key == queue:
+            db.lpush(queue, json.dumps(message))
+            db.hdel("unacked", tag)
+            db.zrem("unacked_index", tag)
+            moved += 1
+    return moved

@@ -1,8 +1,9 @@
 """The running control plane of a session: its processes, identities and settings.
 
-`start_plane` is the body of the session's `plane` fixture (tests/conftest.py). It refuses to
-start a second plane in the same process: two planes share the session's Redis database, so
-their reporters would consume each other's reports.
+`start_plane` is the body of the session's `plane` fixture (tests/conftest.py), and of the fault
+suite's own plane (tests/faults), which runs on a Redis server of its own that its tests kill.
+It refuses to start a second plane on one Redis database: their reporters would consume each
+other's reports.
 """
 
 from __future__ import annotations
@@ -75,13 +76,21 @@ _running: list[Plane] = []
 
 
 @contextlib.contextmanager
-def start_plane(state: Path, docker_client: docker.DockerClient) -> Iterator[Plane]:
+def start_plane(
+    state: Path,
+    docker_client: docker.DockerClient,
+    *,
+    redis_url: str = REDIS_URL,
+    settings: dict[str, str] | None = None,
+) -> Iterator[Plane]:
     """Migrate a fresh SQLite file in `state`, create alice and bob, start the reporter, one node
-    agent and the API, and yield the plane once its node is Deployed. Afterwards every process is
-    stopped and every container of the node removed, pass or fail."""
-    if _running:
+    agent and the API on `redis_url`, with `settings` over the session's, and yield the plane
+    once its node is Deployed. Afterwards every process is stopped and every container of the
+    node removed, pass or fail."""
+    sharing = [plane for plane in _running if plane.env["CONTROLPLANE_BROKER_URL"] == redis_url]
+    if sharing:
         raise AssertionError(
-            f"a second plane in one session (the first one is at {_running[0].base_url}): "
+            f"a second plane on {redis_url} (the first one is at {sharing[0].base_url}): "
             "their reporters would consume each other's reports; the `plane` fixture is "
             "defined once, in tests/conftest.py"
         )
@@ -89,11 +98,11 @@ def start_plane(state: Path, docker_client: docker.DockerClient) -> Iterator[Pla
     env = {
         **os.environ,
         "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/controlplane.db",
-        "CONTROLPLANE_BROKER_URL": REDIS_URL,
+        "CONTROLPLANE_BROKER_URL": redis_url,
         "CONTROLPLANE_NODE_TIMEOUT": "10",
         "CONTROLPLANE_STOP_TIMEOUT": "5",
         "CONTROLPLANE_PAGE_SIZE": "25",
-        "CONTROLPLANE_AGENT_BROKER_URL": REDIS_URL,
+        "CONTROLPLANE_AGENT_BROKER_URL": redis_url,
         "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
         "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
         "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
@@ -114,6 +123,7 @@ def start_plane(state: Path, docker_client: docker.DockerClient) -> Iterator[Pla
         # quickly; agents beat more often than by default so a busy machine never loses one.
         "CONTROLPLANE_NODE_GRACE": "8",
         "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
+        **(settings or {}),
     }
     controlplane = str(BIN / "controlplane")
     subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)

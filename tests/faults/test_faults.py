@@ -1,0 +1,192 @@
+"""Fault injection on real processes: agent, reporter and Redis killed mid-operation, tasks
+delivered late and forged, with the user acting in between. After each fault the plane must
+converge (tests.support.invariants) and no stale or forged task may have taken effect.
+
+A redelivery is made as kombu's Redis transport makes it once the visibility timeout (an hour
+by default, 60 s at the least) has passed: the deliveries left unacknowledged go back on their
+queue (`tests.support.broker.redeliver_unacked`), so the tests need not wait the timeout out.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid as uuid_lib
+
+import docker
+import pytest
+import requests
+from celery import Celery
+
+from controlplane.core.messages import (
+    TASK_START,
+    TASK_STOP,
+    ContainerSpec,
+    Operation,
+    node_queue,
+)
+from tests.support.api import ApiClient
+from tests.support.broker import redeliver_unacked, wait_broker_idle
+from tests.support.containers import SERVER, docker_containers
+from tests.support.invariants import wait_converged
+from tests.support.plane import Plane
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+# Ignores SIGTERM, so a stop takes the whole stop timeout (5 s) and can be interrupted.
+STUBBORN = "sh -c 'trap \"\" TERM; while true; do sleep 1; done'"
+
+
+def action_of(response: requests.Response) -> str:
+    assert response.status_code == 202, response.text
+    return response.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def running(user: ApiClient, **fields: object) -> dict:
+    created = user.create(**fields)
+    action_of(user.act(created["uuid"], "start"))
+    return user.wait_state(created["uuid"], "Running")
+
+
+def agent_log(plane: Plane) -> str:
+    return plane.services["agent"].log_path.read_text(errors="replace")
+
+
+def kill_and_restart(plane: Plane, name: str) -> None:
+    service = plane.services[name]
+    service.process.send_signal(signal.SIGKILL)
+    service.process.wait()
+    service.restart()
+
+
+def raw_client(broker: RedisServer) -> Celery:
+    """A plain Celery client on the broker: what anybody who reaches Redis can send."""
+    return Celery(broker=broker.url, set_as_current=False)
+
+
+def start_of(container: dict, *, action_uuid: str, **spec: object) -> Operation:
+    return Operation(
+        action="start",
+        action_uuid=action_uuid,
+        container_uuid=container["uuid"],
+        rollback_state="Init",
+        issued_ns=time.time_ns(),
+        spec=ContainerSpec(
+            uuid=container["uuid"],
+            unique_name=container["unique_name"],
+            image_name=container["image_name"],
+            run_command=container["run_command"],
+            **spec,  # type: ignore[arg-type]
+        ).to_dict(),
+    )
+
+
+def test_agent_killed_mid_stop_then_the_user_starts_again_and_the_late_stop_is_refused(
+    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+) -> None:
+    uuid = running(carol, name="stubborn", run_command=STUBBORN)["uuid"]
+    stop = action_of(carol.act(uuid, "stop"))
+    wait_for(lambda: carol.action(f"/api/v1/action/{stop}/")["state"] == "In progress")
+    kill_and_restart(fault_plane, "agent")
+    # Settled from the node's picture once the stuck timeout (8 s) has passed.
+    carol.wait_action(f"/api/v1/action/{stop}/", timeout=60)
+    settled = wait_for(
+        lambda: (c := carol.container(uuid))["state"] in ("Running", "Stopped") and c
+    )
+    if settled["state"] == "Stopped":
+        action_of(carol.act(uuid, "start"))  # the user acts in between
+        carol.wait_state(uuid, "Running")
+
+    assert redeliver_unacked(broker.client(), node_queue(fault_plane.node_uuid)) == 1
+    wait_broker_idle(broker.client(), fault_plane)
+    wait_converged(fault_plane, [carol], docker_client)
+    assert carol.container(uuid)["state"] == "Running"
+    assert f"the claim of action {stop} was refused" in agent_log(fault_plane)
+
+
+def test_a_start_delivered_after_the_user_terminated_never_brings_the_container_back(
+    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+) -> None:
+    created = carol.create(name="revenant", run_command=SERVER)
+    start = action_of(carol.act(created["uuid"], "start"))
+    carol.wait_state(created["uuid"], "Running")
+    action_of(carol.act(created["uuid"], "terminate"))
+    carol.wait_state(created["uuid"], "Terminated")
+
+    raw = raw_client(broker)
+    late = start_of(created, action_uuid=start)
+    raw.send_task(
+        TASK_START, kwargs={"operation": late.to_dict()}, queue=node_queue(fault_plane.node_uuid)
+    )
+    wait_broker_idle(broker.client(), fault_plane)
+    wait_converged(fault_plane, [carol], docker_client)
+    assert docker_containers(docker_client, created["uuid"]) == []
+    assert carol.container(created["uuid"])["state"] == "Terminated"
+    assert "superseded by action" in agent_log(fault_plane)
+
+
+def test_forged_tasks_never_run_whatever_options_they_carry(
+    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+) -> None:
+    idle = carol.create(name="target")
+    busy = running(carol, name="busy", run_command=SERVER)
+    queue = node_queue(fault_plane.node_uuid)
+    forged_start = start_of(
+        idle,
+        action_uuid=str(uuid_lib.uuid4()),
+        net="host",
+        pid="host",
+        privileged=True,
+        cap_add=["SYS_ADMIN"],
+    )
+    forged_stop = Operation(
+        action="stop",
+        action_uuid=str(uuid_lib.uuid4()),
+        container_uuid=busy["uuid"],
+        rollback_state="Running",
+        issued_ns=time.time_ns(),
+    )
+    raw = raw_client(broker)
+    raw.send_task(TASK_START, kwargs={"operation": forged_start.to_dict()}, queue=queue)
+    raw.send_task(TASK_STOP, kwargs={"operation": forged_stop.to_dict()}, queue=queue)
+
+    wait_broker_idle(broker.client(), fault_plane)
+    wait_converged(fault_plane, [carol], docker_client)
+    assert docker_containers(docker_client, idle["uuid"]) == []
+    assert carol.container(idle["uuid"])["state"] == "Init"
+    assert carol.container(busy["uuid"])["state"] == "Running"
+    for forged in (forged_start, forged_stop):
+        assert f"action {forged.action_uuid} is unknown" in agent_log(fault_plane)
+
+
+def test_redis_killed_with_operations_in_flight_loses_nothing_and_the_agent_survives(
+    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+) -> None:
+    created = [carol.create(name=f"burst-{n}", run_command=SERVER) for n in range(4)]
+    accepted = [action_of(carol.act(c["uuid"], "start")) for c in created]
+    broker.kill()
+    time.sleep(2)
+    broker.start()
+    assert fault_plane.services["agent"].alive()
+    carol.wait_node_state(fault_plane.node_uuid, "Deployed")
+    # The deliveries the lost connections left unacknowledged, an hour later.
+    redeliver_unacked(broker.client(), node_queue(fault_plane.node_uuid))
+    wait_converged(fault_plane, [carol], docker_client, timeout=90)
+    for action in accepted:
+        assert carol.action(f"/api/v1/action/{action}/")["state"] in ("Success", "Failed")
+    assert fault_plane.services["agent"].alive()
+    assert fault_plane.services["reporter"].alive()
+
+
+def test_reporter_killed_mid_burst_loses_no_report(
+    fault_plane: Plane, carol: ApiClient, docker_client: docker.DockerClient
+) -> None:
+    created = [carol.create(name=f"reported-{n}", run_command=SERVER) for n in range(6)]
+    accepted = [action_of(carol.act(c["uuid"], "start")) for c in created]
+    kill_and_restart(fault_plane, "reporter")
+    wait_converged(fault_plane, [carol], docker_client, timeout=90)
+    for container, action in zip(created, accepted, strict=True):
+        assert carol.action(f"/api/v1/action/{action}/")["state"] == "Success"
+        assert carol.container(container["uuid"])["state"] == "Running"

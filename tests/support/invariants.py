@@ -1,0 +1,84 @@
+"""What must hold on a plane once it has converged, whatever faults came before: each live
+record has exactly one Docker container in the matching state (none while Init), nothing is left
+Starting, Stopping or Terminating, no Action is left Pending or In progress, and no labelled
+Docker container of the node lacks a live record (an orphan)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker
+
+from controlplane.core.lifecycle import TRANSITIONAL_STATES, State
+from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
+from tests.support.api import ApiClient
+from tests.support.containers import docker_containers
+from tests.support.plane import Plane
+from tests.support.waiting import wait_for
+
+# Docker statuses that match each stable state of a record.
+MATCHING_STATUS = {
+    State.RUNNING.value: {"running"},
+    State.STOPPED.value: {"exited", "created"},
+}
+OPEN_ACTIONS = ("Pending", "In progress")
+
+
+def listed(client: ApiClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    response = client.request("GET", path, params={"limit": 1000, **params})
+    assert response.status_code == 200, response.text
+    return list(response.json()["objects"])
+
+
+def violations(plane: Plane, clients: list[ApiClient], docker: docker.DockerClient) -> list[str]:
+    """Every invariant the plane breaks now; empty once it has converged."""
+    found: list[str] = []
+    live: set[str] = set()
+    for client in clients:
+        for record in listed(client, "/api/v1/container/"):
+            if record["state"] != State.TERMINATED.value:
+                live.add(record["uuid"])
+                found.extend(record_violations(record, docker))
+        for state in OPEN_ACTIONS:
+            for action in listed(client, "/api/v1/action/", state=state):
+                found.append(f"action {action['uuid']} is left {state}")
+    labelled = docker.containers.list(
+        all=True, filters={"label": f"{LABEL_NODE_UUID}={plane.node_uuid}"}
+    )
+    for container in labelled:
+        owner = container.labels[LABEL_CONTAINER_UUID]
+        if owner not in live:
+            found.append(f"orphan {container.id[:12]} of {owner}")
+    return found
+
+
+def record_violations(record: dict[str, Any], docker: docker.DockerClient) -> list[str]:
+    """What is wrong with one live record and its Docker containers."""
+    uuid, state = record["uuid"], record["state"]
+    if state in {s.value for s in TRANSITIONAL_STATES}:
+        return [f"{uuid} is left {state}"]
+    containers = docker_containers(docker, uuid)
+    if state == State.INIT.value:
+        return [f"{uuid} is Init with {len(containers)} Docker container(s)"] if containers else []
+    if len(containers) != 1:
+        return [f"{uuid} is {state} with {len(containers)} Docker containers"]
+    if containers[0].status not in MATCHING_STATUS[state]:
+        return [f"{uuid} is {state} but its container is {containers[0].status}"]
+    return []
+
+
+def wait_converged(
+    plane: Plane, clients: list[ApiClient], docker: docker.DockerClient, timeout: float = 60
+) -> None:
+    """Wait until the plane breaks no invariant; fail naming what it still breaks."""
+    last: list[str] = []
+
+    def converged() -> bool:
+        nonlocal last
+        last = violations(plane, clients, docker)
+        return not last
+
+    try:
+        wait_for(converged, timeout=timeout, interval=0.5)
+    except AssertionError:
+        raise AssertionError(f"not converged within {timeout} s: {last}") from None
