@@ -1,6 +1,6 @@
-"""The fault suite's own plane: a reporter, an agent and an API like the session's, but on a
-Redis server of its own (tests.support.redis_server), since its tests kill the broker, and
-with a short stuck-operation timeout so killed operations settle within seconds."""
+"""The fault suite's own plane: a reporter, an agent and an API like the session's (with its
+short relist, stuck-operation timeout and orphan grace), but on a Redis server of its own
+(tests.support.redis_server), since its tests kill the broker."""
 
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from tests.support.api import ApiClient
     from tests.support.plane import Plane
     from tests.support.redis_server import RedisServer
-
-# Faster settling than the session plane's: a killed operation is settled 8 s after it began.
-SETTINGS = {"CONTROLPLANE_STUCK_TIMEOUT": "8"}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +37,7 @@ def fault_plane(
     from tests.support.plane import start_plane
 
     state = tmp_path_factory.mktemp("fault-plane")
-    with start_plane(state, docker_client, redis_url=broker.url, settings=SETTINGS) as running:
+    with start_plane(state, docker_client, redis_url=broker.url) as running:
         yield running
 
 

@@ -90,7 +90,7 @@ def test_agent_killed_mid_stop_then_the_user_starts_again_and_the_late_stop_is_r
     stop = action_of(carol.act(uuid, "stop"))
     wait_for(lambda: carol.action(f"/api/v1/action/{stop}/")["state"] == "In progress")
     kill_and_restart(fault_plane, "agent")
-    # Settled from the node's picture once the stuck timeout (8 s) has passed.
+    # Settled from the node's picture once the stuck timeout (20 s) has passed.
     carol.wait_action(f"/api/v1/action/{stop}/", timeout=60)
     settled = wait_for(
         lambda: (c := carol.container(uuid))["state"] in ("Running", "Stopped") and c

@@ -81,12 +81,10 @@ def start_plane(
     docker_client: docker.DockerClient,
     *,
     redis_url: str = REDIS_URL,
-    settings: dict[str, str] | None = None,
 ) -> Iterator[Plane]:
     """Migrate a fresh SQLite file in `state`, create alice and bob, start the reporter, one node
-    agent and the API on `redis_url`, with `settings` over the session's, and yield the plane
-    once its node is Deployed. Afterwards every process is stopped and every container of the
-    node removed, pass or fail."""
+    agent and the API on `redis_url`, and yield the plane once its node is Deployed. Afterwards
+    every process is stopped and every container of the node removed, pass or fail."""
     sharing = [plane for plane in _running if plane.env["CONTROLPLANE_BROKER_URL"] == redis_url]
     if sharing:
         raise AssertionError(
@@ -123,7 +121,6 @@ def start_plane(
         # quickly; agents beat more often than by default so a busy machine never loses one.
         "CONTROLPLANE_NODE_GRACE": "8",
         "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
-        **(settings or {}),
     }
     controlplane = str(BIN / "controlplane")
     subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
