@@ -196,7 +196,7 @@ def reporter(concurrency: int) -> None:
             concurrency=concurrency,
             loglevel=logging.getLevelName(logging.getLogger().level),
         )
-        # Exits with status 1 if the worker stops by itself (core/shutdown.py).
+        # Started again if it stops by itself (core/shutdown.py).
         run_worker(lambda: app.worker_main(argv), signals.worker_shutting_down)
     finally:
         sweeper.stop()

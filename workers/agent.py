@@ -1,9 +1,10 @@
 """The agent's Celery app: consumes only its own node's queue, with a thread pool because every
 task waits on the Docker Engine rather than on the CPU.
 
-The agent outlives its broker: Celery reconnects for as long as it takes. Should the worker stop
-without being asked to, the process exits with status 1, never 0 (`controlplane.core.shutdown`),
-so that a supervisor restarting on failure (scripts/run.sh does) brings the node back.
+The agent outlives its broker: Celery reconnects for as long as it takes, and a worker that
+stops without being asked to is started again (`controlplane.core.shutdown`); one that exits
+makes the process exit with status 1, never 0, for a supervisor restarting on failure
+(scripts/run.sh does) to bring the node back.
 """
 
 from __future__ import annotations
