@@ -147,14 +147,17 @@ def test_a_stuck_stop_whose_target_was_reached_succeeds(
     assert action(session, record.uuid).state == ActionState.SUCCESS.value
 
 
-def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
-    session: Session, account: Account, node: str
-) -> None:
+def stop_left_stuck_while_it_runs(
+    session: Session, account: Account, node: str, *, claimed: bool
+) -> tuple[str, ActionRecord]:
+    """A stop open past the stuck timeout, relisted with its container still running; claimed
+    by the node first or never (its task lost on the way). Returns the uuid and the Action."""
     uuid = running(session, account, node)
     _, record, _ = containers.begin_action(
         session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
     )
-    claim(session, record.uuid, uuid, node)
+    if claimed:
+        claim(session, record.uuid, uuid, node)
     age_actions(session, 120)
     reconcile.apply_node_picture(
         session,
@@ -162,8 +165,14 @@ def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
         stuck_after=60,
         orphan_grace=GRACE,
     )
+    return uuid, action(session, record.uuid)
+
+
+def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
+    session: Session, account: Account, node: str
+) -> None:
+    uuid, failed = stop_left_stuck_while_it_runs(session, account, node, claimed=True)
     assert state_of(session, uuid) is State.RUNNING
-    failed = action(session, record.uuid)
     assert failed.state == ActionState.FAILED.value
     assert "did not finish the stop within 60 s" in (failed.reason or "")
 
@@ -172,19 +181,8 @@ def test_a_stuck_operation_no_node_ever_claimed_says_it_was_never_delivered(
     session: Session, account: Account, node: str
 ) -> None:
     """What an API killed between its commit and queueing the task leaves: a Pending Action."""
-    uuid = running(session, account, node)
-    _, record, _ = containers.begin_action(
-        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
-    )
-    age_actions(session, 120)
-    reconcile.apply_node_picture(
-        session,
-        picture(node, 300, seen(uuid, node, State.RUNNING, 100)),
-        stuck_after=60,
-        orphan_grace=GRACE,
-    )
+    uuid, failed = stop_left_stuck_while_it_runs(session, account, node, claimed=False)
     assert state_of(session, uuid) is State.RUNNING
-    failed = action(session, record.uuid)
     assert failed.state == ActionState.FAILED.value
     assert failed.reason == (
         "the stop was never delivered to the node: no agent claimed it within 60 s; "
