@@ -140,7 +140,9 @@ bootstrap() {
     services) ensure_dockerd; ensure_redis ;;
     image) ensure_image ;;
     all) ensure_packages; ensure_python "$extras"; ensure_dockerd; ensure_redis; ensure_image ;;
-    *) say "usage: bootstrap.sh [all|packages|python|services|image] [extras]"; return 2 ;;
+    # What the quick start needs: it runs a password-protected Redis of its own (scripts/run.sh).
+    node) ensure_packages; ensure_python "$extras"; ensure_dockerd; ensure_image ;;
+    *) say "usage: bootstrap.sh [all|node|packages|python|services|image] [extras]"; return 2 ;;
   esac
 }
 

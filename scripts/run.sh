@@ -3,22 +3,48 @@
 # Installs and starts whatever is missing first; Ctrl-C stops everything this script started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-bootstrap all
+bootstrap node
 cd "$CP_ROOT"
 
 STATE="${CONTROLPLANE_STATE_DIR:-$CP_ROOT/.state}"
 PORT="${CONTROLPLANE_PORT:-8000}"
 mkdir -p "$STATE/logs"
 export CONTROLPLANE_DATABASE_URL="${CONTROLPLANE_DATABASE_URL:-sqlite:///$STATE/controlplane.db}"
-export CONTROLPLANE_BROKER_URL="${CONTROLPLANE_BROKER_URL:-redis://127.0.0.1:6379/0}"
-export CONTROLPLANE_AGENT_BROKER_URL="${CONTROLPLANE_AGENT_BROKER_URL:-$CONTROLPLANE_BROKER_URL}"
 export CONTROLPLANE_AGENT_STATE_DIR="${CONTROLPLANE_AGENT_STATE_DIR:-$STATE/agent}"
 CP="$CP_VENV/bin/controlplane"
 
-"$CP" db upgrade >/dev/null 2>&1
-KEY="$("$CP" user ensure admin --key-file "$STATE/admin.key" 2>/dev/null)"
-
 pids=()
+
+# The broker: unless CONTROLPLANE_BROKER_URL names one, a Redis of our own on loopback
+# (CONTROLPLANE_REDIS_PORT, 6380) that needs the password generated into $STATE/redis.conf
+# on the first run: anybody who reaches the broker can send the nodes work and read every
+# log stream, so no client without the password may. A Redis this script started earlier and
+# that still runs (its pid file says so) is used as it is, and left running on exit.
+start_broker() {
+  local port="${CONTROLPLANE_REDIS_PORT:-6380}" conf="$STATE/redis.conf" pidfile="$STATE/redis.pid"
+  mkdir -p "$STATE/redis"
+  if [[ ! -s "$conf" ]]; then
+    (umask 077; printf 'bind 127.0.0.1\nport %s\ndir %s\nappendonly yes\nsave ""\nrequirepass %s\n' \
+      "$port" "$STATE/redis" "$("$CP_VENV/bin/python" -c 'import secrets; print(secrets.token_hex(32))')" >"$conf")
+  fi
+  port="$(awk '$1 == "port" {print $2}' "$conf")"
+  local password; password="$(awk '$1 == "requirepass" {print $2}' "$conf")"
+  export CONTROLPLANE_BROKER_URL="redis://:$password@127.0.0.1:$port/0"
+  if [[ -s "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null &&
+    REDISCLI_AUTH="$password" redis-cli -p "$port" ping >/dev/null 2>&1; then
+    return
+  fi
+  redis-server "$conf" --logfile "$STATE/logs/redis.log" & pids+=($!)
+  echo "$!" >"$pidfile"
+  local i
+  for i in $(seq 1 50); do
+    REDISCLI_AUTH="$password" redis-cli -p "$port" ping >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  say "redis-server did not come up on 127.0.0.1:$port; see $STATE/logs/redis.log"
+  return 1
+}
+
 stop_all() {
   trap - INT TERM EXIT
   if ((${#pids[@]})); then
@@ -28,6 +54,11 @@ stop_all() {
   fi
 }
 trap stop_all INT TERM EXIT
+
+[[ -n "${CONTROLPLANE_BROKER_URL:-}" ]] || start_broker
+export CONTROLPLANE_AGENT_BROKER_URL="${CONTROLPLANE_AGENT_BROKER_URL:-$CONTROLPLANE_BROKER_URL}"
+"$CP" db upgrade >/dev/null 2>&1
+KEY="$("$CP" user ensure admin --key-file "$STATE/admin.key" 2>/dev/null)"
 
 # Run "$@" again whenever it exits with a failure, as a supervisor with Restart=on-failure would:
 # the agent and the reporter outlive their broker, and exit non-zero if their worker ever stops

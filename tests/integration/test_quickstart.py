@@ -1,5 +1,6 @@
 """The README's run command does what the README says: prints the key and a working URL, runs a
-real container through the API, and stops everything it started on Ctrl-C."""
+real container through the API on a broker of its own that refuses clients without its password,
+and stops everything it started on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -25,23 +26,18 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-QUICKSTART_REDIS = os.environ.get(
-    "CONTROLPLANE_TEST_QUICKSTART_REDIS_URL", "redis://127.0.0.1:6379/14"
-)
-
 
 @pytest.fixture
 def quickstart(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[dict[str, object]]:
-    port = free_port()
+    port, redis_port = free_port(), free_port()
     node_uuid = str(uuid.uuid4())
-    redis.Redis.from_url(QUICKSTART_REDIS).flushdb()
-    env = {
-        **os.environ,
-        "CONTROLPLANE_PORT": str(port),
-        "CONTROLPLANE_STATE_DIR": str(tmp_path / "state"),
-        "CONTROLPLANE_BROKER_URL": QUICKSTART_REDIS,
-        "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONTROLPLANE_")}
+    env.update(
+        CONTROLPLANE_PORT=str(port),
+        CONTROLPLANE_REDIS_PORT=str(redis_port),
+        CONTROLPLANE_STATE_DIR=str(tmp_path / "state"),
+        CONTROLPLANE_AGENT_NODE_UUID=node_uuid,
+    )
     output = (tmp_path / "run.out").open("w+")
     process = subprocess.Popen(
         ["bash", str(ROOT / "scripts/run.sh")],
@@ -58,7 +54,7 @@ def quickstart(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[d
 
     try:
         text = wait_for(banner, timeout=240, interval=0.2)
-        yield {"process": process, "port": port, "text": text, "node_uuid": node_uuid}
+        yield {"process": process, "port": port, "redis_port": redis_port, "text": text}
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -67,7 +63,6 @@ def quickstart(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[d
             all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
         ):
             container.remove(force=True)
-        redis.Redis.from_url(QUICKSTART_REDIS).flushdb()
         output.close()
 
 
@@ -83,6 +78,9 @@ def test_run_command_serves_the_api_and_stops_cleanly_on_ctrl_c(
     created = client.create(name="quick", run_command="sh -c 'echo hi; exec sleep 3600'")
     assert client.act(created["uuid"], "start").status_code == 202
     client.wait_state(created["uuid"], "Running")
+    broker = redis.Redis(port=int(str(quickstart["redis_port"])))
+    with pytest.raises(redis.AuthenticationError):
+        broker.ping()
 
     process = quickstart["process"]
     assert isinstance(process, subprocess.Popen)
@@ -95,3 +93,6 @@ def test_run_command_serves_the_api_and_stops_cleanly_on_ctrl_c(
         ["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout.strip() == ""
+    with pytest.raises(redis.ConnectionError):
+        broker.ping()  # the broker it started is gone too
+    broker.close()
