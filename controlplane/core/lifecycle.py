@@ -105,6 +105,19 @@ def accepts_report(
     return last_observed_ns is None or observed_ns > last_observed_ns
 
 
+# How far ahead of the reporter's clock an observation may be stamped (node clocks drift, and
+# Docker's own times come from the node's clock).
+MAX_CLOCK_SKEW_NS = 5 * 1_000_000_000
+
+
+def clamp_observed(observed_ns: int, now_ns: int) -> int:
+    """An observation time at most the allowed skew ahead of `now_ns` (the reporter's clock).
+    Reports are ordered by these times (`accepts_report`), so a node whose clock runs an hour
+    ahead, or a forged report, would otherwise stamp a record so far in the future that no true
+    report could move it for that hour."""
+    return min(observed_ns, now_ns + MAX_CLOCK_SKEW_NS)
+
+
 class NodeState(StrEnum):
     """The node states of docs/api.md §3.6 that this control plane uses."""
 

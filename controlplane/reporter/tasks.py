@@ -11,7 +11,9 @@ connection); a malformed report is logged and dropped rather than retried foreve
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -19,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from controlplane import events
 from controlplane.celery_app import make_celery
+from controlplane.core import lifecycle
 from controlplane.core.errors import BrokerUnavailableError
 from controlplane.core.messages import (
     TASK_CLAIM_ACTION,
@@ -60,7 +63,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
 
     @app.task(name=TASK_REPORT_CONTAINER, **_RETRY)
     def report_container(report: dict[str, Any]) -> None:
-        message = ContainerReport.from_dict(report)
+        message = on_reporters_clock(ContainerReport.from_dict(report))
         with database.session() as session:
             outcome = observations.apply_container_report(session, message)
             publisher.publish(events.report_events(outcome))
@@ -77,7 +80,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     @app.task(name=TASK_REPORT_CONTAINERS, **_RETRY)
     def report_containers(reports: list[dict[str, Any]]) -> None:
         """A batch of reports (a burst of events), applied in one transaction."""
-        messages = [ContainerReport.from_dict(report) for report in reports]
+        messages = [on_reporters_clock(ContainerReport.from_dict(report)) for report in reports]
         with database.session() as session:
             outcomes = observations.apply_container_reports(session, messages)
             publisher.publish(
@@ -92,7 +95,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     @app.task(name=TASK_REPORT_PICTURE, **_RETRY)
     def report_picture(picture: dict[str, Any]) -> None:
         """A node's relist: every container it holds, applied in one transaction."""
-        message = NodePicture.from_dict(picture)
+        message = picture_on_reporters_clock(NodePicture.from_dict(picture))
         with database.session() as session:
             outcome = reconcile.apply_node_picture(
                 session,
@@ -146,6 +149,31 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
         log_node_report(message, previous=previous, state=node.state)
 
     return app, sweeper
+
+
+def on_reporters_clock(report: ContainerReport) -> ContainerReport:
+    """The report with its observation time no further ahead of this reporter's clock than the
+    allowed skew (`lifecycle.clamp_observed`); a clamped one is logged, since it means a node's
+    clock is wrong, or a report is forged."""
+    observed_ns = lifecycle.clamp_observed(report.observed_ns, time.time_ns())
+    if observed_ns == report.observed_ns:
+        return report
+    log.warning(
+        "report of container %s from node %s stamped %.1f s in the future; taken as now",
+        report.container_uuid,
+        report.node_uuid,
+        (report.observed_ns - observed_ns) / 1e9,
+    )
+    return dataclasses.replace(report, observed_ns=observed_ns)
+
+
+def picture_on_reporters_clock(picture: NodePicture) -> NodePicture:
+    """A relist with its own time and every report in it clamped as `on_reporters_clock` does."""
+    return dataclasses.replace(
+        picture,
+        observed_ns=lifecycle.clamp_observed(picture.observed_ns, time.time_ns()),
+        containers=[on_reporters_clock(report).to_dict() for report in picture.reports()],
+    )
 
 
 def collect_orphan(
