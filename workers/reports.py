@@ -160,6 +160,7 @@ class Reports:
             docker_id=observation.docker_id,
             ports=observation.ports,
             reason=observation.reason,
+            paused=observation.paused,
         )
 
     def failed(self, operation: Operation, reason: str, *, state: State | None = None) -> None:

@@ -92,6 +92,10 @@ class EventFolder:
             return Observation(
                 State.STOPPED, observed_ns, exit_code=code, docker_id=docker_id, reason=reason
             )
+        if action in ("pause", "unpause"):
+            return Observation(
+                State.RUNNING, observed_ns, docker_id=docker_id, paused=action == "pause"
+            )
         if action == "destroy":
             return Observation(
                 State.TERMINATED, observed_ns, docker_id=docker_id, reason=REMOVED_REASON

@@ -138,6 +138,8 @@ def container_to_json(container: Container, links: Links) -> dict[str, Any]:
         "private_ip": "",
         "exit_code": container.exit_code,
         "exit_code_msg": exit_code_msg(container.exit_code, container.state_reason),
+        # Not in the Tutum API, which has no paused state (docs/api.md §8.1).
+        "paused": container.paused,
         "deployed_datetime": format_date(container.deployed_datetime),
         "started_datetime": format_date(container.started_datetime),
         "stopped_datetime": format_date(container.stopped_datetime),

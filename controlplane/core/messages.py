@@ -184,6 +184,7 @@ class ContainerReport(_Message):
     OOM kill, a `docker rm` by hand); it is shown to clients beside the exit code.
     `ports` are the host ports Docker bound (`[{protocol, inner_port, host_ip, outer_port}]`,
     empty while the container is not running); None when the report observed no container.
+    `paused`: a Running container whose processes Docker has frozen (`docker pause`).
     """
 
     container_uuid: str
@@ -196,6 +197,7 @@ class ContainerReport(_Message):
     docker_id: str | None = None
     ports: list[dict[str, Any]] | None = None
     reason: str | None = None
+    paused: bool = False
 
     @property
     def observed_state(self) -> State:

@@ -160,6 +160,8 @@ class Container(Base):
     # last ran ([{protocol, inner_port, host_ip, outer_port}]); empty when it is not running.
     bound_ports: Mapped[list[dict[str, Any]]] = _json_list()
     exit_code: Mapped[int | None] = mapped_column(Integer)
+    # Observed (migration 0007): a Running container whose processes are frozen (`docker pause`).
+    paused: Mapped[bool] = _flag()
     # Why it is Stopped or Terminated when the control plane did not do it (migration 0004).
     state_reason: Mapped[str | None] = mapped_column(Text)
     docker_id: Mapped[str | None] = mapped_column(String(64))

@@ -92,6 +92,8 @@ def observe_container(
         changed = result.rowcount == 1  # type: ignore[attr-defined]
         if changed:
             keep_in_step(container, values)
+    if not changed and _pause_differs(container, report):
+        changed = _sync_paused(session, container, paused=report.paused)
     finished = None
     if report.action_uuid is not None:
         finished = actions.close_action(session, action_uuid=report.action_uuid, error=report.error)
@@ -136,6 +138,33 @@ def close_stale_action(
     return ReportOutcome(container=container, finished_action=finished)
 
 
+def _pause_differs(container: Container, report: ContainerReport) -> bool:
+    return (
+        report.observed_state is State.RUNNING
+        and container.state == State.RUNNING.value
+        and container.paused != report.paused
+    )
+
+
+def _sync_paused(session: Session, container: Container, *, paused: bool) -> bool:
+    """Set whether a Running record's processes are frozen, whatever the report's time.
+
+    Docker stamps no time on a pause or an unpause, so the ordering rule cannot judge them:
+    the flag follows the latest report about a Running container instead (level-triggered). A
+    listing taken just before a pause may show the container unpaused for one relist interval.
+    """
+    result = session.execute(
+        update(Container)
+        .where(Container.id == container.id, Container.state == State.RUNNING.value)
+        .values(paused=paused)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    keep_in_step(container, {"paused": paused})
+    return True
+
+
 def _observation_values(container: Container, report: ContainerReport) -> dict[str, Any]:
     """The columns an observation sets. A reason is kept only for a change that left a stable
     state: from a transitional state the change is the outcome of the control plane's own
@@ -159,6 +188,7 @@ def observation_values(
     if report.ports is not None:
         values["bound_ports"] = report.ports
     state = report.observed_state
+    values["paused"] = report.paused and state is State.RUNNING
     if state is State.RUNNING:
         values["started_datetime"] = when
         values["exit_code"] = None

@@ -66,6 +66,24 @@ def test_docker_stop_kill_and_start_by_hand_show_in_the_api(
     assert killed["exit_code_msg"] == "Exit code 137 (Failure): killed by signal 9"
 
 
+def test_docker_pause_by_hand_shows_as_paused_and_a_paused_container_still_stops(
+    alice: ApiClient, docker_client: docker.DockerClient
+) -> None:
+    uuid = running(alice, name="frozen", run_command=SERVER)["uuid"]
+    container = only_container(docker_client, uuid)
+    container.pause()
+    wait_for(lambda: alice.container(uuid)["paused"] is True)
+    assert alice.container(uuid)["state"] == "Running"
+    container.unpause()
+    wait_for(lambda: alice.container(uuid)["paused"] is False)
+    container.pause()
+    wait_for(lambda: alice.container(uuid)["paused"] is True)
+    assert alice.act(uuid, "stop").status_code == 202
+    stopped = alice.wait_state(uuid, "Stopped")
+    assert stopped["paused"] is False
+    assert only_container(docker_client, uuid).status == "exited"
+
+
 def test_docker_rm_by_hand_terminates_the_record(
     alice: ApiClient, docker_client: docker.DockerClient
 ) -> None:

@@ -40,6 +40,7 @@ CONTAINER_KEYS = {
     "private_ip",
     "exit_code",
     "exit_code_msg",
+    "paused",
     "deployed_datetime",
     "started_datetime",
     "stopped_datetime",

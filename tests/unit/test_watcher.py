@@ -95,3 +95,11 @@ def test_autodestroy_follows_the_tutum_policies(policy: str, exit_code: int, rem
 def test_a_plain_exit_code_needs_no_reason() -> None:
     assert exit_reason(1) is None
     assert exit_reason(143) == "killed by signal 15"
+
+
+def test_a_pause_and_an_unpause_are_a_running_container_frozen_and_thawed() -> None:
+    folder = EventFolder()
+    paused, unpaused = folder.fold(event("pause", 50)), folder.fold(event("unpause", 60))
+    assert paused is not None and unpaused is not None
+    assert (paused.observation.state, paused.observation.paused) == (State.RUNNING, True)
+    assert (unpaused.observation.state, unpaused.observation.paused) == (State.RUNNING, False)

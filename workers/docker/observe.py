@@ -45,6 +45,8 @@ class Observation:
     ports: list[dict[str, Any]] = field(default_factory=list)
     # Why it stopped or went away, when the exit code alone does not say (an OOM kill).
     reason: str | None = None
+    # Running, with its processes frozen (`docker pause`).
+    paused: bool = False
 
 
 @dataclass
@@ -155,6 +157,7 @@ def observe(container: Container) -> Observation:
             started or time.time_ns(),
             docker_id=container.id,
             ports=bound_ports(container.attrs),
+            paused=container.status == "paused",
         )
     finished = parse_docker_time(state.get("FinishedAt"))
     return Observation(
