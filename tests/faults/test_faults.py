@@ -1,5 +1,6 @@
-"""Fault injection on real processes: agent, reporter and Redis killed mid-operation, tasks
-delivered late and forged, with the user acting in between. After each fault the plane must
+"""Fault injection on real processes: agent, reporter and Redis killed mid-operation, an API
+killed between its commit and its task, tasks delivered late and forged, with the user acting in
+between. After each fault the plane must
 converge (tests.support.invariants) and no stale or forged task may have taken effect.
 
 A redelivery is made as kombu's Redis transport makes it once the visibility timeout (an hour
@@ -17,7 +18,9 @@ import docker
 import pytest
 import requests
 from celery import Celery
+from sqlalchemy import select
 
+from controlplane.core.lifecycle import Action
 from controlplane.core.messages import (
     TASK_START,
     TASK_STOP,
@@ -25,6 +28,10 @@ from controlplane.core.messages import (
     Operation,
     node_queue,
 )
+from controlplane.db import containers
+from controlplane.db.actions import RequestInfo
+from controlplane.db.engine import Database
+from controlplane.db.models import User
 from tests.support.api import ApiClient
 from tests.support.broker import redeliver_unacked, wait_broker_idle
 from tests.support.containers import SERVER, docker_containers
@@ -190,3 +197,34 @@ def test_reporter_killed_mid_burst_loses_no_report(
     for container, action in zip(created, accepted, strict=True):
         assert carol.action(f"/api/v1/action/{action}/")["state"] == "Success"
         assert carol.container(container["uuid"])["state"] == "Running"
+
+
+def test_an_api_killed_between_its_commit_and_the_task_leaves_nothing_stuck(
+    fault_plane: Plane, carol: ApiClient, docker_client: docker.DockerClient
+) -> None:
+    """What an API process killed after committing an accepted stop, before queueing its task,
+    leaves behind: the record Stopping, its Action Pending, no task anywhere. Made here with the
+    API's own database calls, since no signal lands reliably between two statements."""
+    uuid = running(carol, name="undelivered", run_command=SERVER)["uuid"]
+    database = Database(fault_plane.env["CONTROLPLANE_DATABASE_URL"])
+    try:
+        with database.session() as session:
+            owner = session.scalar(select(User.id).where(User.username == "alice"))
+            assert owner is not None
+            _, record, _ = containers.begin_action(
+                session,
+                owner_id=owner,
+                uuid=uuid,
+                action=Action.STOP,
+                request=RequestInfo(method="POST", path="/", user_agent="", ip="", body=""),
+            )
+            stop = record.uuid
+    finally:
+        database.dispose()
+    assert carol.container(uuid)["state"] == "Stopping"
+
+    failed = carol.wait_action(f"/api/v1/action/{stop}/", timeout=60)
+    assert failed["state"] == "Failed"
+    assert failed["reason"].startswith("the stop was never delivered to the node")
+    wait_converged(fault_plane, [carol], docker_client)
+    assert carol.container(uuid)["state"] == "Running"
