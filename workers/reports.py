@@ -100,8 +100,8 @@ class Reports:
         self.claim_timeout = claim_timeout
 
     def claim(self, operation: Operation) -> Claim:
-        """Ask the control plane whether to run `operation`; the answer is awaited later
-        (`Claim.granted`), so the agent can prepare the operation meanwhile."""
+        """Ask the control plane whether to run `operation`, naming this node; `Claim.check`
+        waits for the verdict."""
         claim = ClaimRequest(
             action_uuid=operation.action_uuid,
             container_uuid=operation.container_uuid,
