@@ -14,12 +14,15 @@ export CONTROLPLANE_AGENT_STATE_DIR="${CONTROLPLANE_AGENT_STATE_DIR:-$STATE/agen
 CP="$CP_VENV/bin/controlplane"
 
 pids=()
+broker=""
 
 # The broker: unless CONTROLPLANE_BROKER_URL names one, a Redis of our own on loopback
 # (CONTROLPLANE_REDIS_PORT, 6380) that needs the password generated into $STATE/redis.conf
 # on the first run: anybody who reaches the broker can send the nodes work and read every
 # log stream, so no client without the password may. A Redis this script started earlier and
-# that still runs (its pid file says so) is used as it is, and left running on exit.
+# that still runs (its pid file says so) is used as it is, and left running on exit. Ours runs
+# in a session of its own, so a Ctrl-C does not take it down before the workers that use it
+# (which would reconnect to it for ever instead of finishing their shutdown): it is stopped last.
 start_broker() {
   local port="${CONTROLPLANE_REDIS_PORT:-6380}" conf="$STATE/redis.conf" pidfile="$STATE/redis.pid"
   mkdir -p "$STATE/redis"
@@ -34,8 +37,8 @@ start_broker() {
     REDISCLI_AUTH="$password" redis-cli -p "$port" ping >/dev/null 2>&1; then
     return
   fi
-  redis-server "$conf" --logfile "$STATE/logs/redis.log" & pids+=($!)
-  echo "$!" >"$pidfile"
+  setsid redis-server "$conf" --logfile "$STATE/logs/redis.log" & broker=$!
+  echo "$broker" >"$pidfile"
   local i
   for i in $(seq 1 50); do
     REDISCLI_AUTH="$password" redis-cli -p "$port" ping >/dev/null 2>&1 && return
@@ -51,6 +54,10 @@ stop_all() {
     say "stopping controlplane"
     kill -TERM "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
+  fi
+  if [[ -n "$broker" ]]; then
+    kill -TERM "$broker" 2>/dev/null || true
+    wait "$broker" 2>/dev/null || true
   fi
 }
 trap stop_all INT TERM EXIT
