@@ -181,22 +181,16 @@ def collect_orphan(
 ) -> None:
     """Have the node remove an orphan, or (CONTROLPLANE_ORPHANS=report) only say it is there.
     Either way the log names it; a collect that cannot be sent is tried at the next relist."""
-    if not remove:
-        log.warning(
-            "orphan on node %s, left alone: Docker container %s of %s (%s)",
-            node_uuid,
-            orphan.docker_id[:12],
-            orphan.container_uuid,
-            orphan.reason,
-        )
-        return
     log.warning(
-        "orphan on node %s, removing it: Docker container %s of %s (%s)",
+        "orphan on node %s, %s: Docker container %s of %s (%s)",
         node_uuid,
+        "removing it" if remove else "left alone",
         orphan.docker_id[:12],
         orphan.container_uuid,
         orphan.reason,
     )
+    if not remove:
+        return
     try:
         dispatcher.send_collect(node_uuid, orphan)
     except BrokerUnavailableError as exc:
