@@ -16,7 +16,6 @@ import uuid as uuid_lib
 
 import docker
 import pytest
-import requests
 from celery import Celery
 from sqlalchemy import select
 
@@ -34,27 +33,13 @@ from controlplane.db.engine import Database
 from controlplane.db.models import User
 from tests.support.api import ApiClient
 from tests.support.broker import redeliver_unacked, wait_broker_idle
-from tests.support.containers import SERVER, docker_containers
+from tests.support.containers import SERVER, STUBBORN, action_of, docker_containers, running
 from tests.support.invariants import wait_converged
 from tests.support.plane import Plane
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
-
-# Ignores SIGTERM, so a stop takes the whole stop timeout (5 s) and can be interrupted.
-STUBBORN = "sh -c 'trap \"\" TERM; while true; do sleep 1; done'"
-
-
-def action_of(response: requests.Response) -> str:
-    assert response.status_code == 202, response.text
-    return response.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
-
-
-def running(user: ApiClient, **fields: object) -> dict:
-    created = user.create(**fields)
-    action_of(user.act(created["uuid"], "start"))
-    return user.wait_state(created["uuid"], "Running")
 
 
 def agent_log(plane: Plane) -> str:

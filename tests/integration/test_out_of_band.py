@@ -17,27 +17,18 @@ import redis
 from controlplane.core.messages import LABEL_CONTAINER_UUID, node_queue
 from tests.support.api import ApiClient
 from tests.support.broker import redeliver_unacked, wait_broker_idle
-from tests.support.containers import SERVER, docker_containers
+from tests.support.containers import SERVER, STUBBORN, docker_containers, running
 from tests.support.plane import Plane
 from tests.support.processes import Service
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-# Ignores SIGTERM (docker-init forwards it), so a stop waits out the whole stop timeout.
-STUBBORN = "sh -c 'trap \"\" TERM; while true; do sleep 1; done'"
-
 
 def only_container(client: docker.DockerClient, uuid: str) -> docker.models.containers.Container:
     found = docker_containers(client, uuid)
     assert len(found) == 1, found
     return found[0]
-
-
-def running(alice: ApiClient, **fields: object) -> dict:
-    created = alice.create(**fields)
-    assert alice.act(created["uuid"], "start").status_code == 202
-    return alice.wait_state(created["uuid"], "Running")
 
 
 def test_a_process_that_exits_by_itself_is_stopped_with_its_exit_code(

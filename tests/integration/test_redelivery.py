@@ -18,7 +18,6 @@ import uuid as uuid_lib
 import docker
 import pytest
 import redis
-import requests
 
 from controlplane.celery_app import make_celery
 from controlplane.core.messages import ContainerSpec, Operation
@@ -26,7 +25,7 @@ from controlplane.dispatch import Dispatcher
 from controlplane.settings import Settings
 from tests.support.api import ApiClient
 from tests.support.broker import wait_broker_idle
-from tests.support.containers import SERVER, docker_containers
+from tests.support.containers import SERVER, action_of, docker_containers
 from tests.support.locations import REDIS_URL
 from tests.support.plane import Plane
 from tests.support.waiting import wait_for
@@ -66,10 +65,6 @@ def redeliver(
     for _ in range(times):
         dispatcher.send_operation(plane.node_uuid, operation)
     wait_broker_idle(db, plane)
-
-
-def action_of(response: requests.Response) -> str:
-    return response.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
 
 
 def test_redelivered_start_of_a_running_container_changes_nothing(

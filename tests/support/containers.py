@@ -7,6 +7,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 from docker.models.containers import Container
 
 from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
@@ -14,6 +15,22 @@ from tests.support.api import ApiClient
 
 SERVER = 'sh -c "echo out-line; echo err-line >&2; exec sleep 3600"'
 SLEEP = "sleep 3600"
+# Ignores SIGTERM (docker-init forwards it), so a stop waits out the whole stop timeout and an
+# agent can be killed in the middle of one.
+STUBBORN = "sh -c 'trap \"\" TERM; while true; do sleep 1; done'"
+
+
+def action_of(response: requests.Response) -> str:
+    """The uuid of the Action an accepted (202) request names in its action header."""
+    assert response.status_code == 202, response.text
+    return response.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def running(user: ApiClient, **fields: Any) -> dict[str, Any]:
+    """Create with `fields`, start, and return the API's view once it is Running."""
+    created = user.create(**fields)
+    action_of(user.act(created["uuid"], "start"))
+    return user.wait_state(created["uuid"], "Running")
 
 
 def docker_containers(client: docker.DockerClient, uuid: str) -> list:
