@@ -41,11 +41,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from common import IMAGE, LIMIT, cpu_seconds, free_port, new_database, spawn, stop, summary, wait
+from common import (
+    IMAGE,
+    LIMIT,
+    cpu_seconds,
+    deployed_node,
+    free_port,
+    new_database,
+    secured,
+    spawn,
+    stop,
+    summary,
+    wait,
+)
 from sqlalchemy import func, insert, select
 
-from controlplane.core.messages import NodeReport
-from controlplane.db import nodes, users
+from controlplane.db import users
 from controlplane.db.engine import Database, utcnow
 from controlplane.db.models import ActionRecord, Container
 
@@ -168,29 +179,20 @@ class ApiPlane:
     def __init__(self, broker_url: str, state: Path, *, api_options: tuple[str, ...] = ()) -> None:
         state.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/api.db",
-            "CONTROLPLANE_BROKER_URL": broker_url,
-        }
+        self.env = secured(
+            {
+                **os.environ,
+                "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/api.db",
+                "CONTROLPLANE_BROKER_URL": broker_url,
+            }
+        )
         self.authorization = f"ApiKey bench:{new_database(self.env)}"
         self.database = Database(self.env["CONTROLPLANE_DATABASE_URL"])
         with self.database.session() as session:
             self.owner_id = users.ensure_user(session, "bench")[0].id
             # Deployed for as long as the run lasts: no reporter runs to sweep its lease.
-            self.node_uuid = str(uuid.uuid4())
-            node, _ = nodes.apply_node_report(
-                session,
-                NodeReport(
-                    node_uuid=self.node_uuid,
-                    name="bench-node",
-                    docker_version="bench",
-                    cpu=2,
-                    memory_mb=2048,
-                    observed_ns=time.time_ns(),
-                ),
-            )
-            self.node_id = node.id
+            node = deployed_node(session, "bench-node")
+            self.node_uuid, self.node_id = node.uuid, node.id
         self.api = spawn(
             ["api", "--bind", f"127.0.0.1:{self.port}", *api_options], self.env, state / "api.log"
         )

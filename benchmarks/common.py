@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -24,6 +25,12 @@ from typing import Any
 import docker
 import requests
 from simple_websocket import Client, ConnectionClosed
+from sqlalchemy.orm import Session
+
+from controlplane.core.messages import NodeReport
+from controlplane.core.signing import NodeToken
+from controlplane.db import enrollment, nodes
+from controlplane.db.models import Node
 
 BIN = Path(sys.executable).parent
 IMAGE = "controlplane/busybox:latest"
@@ -118,6 +125,33 @@ def new_database(env: dict[str, str], username: str = "bench") -> str:
     ).stdout.strip()
 
 
+def secured(env: dict[str, str]) -> dict[str, str]:
+    """`env` with a fresh secret key, which the API, the reporter and `node add` need."""
+    return {**env, "CONTROLPLANE_SECRET_KEY": secrets.token_urlsafe(32)}
+
+
+def enroll(env: dict[str, str], name: str) -> str:
+    """`controlplane node add NAME` on the database of `env`: the token its agent starts with."""
+    cli = str(BIN / "controlplane")
+    return subprocess.run(
+        [cli, "node", "add", name], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def deployed_node(session: Session, name: str) -> Node:
+    """A node enrolled and heard from, straight in the database, for a benchmark that runs no
+    agent; it stays Deployed for as long as no reporter sweeps its lease."""
+    node = enrollment.enroll(session, name)
+    nodes.apply_node_report(
+        session,
+        NodeReport(
+            node_uuid=node.uuid, docker_version="bench", cpu=2, memory_mb=2048,
+            observed_ns=time.time_ns(),
+        ),
+    )  # fmt: skip
+    return node
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -178,19 +212,21 @@ class Plane:
     """
 
     def __init__(self, broker_url: str, state: Path, *, env: dict[str, str] | None = None) -> None:
-        self.node_uuid = str(uuid.uuid4())
         self.state = state
         port = free_port()
-        self.env = {
-            **os.environ,
-            "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/cp.db",
-            "CONTROLPLANE_BROKER_URL": broker_url,
-            "CONTROLPLANE_AGENT_BROKER_URL": broker_url,
-            "CONTROLPLANE_AGENT_NODE_UUID": self.node_uuid,
-            "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
-            **(env or {}),
-        }
+        self.env = secured(
+            {
+                **os.environ,
+                "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/cp.db",
+                "CONTROLPLANE_BROKER_URL": broker_url,
+                "CONTROLPLANE_AGENT_BROKER_URL": broker_url,
+                **(env or {}),
+            }
+        )
         key = new_database(self.env)
+        token = enroll(self.env, "bench-node")
+        self.node_uuid = NodeToken.parse(token).node_uuid
+        self.env["CONTROLPLANE_AGENT_TOKEN"] = token
         self.processes = {
             "reporter": spawn(["reporter"], self.env, state / "reporter.log"),
             "agent": spawn(["agent"], self.env, state / "agent.log"),

@@ -22,10 +22,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from common import spawn, stop
+from common import enroll, new_database, secured, spawn, stop
+
+from controlplane.core.signing import NodeToken
 
 ROUNDS = 5
 POLL = 0.05
@@ -59,18 +60,19 @@ def describe(values: list[float]) -> str:
 
 def measure(broker_url: str, grace: int, state_dir: Path) -> None:
     database = state_dir / f"grace-{grace}.db"
-    node_uuid = str(uuid.uuid4())
     heartbeat = float(os.environ.get("CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL", "5"))
-    env = {
-        **os.environ,
-        "CONTROLPLANE_DATABASE_URL": f"sqlite:///{database}",
-        "CONTROLPLANE_BROKER_URL": broker_url,
-        "CONTROLPLANE_NODE_GRACE": str(grace),
-        "CONTROLPLANE_AGENT_BROKER_URL": broker_url,
-        "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
-        "CONTROLPLANE_AGENT_NODE_NAME": "benchmark-node",
-        "CONTROLPLANE_AGENT_STATE_DIR": str(state_dir / "agent"),
-    }
+    env = secured(
+        {
+            **os.environ,
+            "CONTROLPLANE_DATABASE_URL": f"sqlite:///{database}",
+            "CONTROLPLANE_BROKER_URL": broker_url,
+            "CONTROLPLANE_NODE_GRACE": str(grace),
+            "CONTROLPLANE_AGENT_BROKER_URL": broker_url,
+        }
+    )
+    new_database(env)
+    env["CONTROLPLANE_AGENT_TOKEN"] = enroll(env, "benchmark-node")
+    node_uuid = NodeToken.parse(env["CONTROLPLANE_AGENT_TOKEN"]).node_uuid
     reporter = spawn(["reporter"], env, state_dir / "reporter.log")
     agent = spawn(["agent"], env, state_dir / "agent.log")
     lost, back = [], []

@@ -22,9 +22,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
-from celery import Celery
+from common import deployed_node, secured
 from sqlalchemy import func, select
 
 from controlplane.celery_app import make_celery
@@ -36,37 +37,29 @@ from controlplane.core.messages import (
     TASK_REPORT_PICTURE,
     ContainerReport,
     NodePicture,
-    NodeReport,
 )
-from controlplane.db import containers, migrate, nodes, users
+from controlplane.db import containers, migrate, users
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import Database
 from controlplane.db.models import Container
+from controlplane.keyring import Keyring
 from controlplane.settings import Settings
-from workers.reports import ReportBatch
+from workers.reports import ReportBatch, Reports
 
 REQUEST = RequestInfo(method="POST", path="/api/v1/container/", user_agent="", ip="", body="")
-NODE = str(uuid.uuid4())
 TIMEOUT = 120.0
 
 
-def record_containers(database: Database, count: int) -> list[str]:
+def record_containers(database: Database, node_id: int, count: int) -> list[str]:
     with database.session() as session:
         user, _ = users.ensure_user(session, "bench")
-        node, _ = nodes.apply_node_report(
-            session,
-            NodeReport(
-                node_uuid=NODE, name="bench", docker_version="", cpu=1, memory_mb=1,
-                observed_ns=time.time_ns(),
-            ),
-        )  # fmt: skip
         uuids = []
         for _ in range(count):
             ident = str(uuid.uuid4())
             containers.insert_container(
                 session,
                 owner_id=user.id,
-                node_id=node.id,
+                node_id=node_id,
                 fields={"uuid": ident, "name": "b", "unique_name": f"b-{ident}", "image_name": "x"},
                 request=REQUEST,
             )
@@ -74,11 +67,11 @@ def record_containers(database: Database, count: int) -> list[str]:
     return uuids
 
 
-def reports(uuids: list[str], state: State) -> list[ContainerReport]:
+def reports(node: Reports, uuids: list[str], state: State) -> list[ContainerReport]:
     now = time.time_ns()
     return [
         ContainerReport(
-            container_uuid=ident, state=state.value, observed_ns=now + i, node_uuid=NODE,
+            container_uuid=ident, state=state.value, observed_ns=now + i, node_uuid=node.node_uuid,
             docker_id="d" * 64, exit_code=0 if state is State.STOPPED else None,
         )
         for i, ident in enumerate(uuids)
@@ -100,22 +93,22 @@ def wait_applied(database: Database, uuids: list[str], state: State) -> float:
     raise SystemExit(f"not applied within {TIMEOUT} s")
 
 
-def one_each(celery: Celery, database: Database, uuids: list[str]) -> float:
-    for report in reports(uuids, State.RUNNING):
-        celery.send_task(
-            TASK_REPORT_CONTAINER, kwargs={"report": report.to_dict()}, queue=REPORTER_QUEUE
-        )
+def send(node: Reports, task: str, body: dict[str, Any]) -> None:
+    """Send `body` as the node's agent would: sealed with its key."""
+    node.celery.send_task(task, kwargs=node.sealed(task, body), queue=REPORTER_QUEUE)
+
+
+def one_each(node: Reports, database: Database, uuids: list[str]) -> float:
+    for report in reports(node, uuids, State.RUNNING):
+        send(node, TASK_REPORT_CONTAINER, {"report": report.to_dict()})
     sent = time.monotonic()
     return wait_applied(database, uuids, State.RUNNING) - sent
 
 
-def batched(celery: Celery, database: Database, uuids: list[str]) -> float:
-    def send(batch: list[dict]) -> None:
-        celery.send_task(TASK_REPORT_CONTAINERS, kwargs={"reports": batch}, queue=REPORTER_QUEUE)
-
-    sender = ReportBatch(send)
+def batched(node: Reports, database: Database, uuids: list[str]) -> float:
+    sender = ReportBatch(lambda batch: send(node, TASK_REPORT_CONTAINERS, {"reports": batch}))
     sender.start()
-    for report in reports(uuids, State.STOPPED):
+    for report in reports(node, uuids, State.STOPPED):
         sender.put(report.to_dict())
     sent = time.monotonic()
     applied = wait_applied(database, uuids, State.STOPPED)
@@ -123,15 +116,13 @@ def batched(celery: Celery, database: Database, uuids: list[str]) -> float:
     return applied - sent
 
 
-def picture(celery: Celery, database: Database, uuids: list[str]) -> float:
+def picture(node: Reports, database: Database, uuids: list[str]) -> float:
     message = NodePicture(
-        node_uuid=NODE,
+        node_uuid=node.node_uuid,
         observed_ns=time.time_ns(),
-        containers=[r.to_dict() for r in reports(uuids, State.RUNNING)],
+        containers=[r.to_dict() for r in reports(node, uuids, State.RUNNING)],
     )
-    celery.send_task(
-        TASK_REPORT_PICTURE, kwargs={"picture": message.to_dict()}, queue=REPORTER_QUEUE
-    )
+    send(node, TASK_REPORT_PICTURE, {"picture": message.to_dict()})
     sent = time.monotonic()
     return wait_applied(database, uuids, State.RUNNING) - sent
 
@@ -142,23 +133,28 @@ def main(redis_url: str, sizes: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         migrate.upgrade(url)
-        env = {**os.environ, "CONTROLPLANE_DATABASE_URL": url, "CONTROLPLANE_BROKER_URL": redis_url}
+        env = secured(
+            {**os.environ, "CONTROLPLANE_DATABASE_URL": url, "CONTROLPLANE_BROKER_URL": redis_url}
+        )
         log = (Path(tmp) / "reporter.log").open("wb")
         reporter = subprocess.Popen(
             [str(Path(sys.executable).parent / "controlplane"), "reporter"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         database = Database(url)
-        celery = make_celery(Settings(broker_url=redis_url))
+        with database.session() as session:
+            bench_node = deployed_node(session, "bench")
+        token = Keyring(database, env["CONTROLPLANE_SECRET_KEY"].encode()).token(bench_node)
+        node = Reports(make_celery(Settings(broker_url=redis_url)), token=token)
         try:
             time.sleep(3)  # the reporter connects to the broker
             print("lag after the last change was sent, in seconds")
             print("burst  one message each  batched (watcher)  one relist picture")
             for size in sizes:
-                uuids = record_containers(database, size)
-                single = one_each(celery, database, uuids)
-                coalesced = batched(celery, database, uuids)
-                relist = picture(celery, database, uuids)
+                uuids = record_containers(database, bench_node.id, size)
+                single = one_each(node, database, uuids)
+                coalesced = batched(node, database, uuids)
+                relist = picture(node, database, uuids)
                 print(f"{size:5d}  {single:17.2f}  {coalesced:17.2f}  {relist:18.2f}")
         finally:
             reporter.terminate()

@@ -19,6 +19,7 @@ from controlplane.celery_app import make_celery
 from controlplane.db.engine import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
+from controlplane.keyring import Keyring
 from controlplane.operations import Operations
 from controlplane.settings import Settings
 
@@ -36,7 +37,8 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     )
     celery = make_celery(settings)
     database = Database(settings.database_url)
-    dispatcher = Dispatcher(celery, node_timeout=settings.node_timeout)
+    keyring = Keyring(database, settings.require_secret_key())
+    dispatcher = Dispatcher(celery, keyring, node_timeout=settings.node_timeout)
     publisher = EventPublisher(celery)
     app.extensions[EXTENSION] = Services(
         settings=settings,
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         publisher=publisher,
         operations=Operations(database, dispatcher, publisher, settings),
         event_hub=EventHub(settings.broker_url),
-        log_channels=LogChannels(settings.broker_url),
+        log_channels=LogChannels(settings.broker_url, keyring),
         # Set by `controlplane api` from its thread count; unset (no cap) elsewhere.
         stream_slots=StreamSlots(app.config.get("STREAM_SLOTS")),
     )

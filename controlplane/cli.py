@@ -1,4 +1,5 @@
-"""The `controlplane` command: serve the API, run the reporter, manage the schema and users.
+"""The `controlplane` command: serve the API, run the reporter, manage the schema, users and
+nodes.
 
 Settings come from CONTROLPLANE_* variables (docs/operations.md §1). Commands registered under
 the entry point group `controlplane.commands` are added as subcommands; that is how
@@ -24,12 +25,13 @@ from controlplane.app import create_app
 from controlplane.core.celeryconf import worker_argv
 from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
-from controlplane.core.errors import InvalidInputError
+from controlplane.core.errors import InvalidInputError, NodeNotFoundError
 from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
 from controlplane.core.shutdown import run_worker
-from controlplane.db import migrate, users
+from controlplane.db import enrollment, migrate, users
 from controlplane.db.engine import Database
-from controlplane.db.models import User
+from controlplane.db.models import Node, User
+from controlplane.keyring import Keyring
 from controlplane.reporter.tasks import make_reporter
 from controlplane.settings import Settings
 
@@ -125,6 +127,101 @@ def key_create(username: str) -> None:
         if account is None:
             raise click.ClickException(f"no user called {username}")
         click.echo(users.issue_key(session, account))
+
+
+@main.group()
+def node() -> None:
+    """Node credentials: enroll, rotate, revoke (docs/operations.md §3)."""
+
+
+def _keyring() -> tuple[Database, Keyring]:
+    settings = _settings()
+    try:
+        secret_key = settings.require_secret_key()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    database = Database(settings.database_url)
+    return database, Keyring(database, secret_key)
+
+
+@node.command("add")
+@click.argument("name")
+def node_add(name: str) -> None:
+    """Enroll a node called NAME and print the token its agent starts with (shown only once;
+    `node rotate` makes a new one)."""
+    database, keyring = _keyring()
+    with database.session() as session:
+        click.echo(str(keyring.token(_enroll(session, name))))
+
+
+@node.command("ensure")
+@click.argument("name")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File holding the node's token; written (mode 0600) when a new token is issued.",
+)
+def node_ensure(name: str, token_file: Path) -> None:
+    """Make sure a node called NAME is enrolled and the token in TOKEN_FILE is its current one.
+
+    Idempotent, for scripted set-ups: the node is enrolled if it is not, enrolled again if it
+    was revoked, and its current token written to the file if the file does not hold it.
+    """
+    database, keyring = _keyring()
+    with database.session() as session:
+        try:
+            current = enrollment.find_node(session, name)
+        except NodeNotFoundError:
+            current = _enroll(session, name)
+        if current.revoked:
+            current = enrollment.rotate(session, current)
+        token = str(keyring.token(current))
+        if _read(token_file) != token:
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            token_file.touch(mode=0o600)
+            token_file.write_text(token + "\n")
+    click.echo(f"node {current.uuid} ({name}): token in {token_file}")
+
+
+@node.command("rotate")
+@click.argument("node_ident", metavar="NODE")
+def node_rotate(node_ident: str) -> None:
+    """Issue a new token for NODE (uuid or name) and print it; the old one stops working at
+    once, so restart the node's agent with the new one. Re-enrolls a revoked node."""
+    database, keyring = _keyring()
+    with database.session() as session:
+        found = _find(session, node_ident)
+        click.echo(str(keyring.token(enrollment.rotate(session, found))))
+
+
+@node.command("revoke")
+@click.argument("node_ident", metavar="NODE")
+def node_revoke(node_ident: str) -> None:
+    """Refuse everything NODE (uuid or name) sends from now on and place nothing more on it.
+    Its containers stay as they are; `node rotate` enrolls it again."""
+    database, _ = _keyring()
+    with database.session() as session:
+        found = enrollment.revoke(session, _find(session, node_ident))
+        click.echo(f"node {found.uuid} ({found.name}) revoked")
+
+
+def _find(session: Session, ident: str) -> Node:
+    try:
+        return enrollment.find_node(session, ident)
+    except NodeNotFoundError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _enroll(session: Session, name: str) -> Node:
+    try:
+        return enrollment.enroll(session, name)
+    except InvalidInputError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _read(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""
 
 
 def _ensure_user(session: Session, username: str) -> tuple[User, bool]:

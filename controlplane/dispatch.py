@@ -1,8 +1,10 @@
 """The only module that sends work to node agents.
 
 Every operation goes to the queue of the container's node (`node.<uuid>`), so only that node's
-agent acts on it. Broker failures become `BrokerUnavailableError`, which the API turns into a 503
-after undoing the state change, so a client never sees an action accepted that no node will run.
+agent acts on it, sealed with that node's key (`controlplane.core.signing`) so that its agent
+knows the control plane sent it and that it is meant for this node. Broker failures become
+`BrokerUnavailableError`, which the API turns into a 503 after undoing the state change, so a
+client never sees an action accepted that no node will run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu.exceptions import OperationalError
 
-from controlplane.core.errors import BrokerUnavailableError, NodeTimeoutError
+from controlplane.core import signing
+from controlplane.core.errors import BrokerUnavailableError, NodeTimeoutError, NodeUnreachableError
+from controlplane.core.lifecycle import NodeState
 from controlplane.core.messages import (
     OPERATION_TASKS,
     TASK_COLLECT,
@@ -25,6 +29,7 @@ from controlplane.core.messages import (
     Operation,
     node_queue,
 )
+from controlplane.keyring import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +42,9 @@ _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "
 
 
 class Dispatcher:
-    def __init__(self, celery: Celery, *, node_timeout: int) -> None:
+    def __init__(self, celery: Celery, keyring: Keyring, *, node_timeout: int) -> None:
         self.celery = celery
+        self.keyring = keyring
         self.node_timeout = node_timeout
 
     def send_operation(self, node_uuid: str, operation: Operation) -> None:
@@ -81,12 +87,14 @@ class Dispatcher:
             BrokerUnavailableError: the broker could not take the request.
             NodeTimeoutError: the agent did not answer within the node timeout.
         """
-        result = self._send(
-            TASK_LOGS,
+        key = self._key(node_uuid)
+        kwargs = signing.sealed(
+            key,
             node_uuid,
+            f"{signing.TO_NODE}:{TASK_LOGS}",
             {"container_uuid": container_uuid, "tail": tail},
-            expires=self.node_timeout,
         )
+        result = self._publish(TASK_LOGS, node_uuid, kwargs, expires=self.node_timeout)
         try:
             answer: dict[str, Any] = result.get(timeout=self.node_timeout)
         except CeleryTimeoutError:
@@ -95,7 +103,25 @@ class Dispatcher:
             raise BrokerUnavailableError(detail=str(exc)) from exc
         finally:
             result.forget()
-        return str(answer.get("logs", ""))
+        return self._opened_logs(node_uuid, key, kwargs[signing.SEAL_FIELD]["nonce"], answer)
+
+    def _opened_logs(self, node_uuid: str, key: bytes, nonce: str, answer: object) -> str:
+        """The logs of an answer the node sealed for this very request; anything else is
+        logged and taken for no answer at all."""
+        try:
+            if not isinstance(answer, dict):
+                raise signing.SealError("an answer of no known form")
+            body, _ = signing.unseal(
+                answer,
+                f"{signing.FROM_NODE}:{TASK_LOGS}",
+                signing.NodeToken(node_uuid=node_uuid, key=key).key_for,
+            )
+            if body.get("request") != nonce:
+                raise signing.SealError("sealed for another request")
+        except signing.SealError as exc:
+            log.warning("logs answer from node %s refused: %s", node_uuid, exc.reason)
+            raise NodeTimeoutError(node=node_uuid, seconds=self.node_timeout) from None
+        return str(body.get("logs", ""))
 
     def stream_logs(self, node_uuid: str, request: LogStreamRequest) -> None:
         """Ask the node's agent to stream a container's logs to the request's channel.
@@ -114,7 +140,20 @@ class Dispatcher:
             expires=self.node_timeout,
         )
 
+    def _key(self, node_uuid: str) -> bytes:
+        """Raises NodeUnreachableError for a node whose credential was revoked meanwhile."""
+        key = self.keyring.key(node_uuid)
+        if key is None:
+            raise NodeUnreachableError(node=node_uuid, state=NodeState.UNREACHABLE.value)
+        return key
+
     def _send(self, task: str, node_uuid: str, kwargs: dict[str, Any], **options: Any) -> Any:
+        """Seal `kwargs` for the node and queue the task."""
+        subject = f"{signing.TO_NODE}:{task}"
+        sealed = signing.sealed(self._key(node_uuid), node_uuid, subject, kwargs)
+        return self._publish(task, node_uuid, sealed, **options)
+
+    def _publish(self, task: str, node_uuid: str, kwargs: dict[str, Any], **options: Any) -> Any:
         try:
             return self.celery.send_task(
                 task,

@@ -8,18 +8,25 @@ CONTROLPLANE_ALLOW_DANGEROUS lists the dangerous container options (`controlplan
 API accepts: a comma-separated subset of privileged, net_host, pid_host, devices, cap_add,
 host_bindings and security_opt, or `all`. It is empty by default, so a create or a start that
 uses any of them is refused with 403; an unknown name stops the process at start-up.
+
+CONTROLPLANE_SECRET_KEY (or a file named by CONTROLPLANE_SECRET_KEY_FILE) is the key every node's
+credential is derived from (`controlplane.core.signing`): at least 32 characters, the same in
+every API and reporter process, and kept from the nodes. Nothing that talks to a node starts
+without it (`Settings.require_secret_key`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from controlplane.core.environment import SettingsError, env_int
 from controlplane.core.policy import parse_allowed
 
 PREFIX = "CONTROLPLANE_"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,22 @@ class Settings:
     orphans: str = "remove"
     # Seconds a Docker container must exist before it can be taken for an orphan.
     orphan_grace: int = 60
+    # The key node credentials are derived from; empty when not configured. Never in a repr.
+    secret_key: str = field(default="", repr=False)
+
+    def require_secret_key(self) -> bytes:
+        """The secret key, for the processes that sign and verify what crosses to the nodes.
+
+        Raises:
+            SettingsError: it is not set.
+        """
+        if not self.secret_key:
+            raise SettingsError(
+                f"{PREFIX}SECRET_KEY (or {PREFIX}SECRET_KEY_FILE) is not set: node credentials "
+                "are derived from it; generate one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return self.secret_key.encode()
 
     @property
     def stuck_after(self) -> int:
@@ -77,7 +100,23 @@ class Settings:
             else None,
             orphans=_orphans(env.get(PREFIX + "ORPHANS") or defaults.orphans),
             orphan_grace=env_int(env, PREFIX + "ORPHAN_GRACE", defaults.orphan_grace, 1),
+            secret_key=_secret_key(env),
         )
+
+
+def _secret_key(env: Mapping[str, str]) -> str:
+    key = env.get(PREFIX + "SECRET_KEY", "")
+    path = env.get(PREFIX + "SECRET_KEY_FILE")
+    if not key and path:
+        try:
+            key = Path(path).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"{PREFIX}SECRET_KEY_FILE: {exc}") from None
+    if key and len(key) < MIN_SECRET_KEY_LENGTH:
+        raise SettingsError(
+            f"{PREFIX}SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters"
+        )
+    return key
 
 
 ORPHAN_POLICIES = ("remove", "report")

@@ -10,7 +10,6 @@ STATE="${CONTROLPLANE_STATE_DIR:-$CP_ROOT/.state}"
 PORT="${CONTROLPLANE_PORT:-8000}"
 mkdir -p "$STATE/logs"
 export CONTROLPLANE_DATABASE_URL="${CONTROLPLANE_DATABASE_URL:-sqlite:///$STATE/controlplane.db}"
-export CONTROLPLANE_AGENT_STATE_DIR="${CONTROLPLANE_AGENT_STATE_DIR:-$STATE/agent}"
 CP="$CP_VENV/bin/controlplane"
 
 pids=()
@@ -64,8 +63,20 @@ trap stop_all INT TERM EXIT
 
 [[ -n "${CONTROLPLANE_BROKER_URL:-}" ]] || start_broker
 export CONTROLPLANE_AGENT_BROKER_URL="${CONTROLPLANE_AGENT_BROKER_URL:-$CONTROLPLANE_BROKER_URL}"
+# The key every node credential is derived from, generated on the first run and kept from the
+# nodes; the local node is enrolled once, and its agent starts with the token that printed.
+if [[ -z "${CONTROLPLANE_SECRET_KEY:-}${CONTROLPLANE_SECRET_KEY_FILE:-}" ]]; then
+  export CONTROLPLANE_SECRET_KEY_FILE="$STATE/secret-key"
+  [[ -s "$CONTROLPLANE_SECRET_KEY_FILE" ]] || (umask 077
+    "$CP_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$CONTROLPLANE_SECRET_KEY_FILE")
+fi
 "$CP" db upgrade >/dev/null 2>&1
 KEY="$("$CP" user ensure admin --key-file "$STATE/admin.key" 2>/dev/null)"
+if [[ -z "${CONTROLPLANE_AGENT_TOKEN:-}${CONTROLPLANE_AGENT_TOKEN_FILE:-}" ]]; then
+  export CONTROLPLANE_AGENT_TOKEN_FILE="$STATE/agent/token"
+  NODE_NAME="${CONTROLPLANE_NODE_NAME:-$(hostname -s | tr -c 'A-Za-z0-9_.\n-' '-')}"
+  "$CP" node ensure "$NODE_NAME" --token-file "$CONTROLPLANE_AGENT_TOKEN_FILE" >/dev/null
+fi
 
 # Run "$@" again whenever it exits with a failure, as a supervisor with Restart=on-failure would:
 # the agent and the reporter outlive their broker, and exit non-zero if their worker ever stops

@@ -58,12 +58,10 @@ def make_agent(settings: AgentSettings) -> Agent:
         # the relist and the heartbeat (a log stream opens its own beyond these).
         pool_size=settings.concurrency + 4,
     )
-    reports = Reports(
-        app, node_uuid=settings.node_uuid, node_name=settings.node_name, tags=settings.tags
-    )
+    reports = Reports(app, token=settings.token, tags=settings.tags)
     # Log lines go out on Redis pub/sub (see workers.logstream), so log streams need Redis as
     # the broker, as the result store of the REST logs request already does.
-    streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url))
+    streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url), settings.token)
     register_tasks(
         app, driver, inflight, reports, streams, allow_dangerous=settings.allow_dangerous
     )

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 
 import redis
 
+from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import (
     LOG_END,
@@ -38,7 +39,9 @@ from controlplane.core.messages import (
     LogStreamMessage,
     LogStreamRequest,
     log_channel,
+    log_subject,
 )
+from controlplane.core.signing import NodeToken
 from workers.docker.driver import DockerDriver
 from workers.docker.observe import OUTPUT_STREAMS, LogFeed, LogLine
 from workers.errors import AgentError
@@ -64,16 +67,24 @@ def merge_tail(feeds: Iterable[Iterable[LogLine]], tail: int | None) -> Iterator
 
 
 class LogChannel:
-    """The sending end of one stream's pub/sub channel."""
+    """The sending end of one stream's pub/sub channel. Each message is sealed with the node's
+    key for this stream and numbered, so the API takes no line a broker client made up or
+    repeated (`controlplane.api.logchannels`)."""
 
-    def __init__(self, client: redis.Redis, stream_id: str) -> None:
+    def __init__(self, client: redis.Redis, stream_id: str, token: NodeToken) -> None:
         self._client = client
         self._name = log_channel(stream_id)
+        self._subject = log_subject(stream_id)
+        self._token = token
+        self._seq = 0
         self._last_sent = time.monotonic()
 
     def send(self, message: LogStreamMessage) -> None:
         """Publish `message`; raises ListenerGoneError when no subscriber received it."""
-        receivers = self._client.publish(self._name, json.dumps(message.to_dict()))
+        body = {"message": message.to_dict(), "seq": self._seq}
+        self._seq += 1
+        sealed = signing.sealed(self._token.key, self._token.node_uuid, self._subject, body)
+        receivers = self._client.publish(self._name, json.dumps(sealed))
         self._last_sent = time.monotonic()
         if receivers == 0:
             raise ListenerGoneError(self._name)
@@ -221,15 +232,15 @@ def _close(feeds: list[LogFeed]) -> None:
 class LogStreams:
     """Starts the agent's log streams, each in its own thread, and stops them all at shutdown."""
 
-    def __init__(self, driver: DockerDriver, client: redis.Redis) -> None:
+    def __init__(self, driver: DockerDriver, client: redis.Redis, token: NodeToken) -> None:
         self.driver = driver
         self.client = client
+        self.token = token
         self._stopping = threading.Event()
 
     def start(self, request: LogStreamRequest) -> None:
-        stream = LogStream(
-            self.driver, LogChannel(self.client, request.stream_id), request, self._stopping
-        )
+        channel = LogChannel(self.client, request.stream_id, self.token)
+        stream = LogStream(self.driver, channel, request, self._stopping)
         threading.Thread(
             target=stream.run, name=f"log-stream-{request.stream_id[:8]}", daemon=True
         ).start()

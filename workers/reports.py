@@ -1,7 +1,9 @@
 """Sending what the agent observed to the reporter on the "controlplane" queue.
 
 Reports are the agent's only way to change the database. Each is self-contained and stamped with
-its observation time, so the reporter can apply them in any order and any number of times.
+its observation time, so the reporter can apply them in any order and any number of times. Each is
+sealed with the node's key (`controlplane.core.signing`): the reporter applies nothing it cannot
+tell came from this node, and the claim's verdict comes back sealed the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from celery import Celery
 from celery.result import AsyncResult
 
+from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import (
     CLAIM_QUEUE,
@@ -32,6 +35,7 @@ from controlplane.core.messages import (
     NodeReport,
     Operation,
 )
+from controlplane.core.signing import NodeToken
 from workers.docker.host import NodeFacts
 from workers.docker.observe import NodeListing, Observation
 from workers.errors import ClaimRefused, ClaimUnanswered
@@ -49,11 +53,22 @@ class Claim:
     retried (`ClaimUnanswered`), and an operation never runs on a guess.
     """
 
-    def __init__(self, action_uuid: str, result: AsyncResult | None, *, timeout: float) -> None:
-        """`result` is None when the claim could not be sent: nobody will answer it."""
+    def __init__(
+        self,
+        action_uuid: str,
+        result: AsyncResult | None,
+        *,
+        timeout: float,
+        token: NodeToken,
+        nonce: str = "",
+    ) -> None:
+        """`result` is None when the claim could not be sent: nobody will answer it. `nonce` is
+        the claim's seal's, which the verdict's seal must name."""
         self.action_uuid = action_uuid
         self.result = result
         self.timeout = timeout
+        self.token = token
+        self.nonce = nonce
         self._verdict: ClaimVerdict | None = None
 
     def check(self) -> None:
@@ -78,9 +93,22 @@ class Claim:
                 self.result.forget()
         except Exception as exc:  # timeout or broker trouble; kombu and Celery raise many kinds
             raise ClaimUnanswered(self.action_uuid, f"no answer: {exc!r}") from exc
-        if not isinstance(answer, dict):
-            raise ClaimUnanswered(self.action_uuid, f"an answer of no known form: {answer!r}")
-        return ClaimVerdict.from_dict(answer)
+        return self._opened(answer)
+
+    def _opened(self, answer: object) -> ClaimVerdict:
+        """The verdict the control plane sealed for this claim; any other answer is none."""
+        try:
+            if not isinstance(answer, dict):
+                raise signing.SealError(f"an answer of no known form: {answer!r}")
+            body, _ = signing.unseal(
+                answer, f"{signing.TO_NODE}:{TASK_CLAIM_ACTION}", self.token.key_for
+            )
+            if body.get("claim") != self.nonce:
+                raise signing.SealError("sealed for another claim")
+            return ClaimVerdict.from_dict(body["verdict"])
+        except (signing.SealError, KeyError, TypeError) as exc:
+            reason = exc.reason if isinstance(exc, signing.SealError) else repr(exc)
+            raise ClaimUnanswered(self.action_uuid, f"an answer refused: {reason}") from None
 
 
 class Reports:
@@ -88,14 +116,13 @@ class Reports:
         self,
         celery: Celery,
         *,
-        node_uuid: str,
-        node_name: str,
+        token: NodeToken,
         tags: tuple[str, ...] = (),
         claim_timeout: float = 10,
     ) -> None:
         self.celery = celery
-        self.node_uuid = node_uuid
-        self.node_name = node_name
+        self.token = token
+        self.node_uuid = token.node_uuid
         self.tags = tags
         self.claim_timeout = claim_timeout
 
@@ -107,14 +134,23 @@ class Reports:
             container_uuid=operation.container_uuid,
             node_uuid=self.node_uuid,
         )
+        kwargs = self.sealed(TASK_CLAIM_ACTION, {"claim": claim.to_dict()})
         try:
-            result = self.celery.send_task(
-                TASK_CLAIM_ACTION, kwargs={"claim": claim.to_dict()}, queue=CLAIM_QUEUE
-            )
+            result = self.celery.send_task(TASK_CLAIM_ACTION, kwargs=kwargs, queue=CLAIM_QUEUE)
         except Exception as exc:  # broker trouble; kombu raises many kinds
             log.warning("claim of action %s not sent: %s", operation.action_uuid, exc)
-            return Claim(operation.action_uuid, None, timeout=0)
-        return Claim(operation.action_uuid, result, timeout=self.claim_timeout)
+            return Claim(operation.action_uuid, None, timeout=0, token=self.token)
+        return Claim(
+            operation.action_uuid,
+            result,
+            timeout=self.claim_timeout,
+            token=self.token,
+            nonce=kwargs[signing.SEAL_FIELD]["nonce"],
+        )
+
+    def sealed(self, task: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`body` sealed by this node as a `task` message (`controlplane.core.signing`)."""
+        return signing.sealed(self.token.key, self.node_uuid, f"{signing.FROM_NODE}:{task}", body)
 
     def observed(
         self, container_uuid: str, observation: Observation, *, action_uuid: str | None
@@ -123,9 +159,7 @@ class Reports:
 
     def send_batch(self, reports: list[dict[str, Any]]) -> None:
         """Several container reports in one message, applied in one transaction."""
-        self.celery.send_task(
-            TASK_REPORT_CONTAINERS, kwargs={"reports": reports}, queue=REPORTER_QUEUE
-        )
+        self._send(TASK_REPORT_CONTAINERS, {"reports": reports})
 
     def encode(self, container_uuid: str, observation: Observation) -> dict[str, Any]:
         """The wire form of an observation nobody asked for (no Action to close), for a
@@ -143,9 +177,7 @@ class Reports:
             ],
             docker=[listed.to_dict() for listed in listing.inventory],
         )
-        self.celery.send_task(
-            TASK_REPORT_PICTURE, kwargs={"picture": picture.to_dict()}, queue=REPORTER_QUEUE
-        )
+        self._send(TASK_REPORT_PICTURE, {"picture": picture.to_dict()})
 
     def _report(
         self, container_uuid: str, observation: Observation, *, action_uuid: str | None
@@ -180,7 +212,6 @@ class Reports:
     def node(self, facts: NodeFacts) -> None:
         report = NodeReport(
             node_uuid=self.node_uuid,
-            name=self.node_name,
             docker_version=facts.docker_version,
             cpu=facts.cpu,
             memory_mb=facts.memory_mb,
@@ -188,14 +219,13 @@ class Reports:
             tags=list(self.tags),
             observed_ns=time.time_ns(),
         )
-        self.celery.send_task(
-            TASK_REPORT_NODE, kwargs={"report": report.to_dict()}, queue=REPORTER_QUEUE
-        )
+        self._send(TASK_REPORT_NODE, {"report": report.to_dict()})
 
     def _send_container(self, report: ContainerReport) -> None:
-        self.celery.send_task(
-            TASK_REPORT_CONTAINER, kwargs={"report": report.to_dict()}, queue=REPORTER_QUEUE
-        )
+        self._send(TASK_REPORT_CONTAINER, {"report": report.to_dict()})
+
+    def _send(self, task: str, body: dict[str, Any]) -> None:
+        self.celery.send_task(task, kwargs=self.sealed(task, body), queue=REPORTER_QUEUE)
 
 
 class ReportBatch:

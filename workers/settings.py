@@ -1,16 +1,16 @@
 """Agent settings, parsed once from CONTROLPLANE_AGENT_* variables.
 
 There is deliberately no database setting: an agent only knows the broker and its Docker Engine.
-The node's identity is a uuid kept in a file in the state directory, so a restarted agent is the
-same node and keeps its queue and its containers.
+The node's identity is its token (CONTROLPLANE_AGENT_TOKEN, or a file named by
+CONTROLPLANE_AGENT_TOKEN_FILE), which the operator got from `controlplane node add NAME`: it holds
+the node's uuid and its key (`controlplane.core.signing.NodeToken`). An agent does not start
+without one, since the control plane refuses whatever it would send.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import socket
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 from controlplane.core import policy
 from controlplane.core.environment import SettingsError, env_int
 from controlplane.core.messages import TAG_NAME
+from controlplane.core.signing import NodeToken
 
 PREFIX = "CONTROLPLANE_AGENT_"
 PULL_POLICIES = ("never", "missing")
@@ -25,8 +26,7 @@ PULL_POLICIES = ("never", "missing")
 
 @dataclass(frozen=True)
 class AgentSettings:
-    node_uuid: str
-    node_name: str
+    token: NodeToken
     broker_url: str = "redis://127.0.0.1:6379/0"
     docker_url: str = "unix:///var/run/docker.sock"
     concurrency: int = 8
@@ -48,16 +48,18 @@ class AgentSettings:
     # whatever the control plane allows, so a forged or mistaken task cannot escalate.
     allow_dangerous: frozenset[str] = frozenset()
 
+    @property
+    def node_uuid(self) -> str:
+        return self.token.node_uuid
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
         env = os.environ if environ is None else environ
         pull = env.get(PREFIX + "PULL") or "never"
         if pull not in PULL_POLICIES:
             raise SettingsError(f"{PREFIX}PULL must be one of {', '.join(PULL_POLICIES)}")
-        state_dir = Path(env.get(PREFIX + "STATE_DIR", "/var/lib/controlplane-agent"))
         return cls(
-            node_uuid=env.get(PREFIX + "NODE_UUID") or node_identity(state_dir),
-            node_name=env.get(PREFIX + "NODE_NAME") or socket.gethostname(),
+            token=node_token(env),
             broker_url=env.get(PREFIX + "BROKER_URL") or cls.broker_url,
             docker_url=env.get(PREFIX + "DOCKER_URL") or cls.docker_url,
             concurrency=env_int(env, PREFIX + "CONCURRENCY", cls.concurrency, 1),
@@ -102,20 +104,22 @@ def parse_tags(text: str) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def node_identity(state_dir: Path) -> str:
-    """The node uuid stored in `state_dir`, created on first use."""
-    path = state_dir / "node-uuid"
-    try:
-        return str(uuid.UUID(path.read_text().strip()))
-    except FileNotFoundError:
-        pass
-    except ValueError:
+def node_token(env: Mapping[str, str]) -> NodeToken:
+    """The node's token, from CONTROLPLANE_AGENT_TOKEN or the file CONTROLPLANE_AGENT_TOKEN_FILE."""
+    text = env.get(PREFIX + "TOKEN", "")
+    path = env.get(PREFIX + "TOKEN_FILE")
+    if not text and path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise SettingsError(f"{PREFIX}TOKEN_FILE: {exc}") from None
+    if not text:
         raise SettingsError(
-            f"{path} does not hold a uuid; remove it to get a new identity"
-        ) from None
-    state_dir.mkdir(parents=True, exist_ok=True)
-    value = str(uuid.uuid4())
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(value + "\n")
-    tmp.replace(path)
-    return value
+            f"{PREFIX}TOKEN (or {PREFIX}TOKEN_FILE) is not set: enroll this node with "
+            "`controlplane node add NAME` on the control plane and give the agent the token it "
+            "prints"
+        )
+    try:
+        return NodeToken.parse(text)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}TOKEN: {exc}") from None

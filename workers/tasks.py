@@ -6,6 +6,9 @@ delivered late (redelivered by the broker after its visibility timeout, or queue
 user acted again) is refused and acknowledged, never run. A claim nobody answered is retried
 later with the whole task, never run on a guess.
 
+Every task must come sealed by the control plane for this node (`controlplane.core.signing`);
+one that is not is logged and acknowledged, never run, whatever it asks.
+
 Every task is idempotent (the driver looks containers up by label before acting), because with
 `acks_late` a task interrupted by a crash is delivered again. A failed operation is reported, not
 raised: the container goes back to the state it came from and its Action says why. Only a broker
@@ -15,13 +18,13 @@ failure while reporting is retried, since retrying re-runs an idempotent operati
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from celery import Celery, Task
 from kombu.exceptions import OperationalError
 
-from controlplane.core import policy
+from controlplane.core import policy, signing
 from controlplane.core.errors import DangerousOptionForbiddenError
 from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import (
@@ -34,6 +37,7 @@ from controlplane.core.messages import (
     LogStreamRequest,
     Operation,
 )
+from controlplane.core.signing import NodeToken, Seal
 from workers.docker.driver import DockerDriver
 from workers.docker.observe import Observation
 from workers.errors import AgentError, ClaimRefused, ClaimUnanswered, NodePolicyError
@@ -182,6 +186,36 @@ def claim_retry_delay(retries: int) -> float:
     return float(min(2**retries, CLAIM_RETRY_MAX_SECONDS))
 
 
+def opened(token: NodeToken, task: str, message: dict[str, Any]) -> tuple[dict[str, Any], Seal]:
+    """The body of a task the control plane sealed for this node, and its seal.
+
+    Raises:
+        SealError: it did not; the task must not run.
+    """
+    return signing.unseal(message, f"{signing.TO_NODE}:{task}", token.key_for)
+
+
+def sealed_task(
+    app: Celery, token: NodeToken, name: str, **options: Any
+) -> Callable[[Callable[..., Any]], Any]:
+    """Register `run` as the task `name`, run only for a message the control plane sealed for
+    this node; `run` gets the Celery task, the seal and the message's body."""
+
+    def register(run: Callable[..., Any]) -> Any:
+        @app.task(name=name, bind=True, **options)
+        def task(self: Task, **message: Any) -> Any:
+            try:
+                body, sealed = opened(token, name, message)
+            except signing.SealError as exc:
+                log.warning("refused a %s task: %s", name, exc.reason)
+                return None
+            return run(self, sealed, **body)
+
+        return task
+
+    return register
+
+
 def register_tasks(
     app: Celery,
     driver: DockerDriver,
@@ -195,8 +229,8 @@ def register_tasks(
     running, report sender and log streams."""
 
     def operation_task(name: str) -> None:
-        @app.task(name=name, bind=True, **_RETRY)
-        def task(self: Task, operation: dict[str, Any]) -> None:
+        @sealed_task(app, reports.token, name, **_RETRY)
+        def task(self: Task, sealed: Seal, operation: dict[str, Any]) -> None:
             message = Operation.from_dict(operation)
             try:
                 run_operation(driver, inflight, reports, message, allow_dangerous=allow_dangerous)
@@ -208,21 +242,22 @@ def register_tasks(
     for name in OPERATION_TASKS.values():
         operation_task(name)
 
-    @app.task(name=TASK_COLLECT)
-    def collect(collect: dict[str, Any]) -> None:
+    @sealed_task(app, reports.token, TASK_COLLECT)
+    def collect(self: Task, sealed: Seal, collect: dict[str, Any]) -> None:
         collect_orphan(driver, inflight, Collect.from_dict(collect))
 
-    @app.task(name=TASK_LOGS, ignore_result=False)
-    def logs(container_uuid: str, tail: int | None) -> dict[str, str]:
-        """Answered through the result backend; an error is an answer, not an exception, so
-        the API can show it instead of a deserialised traceback."""
+    @sealed_task(app, reports.token, TASK_LOGS, ignore_result=False)
+    def logs(self: Task, sealed: Seal, container_uuid: str, tail: int | None) -> dict[str, Any]:
+        """Answered through the result backend, sealed for this request; an error is an
+        answer, not an exception, so the API can show it instead of a deserialised traceback."""
         try:
-            return {"logs": driver.logs(container_uuid, tail=tail)}
+            answer = {"logs": driver.logs(container_uuid, tail=tail)}
         except AgentError as exc:
-            return {"logs": "", "error": str(exc)}
+            answer = {"logs": "", "error": str(exc)}
+        return reports.sealed(TASK_LOGS, {**answer, "request": sealed.nonce})
 
-    @app.task(name=TASK_LOGS_STREAM)
-    def stream_logs(request: dict[str, Any]) -> None:
+    @sealed_task(app, reports.token, TASK_LOGS_STREAM)
+    def stream_logs(self: Task, sealed: Seal, request: dict[str, Any]) -> None:
         """Only starts the stream, which runs in its own thread: a follower may last for hours
         and must not hold a slot of the task pool."""
         streams.start(LogStreamRequest.from_dict(request))

@@ -59,7 +59,7 @@ def logs_socket(uuid: str, namespace: str | None = None) -> Response:
     close_db_session()
     if not on_docker:
         return serve(lambda ws: None)  # nothing was ever logged, or the container is gone
-    subscription = services().log_channels.subscribe(request.stream_id)
+    subscription = services().log_channels.subscribe(request.stream_id, node_uuid)
     try:
         services().dispatcher.stream_logs(node_uuid, request)
         return serve(lambda ws: _relay(ws, subscription, _silence_limit()))

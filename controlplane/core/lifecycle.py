@@ -121,6 +121,8 @@ def clamp_observed(observed_ns: int, now_ns: int) -> int:
 class NodeState(StrEnum):
     """The node states of docs/api.md §3.6 that this control plane uses."""
 
+    # Enrolled (`controlplane node add`); its agent has not reported yet.
+    DEPLOYING = "Deploying"
     # The agent heartbeats: containers may be placed on the node and actions reach it.
     DEPLOYED = "Deployed"
     # No heartbeat within the grace period: nothing is placed on it and actions are refused.

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from controlplane.core.lifecycle import Action, State
+from controlplane.core.signing import FROM_NODE
 
 # Celery task names and queues: explicit, dotted and stable, because they are the wire contract
 # between processes that may run different versions.
@@ -67,6 +68,12 @@ def node_queue(node_uuid: str) -> str:
 def log_channel(stream_id: str) -> str:
     """The Redis pub/sub channel one log stream travels on, from the agent to one API socket."""
     return f"controlplane.logs.{stream_id}"
+
+
+def log_subject(stream_id: str) -> str:
+    """What a log stream's messages are sealed as (`controlplane.core.signing`): from a node,
+    for this one stream."""
+    return f"{FROM_NODE}:log:{stream_id}"
 
 
 _T = TypeVar("_T", bound="_Message")
@@ -258,7 +265,6 @@ class NodeReport(_Message):
     """A node agent's registration: who it is and what the Docker host offers."""
 
     node_uuid: str
-    name: str
     docker_version: str
     cpu: int
     memory_mb: int

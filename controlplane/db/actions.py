@@ -84,18 +84,30 @@ def new_action(
     return record
 
 
-def finish_action(session: Session, *, action_uuid: str, error: str | None) -> bool:
-    """Close an open action as Success, or Failed with `error`; a closed one stays as it is."""
+def finish_action(
+    session: Session, *, action_uuid: str, error: str | None, container_id: int | None = None
+) -> bool:
+    """Close an open action as Success, or Failed with `error`; a closed one stays as it is.
+    With `container_id`, only an action of that container: a node's report names an action, and
+    closes it only if it is about the container the report is about (and so on that node)."""
     state = ActionState.FAILED if error else ActionState.SUCCESS
     return _move(
-        session, action_uuid, OPEN_ACTION_STATES, state=state.value, reason=error, end_date=utcnow()
+        session,
+        action_uuid,
+        OPEN_ACTION_STATES,
+        container_id=container_id,
+        state=state.value,
+        reason=error,
+        end_date=utcnow(),
     )
 
 
-def close_action(session: Session, *, action_uuid: str, error: str | None) -> ActionRecord | None:
+def close_action(
+    session: Session, *, action_uuid: str, error: str | None, container_id: int | None = None
+) -> ActionRecord | None:
     """`finish_action`, returning the Action as closed (for its event), or None if this call
     did not close it (it was closed already, or is unknown)."""
-    if not finish_action(session, action_uuid=action_uuid, error=error):
+    if not finish_action(session, action_uuid=action_uuid, error=error, container_id=container_id):
         return None
     return reloaded(session, action_uuid)
 
@@ -242,12 +254,14 @@ def _move(
     session: Session,
     action_uuid: str,
     sources: set[ActionState] | frozenset[ActionState],
+    *,
+    container_id: int | None = None,
     **values: object,
 ) -> bool:
-    result = session.execute(
-        update(ActionRecord)
-        .where(ActionRecord.uuid == action_uuid, ActionRecord.state.in_([s.value for s in sources]))
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    query = update(ActionRecord).where(
+        ActionRecord.uuid == action_uuid, ActionRecord.state.in_([s.value for s in sources])
     )
+    if container_id is not None:
+        query = query.where(ActionRecord.container_id == container_id)
+    result = session.execute(query.values(**values).execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -85,6 +85,11 @@ class Node(Base):
     last_seen: Mapped[datetime]
     # Migration 0004: the names the agent reports (CONTROLPLANE_AGENT_TAGS), for placement.
     tags: Mapped[list[str]] = _json_list()
+    # Migration 0008: the node's credential (controlplane.core.signing). Its key is derived
+    # from the secret key and this generation, which a rotation bumps; a revoked node's
+    # messages are refused whatever key signed them.
+    key_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    revoked: Mapped[bool] = _flag()
 
 
 # The condition of the partial index of live containers. A query must repeat it literally (not

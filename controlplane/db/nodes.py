@@ -70,22 +70,23 @@ def node_loads(session: Session) -> list[NodeLoad]:
     ]
 
 
-def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str | None]:
-    """Register a node or refresh its facts; a node that reports is Deployed.
+def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str] | None:
+    """Refresh an enrolled node's facts; a node that reports is Deployed.
 
-    Returns the node and the state it had before, None when this report registered it, so the
-    caller can tell a registration and a state change from a plain heartbeat.
+    Returns the node and the state it had before, so the caller can tell the node's first
+    report (it was Deploying) and a change of state from a plain heartbeat; None for a node
+    that was never enrolled or is revoked, which the reporter refuses before it gets here.
     """
     # Locked (on PostgreSQL; SQLite's write lock already covers the transaction) so a lease
     # sweep cannot mark the node Unreachable between this read and the commit, which would hide
     # the change back to Deployed from `previous`.
-    node = session.scalar(select(Node).where(Node.uuid == report.node_uuid).with_for_update())
-    now = utcnow()
-    previous = None if node is None else node.state
+    node = session.scalar(
+        select(Node).where(Node.uuid == report.node_uuid, Node.revoked.is_(False)).with_for_update()
+    )
     if node is None:
-        node = Node(uuid=report.node_uuid, deployed_datetime=now)
-        session.add(node)
-    node.name = report.name
+        session.rollback()
+        return None
+    previous = node.state
     node.state = NODE_DEPLOYED
     node.docker_version = report.docker_version
     node.cpu = report.cpu
@@ -93,7 +94,7 @@ def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str |
     node.disk_gb = report.disk_gb
     node.tags = sorted(set(report.tags))
     node.observed_ns = max(node.observed_ns or 0, report.observed_ns)
-    node.last_seen = now
+    node.last_seen = utcnow()
     session.commit()
     return node, previous
 

@@ -69,7 +69,8 @@ def observe_container(
     container as it is, but still close their Action if it is open, so a lost race between two
     deliveries never leaves an Action "In progress" forever.
     """
-    if container is None:
+    if container is None or container.node.uuid != report.node_uuid:
+        # Unknown, or not on the node that reports it: a node observes only its own containers.
         return ReportOutcome()
     changed = False
     if lifecycle.accepts_report(
@@ -96,7 +97,9 @@ def observe_container(
         changed = _sync_paused(session, container, paused=report.paused)
     finished = None
     if report.action_uuid is not None:
-        finished = actions.close_action(session, action_uuid=report.action_uuid, error=report.error)
+        finished = actions.close_action(
+            session, action_uuid=report.action_uuid, error=report.error, container_id=container.id
+        )
     return ReportOutcome(container=container, changed=changed, finished_action=finished)
 
 

@@ -4,6 +4,9 @@ Node agents never touch the database; everything they observe arrives here as a 
 applied through `controlplane.db.observations`, which drops stale and duplicate reports by their
 observation time. Whatever a report changed is then published as events (`controlplane.events`),
 after the commit, so a client never hears of a change that was rolled back.
+Every message must come sealed by an enrolled node (`controlplane.reporter.gate`), and speaks only
+for that node: a report about another node's containers, or a heartbeat, claim or relist that
+names another node, is refused and logged (docs/architecture.md §5.9).
 Beside the tasks, a `LeaseSweeper` thread declares nodes that stopped heartbeating Unreachable.
 Tasks retry only on transient database errors (a locked SQLite file, a lost PostgreSQL
 connection); a malformed report is logged and dropped rather than retried forever.
@@ -14,14 +17,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
+import redis
+from celery import Celery, Task
 from sqlalchemy.exc import OperationalError
 
 from controlplane import events
 from controlplane.celery_app import make_celery
-from controlplane.core import lifecycle
+from controlplane.core import lifecycle, signing
 from controlplane.core.errors import BrokerUnavailableError
 from controlplane.core.messages import (
     TASK_CLAIM_ACTION,
@@ -35,17 +40,21 @@ from controlplane.core.messages import (
     NodePicture,
     NodeReport,
 )
+from controlplane.core.signing import SealError
 from controlplane.db import actions, nodes, observations
 from controlplane.db.engine import Database
 from controlplane.dispatch import Dispatcher
+from controlplane.keyring import Keyring
 from controlplane.reporter import reconcile
+from controlplane.reporter.gate import Gate, Nonces
 from controlplane.reporter.sweeper import LeaseSweeper
 from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Transient: a locked SQLite file, a lost PostgreSQL connection, Redis (the nonces) away.
 _RETRY = {
-    "autoretry_for": (OperationalError,),
+    "autoretry_for": (OperationalError, redis.RedisError),
     "retry_backoff": 0.2,
     "retry_backoff_max": 5,
     "max_retries": 20,
@@ -57,33 +66,100 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     the lease sweeper that runs beside it on the same database and broker."""
     app = make_celery(settings)
     database = Database(settings.database_url)
+    keyring = Keyring(database, settings.require_secret_key())
+    gate = Gate(
+        keyring.key,
+        Nonces(
+            redis.Redis.from_url(settings.broker_url),
+            ttl_seconds=2 * signing.SEAL_WINDOW_NS // 1_000_000_000,
+        ),
+    )
     publisher = events.EventPublisher(app)
-    dispatcher = Dispatcher(app, node_timeout=settings.node_timeout)
-    sweeper = LeaseSweeper(database, publisher, grace=settings.node_grace)
+    reporter = Reporter(
+        settings,
+        database,
+        keyring,
+        publisher,
+        Dispatcher(app, keyring, node_timeout=settings.node_timeout),
+    )
+    for name, apply, options in reporter.tasks():
+        node_task(app, gate, name, apply, **options)
+    return app, LeaseSweeper(database, publisher, grace=settings.node_grace)
 
-    @app.task(name=TASK_REPORT_CONTAINER, **_RETRY)
-    def report_container(report: dict[str, Any]) -> None:
+
+def node_task(
+    app: Celery, gate: Gate, name: str, apply: Callable[..., Any], **options: Any
+) -> None:
+    """Register `apply` as the task `name`, whose messages must come sealed by an enrolled node
+    (`Gate.admit`); `apply` gets the sender's uuid and the seal's nonce before the body. A
+    refused message is logged and acknowledged, never applied or retried."""
+
+    @app.task(name=name, bind=True, **_RETRY, **options)
+    def task(self: Task, **message: Any) -> Any:
+        try:
+            body, sealed = gate.admit(name, message, task_id=self.request.id)
+        except SealError as exc:
+            log.warning("refused a %s message: %s", name, exc.reason)
+            return None
+        result = apply(sealed.node_uuid, sealed.nonce, **body)
+        gate.spend(sealed)
+        return result
+
+
+class Reporter:
+    """What the reporter does with each kind of message, once its seal let it in: `sender` is
+    the node whose key sealed it, `nonce` the seal's."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        keyring: Keyring,
+        publisher: events.EventPublisher,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.keyring = keyring
+        self.publisher = publisher
+        self.dispatcher = dispatcher
+
+    def tasks(self) -> list[tuple[str, Callable[..., Any], dict[str, Any]]]:
+        """Each task's name, what applies it, and its Celery options."""
+        return [
+            (TASK_REPORT_CONTAINER, self.report_container, {}),
+            (TASK_REPORT_CONTAINERS, self.report_containers, {}),
+            (TASK_REPORT_PICTURE, self.report_picture, {}),
+            (TASK_CLAIM_ACTION, self.claim_action, {"ignore_result": False}),
+            (TASK_REPORT_NODE, self.report_node, {}),
+        ]
+
+    def report_container(self, sender: str, nonce: str, report: dict[str, Any]) -> None:
         message = on_reporters_clock(ContainerReport.from_dict(report))
-        with database.session() as session:
+        if not from_sender(TASK_REPORT_CONTAINER, sender, message.node_uuid):
+            return
+        with self.database.session() as session:
             outcome = observations.apply_container_report(session, message)
-            publisher.publish(events.report_events(outcome))
+            self.publisher.publish(events.report_events(outcome))
         log.info(
             "container %s observed %s at %d on node %s: %s%s",
             message.container_uuid,
             message.state,
             message.observed_ns,
             message.node_uuid,
-            "applied" if outcome.changed else "ignored (stale, duplicate or unknown)",
+            "applied"
+            if outcome.changed
+            else "ignored (stale, duplicate, unknown or not its node's)",
             f"; action {message.action_uuid} failed: {message.error}" if message.error else "",
         )
 
-    @app.task(name=TASK_REPORT_CONTAINERS, **_RETRY)
-    def report_containers(reports: list[dict[str, Any]]) -> None:
+    def report_containers(self, sender: str, nonce: str, reports: list[dict[str, Any]]) -> None:
         """A batch of reports (a burst of events), applied in one transaction."""
         messages = [on_reporters_clock(ContainerReport.from_dict(report)) for report in reports]
-        with database.session() as session:
-            outcomes = observations.apply_container_reports(session, messages)
-            publisher.publish(
+        mine = [m for m in messages if from_sender(TASK_REPORT_CONTAINERS, sender, m.node_uuid)]
+        with self.database.session() as session:
+            outcomes = observations.apply_container_reports(session, mine)
+            self.publisher.publish(
                 event for outcome in outcomes for event in events.report_events(outcome)
             )
         log.info(
@@ -92,18 +168,19 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
             sum(outcome.changed for outcome in outcomes),
         )
 
-    @app.task(name=TASK_REPORT_PICTURE, **_RETRY)
-    def report_picture(picture: dict[str, Any]) -> None:
+    def report_picture(self, sender: str, nonce: str, picture: dict[str, Any]) -> None:
         """A node's relist: every container it holds, applied in one transaction."""
         message = picture_on_reporters_clock(NodePicture.from_dict(picture))
-        with database.session() as session:
+        if not from_sender(TASK_REPORT_PICTURE, sender, message.node_uuid):
+            return
+        with self.database.session() as session:
             outcome = reconcile.apply_node_picture(
                 session,
                 message,
-                stuck_after=settings.stuck_after,
-                orphan_grace=settings.orphan_grace,
+                stuck_after=self.settings.stuck_after,
+                orphan_grace=self.settings.orphan_grace,
             )
-            publisher.publish(
+            self.publisher.publish(
                 event for applied in outcome.applied for event in events.report_events(applied)
             )
             changed = sum(applied.changed for applied in outcome.applied)
@@ -115,17 +192,23 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
         )
         for orphan in outcome.orphans:
             collect_orphan(
-                dispatcher, message.node_uuid, orphan, remove=settings.orphans == "remove"
+                self.dispatcher,
+                message.node_uuid,
+                orphan,
+                remove=self.settings.orphans == "remove",
             )
 
-    @app.task(name=TASK_CLAIM_ACTION, ignore_result=False, **_RETRY)
-    def claim_action(claim: dict[str, Any]) -> dict[str, Any]:
-        """A node agent asks before it runs an operation; it runs it only if granted."""
+    def claim_action(self, sender: str, nonce: str, claim: dict[str, Any]) -> dict[str, Any] | None:
+        """A node agent asks before it runs an operation; it runs it only if granted. The
+        verdict is sealed for the claimant and this claim (its nonce), so no other answer,
+        forged or copied from an earlier claim, can pass for it."""
         request = ClaimRequest.from_dict(claim)
-        with database.session() as session:
+        if not from_sender(TASK_CLAIM_ACTION, sender, request.node_uuid):
+            return None
+        with self.database.session() as session:
             record, moved, verdict = actions.claim_action(session, request)
             if record is not None and moved:
-                publisher.publish([events.action_event(record, events.UPDATE)])
+                self.publisher.publish([events.action_event(record, events.UPDATE)])
         if verdict.granted:
             log.info("action %s claimed by node %s", request.action_uuid, request.node_uuid)
         else:
@@ -135,20 +218,38 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
                 request.node_uuid,
                 verdict.reason,
             )
-        return verdict.to_dict()
+        key = self.keyring.key(sender)
+        if key is None:  # revoked since the claim was admitted
+            return None
+        return signing.sealed(
+            key,
+            sender,
+            f"{signing.TO_NODE}:{TASK_CLAIM_ACTION}",
+            {"verdict": verdict.to_dict(), "claim": nonce},
+        )
 
-    @app.task(name=TASK_REPORT_NODE, **_RETRY)
-    def report_node(report: dict[str, Any]) -> None:
+    def report_node(self, sender: str, nonce: str, report: dict[str, Any]) -> None:
         message = NodeReport.from_dict(report)
-        with database.session() as session:
-            node, previous = nodes.apply_node_report(session, message)
-            if previous is None:
-                publisher.publish([events.node_event(node, events.CREATE)])
-            elif previous != node.state:
-                publisher.publish([events.node_event(node, events.UPDATE)])
-        log_node_report(message, previous=previous, state=node.state)
+        if not from_sender(TASK_REPORT_NODE, sender, message.node_uuid):
+            return
+        with self.database.session() as session:
+            applied = nodes.apply_node_report(session, message)
+            if applied is None:
+                log.warning("heartbeat from node %s refused: not enrolled", sender)
+                return
+            node, previous = applied
+            if previous != node.state:
+                self.publisher.publish([events.node_event(node, events.UPDATE)])
+            log_node_report(node.name, message, previous=previous, state=node.state)
 
-    return app, sweeper
+
+def from_sender(task: str, sender: str, node_uuid: str) -> bool:
+    """Whether a message is about its sender's node; a node speaks only for itself (the
+    node-authorizer rule), so one that names another node is refused and logged."""
+    if node_uuid == sender:
+        return True
+    log.warning("refused a %s message from node %s: it speaks for node %s", task, sender, node_uuid)
+    return False
 
 
 def on_reporters_clock(report: ContainerReport) -> ContainerReport:
@@ -197,19 +298,14 @@ def collect_orphan(
         log.warning("could not ask node %s to remove it: %s", node_uuid, exc)
 
 
-def log_node_report(report: NodeReport, *, previous: str | None, state: str) -> None:
-    """Log what a node report changed. A registration and a change of state are worth an
+def log_node_report(name: str, report: NodeReport, *, previous: str, state: str) -> None:
+    """Log what a node report changed. A node's first report and a change of state are worth an
     operator's attention; a plain heartbeat, every few seconds from every node, is not (DEBUG)."""
-    if previous is None:
+    if previous == lifecycle.NodeState.DEPLOYING.value:
         log.info(
-            "node %s (%s) registered, Docker %s",
-            report.node_uuid,
-            report.name,
-            report.docker_version,
+            "node %s (%s) registered, Docker %s", report.node_uuid, name, report.docker_version
         )
     elif previous != state:
-        log.info(
-            "node %s (%s) is %s again (was %s)", report.node_uuid, report.name, state, previous
-        )
+        log.info("node %s (%s) is %s again (was %s)", report.node_uuid, name, state, previous)
     else:
-        log.debug("heartbeat from node %s (%s)", report.node_uuid, report.name)
+        log.debug("heartbeat from node %s (%s)", report.node_uuid, name)

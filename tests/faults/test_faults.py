@@ -19,6 +19,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 
+from controlplane.core import signing
 from controlplane.core.lifecycle import Action
 from controlplane.core.messages import (
     TASK_START,
@@ -122,6 +123,8 @@ def test_a_start_delivered_after_the_user_terminated_never_brings_the_container_
 def test_forged_tasks_never_run_whatever_options_they_carry(
     fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
 ) -> None:
+    """Unsealed, sealed with a made-up key, and sealed by the control plane for another node:
+    the agent runs none of them, whatever they ask."""
     idle = carol.create(name="target")
     busy = running(carol, name="busy", run_command=SERVER)
     queue = node_queue(fault_plane.node_uuid)
@@ -140,17 +143,32 @@ def test_forged_tasks_never_run_whatever_options_they_carry(
         rollback_state="Running",
         issued_ns=time.time_ns(),
     )
+    other_node, _ = fault_plane.enroll(f"other-{uuid_lib.uuid4().hex[:6]}")
+    other_key = fault_plane.dispatcher().keyring.key(other_node)
+    assert other_key is not None
     raw = raw_client(broker)
-    raw.send_task(TASK_START, kwargs={"operation": forged_start.to_dict()}, queue=queue)
-    raw.send_task(TASK_STOP, kwargs={"operation": forged_stop.to_dict()}, queue=queue)
+    for task, operation in ((TASK_START, forged_start), (TASK_STOP, forged_stop)):
+        body = {"operation": operation.to_dict()}
+        subject = f"{signing.TO_NODE}:{task}"
+        for kwargs in (
+            body,
+            signing.sealed(b"f" * 32, fault_plane.node_uuid, subject, body),
+            signing.sealed(other_key, other_node, subject, body),
+        ):
+            raw.send_task(task, kwargs=kwargs, queue=queue)
 
     wait_broker_idle(broker.client(), fault_plane)
     wait_converged(fault_plane, [carol], docker_client)
     assert docker_containers(docker_client, idle["uuid"]) == []
     assert carol.container(idle["uuid"])["state"] == "Init"
     assert carol.container(busy["uuid"])["state"] == "Running"
+    log = agent_log(fault_plane)
+    for task in (TASK_START, TASK_STOP):
+        assert f"refused a {task} task: the message is not sealed" in log
+        assert f"refused a {task} task: the seal does not match node {fault_plane.node_uuid}" in log
+        assert f"refused a {task} task: node {other_node} has no credential here" in log
     for forged in (forged_start, forged_stop):
-        assert f"action {forged.action_uuid} is unknown" in agent_log(fault_plane)
+        assert forged.action_uuid not in log  # refused before anything read the operation
 
 
 def test_redis_killed_with_operations_in_flight_loses_nothing_and_the_agent_survives(

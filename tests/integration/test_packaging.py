@@ -1,8 +1,10 @@
-"""The deliverables around the code: docker-compose.yml is a valid Compose file."""
+"""The deliverables around the code: docker-compose.yml is a valid Compose file that needs its
+secrets, and the package ships its migrations."""
 
 from __future__ import annotations
 
 import configparser
+import os
 import subprocess
 
 import pytest
@@ -12,12 +14,17 @@ from tests.support.locations import ROOT
 pytestmark = pytest.mark.integration
 
 
-def compose(*args: str) -> subprocess.CompletedProcess[str]:
+SECRETS = {"CONTROLPLANE_REDIS_PASSWORD": "p" * 32, "CONTROLPLANE_SECRET_KEY": "k" * 32}
+
+
+def compose(*args: str, env: dict[str, str] = SECRETS) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONTROLPLANE_")}
     return subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), *args],
         capture_output=True,
         text=True,
         check=False,
+        env={**clean, **env},
     )
 
 
@@ -26,6 +33,19 @@ def test_compose_file_is_valid_and_names_every_process() -> None:
     assert checked.returncode == 0, checked.stderr
     services = compose("config", "--services")
     assert set(services.stdout.split()) == {"redis", "api", "reporter", "agent"}
+
+
+def test_compose_needs_a_broker_password_and_a_secret_key_and_keeps_the_key_from_the_agent() -> (
+    None
+):
+    for missing in SECRETS:
+        refused = compose("config", "-q", env={k: v for k, v in SECRETS.items() if k != missing})
+        assert refused.returncode != 0
+        assert missing in refused.stderr
+    config = compose("config").stdout
+    agent = config[config.index("  agent:") :].split("\n  api:")[0]
+    assert "CONTROLPLANE_SECRET_KEY" not in agent
+    assert f"redis://:{SECRETS['CONTROLPLANE_REDIS_PASSWORD']}@redis:6379/0" in agent
 
 
 def test_the_package_data_carries_every_migration() -> None:

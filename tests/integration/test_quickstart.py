@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import redis
 import requests
 
 from controlplane.core.messages import LABEL_NODE_UUID
+from controlplane.core.signing import NodeToken
 from tests.support.api import ApiClient
 from tests.support.locations import ROOT
 from tests.support.processes import free_port
@@ -30,13 +30,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def quickstart(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[dict[str, object]]:
     port, redis_port = free_port(), free_port()
-    node_uuid = str(uuid.uuid4())
+    state = tmp_path / "state"
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONTROLPLANE_")}
     env.update(
         CONTROLPLANE_PORT=str(port),
         CONTROLPLANE_REDIS_PORT=str(redis_port),
-        CONTROLPLANE_STATE_DIR=str(tmp_path / "state"),
-        CONTROLPLANE_AGENT_NODE_UUID=node_uuid,
+        CONTROLPLANE_STATE_DIR=str(state),
     )
     output = (tmp_path / "run.out").open("w+")
     process = subprocess.Popen(
@@ -59,10 +58,13 @@ def quickstart(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[d
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
-        ):
-            container.remove(force=True)
+        token = state / "agent" / "token"
+        if token.exists():
+            node_uuid = NodeToken.parse(token.read_text()).node_uuid
+            for container in docker_client.containers.list(
+                all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
+            ):
+                container.remove(force=True)
         output.close()
 
 

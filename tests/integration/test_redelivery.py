@@ -19,14 +19,11 @@ import docker
 import pytest
 import redis
 
-from controlplane.celery_app import make_celery
 from controlplane.core.messages import ContainerSpec, Operation
 from controlplane.dispatch import Dispatcher
-from controlplane.settings import Settings
 from tests.support.api import ApiClient
 from tests.support.broker import wait_broker_idle
 from tests.support.containers import SERVER, action_of, docker_containers
-from tests.support.locations import REDIS_URL
 from tests.support.plane import Plane
 from tests.support.waiting import wait_for
 
@@ -34,8 +31,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def dispatcher() -> Dispatcher:
-    return Dispatcher(make_celery(Settings(broker_url=REDIS_URL)), node_timeout=10)
+def dispatcher(plane: Plane) -> Dispatcher:
+    return plane.dispatcher()
 
 
 def start_operation(

@@ -14,11 +14,11 @@ each with a node agent of its own, registered with the session's plane.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -186,13 +186,12 @@ def start_extra_nodes(
         for daemon in daemons:
             client = daemon.start()
             daemon.load_image(docker_client, client)
-            node_uuid = str(uuid.uuid4())
+            # A module-scoped fixture: each module's nodes are new ones, as new agents would be.
+            node_uuid, token = plane.enroll(f"{daemon.name}-{secrets.token_hex(3)}")
             env = {
                 **plane.env,
                 "CONTROLPLANE_AGENT_DOCKER_URL": daemon.url,
-                "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
-                "CONTROLPLANE_AGENT_NODE_NAME": daemon.name,
-                "CONTROLPLANE_AGENT_STATE_DIR": str(plane.state_dir / daemon.name),
+                "CONTROLPLANE_AGENT_TOKEN": token,
                 "CONTROLPLANE_AGENT_TAGS": EXTRA_NODE_TAGS[daemon.name],
             }
             agent = Service(f"agent-{daemon.name}", ["agent"], env, plane.state_dir)

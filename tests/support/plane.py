@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import requests
 
+from controlplane.celery_app import make_celery
+from controlplane.core.signing import NodeToken
+from controlplane.db.engine import Database
+from controlplane.dispatch import Dispatcher
+from controlplane.keyring import Keyring
+from controlplane.settings import Settings
 from tests.support.api import ApiClient
 from tests.support.containers import remove_node_containers
 from tests.support.locations import BIN, DOCKER_URL, REDIS_URL
@@ -43,6 +49,23 @@ class Plane:
         self.env = env
         self.keys = keys
         self.state_dir = state_dir
+
+    def enroll(self, name: str) -> tuple[str, str]:
+        """Enroll a node called `name` as an operator would (`controlplane node add`); its
+        uuid and the token its agent needs."""
+        return enroll(self.env, name)
+
+    def command(self, *args: str) -> str:
+        """Run `controlplane ARGS...` as an operator would on this plane; its output."""
+        return command(self.env, *args)
+
+    def dispatcher(self) -> Dispatcher:
+        """The control plane's own dispatcher on this plane's broker and database: what it sends
+        is sealed for the node as the API's is."""
+        settings = Settings.from_env(self.env)
+        database = Database(settings.database_url)
+        keyring = Keyring(database, settings.require_secret_key())
+        return Dispatcher(make_celery(settings), keyring, node_timeout=settings.node_timeout)
 
     def client(self, username: str, base_url: str | None = None) -> ApiClient:
         return ApiClient(base_url or self.base_url, username, self.keys[username])
@@ -71,6 +94,21 @@ class Plane:
         return base_url
 
 
+def command(env: dict[str, str], *args: str) -> str:
+    """`controlplane ARGS...` with the settings `env`; its output."""
+    done = subprocess.run(
+        [str(BIN / "controlplane"), *args], env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def enroll(env: dict[str, str], name: str) -> tuple[str, str]:
+    """`controlplane node add name` on the plane whose settings are `env`: the node's uuid and
+    its token."""
+    token = command(env, "node", "add", name)
+    return NodeToken.parse(token).node_uuid, token
+
+
 # The plane this process runs, if any: there is at most one (see the module's docstring).
 _running: list[Plane] = []
 
@@ -82,9 +120,10 @@ def start_plane(
     *,
     redis_url: str = REDIS_URL,
 ) -> Iterator[Plane]:
-    """Migrate a fresh SQLite file in `state`, create alice and bob, start the reporter, one node
-    agent and the API on `redis_url`, and yield the plane once its node is Deployed. Afterwards
-    every process is stopped and every container of the node removed, pass or fail."""
+    """Migrate a fresh SQLite file in `state`, create alice and bob, enroll a node, start the
+    reporter, its agent and the API on `redis_url`, and yield the plane once its node is
+    Deployed. Afterwards every process is stopped and every container of the node removed, pass
+    or fail."""
     sharing = [plane for plane in _running if plane.env["CONTROLPLANE_BROKER_URL"] == redis_url]
     if sharing:
         raise AssertionError(
@@ -92,7 +131,6 @@ def start_plane(
             "their reporters would consume each other's reports; the `plane` fixture is "
             "defined once, in tests/conftest.py"
         )
-    node_uuid = str(uuid.uuid4())
     env = {
         **os.environ,
         "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/controlplane.db",
@@ -100,11 +138,9 @@ def start_plane(
         "CONTROLPLANE_NODE_TIMEOUT": "10",
         "CONTROLPLANE_STOP_TIMEOUT": "5",
         "CONTROLPLANE_PAGE_SIZE": "25",
+        "CONTROLPLANE_SECRET_KEY": secrets.token_urlsafe(32),
         "CONTROLPLANE_AGENT_BROKER_URL": redis_url,
-        "CONTROLPLANE_AGENT_NODE_UUID": node_uuid,
-        "CONTROLPLANE_AGENT_NODE_NAME": "test-node-1",
         "CONTROLPLANE_AGENT_DOCKER_URL": DOCKER_URL,
-        "CONTROLPLANE_AGENT_STATE_DIR": str(state / "agent"),
         # The session's API and agent accept every option so each can be checked on Docker; the
         # defaults (refusing the dangerous ones) are checked against a second API
         # (test_container_options) and in tests/unit/test_node_policy.py.
@@ -122,18 +158,11 @@ def start_plane(
         "CONTROLPLANE_NODE_GRACE": "8",
         "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
     }
-    controlplane = str(BIN / "controlplane")
-    subprocess.run([controlplane, "db", "upgrade"], env=env, check=True, capture_output=True)
-    keys = {}
-    for username in ("alice", "bob"):
-        created = subprocess.run(
-            [controlplane, "user", "create", username],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        keys[username] = created.stdout.strip()
+    command(env, "db", "upgrade")
+    keys = {username: command(env, "user", "create", username) for username in ("alice", "bob")}
+    node_uuid, token = enroll(env, "test-node-1")
+    # The session's own agent; every other agent gets its token in its own environment.
+    env["CONTROLPLANE_AGENT_TOKEN"] = token
     port = free_port()
     services = {
         "reporter": Service("reporter", ["reporter"], env, state),

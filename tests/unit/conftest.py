@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.app import create_app
 from controlplane.core.messages import ContainerReport, NodeReport
-from controlplane.db import migrate, nodes, observations, users
+from controlplane.db import enrollment, migrate, nodes, observations, users
 from controlplane.db.engine import Database
 from controlplane.settings import Settings
 from tests.unit.helpers import Account, add_container
@@ -38,6 +38,9 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+SECRET_KEY = "unit-tests-secret-key-of-32-characters-at-least"
+
+
 @pytest.fixture
 def database_url(tmp_path: Path, migrated_template: Path) -> str:
     path = tmp_path / "cp.db"
@@ -47,7 +50,7 @@ def database_url(tmp_path: Path, migrated_template: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, broker_url=CLOSED_BROKER_URL)
+    return Settings(database_url=database_url, broker_url=CLOSED_BROKER_URL, secret_key=SECRET_KEY)
 
 
 @pytest.fixture
@@ -96,15 +99,20 @@ def account(make_account: Callable[[str], Account]) -> Account:
 
 @pytest.fixture
 def register_node(database: Database) -> Callable[..., str]:
-    """Register a node the way the reporter does on a heartbeat; returns its uuid."""
+    """Enroll a node (unless it is) and apply a heartbeat of it, as the reporter does; returns
+    its uuid. `name` defaults to one made from the uuid, since node names are unique."""
 
     def register(
-        node_uuid: str | None = None, name: str = "node-1", tags: list[str] | None = None
+        node_uuid: str | None = None, name: str | None = None, tags: list[str] | None = None
     ) -> str:
         node_uuid = node_uuid or str(uuid.uuid4())
+        with database.session() as session:
+            if nodes.node_id(session, uuid=node_uuid) is None:
+                enrolled = enrollment.enroll(session, name or f"node-{node_uuid}")
+                enrolled.uuid = node_uuid
+                session.commit()
         report = NodeReport(
             node_uuid=node_uuid,
-            name=name,
             docker_version="27.0.0",
             cpu=2,
             memory_mb=2048,

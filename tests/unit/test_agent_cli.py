@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import workers.agent
 from controlplane.cli import main
+from controlplane.core.signing import NodeToken
 from workers.agent import Agent
 from workers.cli import agent
 
@@ -55,7 +56,9 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Worker:
 
     monkeypatch.setattr(workers.agent, "make_agent", make_agent)
     monkeypatch.setitem(main.commands, "agent", agent)
-    monkeypatch.setenv("CONTROLPLANE_AGENT_NODE_UUID", NODE_UUID)
+    monkeypatch.setenv(
+        "CONTROLPLANE_AGENT_TOKEN", str(NodeToken(node_uuid=NODE_UUID, key=b"k" * 32))
+    )
     monkeypatch.delenv("CONTROLPLANE_LOG_LEVEL", raising=False)
     return app
 

@@ -54,6 +54,7 @@ def permissive(settings: Settings) -> Iterator[FlaskClient]:
             database_url=settings.database_url,
             broker_url=settings.broker_url,
             allow_dangerous=frozenset({"privileged", "net_host"}),
+            secret_key=settings.secret_key,
         )
     )
     yield app.test_client()

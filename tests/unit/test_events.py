@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
 from controlplane import events
 from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import ContainerReport, Event, NodeReport
-from controlplane.db import containers, nodes, observations
+from controlplane.db import containers, enrollment, nodes, observations
 from controlplane.db.engine import new_uuid
 from tests.unit.helpers import REQUEST, Account, add_container
 
@@ -90,21 +89,20 @@ def test_a_report_about_an_unknown_container_gives_no_events(session: Session, n
     assert report(session, new_uuid(), State.RUNNING, node) == []
 
 
-def test_a_node_report_says_whether_it_registered_the_node(
-    session: Session, register_node: Callable[..., str]
-) -> None:
+def test_a_node_report_says_whether_it_is_the_nodes_first(session: Session) -> None:
     message = NodeReport(
-        node_uuid=new_uuid(),
-        name="n",
+        node_uuid=enrollment.enroll(session, "n").uuid,
         docker_version="27",
         cpu=1,
         memory_mb=1,
         observed_ns=time.time_ns(),
     )
-    node, previous = nodes.apply_node_report(session, message)
-    assert previous is None
-    assert nodes.apply_node_report(session, message)[1] == "Deployed"
-    event = events.node_event(node, events.CREATE)
+    applied = nodes.apply_node_report(session, message)
+    assert applied is not None
+    node, previous = applied
+    assert previous == "Deploying"
+    assert nodes.apply_node_report(session, message) == (node, "Deployed")
+    event = events.node_event(node, events.UPDATE)
     assert (event.type, event.state, event.owner_id, event.parents) == (
         "node",
         "Deployed",

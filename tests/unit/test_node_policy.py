@@ -10,11 +10,13 @@ import pytest
 
 from controlplane.core.environment import SettingsError
 from controlplane.core.messages import Operation
+from controlplane.core.signing import NodeToken
 from workers.errors import NodePolicyError
 from workers.settings import AgentSettings
 from workers.tasks import check_node_policy
 
-ENV = {"CONTROLPLANE_AGENT_NODE_UUID": "4b1c2c5e-0000-4000-8000-000000000001"}
+TOKEN = NodeToken(node_uuid="4b1c2c5e-0000-4000-8000-000000000001", key=b"k" * 32)
+ENV = {"CONTROLPLANE_AGENT_TOKEN": str(TOKEN)}
 
 
 def operation(**spec: Any) -> Operation:

@@ -1,12 +1,15 @@
 """The agent's reports on the wire: an unasked observation is encoded without being sent, and a
-picture carries the same encoding for every container in one message (no broker)."""
+picture carries the same encoding for every container in one message, sealed by the node (no
+broker)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import REPORTER_QUEUE, TASK_REPORT_PICTURE, DockerContainer
+from controlplane.core.signing import NodeToken
 from workers.docker.observe import NodeListing, Observation
 from workers.reports import Reports
 
@@ -25,8 +28,11 @@ class Broker:
         self.sent.append((name, kwargs, queue))
 
 
+TOKEN = NodeToken(node_uuid=NODE_UUID, key=b"k" * 32)
+
+
 def reports(broker: Broker) -> Reports:
-    return Reports(broker, node_uuid=NODE_UUID, node_name="node-1")  # type: ignore[arg-type]
+    return Reports(broker, token=TOKEN)  # type: ignore[arg-type]
 
 
 def test_an_unasked_observation_is_encoded_and_nothing_is_sent() -> None:
@@ -47,17 +53,17 @@ def test_a_picture_is_one_message_of_every_container_encoded() -> None:
     sender = reports(broker)
     listed = DockerContainer(container_uuid=UUID, docker_id="d" * 64, created_ns=5, status="exited")
     sender.picture(NodeListing({UUID: STOPPED}, [listed]), observed_ns=7)
-    assert broker.sent == [
-        (
-            TASK_REPORT_PICTURE,
-            {
-                "picture": {
-                    "node_uuid": NODE_UUID,
-                    "observed_ns": 7,
-                    "containers": [sender.encode(UUID, STOPPED)],
-                    "docker": [listed.to_dict()],
-                }
-            },
-            REPORTER_QUEUE,
-        )
-    ]
+    [(name, kwargs, queue)] = broker.sent
+    assert (name, queue) == (TASK_REPORT_PICTURE, REPORTER_QUEUE)
+    body, sealed = signing.unseal(
+        kwargs, f"{signing.FROM_NODE}:{TASK_REPORT_PICTURE}", TOKEN.key_for
+    )
+    assert sealed.node_uuid == NODE_UUID
+    assert body == {
+        "picture": {
+            "node_uuid": NODE_UUID,
+            "observed_ns": 7,
+            "containers": [sender.encode(UUID, STOPPED)],
+            "docker": [listed.to_dict()],
+        }
+    }

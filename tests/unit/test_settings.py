@@ -1,4 +1,4 @@
-"""Settings of both sides, parsed from explicit environments; the agent's identity file."""
+"""Settings of both sides, parsed from explicit environments; the agent's token."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from controlplane.core.environment import SettingsError, env_int
+from controlplane.core.signing import NodeToken
 from controlplane.settings import Settings
-from workers.settings import AgentSettings, node_identity
+from workers.settings import AgentSettings
 
 INT_SETTINGS = [
     "CONTROLPLANE_NODE_TIMEOUT",
@@ -123,57 +124,81 @@ def test_env_int_accepts_surrounding_whitespace_and_signs() -> None:
     assert env_int({"X": "+3"}, "X", 1) == 3
 
 
+def test_the_secret_key_comes_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    key = "k" * 32
+    assert Settings.from_env({"CONTROLPLANE_SECRET_KEY": key}).require_secret_key() == key.encode()
+    path = tmp_path / "secret"
+    path.write_text(key + "\n")
+    from_file = Settings.from_env({"CONTROLPLANE_SECRET_KEY_FILE": str(path)})
+    assert from_file.require_secret_key() == key.encode()
+    assert key not in repr(from_file)
+
+
+def test_a_short_secret_key_is_refused() -> None:
+    with pytest.raises(SettingsError, match="at least 32"):
+        Settings.from_env({"CONTROLPLANE_SECRET_KEY": "short"})
+
+
+def test_nothing_that_talks_to_nodes_runs_without_a_secret_key() -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_SECRET_KEY"):
+        Settings.from_env({}).require_secret_key()
+
+
 # --- agent -----------------------------------------------------------------------------------
 
 
-def agent_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    return {"CONTROLPLANE_AGENT_STATE_DIR": str(state_dir), **extra}
+TOKEN = NodeToken(node_uuid=str(uuid.uuid4()), key=bytes(range(32)))
 
 
-def test_an_agent_creates_its_identity_once_and_keeps_it(tmp_path: Path) -> None:
-    state_dir = tmp_path / "state" / "nested"
-    first = AgentSettings.from_env(agent_env(state_dir))
-    assert str(uuid.UUID(first.node_uuid)) == first.node_uuid
-    stored = (state_dir / "node-uuid").read_text().strip()
-    assert stored == first.node_uuid
-    assert AgentSettings.from_env(agent_env(state_dir)).node_uuid == first.node_uuid
-    assert not (state_dir / "node-uuid.tmp").exists()
+def agent_env(**extra: str) -> dict[str, str]:
+    return {"CONTROLPLANE_AGENT_TOKEN": str(TOKEN), **extra}
 
 
-def test_two_state_directories_are_two_nodes(tmp_path: Path) -> None:
-    assert node_identity(tmp_path / "a") != node_identity(tmp_path / "b")
+def test_the_agents_identity_is_its_token() -> None:
+    settings = AgentSettings.from_env(agent_env())
+    assert (settings.node_uuid, settings.token) == (TOKEN.node_uuid, TOKEN)
+    assert TOKEN.key.hex() not in repr(settings)
 
 
-def test_an_explicit_node_uuid_wins_and_writes_no_file(tmp_path: Path) -> None:
-    chosen = str(uuid.uuid4())
-    settings = AgentSettings.from_env(
-        agent_env(tmp_path, CONTROLPLANE_AGENT_NODE_UUID=chosen, CONTROLPLANE_AGENT_NODE_NAME="n1")
-    )
-    assert (settings.node_uuid, settings.node_name) == (chosen, "n1")
-    assert not (tmp_path / "node-uuid").exists()
+def test_the_token_may_come_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(f"{TOKEN}\n")
+    settings = AgentSettings.from_env({"CONTROLPLANE_AGENT_TOKEN_FILE": str(path)})
+    assert settings.token == TOKEN
 
 
-def test_an_identity_file_without_a_uuid_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "node-uuid").write_text("not a uuid\n")
-    with pytest.raises(SettingsError, match="node-uuid"):
-        AgentSettings.from_env(agent_env(tmp_path))
+def test_an_agent_without_a_token_does_not_start() -> None:
+    with pytest.raises(SettingsError, match="controlplane node add"):
+        AgentSettings.from_env({})
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["nonsense", f"cpn1.{TOKEN.node_uuid}", "cpn1.not-a-uuid.AAAA", f"cpn1.{TOKEN.node_uuid}.AAAA"],
+)
+def test_a_malformed_token_is_refused(token: str) -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_TOKEN"):
+        AgentSettings.from_env({"CONTROLPLANE_AGENT_TOKEN": token})
+
+
+def test_a_missing_token_file_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_TOKEN_FILE"):
+        AgentSettings.from_env({"CONTROLPLANE_AGENT_TOKEN_FILE": str(tmp_path / "absent")})
 
 
 def test_agent_defaults(tmp_path: Path) -> None:
-    settings = AgentSettings.from_env(agent_env(tmp_path))
+    settings = AgentSettings.from_env(agent_env())
     assert settings.pull == "never"
     assert settings.broker_url == "redis://127.0.0.1:6379/0"
     assert settings.docker_url == "unix:///var/run/docker.sock"
     assert (settings.concurrency, settings.heartbeat_interval) == (8, 5)
     assert settings.publish_ip == "127.0.0.1"
     assert settings.tags == ()
-    assert settings.node_name
 
 
 def test_agent_overrides(tmp_path: Path) -> None:
     settings = AgentSettings.from_env(
         agent_env(
-            tmp_path,
             CONTROLPLANE_AGENT_PULL="missing",
             CONTROLPLANE_AGENT_BROKER_URL="redis://broker/1",
             CONTROLPLANE_AGENT_DOCKER_URL="tcp://127.0.0.1:2375",
@@ -194,21 +219,21 @@ def test_agent_overrides(tmp_path: Path) -> None:
 @pytest.mark.parametrize("pull", ["always", "MISSING", "yes"])
 def test_an_unknown_pull_policy_is_refused(tmp_path: Path, pull: str) -> None:
     with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_PULL"):
-        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_PULL=pull))
+        AgentSettings.from_env(agent_env(CONTROLPLANE_AGENT_PULL=pull))
 
 
 def test_a_malformed_agent_integer_is_refused_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_CONCURRENCY"):
-        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_CONCURRENCY="many"))
+        AgentSettings.from_env(agent_env(CONTROLPLANE_AGENT_CONCURRENCY="many"))
 
 
 @pytest.mark.parametrize("address", ["localhost", "127.0.0", "10.0.0.1:80"])
 def test_a_publish_address_that_is_not_an_ip_is_refused(tmp_path: Path, address: str) -> None:
     with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_PUBLISH_IP"):
-        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_PUBLISH_IP=address))
+        AgentSettings.from_env(agent_env(CONTROLPLANE_AGENT_PUBLISH_IP=address))
 
 
 @pytest.mark.parametrize("tags", ["ok,bad tag", "-leading", "a" * 65])
 def test_a_malformed_agent_tag_is_refused(tmp_path: Path, tags: str) -> None:
     with pytest.raises(SettingsError, match="CONTROLPLANE_AGENT_TAGS"):
-        AgentSettings.from_env(agent_env(tmp_path, CONTROLPLANE_AGENT_TAGS=tags))
+        AgentSettings.from_env(agent_env(CONTROLPLANE_AGENT_TAGS=tags))

@@ -1,0 +1,53 @@
+"""The control plane's end of node credentials: each node's current key, and its token.
+
+Shared by the API (which seals the tasks it sends and opens the log lines it reads), the reporter
+(which opens every report) and the CLI (which prints tokens). A key is derived from the secret key
+and the node's key generation as the database has it, and kept for `ttl` seconds, so a busy
+reporter reads a node's row once a second rather than once a message; a rotation or revocation
+takes effect within that second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from controlplane.core.signing import NodeToken, node_key
+from controlplane.db import enrollment
+from controlplane.db.engine import Database
+from controlplane.db.models import Node
+
+# Forged seals may name any number of made-up nodes; the cache forgets everything past this many.
+_MAX_CACHED = 10_000
+
+
+class Keyring:
+    def __init__(self, database: Database, secret_key: bytes, *, ttl: float = 1.0) -> None:
+        self.database = database
+        self._secret_key = secret_key
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, bytes | None]] = {}
+        self._lock = threading.Lock()
+
+    def key(self, node_uuid: str) -> bytes | None:
+        """The node's current key; None for a node never enrolled or revoked."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(node_uuid)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        with self.database.read_session() as session:
+            generation = enrollment.key_generation(session, node_uuid=node_uuid)
+        key = None if generation is None else node_key(self._secret_key, node_uuid, generation)
+        with self._lock:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[node_uuid] = (now, key)
+        return key
+
+    def token(self, node: Node) -> NodeToken:
+        """The token of the node's current credential, for its agent."""
+        return NodeToken(
+            node_uuid=node.uuid,
+            key=node_key(self._secret_key, node.uuid, node.key_generation),
+        )
