@@ -136,12 +136,17 @@ def node() -> None:
 
 def _keyring() -> tuple[Database, Keyring]:
     settings = _settings()
+    database = Database(settings.database_url)
+    return database, Keyring(database, _secret_key(settings))
+
+
+def _secret_key(settings: Settings) -> bytes:
+    """The secret key, checked before anything starts: the API, the reporter and the node
+    commands cannot work without it."""
     try:
-        secret_key = settings.require_secret_key()
+        return settings.require_secret_key()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-    database = Database(settings.database_url)
-    return database, Keyring(database, secret_key)
 
 
 @node.command("add")
@@ -181,7 +186,7 @@ def node_ensure(name: str, token_file: Path) -> None:
             token_file.parent.mkdir(parents=True, exist_ok=True)
             token_file.touch(mode=0o600)
             token_file.write_text(token + "\n")
-    click.echo(f"node {current.uuid} ({name}): token in {token_file}")
+        click.echo(f"node {current.uuid} ({name}): token in {token_file}")
 
 
 @node.command("rotate")
@@ -265,6 +270,7 @@ def stream_slots(threads: int) -> int:
 def api(bind: str, workers: int, threads: int) -> None:
     """Serve the REST API and the websocket streams with gunicorn (threaded workers)."""
     settings = _settings()
+    _secret_key(settings)
     migrate.upgrade(settings.database_url)
     options = {
         "bind": bind,
@@ -283,6 +289,7 @@ def reporter(concurrency: int) -> None:
     """Run the reporter: apply node reports to the database (queue "controlplane") and declare
     nodes that stopped heartbeating Unreachable."""
     settings = _settings()
+    _secret_key(settings)
     migrate.upgrade(settings.database_url)
     app, sweeper = make_reporter(settings)
     sweeper.start()
