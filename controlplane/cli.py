@@ -131,7 +131,7 @@ def key_create(username: str) -> None:
 
 @main.group()
 def node() -> None:
-    """Node credentials: enroll, rotate, revoke (docs/operations.md §3)."""
+    """Node credentials: enroll, rotate, revoke (docs/operations.md §3.2)."""
 
 
 def _keyring() -> tuple[Database, Keyring]:
