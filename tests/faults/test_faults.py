@@ -76,27 +76,71 @@ def start_of(container: dict, *, action_uuid: str, **spec: object) -> Operation:
     )
 
 
-def test_agent_killed_mid_stop_then_the_user_starts_again_and_the_late_stop_is_refused(
-    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+def act_in_between(user: ApiClient, uuid: str) -> str:
+    """The user's next intent, once the killed operation was settled: the opposite of where the
+    container is (a Terminated one is left alone). Returns the state the user asked for."""
+    state = wait_for(
+        lambda: (s := user.container(uuid)["state"]) in ("Running", "Stopped", "Terminated") and s
+    )
+    if state == "Terminated":
+        return state
+    wanted = "stop" if state == "Running" else "start"
+    action_of(user.act(uuid, wanted))
+    return user.wait_state(uuid, "Stopped" if wanted == "stop" else "Running")["state"]
+
+
+@pytest.mark.parametrize("operation", ["stop", "redeploy", "terminate"])
+def test_agent_killed_mid_operation_then_the_user_acts_and_the_late_copy_is_refused(
+    fault_plane: Plane,
+    carol: ApiClient,
+    broker: RedisServer,
+    docker_client: docker.DockerClient,
+    operation: str,
 ) -> None:
-    uuid = running(carol, name="stubborn", run_command=STUBBORN)["uuid"]
-    stop = action_of(carol.act(uuid, "stop"))
-    wait_for(lambda: carol.action(f"/api/v1/action/{stop}/")["state"] == "In progress")
+    """The agent dies while Docker waits out a container that ignores SIGTERM; the stuck timeout
+    settles the record, the user acts on it, and then Redis redelivers the old task: its claim
+    is refused, and the user's intent stands."""
+    uuid = running(carol, name=f"stubborn-{operation}", run_command=STUBBORN)["uuid"]
+    killed = action_of(carol.act(uuid, operation))
+    wait_for(lambda: carol.action(f"/api/v1/action/{killed}/")["state"] == "In progress")
     kill_and_restart(fault_plane, "agent")
     # Settled from the node's picture once the stuck timeout (20 s) has passed.
-    carol.wait_action(f"/api/v1/action/{stop}/", timeout=60)
-    settled = wait_for(
-        lambda: (c := carol.container(uuid))["state"] in ("Running", "Stopped") and c
-    )
-    if settled["state"] == "Stopped":
-        action_of(carol.act(uuid, "start"))  # the user acts in between
-        carol.wait_state(uuid, "Running")
+    carol.wait_action(f"/api/v1/action/{killed}/", timeout=60)
+    wanted = act_in_between(carol, uuid)
 
     assert redeliver_unacked(broker.client(), node_queue(fault_plane.node_uuid)) == 1
     wait_broker_idle(broker.client(), fault_plane)
     wait_converged(fault_plane, [carol], docker_client)
-    assert carol.container(uuid)["state"] == "Running"
-    assert f"the claim of action {stop} was refused" in agent_log(fault_plane)
+    assert carol.container(uuid)["state"] == wanted
+    assert f"the claim of action {killed} was refused" in agent_log(fault_plane)
+
+
+def test_agent_killed_mid_start_burst_then_the_user_terminates_and_nothing_comes_back(
+    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+) -> None:
+    """A burst of first starts, the agent killed as soon as one of them runs; once all are
+    settled the user terminates every container, and then Redis redelivers whatever the dead
+    agent held: no container may come back."""
+    created = [carol.create(name=f"first-{n}", run_command=SERVER) for n in range(6)]
+    starts = [action_of(carol.act(c["uuid"], "start")) for c in created]
+    wait_for(
+        lambda: any(carol.action(f"/api/v1/action/{a}/")["state"] != "Pending" for a in starts),
+        interval=0.02,
+    )
+    kill_and_restart(fault_plane, "agent")
+    for start in starts:
+        carol.wait_action(f"/api/v1/action/{start}/", timeout=60)
+    for container in created:
+        action_of(carol.act(container["uuid"], "terminate"))
+    for container in created:
+        carol.wait_state(container["uuid"], "Terminated")
+
+    redeliver_unacked(broker.client(), node_queue(fault_plane.node_uuid))
+    wait_broker_idle(broker.client(), fault_plane)
+    wait_converged(fault_plane, [carol], docker_client)
+    for container in created:
+        assert carol.container(container["uuid"])["state"] == "Terminated"
+        assert docker_containers(docker_client, container["uuid"]) == []
 
 
 def test_a_start_delivered_after_the_user_terminated_never_brings_the_container_back(
