@@ -1,10 +1,16 @@
 """What must hold on a plane once it has converged, whatever faults came before: each live
 record has exactly one Docker container in the matching state (none while Init), nothing is left
 Starting, Stopping or Terminating, no Action is left Pending or In progress, and no labelled
-Docker container of the node lacks a live record (an orphan)."""
+Docker container of the node lacks a live record (an orphan).
+
+`wait_converged` keeps, for the fault matrix (benchmarks/fault_matrix.py), how long each wait
+took and what was still broken when it ended (`CONVERGENCE`); nothing asserts on those times.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -22,6 +28,16 @@ MATCHING_STATUS = {
     State.STOPPED.value: {"exited", "created"},
 }
 OPEN_ACTIONS = ("Pending", "In progress")
+
+
+@dataclass(frozen=True)
+class Convergence:
+    seconds: float
+    violations: list[str]
+
+
+# Every wait of the running test, in order; the fault suite's conftest reads and clears it.
+CONVERGENCE: list[Convergence] = []
 
 
 def listed(client: ApiClient, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -72,6 +88,7 @@ def wait_converged(
 ) -> None:
     """Wait until the plane breaks no invariant; fail naming what it still breaks."""
     last: list[str] = []
+    began = time.monotonic()
 
     def converged() -> bool:
         nonlocal last
@@ -82,3 +99,5 @@ def wait_converged(
         wait_for(converged, timeout=timeout, interval=0.5)
     except AssertionError:
         raise AssertionError(f"not converged within {timeout} s: {last}") from None
+    finally:
+        CONVERGENCE.append(Convergence(time.monotonic() - began, last))
