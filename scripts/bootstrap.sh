@@ -81,13 +81,26 @@ clear_stale_pidfile() {
 # A killed dockerd leaves its pid file, its socket and the pid file of the containerd it managed
 # (killed with it). dockerd refuses to start while its pid file names a process, and waits in
 # vain for a containerd whose pid file names one, so both go when no live process owns them.
+# Run "$@" in place of this (sub)shell with every descriptor above stderr closed. The daemons
+# started here outlive the script, and must not keep what its caller had open: a `flock` lock
+# that a test run holds (every later run would wait on it for as long as dockerd lives), or a
+# pipe a CI runner waits on to close.
+exec_closing_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    if ((fd > 2)); then eval "exec $fd>&-"; fi
+  done
+  exec "$@"
+}
+
 start_dockerd() {
   clear_stale_pidfile /var/run/docker.pid
   clear_stale_pidfile /var/run/docker/containerd/containerd.pid
   rm -f "$CP_DOCKER_SOCK"
   mkdir -p "$CP_LOG_DIR"
   say "starting dockerd (log: $CP_LOG_DIR/dockerd.log)"
-  nohup dockerd -H "unix://$CP_DOCKER_SOCK" >>"$CP_LOG_DIR/dockerd.log" 2>&1 &
+  (exec_closing_fds nohup dockerd -H "unix://$CP_DOCKER_SOCK" >>"$CP_LOG_DIR/dockerd.log" 2>&1) &
 }
 
 # Starts dockerd unless it answers; waits up to a minute, starting it at most three times.
@@ -110,8 +123,8 @@ ensure_redis() {
   redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return
   mkdir -p "$CP_LOG_DIR" /var/lib/redis
   say "starting redis-server on 127.0.0.1:6379 (log: $CP_LOG_DIR/redis.log)"
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --dir /var/lib/redis \
-    --logfile "$CP_LOG_DIR/redis.log" >/dev/null
+  (exec_closing_fds redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
+    --dir /var/lib/redis --logfile "$CP_LOG_DIR/redis.log" >/dev/null)
   local i
   for i in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return; sleep 0.2; done
   say "redis-server did not come up; see $CP_LOG_DIR/redis.log"; return 1

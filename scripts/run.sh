@@ -36,7 +36,7 @@ start_broker() {
     REDISCLI_AUTH="$password" redis-cli -p "$port" ping >/dev/null 2>&1; then
     return
   fi
-  setsid redis-server "$conf" --logfile "$STATE/logs/redis.log" & broker=$!
+  (exec_closing_fds setsid redis-server "$conf" --logfile "$STATE/logs/redis.log") & broker=$!
   echo "$broker" >"$pidfile"
   local i
   for i in $(seq 1 50); do
