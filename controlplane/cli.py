@@ -103,12 +103,10 @@ def user_ensure(username: str, key_file: Path) -> None:
     database = Database(_settings().database_url)
     with database.session() as session:
         account, _ = _ensure_user(session, username)
-        key = key_file.read_text().strip() if key_file.exists() else ""
+        key = _read(key_file)
         if not key or users.authenticate(session, Credentials(username, key)) is None:
             key = users.issue_key(session, account)
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.touch(mode=0o600)
-            key_file.write_text(key + "\n")
+            _write_secret(key_file, key)
         click.echo(key)
 
 
@@ -183,9 +181,7 @@ def node_ensure(name: str, token_file: Path) -> None:
             current = enrollment.rotate(session, current)
         token = str(keyring.token(current))
         if _read(token_file) != token:
-            token_file.parent.mkdir(parents=True, exist_ok=True)
-            token_file.touch(mode=0o600)
-            token_file.write_text(token + "\n")
+            _write_secret(token_file, token)
         click.echo(f"node {current.uuid} ({name}): token in {token_file}")
 
 
@@ -227,6 +223,13 @@ def _enroll(session: Session, name: str) -> Node:
 
 def _read(path: Path) -> str:
     return path.read_text().strip() if path.exists() else ""
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    """Write a key or a token to a file only its owner reads (made so before it is written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
 
 
 def _ensure_user(session: Session, username: str) -> tuple[User, bool]:
