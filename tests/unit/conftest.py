@@ -22,7 +22,7 @@ from controlplane.core.messages import ContainerReport, NodeReport
 from controlplane.db import enrollment, migrate, nodes, observations, users
 from controlplane.db.engine import Database
 from controlplane.settings import Settings
-from tests.unit.helpers import Account, add_container
+from tests.unit.helpers import SECRET_KEY, Account, add_container
 
 CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"
 
@@ -36,9 +36,6 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # The migration's engine is disposed, so SQLite has folded its WAL into the main file.
     assert not path.with_name("cp.db-wal").exists()
     return path
-
-
-SECRET_KEY = "unit-tests-secret-key-of-32-characters-at-least"
 
 
 @pytest.fixture

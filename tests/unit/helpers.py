@@ -21,6 +21,9 @@ from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import new_uuid
 from controlplane.db.models import ActionRecord, Container
 
+# The secret key of the unit tests' settings (`settings` in conftest.py).
+SECRET_KEY = "unit-tests-secret-key-of-32-characters-at-least"
+
 
 @dataclass(frozen=True)
 class Account:

@@ -13,7 +13,7 @@ from controlplane.cli import main
 from controlplane.core.signing import NodeToken
 from controlplane.db import enrollment
 from controlplane.db.engine import Database
-from tests.unit.conftest import SECRET_KEY
+from tests.unit.helpers import SECRET_KEY
 from workers.cli import agent
 
 
