@@ -8,6 +8,11 @@ Init means nothing on Docker again. After the daemon is back the plane must conv
 (tests.support.invariants), every container that was answered 201 must still be there, each
 start must have ended Success or Failed, and a Failed one must not have taken effect.
 
+A SIGKILL mostly leaves `created` containers, collected as orphans. A SIGTERM lets dockerd stop
+first: a start caught in it fails after its container ran, and the container the agent then
+discards is left `dead`, half removed, until the daemon's next start finishes the removal; a
+relist that took it for its record's would have lost the record (`observe.LEAVING_STATUSES`).
+
 The fault plane's own node runs on the machine's dockerd, which is never killed: these tests
 place their containers on `fault_node`, a node on a dockerd of its own.
 """
