@@ -5,7 +5,8 @@ its own bridge with its own subnet (`-b`, never `--bridge none`, which deletes t
 docker0), with no iptables rules of its own. Everything lives at fixed paths derived from the
 daemon's name, so a run that was killed leaves nothing the next run cannot clear: `start` stops a
 daemon still running from its pid file, deletes its bridge and starts afresh on the same roots,
-where dockerd itself cleans up containers a killed daemon left behind.
+where dockerd itself cleans up containers a killed daemon left behind; `stop` also ends the
+containerd shims a daemon killed mid-start leaves, which nothing else ever would.
 
 `start_extra_nodes` is the body of the `extra_nodes` fixture (tests/conftest.py): two such daemons,
 each with a node agent of its own, registered with the session's plane; and of the fault suite's
@@ -16,6 +17,7 @@ session's extra nodes and the fault suite's can run side by side.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -117,7 +119,11 @@ class ExtraDockerDaemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._kill_stray_shims()
         self._delete_bridge()
+        # dockerd binds its data root onto itself and undoes it on a clean stop only.
+        while _mounted(self.data_dir):
+            subprocess.run(["umount", str(self.data_dir)], check=True, capture_output=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         if DATA_ROOT.exists() and not any(DATA_ROOT.iterdir()):
@@ -157,6 +163,22 @@ class ExtraDockerDaemon:
         if pid is not None and not _alive(pid):
             self.containerd_pid_file.unlink(missing_ok=True)
 
+    def _kill_stray_shims(self) -> None:
+        """Kill the containerd shims this daemon's containerd left, with the container processes
+        they hold, once the daemon is gone for good: a start its dockerd was killed in the middle
+        of leaves a shim that no containerd will ever end. They are found by this daemon's own
+        containerd socket on their command line, so no other daemon's are touched."""
+        address = str(self.exec_root / "containerd" / "containerd.sock").encode()
+        shims = {
+            pid
+            for pid, cmdline in _processes()
+            if b"containerd-shim" in cmdline and address in cmdline.split(b"\0")
+        }
+        held = [pid for pid, _ in _processes() if _parent(pid) in shims]
+        for pid in [*held, *shims]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     def _make_bridge(self) -> None:
         self._delete_bridge()
         for command in (
@@ -176,6 +198,31 @@ def _pid_in(pid_file: Path) -> int | None:
         return int(pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def _mounted(path: Path) -> bool:
+    """Whether something is mounted on `path` (a bind of a directory onto itself too, which
+    `Path.is_mount` cannot tell)."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    return any(line.split()[1] == str(path) for line in mounts)
+
+
+def _processes() -> Iterator[tuple[int, bytes]]:
+    """Every process of the machine, with its command line (NUL-separated)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield int(entry.name), (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # it ended meanwhile
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def _alive(pid: int) -> bool:
