@@ -1,6 +1,10 @@
 """The fault suite's own plane: a reporter, an agent and an API like the session's (with its
 short relist, stuck-operation timeout and orphan grace), but on a Redis server of its own
-(tests.support.redis_server), since its tests kill the broker.
+(tests.support.redis_server), since its tests kill the broker. The plane is module-scoped, so
+each test module has a fresh one.
+
+Its node runs on the machine's own dockerd, which no test may kill; the tests that kill a
+dockerd ask for `fault_node`, a second node on a dockerd of its own.
 
 With CONTROLPLANE_FAULT_MATRIX naming a file, each test's outcome, duration and convergence
 waits are appended to it as a JSON line, for benchmarks/fault_matrix.py.
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
     import docker
 
     from tests.support.api import ApiClient
+    from tests.support.daemons import ExtraNode
     from tests.support.plane import Plane
     from tests.support.redis_server import RedisServer
 
@@ -47,6 +52,18 @@ def fault_plane(
     state = tmp_path_factory.mktemp("fault-plane")
     with start_plane(state, docker_client, redis_url=broker.url) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def fault_node(fault_plane: Plane, docker_client: docker.DockerClient) -> Iterator[ExtraNode]:
+    """A second node of the fault plane, on an extra dockerd of its own (`cpfault`, see
+    `tests.support.daemons`) that its tests may kill and start again, with its own agent and
+    the test image. Its presence changes where unplaced containers go, so a module that asks
+    for it places its containers explicitly."""
+    from tests.support.daemons import FAULT_NODE_TAGS, start_extra_nodes
+
+    with start_extra_nodes(fault_plane, docker_client, FAULT_NODE_TAGS) as (node,):
+        yield node
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.api import ApiClient
+from tests.support.containers import node_uuid_of
 from tests.support.daemons import ExtraNode
 from tests.support.plane import Plane
 from tests.support.streams import connect, is_about, read_until
@@ -18,10 +19,6 @@ from tests.support.streams import connect, is_about, read_until
 pytestmark = pytest.mark.integration
 
 SLEEPER = 'sh -c "exec sleep 3600"'
-
-
-def node_uuid_of(container: dict[str, object]) -> str:
-    return str(container["node"]).rstrip("/").rsplit("/", 1)[-1]
 
 
 def deployed_loads(client: ApiClient) -> dict[str, int]:

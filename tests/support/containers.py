@@ -26,6 +26,11 @@ def action_of(response: requests.Response) -> str:
     return response.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
 
 
+def node_uuid_of(container: dict[str, Any]) -> str:
+    """The uuid of the node a container is placed on, from the node URI the API shows."""
+    return str(container["node"]).rstrip("/").rsplit("/", 1)[-1]
+
+
 def running(user: ApiClient, **fields: Any) -> dict[str, Any]:
     """Create with `fields`, start, and return the API's view once it is Running."""
     created = user.create(**fields)

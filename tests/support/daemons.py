@@ -5,21 +5,26 @@ its own bridge with its own subnet (`-b`, never `--bridge none`, which deletes t
 docker0), with no iptables rules of its own. Everything lives at fixed paths derived from the
 daemon's name, so a run that was killed leaves nothing the next run cannot clear: `start` stops a
 daemon still running from its pid file, deletes its bridge and starts afresh on the same roots,
-where dockerd itself cleans up containers a killed daemon left behind.
+where dockerd itself cleans up containers a killed daemon left behind; `stop` also ends the
+containerd shims a daemon killed mid-start leaves, which nothing else ever would.
 
 `start_extra_nodes` is the body of the `extra_nodes` fixture (tests/conftest.py): two such daemons,
-each with a node agent of its own, registered with the session's plane.
+each with a node agent of its own, registered with the session's plane; and of the fault suite's
+`fault_node` (tests/faults/conftest.py): one more, whose dockerd its tests kill, since the
+machine's own dockerd must never be killed. Each name has its own subnet (`SUBNET_INDEX`), so the
+session's extra nodes and the fault suite's can run side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,6 +51,8 @@ class ExtraDockerDaemon:
         self.run_dir = RUN_ROOT / name
         self.data_dir = DATA_ROOT / name
         self.pid_file = self.run_dir / "docker.pid"
+        self.exec_root = self.run_dir / "exec"
+        self.containerd_pid_file = self.exec_root / "containerd" / "containerd.pid"
         self.socket = self.run_dir / "docker.sock"
         self.url = f"unix://{self.socket}"
         self.log_path = log_dir / f"dockerd-{name}.log"
@@ -54,6 +61,7 @@ class ExtraDockerDaemon:
     def start(self) -> docker.DockerClient:
         """Clear what an earlier run left, start the daemon and return a client once it answers."""
         self._stop_stale()
+        self._clear_stale_containerd()
         self._make_bridge()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +81,7 @@ class ExtraDockerDaemon:
                     "--data-root",
                     str(self.data_dir),
                     "--exec-root",
-                    str(self.run_dir / "exec"),
+                    str(self.exec_root),
                     "--config-file",
                     str(config),
                     "-b",
@@ -90,6 +98,18 @@ class ExtraDockerDaemon:
         """Copy the test image from the main daemon (nothing is ever pulled)."""
         client.images.load(b"".join(source.images.get(IMAGE).save(named=True)))
 
+    def kill(self, sig: signal.Signals, timeout: float = 60) -> None:
+        """End the daemon with `sig`, sent to its own pid, and wait until it has exited: SIGKILL
+        as a crash ends it, SIGTERM as an operator's stop does (it stops its containers first).
+        Its roots stay, so `start` brings it back with the containers it had."""
+        assert self.process is not None and self.process.poll() is None
+        containerd = _pid_in(self.containerd_pid_file)
+        self.process.send_signal(sig)
+        self.process.wait(timeout)
+        if containerd is not None:
+            # Killed with it by its parent-death signal, a moment after it.
+            wait_for(lambda: not _alive(containerd), timeout=STOP_TIMEOUT)
+
     def stop(self) -> None:
         """Stop the daemon, delete its bridge and its directories; safe to call twice."""
         if self.process is not None and self.process.poll() is None:
@@ -99,7 +119,11 @@ class ExtraDockerDaemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._kill_stray_shims()
         self._delete_bridge()
+        # dockerd binds its data root onto itself and undoes it on a clean stop only.
+        while _mounted(self.data_dir):
+            subprocess.run(["umount", str(self.data_dir)], check=True, capture_output=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         if DATA_ROOT.exists() and not any(DATA_ROOT.iterdir()):
@@ -115,10 +139,12 @@ class ExtraDockerDaemon:
 
     def _stop_stale(self) -> None:
         """Stop a daemon an earlier, killed run left running (found by its own pid file)."""
+        pid = _pid_in(self.pid_file)
+        if pid is None:
+            return
         try:
-            pid = int(self.pid_file.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (FileNotFoundError, ValueError):
+        except FileNotFoundError:
             return
         if b"dockerd" not in cmdline or str(self.pid_file).encode() not in cmdline:
             return  # the pid was reused by someone else's process
@@ -128,6 +154,30 @@ class ExtraDockerDaemon:
             time.sleep(0.2)
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
+
+    def _clear_stale_containerd(self) -> None:
+        """Remove the pid file of a containerd that died with its dockerd: dockerd takes the
+        pid for a containerd still running (a zombie too, as kill -0 does) and waits in vain
+        for its socket, until it gives up and exits."""
+        pid = _pid_in(self.containerd_pid_file)
+        if pid is not None and not _alive(pid):
+            self.containerd_pid_file.unlink(missing_ok=True)
+
+    def _kill_stray_shims(self) -> None:
+        """Kill the containerd shims this daemon's containerd left, with the container processes
+        they hold, once the daemon is gone for good: a start its dockerd was killed in the middle
+        of leaves a shim that no containerd will ever end. They are found by this daemon's own
+        containerd socket on their command line, so no other daemon's are touched."""
+        address = str(self.exec_root / "containerd" / "containerd.sock").encode()
+        shims = {
+            pid
+            for pid, cmdline in _processes()
+            if b"containerd-shim" in cmdline and address in cmdline.split(b"\0")
+        }
+        held = [pid for pid, _ in _processes() if _parent(pid) in shims]
+        for pid in [*held, *shims]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def _make_bridge(self) -> None:
         self._delete_bridge()
@@ -142,8 +192,50 @@ class ExtraDockerDaemon:
         subprocess.run(["ip", "link", "delete", self.name], capture_output=True)
 
 
+def _pid_in(pid_file: Path) -> int | None:
+    """The pid a daemon wrote, if its file is there (a daemon killed before exiting leaves it)."""
+    try:
+        return int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _mounted(path: Path) -> bool:
+    """Whether something is mounted on `path` (a bind of a directory onto itself too, which
+    `Path.is_mount` cannot tell)."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    return any(line.split()[1] == str(path) for line in mounts)
+
+
+def _processes() -> Iterator[tuple[int, bytes]]:
+    """Every process of the machine, with its command line (NUL-separated)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield int(entry.name), (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # it ended meanwhile
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs: a zombie (dead, not yet reaped by PID 1) does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 class ExtraNode:
-    """An extra daemon with its own node agent, registered with the session's control plane."""
+    """An extra daemon with its own node agent, registered with a control plane."""
 
     def __init__(
         self, daemon: ExtraDockerDaemon, client: docker.DockerClient, agent: Service, uuid: str
@@ -158,6 +250,13 @@ class ExtraNode:
         label = f"{LABEL_CONTAINER_UUID}={container_uuid}"
         return list(self.docker.containers.list(all=True, filters={"label": label}))
 
+    def restart_daemon(self, sig: signal.Signals) -> None:
+        """End the node's dockerd with `sig` and start it again on the same roots, with a new
+        client; the agent is left alone, to find its Engine gone and back on its own."""
+        self.daemon.kill(sig)
+        self.docker.close()
+        self.docker = self.daemon.start()
+
     def remove_containers(self) -> None:
         """Remove every container this node's agent made (by the node label)."""
         label = f"{LABEL_NODE_UUID}={self.uuid}"
@@ -165,22 +264,24 @@ class ExtraNode:
             container.remove(force=True, v=True)
 
 
-# The extra nodes: their names are also their bridges'.
+# Each extra daemon's bridge is on 10.201.<index>.0/24; the names are also the bridges'.
+SUBNET_INDEX = {"cpnode1": 1, "cpnode2": 2, "cpfault": 9}
+# The session's extra nodes (tests/conftest.py, `extra_nodes`) and their tags.
 EXTRA_NODE_TAGS = {"cpnode1": "ssd,zone-a", "cpnode2": "zone-b"}
+# The fault suite's node (tests/faults/conftest.py, `fault_node`), whose dockerd its tests kill.
+FAULT_NODE_TAGS = {"cpfault": "dockerd-faults"}
 
 
 @contextmanager
 def start_extra_nodes(
-    plane: Plane, docker_client: docker.DockerClient
+    plane: Plane, docker_client: docker.DockerClient, tags: Mapping[str, str] = EXTRA_NODE_TAGS
 ) -> Iterator[list[ExtraNode]]:
-    """Two more real nodes, each a dockerd of its own with its own agent, tagged as in
-    EXTRA_NODE_TAGS, registered with the session's plane. Everything is removed afterwards, pass
-    or fail, and the nodes are left Unreachable, so later tests never place containers on them."""
+    """More real nodes, each a dockerd of its own (named as in `tags`, on its SUBNET_INDEX) with
+    its own agent, tagged as in `tags`, registered with `plane`. Everything is removed
+    afterwards, pass or fail, and the nodes are left Unreachable, so later tests never place
+    containers on them."""
     started: list[ExtraNode] = []
-    daemons = [
-        ExtraDockerDaemon(name, index, plane.state_dir)
-        for index, name in enumerate(EXTRA_NODE_TAGS, start=1)
-    ]
+    daemons = [ExtraDockerDaemon(name, SUBNET_INDEX[name], plane.state_dir) for name in tags]
     admin = plane.client("alice")
     try:
         for daemon in daemons:
@@ -192,7 +293,7 @@ def start_extra_nodes(
                 **plane.env,
                 "CONTROLPLANE_AGENT_DOCKER_URL": daemon.url,
                 "CONTROLPLANE_AGENT_TOKEN": token,
-                "CONTROLPLANE_AGENT_TAGS": EXTRA_NODE_TAGS[daemon.name],
+                "CONTROLPLANE_AGENT_TAGS": tags[daemon.name],
             }
             agent = Service(f"agent-{daemon.name}", ["agent"], env, plane.state_dir)
             plane.services[agent.name] = agent

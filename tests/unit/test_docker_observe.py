@@ -1,5 +1,6 @@
 """Reading what Docker says: its RFC 3339 timestamps to epoch nanoseconds, exactly (report
-ordering depends on it), and the host ports a container's inspect data says Docker bound."""
+ordering depends on it), the host ports a container's inspect data says Docker bound, and which
+listed containers show their record's state to a relist."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workers.docker.observe import bound_ports, parse_docker_time
+from workers.docker.observe import bound_ports, parse_docker_time, shows_its_record
 
 # 2026-11-26T21:23:38Z as whole seconds since the epoch.
 SECONDS = int(datetime(2026, 11, 26, 21, 23, 38, tzinfo=UTC).timestamp())
@@ -90,3 +91,18 @@ def test_bound_ports_are_read_from_dockers_network_settings() -> None:
 
 def test_a_stopped_container_has_no_bound_ports() -> None:
     assert bound_ports({"NetworkSettings": {"Ports": {}}}) == []
+
+
+@pytest.mark.parametrize("status", ["running", "restarting", "paused", "exited"])
+def test_a_container_that_ran_shows_its_records_state(status: str) -> None:
+    assert shows_its_record(status)
+
+
+@pytest.mark.parametrize("status", ["created", "removing", "dead"])
+def test_a_container_never_started_or_on_its_way_out_shows_nothing_of_its_record(
+    status: str,
+) -> None:
+    """A first start that failed when its Engine went away leaves its container dead, half
+    removed, until Docker finishes the removal at its next start: a record adopting it as
+    Stopped would then be lost (Terminated: its container gone) though its start just failed."""
+    assert not shows_its_record(status)

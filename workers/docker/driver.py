@@ -43,6 +43,7 @@ from workers.docker.observe import (
     created_ns,
     observe,
     parse_docker_time,
+    shows_its_record,
 )
 from workers.docker.options import create_options, keeping_volumes
 from workers.docker.transport import open_client
@@ -335,8 +336,9 @@ class DockerDriver:
 
         `observations`: each control-plane uuid whose container ever ran. Mid-redeploy the
         newest container stands for its uuid; one created but never started yet is left out,
-        since a start is about to report it (or the relist after). `inventory`: every labelled
-        Docker container, started or not, for orphan collection.
+        since a start is about to report it (or the relist after), and so is one on its way out
+        (`observe.LEAVING_STATUSES`), which is no longer its record's. `inventory`: every
+        labelled Docker container, started or not, for orphan collection.
         """
         with translated("list containers"):
             found = self.client.containers.list(
@@ -345,7 +347,7 @@ class DockerDriver:
         listing = NodeListing()
         for container in sorted(found, key=created_ns):
             uuid = container.labels[LABEL_CONTAINER_UUID]
-            if container.status != "created":
+            if shows_its_record(container.status):
                 listing.observations[uuid] = observe(container)
             listing.inventory.append(
                 DockerContainer(

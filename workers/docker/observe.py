@@ -24,6 +24,11 @@ from workers.docker.errors import translated
 
 # Docker's container statuses, folded onto the control plane's observable states.
 RUNNING_STATUSES = frozenset({"running", "restarting", "paused"})
+# A container on its way out: Docker is removing it, or a removal failed halfway ("dead": it can
+# never be started again, and Docker finishes the removal when it starts next). It is no longer
+# its record's container: one a first start that failed was discarding when its Engine went away
+# would otherwise be adopted by the record, which would then be lost when Docker removes it.
+LEAVING_STATUSES = frozenset({"removing", "dead"})
 _DOCKER_TIME = re.compile(
     r"^(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?"
     r"(?P<zone>[Zz]|[+-]\d\d:\d\d)$"
@@ -145,6 +150,13 @@ def bound_ports(attrs: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return ports
+
+
+def shows_its_record(status: str) -> bool:
+    """Whether a listed container, by its Docker status, shows its record's state to a relist:
+    not while it was never started (its start is about to report it, or failed and left it to
+    orphan collection), nor once it is on its way out (LEAVING_STATUSES)."""
+    return status != "created" and status not in LEAVING_STATUSES
 
 
 def observe(container: Container) -> Observation:
