@@ -89,6 +89,11 @@ def apply_node_picture(
     return outcome
 
 
+# What a first start that failed leaves on Docker: a container made but never started, or one
+# whose removal Docker could not finish (its Engine went away meanwhile).
+_LEFT_BY_A_FAILED_START = frozenset({"created", "dead"})
+
+
 def find_orphans(
     records: dict[str, Container], picture: NodePicture, *, grace: int
 ) -> list[Collect]:
@@ -104,9 +109,10 @@ def find_orphans(
             reason = "no record owns it"
         elif record.state == State.TERMINATED.value:
             reason = "its record is Terminated"
-        elif record.state == State.INIT.value and listed.status == "created":
-            reason = "a first start that failed left it; its record is Init"
-            created_only = True
+        elif record.state == State.INIT.value and listed.status in _LEFT_BY_A_FAILED_START:
+            reason = f"a first start that failed left it {listed.status}; its record is Init"
+            # A created one may yet be adopted by a new start; a dead one never runs again.
+            created_only = listed.status == "created"
         else:
             continue
         orphans.append(

@@ -289,6 +289,17 @@ def test_a_never_started_container_of_a_record_back_in_init_is_an_orphan_while_u
     assert "first start that failed" in orphan.reason
 
 
+def test_a_dead_container_of_a_record_back_in_init_is_an_orphan_whatever_it_becomes(
+    session: Session, account: Account, node: str
+) -> None:
+    """Docker could not finish removing what a failed first start left (its Engine went away):
+    a dead container never runs again, so it is removed without the never-started check."""
+    uuid = add_container(session, owner_id=account.user_id, node_uuid=node)
+    [orphan] = orphans_in(session, node, listed(uuid, created_ns=0, status="dead"))
+    assert not orphan.created_only
+    assert orphan.reason == "a first start that failed left it dead; its record is Init"
+
+
 def test_a_live_records_containers_are_no_orphans(
     session: Session, account: Account, node: str
 ) -> None:
