@@ -95,7 +95,9 @@ class ActionNotCancelableError(ConflictError):
 
 
 class ActionNotRetriableError(ConflictError):
-    template = "action {uuid} is {state}; only a failed start, stop or terminate can be retried"
+    template = (
+        "action {uuid} is {state}; only a failed start, stop, redeploy or terminate can be retried"
+    )
 
 
 class NoNodeAvailableError(ControlPlaneError):
