@@ -16,6 +16,7 @@ from controlplane.api.eventhub import EventHub
 from controlplane.api.logchannels import LogChannels
 from controlplane.api.websocket import StreamSlots
 from controlplane.celery_app import make_celery
+from controlplane.core import signing
 from controlplane.db.engine import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
@@ -37,16 +38,17 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     )
     celery = make_celery(settings)
     database = Database(settings.database_url)
-    keyring = Keyring(database, settings.require_secret_key())
+    secret_key = settings.require_secret_key()
+    keyring = Keyring(database, secret_key)
     dispatcher = Dispatcher(celery, keyring, node_timeout=settings.node_timeout)
-    publisher = EventPublisher(celery)
+    publisher = EventPublisher(celery, signing.events_key(secret_key))
     app.extensions[EXTENSION] = Services(
         settings=settings,
         database=database,
         dispatcher=dispatcher,
         publisher=publisher,
         operations=Operations(database, dispatcher, publisher, settings),
-        event_hub=EventHub(settings.broker_url),
+        event_hub=EventHub(settings.broker_url, signing.events_key(secret_key)),
         log_channels=LogChannels(settings.broker_url, keyring),
         # Set by `controlplane api` from its thread count; unset (no cap) elsewhere.
         stream_slots=StreamSlots(app.config.get("STREAM_SLOTS")),

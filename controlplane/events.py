@@ -8,6 +8,11 @@ kombu maps a fanout exchange to PUBLISH/SUBSCRIBE on Redis and to a real fanout 
 RabbitMQ, so this works on either broker, and nothing is stored: an API process that is not
 listening when an event is published never sees it (the Tutum events stream was best-effort too).
 
+Every event is sealed with a key derived from the secret key (`core.signing.events_key`), which
+only the API and the reporter hold: whoever else reaches the broker (a node's agent) cannot put
+an event into a client's stream. A copy of a real event repeated is not refused; it only says
+again what was true.
+
 Publishing is best-effort for the same reason: a broker that refuses an event is logged and never
 fails the request or the report that caused it, since the state change itself is committed.
 """
@@ -22,6 +27,7 @@ from celery import Celery
 from kombu import Exchange
 from kombu.exceptions import KombuError
 
+from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import EVENTS_EXCHANGE, Event
 from controlplane.db.engine import new_uuid
@@ -105,8 +111,9 @@ def report_events(outcome: ReportOutcome) -> list[Event]:
 class EventPublisher:
     """Publishes events through a Celery app's pooled broker connections."""
 
-    def __init__(self, celery: Celery) -> None:
+    def __init__(self, celery: Celery, key: bytes) -> None:
         self.celery = celery
+        self.key = key
 
     def publish(self, events: Iterable[Event]) -> None:
         batch = list(events)
@@ -116,7 +123,9 @@ class EventPublisher:
             with self.celery.producer_or_acquire() as producer:
                 for event in batch:
                     producer.publish(
-                        event.to_dict(),
+                        signing.sealed(
+                            self.key, signing.CONTROL_PLANE, signing.EVENT_SUBJECT, event.to_dict()
+                        ),
                         exchange=EXCHANGE,
                         routing_key="",
                         declare=[EXCHANGE],

@@ -7,7 +7,8 @@ and actions, and every node. The listener is a kombu `ConsumerMixin` in a daemon
 greenlet under gevent), started by the first subscription rather than at app creation, so a
 process that never serves an events socket never opens the connection. It reconnects by itself
 after a broker failure; events published while it is disconnected are lost, as they are for a
-process that was not running.
+process that was not running. An event is handed on only if the control plane sealed it
+(`controlplane.events`); anything else on the exchange is logged and dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from kombu import Connection, Consumer, Queue
 from kombu.mixins import ConsumerMixin
 
+from controlplane.core import signing
 from controlplane.core.errors import BrokerUnavailableError
 from controlplane.core.messages import EVENTS_EXCHANGE, Event
 from controlplane.events import EXCHANGE
@@ -98,9 +100,12 @@ class _Listener(ConsumerMixin):
 
     def _on_message(self, body: Any, _message: Any) -> None:
         try:
-            event = Event.from_dict(body)
-        except (TypeError, ValueError) as exc:
-            log.warning("dropped a malformed event: %s", exc)
+            if not isinstance(body, dict):
+                raise signing.SealError("not an object")
+            opened, _ = signing.unseal(body, signing.EVENT_SUBJECT, self.hub.key_for)
+            event = Event.from_dict(opened)
+        except (TypeError, ValueError, signing.SealError) as exc:
+            log.warning("dropped an event: %s", getattr(exc, "reason", exc))
             return
         self.hub.deliver(event)
 
@@ -108,8 +113,9 @@ class _Listener(ConsumerMixin):
 class EventHub:
     """The subscriptions of one API process, and the listener that feeds them."""
 
-    def __init__(self, broker_url: str) -> None:
+    def __init__(self, broker_url: str, key: bytes) -> None:
         self.broker_url = broker_url
+        self._key = key
         self._lock = threading.Lock()
         self._subscriptions: set[Subscription] = set()
         self._listener: _Listener | None = None
@@ -131,6 +137,10 @@ class EventHub:
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
             self._subscriptions.discard(subscription)
+
+    def key_for(self, sealer: str) -> bytes | None:
+        """The key an event's seal must match: the control plane's own, never a node's."""
+        return self._key if sealer == signing.CONTROL_PLANE else None
 
     def deliver(self, event: Event) -> None:
         with self._lock:

@@ -41,8 +41,13 @@ FROM_NODE = "from-node"
 # remembered, and how long a message may wait in a queue (a report older than this is refused as
 # a replay; the next relist carries what it said).
 SEAL_WINDOW_NS = 300 * 1_000_000_000
+# The name in the seals of what the control plane makes for itself (the events its API
+# processes relay to clients), which no node's key may make.
+CONTROL_PLANE = "00000000-0000-0000-0000-000000000000"
+EVENT_SUBJECT = "control-plane:event"
 _TOKEN_PREFIX = "cpn1"
 _KEY_CONTEXT = b"controlplane node key v1"
+_EVENTS_CONTEXT = b"controlplane events key v1"
 
 
 class SealError(Exception):
@@ -100,6 +105,11 @@ def node_key(secret_key: bytes, node_uuid: str, generation: int) -> bytes:
     """The key of one generation of a node's credential."""
     message = b"\0".join([_KEY_CONTEXT, node_uuid.encode("ascii"), str(generation).encode()])
     return hmac.new(secret_key, message, hashlib.sha256).digest()
+
+
+def events_key(secret_key: bytes) -> bytes:
+    """The key of the events the API and the reporter publish for the API processes."""
+    return hmac.new(secret_key, _EVENTS_CONTEXT, hashlib.sha256).digest()
 
 
 def seal(

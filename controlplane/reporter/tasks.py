@@ -66,7 +66,8 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
     the lease sweeper that runs beside it on the same database and broker."""
     app = make_celery(settings)
     database = Database(settings.database_url)
-    keyring = Keyring(database, settings.require_secret_key())
+    secret_key = settings.require_secret_key()
+    keyring = Keyring(database, secret_key)
     gate = Gate(
         keyring.key,
         Nonces(
@@ -74,7 +75,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
             ttl_seconds=2 * signing.SEAL_WINDOW_NS // 1_000_000_000,
         ),
     )
-    publisher = events.EventPublisher(app)
+    publisher = events.EventPublisher(app, signing.events_key(secret_key))
     reporter = Reporter(
         settings,
         database,
