@@ -6,6 +6,7 @@ Nothing happens at import time; `create_app(settings)` is called by the producti
 
 from __future__ import annotations
 
+import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +23,7 @@ from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
 from controlplane.keyring import Keyring
 from controlplane.operations import Operations
+from controlplane.ratelimit import CreateRate
 from controlplane.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -47,7 +49,18 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         database=database,
         dispatcher=dispatcher,
         publisher=publisher,
-        operations=Operations(database, dispatcher, publisher, settings),
+        operations=Operations(
+            database,
+            dispatcher,
+            publisher,
+            settings,
+            CreateRate(
+                redis.Redis.from_url(
+                    settings.broker_url, socket_connect_timeout=1, socket_timeout=1
+                ),
+                settings.creates_per_minute,
+            ),
+        ),
         event_hub=EventHub(settings.broker_url, signing.events_key(secret_key)),
         log_channels=LogChannels(settings.broker_url, keyring),
         # Set by `controlplane api` from its thread count; unset (no cap) elsewhere.

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from controlplane import events
 from controlplane.core import lifecycle, policy
-from controlplane.core.errors import BrokerUnavailableError
+from controlplane.core.errors import BrokerUnavailableError, QuotaExceededError
 from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import CREATING_ACTIONS, ContainerSpec, Operation
 from controlplane.core.scheduler import choose_node
@@ -32,6 +32,7 @@ from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import Database, new_uuid
 from controlplane.db.models import ActionRecord, Container
 from controlplane.dispatch import Dispatcher
+from controlplane.ratelimit import CreateRate
 from controlplane.settings import Settings
 
 
@@ -67,11 +68,13 @@ class Operations:
         dispatcher: Dispatcher,
         publisher: events.EventPublisher,
         settings: Settings,
+        create_rate: CreateRate,
     ) -> None:
         self.database = database
         self.dispatcher = dispatcher
         self.publisher = publisher
         self.settings = settings
+        self.create_rate = create_rate
 
     def create(
         self, session: Session, *, owner_id: int, body: dict[str, Any], request: RequestInfo
@@ -83,10 +86,14 @@ class Operations:
             InvalidInputError: a field of `body` is missing, unknown or out of range.
             DangerousOptionForbiddenError: an option the operator does not allow.
             NoNodeAvailableError, NodeNotFoundError, NodeUnreachableError: from placement.
+            RateLimitedError, QuotaExceededError: the user's creates a minute, or live
+                containers, are at their limit.
         """
         values = validate_create(body)
         placement = take_placement(values)
         policy.check_allowed(values, self.settings.allow_dangerous)
+        self.create_rate.take(owner_id)
+        self._check_quota(session, owner_id)
         # The loads are read outside the write: placement by load is a preference, not a rule,
         # and a node that turns Unreachable meanwhile is one a moment late, as it always was.
         with self.database.read_session() as reading:
@@ -103,6 +110,16 @@ class Operations:
             ]
         )
         return container, record
+
+    def _check_quota(self, session: Session, owner_id: int) -> None:
+        """Raises QuotaExceededError when the owner holds its most live containers. Counted in
+        the create's own transaction: on SQLite that holds the write lock, so two creates cannot
+        both take the last place; on PostgreSQL they can, and the cap may be passed by as many
+        creates as race for it."""
+        count = containers.count_live_of_owner(session, owner_id=owner_id)
+        limit = self.settings.max_containers_per_user
+        if count >= limit:
+            raise QuotaExceededError(count=count, limit=limit)
 
     def perform(
         self,

@@ -56,6 +56,9 @@ class Settings:
     orphans: str = "remove"
     # Seconds a Docker container must exist before it can be taken for an orphan.
     orphan_grace: int = 60
+    # Per user: live (not Terminated) containers, and creates a minute (docs/operations.md §1.1).
+    max_containers_per_user: int = 500
+    creates_per_minute: int = 120
     # The key node credentials are derived from; empty when not configured. Never in a repr.
     secret_key: str = field(default="", repr=False)
 
@@ -100,6 +103,12 @@ class Settings:
             else None,
             orphans=_orphans(env.get(PREFIX + "ORPHANS") or defaults.orphans),
             orphan_grace=env_int(env, PREFIX + "ORPHAN_GRACE", defaults.orphan_grace, 1),
+            max_containers_per_user=env_int(
+                env, PREFIX + "MAX_CONTAINERS_PER_USER", defaults.max_containers_per_user, 1
+            ),
+            creates_per_minute=env_int(
+                env, PREFIX + "CREATES_PER_MINUTE", defaults.creates_per_minute, 1
+            ),
             secret_key=_secret_key(env),
         )
 

@@ -29,9 +29,11 @@ STATUS_BY_ERROR: dict[type[errors.ControlPlaneError], int] = {
     errors.InvalidInputError: 400,
     errors.AuthenticationError: 401,
     errors.DangerousOptionForbiddenError: 403,
+    errors.QuotaExceededError: 403,
     errors.NotFoundError: 404,
     errors.ConflictError: 409,
     errors.UnsupportedMediaTypeError: 415,
+    errors.RateLimitedError: 429,
     errors.NoNodeAvailableError: 503,
     errors.NodeUnreachableError: 503,
     errors.BrokerUnavailableError: 503,
@@ -57,6 +59,8 @@ def error_response(error: Exception) -> Response:
         response.status_code = status_for(error)
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="controlplane"'
+        if "retry_after" in error.kwargs:
+            response.headers["Retry-After"] = str(error.kwargs["retry_after"])
         return response
     if isinstance(error, HTTPException):
         response = jsonify({"error": error.description or error.name, "code": error.name.lower()})

@@ -126,3 +126,19 @@ class NodeTimeoutError(ControlPlaneError):
 
 class StreamCapacityError(ControlPlaneError):
     template = "this API process holds all the streams it can ({slots}); try again later"
+
+
+class QuotaExceededError(ControlPlaneError):
+    """The caller already holds as many live containers as its operator allows; nothing was
+    written. Terminating one makes room."""
+
+    template = (
+        "you hold {count} live containers, the most this control plane allows a user "
+        "({limit}); terminate one first"
+    )
+
+
+class RateLimitedError(ControlPlaneError):
+    """Too many creates in the current minute; nothing was written."""
+
+    template = "at most {limit} creates a minute per user; try again in {retry_after} s"

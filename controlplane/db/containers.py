@@ -18,6 +18,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     false,
+    func,
     select,
     update,
 )
@@ -35,7 +36,7 @@ from controlplane.core.lifecycle import Action, ActionState, State
 from controlplane.db import actions
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import page, utcnow
-from controlplane.db.models import ActionRecord, Container, Node
+from controlplane.db.models import LIVE, ActionRecord, Container, Node
 from controlplane.db.nodes import NODE_DEPLOYED, require_reachable
 
 # How often a conditional update is retried when another writer changed the row in between.
@@ -57,6 +58,12 @@ class ContainerFilters:
     # Containers here are never part of a service or stack, so asking for a service's (or a
     # stack's) containers matches none rather than being ignored and matching all.
     in_service: bool = False
+
+
+def count_live_of_owner(session: Session, *, owner_id: int) -> int:
+    """The owner's containers that are not Terminated (read through ix_containers_owner_state)."""
+    query = select(func.count()).where(Container.owner_id == owner_id, LIVE)
+    return session.scalar(query) or 0
 
 
 def insert_container(

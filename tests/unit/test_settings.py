@@ -134,6 +134,15 @@ def test_the_secret_key_comes_from_the_environment_or_a_file(tmp_path: Path) -> 
     assert key not in repr(from_file)
 
 
+def test_the_per_user_caps_default_and_are_read() -> None:
+    assert (Settings().max_containers_per_user, Settings().creates_per_minute) == (500, 120)
+    env = {"CONTROLPLANE_MAX_CONTAINERS_PER_USER": "7", "CONTROLPLANE_CREATES_PER_MINUTE": "9"}
+    settings = Settings.from_env(env)
+    assert (settings.max_containers_per_user, settings.creates_per_minute) == (7, 9)
+    with pytest.raises(SettingsError, match="CONTROLPLANE_CREATES_PER_MINUTE"):
+        Settings.from_env({"CONTROLPLANE_CREATES_PER_MINUTE": "0"})
+
+
 def test_a_short_secret_key_is_refused() -> None:
     with pytest.raises(SettingsError, match="at least 32"):
         Settings.from_env({"CONTROLPLANE_SECRET_KEY": "short"})
