@@ -39,6 +39,8 @@ class Settings:
     stop_timeout: int = 10
     page_size: int = 25
     max_page_size: int = 1000
+    # Bytes of objects one list page holds at most; a page cut short says so (docs/api.md §3.1).
+    max_page_bytes: int = 4 * 1024 * 1024
     # Redis redelivers an unacknowledged task after this many seconds; it must exceed the slowest
     # Docker call (a stop waits up to stop_timeout) or a slow task would run twice at once.
     visibility_timeout: int = 3600
@@ -93,6 +95,9 @@ class Settings:
             stop_timeout=env_int(env, PREFIX + "STOP_TIMEOUT", defaults.stop_timeout),
             page_size=env_int(env, PREFIX + "PAGE_SIZE", defaults.page_size, 1),
             max_page_size=env_int(env, PREFIX + "MAX_PAGE_SIZE", defaults.max_page_size, 1),
+            max_page_bytes=env_int(
+                env, PREFIX + "MAX_PAGE_BYTES", defaults.max_page_bytes, 64 * 1024
+            ),
             visibility_timeout=env_int(
                 env, PREFIX + "VISIBILITY_TIMEOUT", defaults.visibility_timeout, 60
             ),

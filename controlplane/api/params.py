@@ -123,11 +123,31 @@ def page(
     offset: int,
     filters: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The list envelope for this request; `next` and `previous` repeat its `filters`."""
+    """The list envelope for this request; `next` and `previous` repeat its `filters`. A page
+    whose objects pass the operator's byte budget is cut short (`within_bytes`)."""
     query = {name: request.args[name] for name in filters if name in request.args}
+    fitted = within_bytes(objects, services().settings.max_page_bytes)
     return page_to_json(
-        objects, path=request.path, query=query, limit=limit, offset=offset, total=total
+        fitted,
+        path=request.path,
+        query=query,
+        limit=limit,
+        offset=offset,
+        total=total,
+        shown=len(fitted) if len(fitted) < len(objects) else None,
     )
+
+
+def within_bytes(objects: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The first objects whose JSON fits in `budget` bytes, and always the first one: one
+    worker answering a page of the largest objects the API accepts, a thousand at a time, would
+    otherwise hold a gigabyte."""
+    used = 0
+    for count, obj in enumerate(objects):
+        used += len(json.dumps(obj, separators=(",", ":")))
+        if used > budget and count > 0:
+            return objects[:count]
+    return objects
 
 
 def request_info() -> RequestInfo:

@@ -213,18 +213,24 @@ def page_to_json(
     limit: int,
     offset: int,
     total: int,
+    shown: int | None = None,
 ) -> dict[str, Any]:
-    """The Tastypie-style envelope; `next` is null on the last page or the SDKs loop forever."""
+    """The Tastypie-style envelope; `next` is null on the last page or the SDKs loop forever.
+
+    A page cut short by its byte budget (only `shown` of its objects fit) says `limit: shown`,
+    and its `next` starts right after it, so a client that follows `next` or adds `meta.limit`
+    to its offset misses nothing."""
 
     def link(new_offset: int) -> str:
         return f"{path}?{urlencode({**query, 'limit': limit, 'offset': new_offset})}"
 
+    size = limit if shown is None else shown
     return {
         "meta": {
-            "limit": limit,
+            "limit": size,
             "offset": offset,
             "total_count": total,
-            "next": link(offset + limit) if offset + limit < total else None,
+            "next": link(offset + size) if offset + size < total else None,
             "previous": link(max(offset - limit, 0)) if offset > 0 else None,
         },
         "objects": objects,

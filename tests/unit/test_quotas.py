@@ -1,5 +1,6 @@
 """Per-user limits on creates: live containers (a 403 once at the cap, nothing written) and
-creates a minute (a 429 with Retry-After, counted in Redis; a stand-in counts here)."""
+creates a minute (a 429 with Retry-After, counted in Redis; a stand-in counts here); and list
+pages bounded in bytes."""
 
 from __future__ import annotations
 
@@ -120,3 +121,31 @@ def test_a_rate_limited_create_is_a_429_with_retry_after(
     body = assert_error(response, 429)
     assert body["code"] == "rate-limited-error"
     assert 0 < int(response.headers["Retry-After"]) <= 60
+
+
+@pytest.fixture
+def small_pages(settings: Settings) -> Iterator[FlaskClient]:
+    """An API whose list pages hold at most 64 KiB of objects."""
+    app = create_app(dataclasses.replace(settings, max_page_bytes=64 * 1024))
+    yield app.test_client()
+    app.extensions["controlplane"].database.dispose()
+
+
+def test_a_page_of_large_objects_is_cut_short_and_its_next_misses_nothing(
+    small_pages: FlaskClient, account: Account, node: str
+) -> None:
+    label = {"big": "x" * 20_000}
+    made = [
+        small_pages.post(
+            CONTAINERS, json={"image_name": "busybox", "labels": label}, headers=account.headers
+        ).json["uuid"]
+        for _ in range(5)
+    ]
+    seen: list[str] = []
+    url: str | None = CONTAINERS + "?limit=5"
+    while url:
+        page = small_pages.get(url, headers=account.headers).json
+        assert len(page["objects"]) <= 3  # three of these objects fill 64 KiB
+        seen += [obj["uuid"] for obj in page["objects"]]
+        url = page["meta"]["next"]
+    assert sorted(seen) == sorted(made)
