@@ -27,12 +27,14 @@ from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
 from controlplane.core.errors import InvalidInputError, NodeNotFoundError
 from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
+from controlplane.core.redaction import RedactingFilter
 from controlplane.core.shutdown import run_worker
 from controlplane.db import enrollment, migrate, users
 from controlplane.db.engine import Database
 from controlplane.db.models import Node, User
 from controlplane.keyring import Keyring
 from controlplane.reporter.tasks import make_reporter
+from controlplane.serverlog import RedactingLogger
 from controlplane.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,6 +57,9 @@ def _settings() -> Settings:
 def main(log_level: str) -> None:
     """controlplane: a self-hosted container control plane speaking the Tutum API."""
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    # Every record any library logs through the root handler, credentials redacted (§8).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
 
 
 @main.group()
@@ -281,6 +286,8 @@ def api(bind: str, workers: int, threads: int) -> None:
         "threads": threads,
         "worker_class": "gthread",
         "accesslog": "-",
+        # Query credentials and Authorization headers never reach the logs (docs/operations.md §8).
+        "logger_class": RedactingLogger,
         "graceful_timeout": 10,
     }
     _Server(settings, options).run()
