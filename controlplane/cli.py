@@ -22,7 +22,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
 from controlplane.app import create_app
-from controlplane.core.celeryconf import worker_argv
+from controlplane.core.celeryconf import keep_task_payloads_out_of_logs, worker_argv
 from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
 from controlplane.core.errors import InvalidInputError, NodeNotFoundError
@@ -302,6 +302,7 @@ def reporter(concurrency: int) -> None:
     _secret_key(settings)
     migrate.upgrade(settings.database_url)
     app, sweeper = make_reporter(settings)
+    keep_task_payloads_out_of_logs()
     sweeper.start()
     try:
         argv = worker_argv(
