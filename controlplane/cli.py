@@ -27,7 +27,7 @@ from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
 from controlplane.core.errors import InvalidInputError, NodeNotFoundError
 from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
-from controlplane.core.redaction import RedactingFilter
+from controlplane.core.redaction import add_redacting_filter
 from controlplane.core.shutdown import run_worker
 from controlplane.db import enrollment, migrate, users
 from controlplane.db.engine import Database
@@ -59,7 +59,7 @@ def main(log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     # Every record any library logs through the root handler, credentials redacted (§8).
     for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
+        add_redacting_filter(handler)
 
 
 @main.group()
@@ -231,9 +231,11 @@ def _read(path: Path) -> str:
 
 
 def _write_secret(path: Path, secret: str) -> None:
-    """Write a key or a token to a file only its owner reads (made so before it is written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a key or a token to a file only its owner reads, made so before it is written: a
+    new directory is 0700, and a file left readable by an earlier version is made 0600 too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(secret + "\n")
 
 

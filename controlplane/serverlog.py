@@ -10,7 +10,6 @@ parameters and URL passwords become `***`, and the headers that carry credential
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from gunicorn import glogging
 
 from controlplane.core.redaction import (
     MASK,
-    RedactingFilter,
+    add_redacting_filter,
     is_secret_name,
     redact_query,
     redact_text,
@@ -37,7 +36,7 @@ class RedactingLogger(glogging.Logger):
         which gunicorn replaces when it reopens its files."""
         super().setup(cfg)
         for logger in (self.error_log, self.access_log):
-            _add_filter_once(logger)
+            add_redacting_filter(logger)
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: timedelta) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
@@ -62,8 +61,3 @@ def _header_name(atom: str) -> str | None:
     if atom.startswith("{http_") and atom.endswith("}e"):
         return atom[len("{http_") : -2].replace("_", "-")
     return None
-
-
-def _add_filter_once(logger: logging.Logger) -> None:
-    if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
-        logger.addFilter(RedactingFilter())

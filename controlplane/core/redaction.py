@@ -76,3 +76,9 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+def add_redacting_filter(target: logging.Filterer) -> None:
+    """Put a RedactingFilter on a logger or a handler, unless it has one (set-ups may repeat)."""
+    if not any(isinstance(existing, RedactingFilter) for existing in target.filters):
+        target.addFilter(RedactingFilter())
