@@ -56,6 +56,8 @@ class Settings:
     orphans: str = "remove"
     # Seconds a Docker container must exist before it can be taken for an orphan.
     orphan_grace: int = 60
+    # Websockets one user may hold open on one API process (api.websocket.StreamSlots).
+    max_streams_per_user: int = 10
     # The key node credentials are derived from; empty when not configured. Never in a repr.
     secret_key: str = field(default="", repr=False)
 
@@ -100,6 +102,9 @@ class Settings:
             else None,
             orphans=_orphans(env.get(PREFIX + "ORPHANS") or defaults.orphans),
             orphan_grace=env_int(env, PREFIX + "ORPHAN_GRACE", defaults.orphan_grace, 1),
+            max_streams_per_user=env_int(
+                env, PREFIX + "MAX_STREAMS_PER_USER", defaults.max_streams_per_user, 1
+            ),
             secret_key=_secret_key(env),
         )
 

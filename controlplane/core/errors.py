@@ -126,3 +126,13 @@ class NodeTimeoutError(ControlPlaneError):
 
 class StreamCapacityError(ControlPlaneError):
     template = "this API process holds all the streams it can ({slots}); try again later"
+
+
+class UserStreamCapacityError(ControlPlaneError):
+    """The caller holds as many streams on this API process as one user may: the refusal is
+    about the caller's own sockets, not the server's room, so closing one of them helps."""
+
+    template = (
+        "you hold all the streams one user may open on this API process ({slots}); "
+        "close one, or try again later"
+    )
