@@ -67,11 +67,16 @@ class RedactingFilter(logging.Filter):
 
     The message is formatted here (`getMessage`) and stored without its arguments, so a
     credential passed as an argument ("Error handling request %s", uri) is caught as well as
-    one in the format string. Records are never dropped.
+    one in the format string. Records are never dropped, and one whose arguments do not fit its
+    format is left for the handler to report as logging always does (a filter that raised would
+    break the caller instead).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):
+            return True
         redacted = redact_text(message)
         if redacted != message:
             record.msg, record.args = redacted, None

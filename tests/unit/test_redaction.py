@@ -64,6 +64,12 @@ def test_the_filter_redacts_arguments_too(caplog: pytest.LogCaptureFixture) -> N
     assert caplog.messages == ["Error handling request /v1/events?token=***"]
 
 
+def test_the_filter_passes_a_malformed_record_on_untouched() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%d token=%s", ("a",), None)
+    assert RedactingFilter().filter(record)
+    assert (record.msg, record.args) == ("%d token=%s", ("a",))
+
+
 # --- gunicorn --------------------------------------------------------------------------------
 
 
