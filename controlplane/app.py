@@ -63,8 +63,11 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         ),
         event_hub=EventHub(settings.broker_url, signing.events_key(secret_key)),
         log_channels=LogChannels(settings.broker_url, keyring),
-        # Set by `controlplane api` from its thread count; unset (no cap) elsewhere.
-        stream_slots=StreamSlots(app.config.get("STREAM_SLOTS")),
+        # Set by `controlplane api` from its thread count; unset (no cap) elsewhere. The cap per
+        # user holds everywhere.
+        stream_slots=StreamSlots(
+            app.config.get("STREAM_SLOTS"), per_user=settings.max_streams_per_user
+        ),
     )
     app.teardown_appcontext(close_db_session)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.

@@ -22,17 +22,19 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
 from controlplane.app import create_app
-from controlplane.core.celeryconf import worker_argv
+from controlplane.core.celeryconf import keep_task_payloads_out_of_logs, worker_argv
 from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
 from controlplane.core.errors import InvalidInputError, NodeNotFoundError
 from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
+from controlplane.core.redaction import add_redacting_filter
 from controlplane.core.shutdown import run_worker
 from controlplane.db import enrollment, migrate, users
 from controlplane.db.engine import Database
 from controlplane.db.models import Node, User
 from controlplane.keyring import Keyring
 from controlplane.reporter.tasks import make_reporter
+from controlplane.serverlog import RedactingLogger
 from controlplane.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,6 +57,9 @@ def _settings() -> Settings:
 def main(log_level: str) -> None:
     """controlplane: a self-hosted container control plane speaking the Tutum API."""
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    # Every record any library logs through the root handler, credentials redacted (§8).
+    for handler in logging.getLogger().handlers:
+        add_redacting_filter(handler)
 
 
 @main.group()
@@ -226,9 +231,11 @@ def _read(path: Path) -> str:
 
 
 def _write_secret(path: Path, secret: str) -> None:
-    """Write a key or a token to a file only its owner reads (made so before it is written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a key or a token to a file only its owner reads, made so before it is written: a
+    new directory is 0700, and a file left readable by an earlier version is made 0600 too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(secret + "\n")
 
 
@@ -281,6 +288,8 @@ def api(bind: str, workers: int, threads: int) -> None:
         "threads": threads,
         "worker_class": "gthread",
         "accesslog": "-",
+        # Query credentials and Authorization headers never reach the logs (docs/operations.md §8).
+        "logger_class": RedactingLogger,
         "graceful_timeout": 10,
     }
     _Server(settings, options).run()
@@ -295,6 +304,7 @@ def reporter(concurrency: int) -> None:
     _secret_key(settings)
     migrate.upgrade(settings.database_url)
     app, sweeper = make_reporter(settings)
+    keep_task_payloads_out_of_logs()
     sweeper.start()
     try:
         argv = worker_argv(

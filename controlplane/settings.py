@@ -61,6 +61,8 @@ class Settings:
     # Per user: live (not Terminated) containers, and creates a minute (docs/operations.md §1.1).
     max_containers_per_user: int = 500
     creates_per_minute: int = 120
+    # Websockets one user may hold open on one API process (api.websocket.StreamSlots).
+    max_streams_per_user: int = 10
     # The key node credentials are derived from; empty when not configured. Never in a repr.
     secret_key: str = field(default="", repr=False)
 
@@ -113,6 +115,9 @@ class Settings:
             ),
             creates_per_minute=env_int(
                 env, PREFIX + "CREATES_PER_MINUTE", defaults.creates_per_minute, 1
+            ),
+            max_streams_per_user=env_int(
+                env, PREFIX + "MAX_STREAMS_PER_USER", defaults.max_streams_per_user, 1
             ),
             secret_key=_secret_key(env),
         )

@@ -8,7 +8,12 @@ cd "$CP_ROOT"
 
 STATE="${CONTROLPLANE_STATE_DIR:-$CP_ROOT/.state}"
 PORT="${CONTROLPLANE_PORT:-8000}"
+# Everything from here on is private to its owner: the state directory, the database (container
+# environment values), the keys, Redis's files and the logs (docs/operations.md §8). State an
+# earlier version created readable by others is tightened too.
+umask 077
 mkdir -p "$STATE/logs"
+chmod -R go-rwx "$STATE"
 export CONTROLPLANE_DATABASE_URL="${CONTROLPLANE_DATABASE_URL:-sqlite:///$STATE/controlplane.db}"
 CP="$CP_VENV/bin/controlplane"
 

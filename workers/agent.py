@@ -15,7 +15,11 @@ from dataclasses import dataclass
 import redis
 from celery import Celery, signals
 
-from controlplane.core.celeryconf import celery_config, worker_argv
+from controlplane.core.celeryconf import (
+    celery_config,
+    keep_task_payloads_out_of_logs,
+    worker_argv,
+)
 from controlplane.core.messages import node_queue
 from controlplane.core.shutdown import run_worker
 from workers.docker.driver import DockerDriver
@@ -76,6 +80,7 @@ def make_agent(settings: AgentSettings) -> Agent:
 
 def run_agent(settings: AgentSettings) -> None:
     agent = make_agent(settings)
+    keep_task_payloads_out_of_logs()
     agent.heartbeat.start()
     if agent.watcher is not None:
         agent.watcher.start()

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from controlplane.api.eventhub import EventHub
 from controlplane.api.logchannels import LogChannels
-from controlplane.api.websocket import StreamSlots
+from controlplane.api.websocket import StreamSlots, claim_user_slot
 from controlplane.core.credentials import Credentials, parse_authorization, stream_credentials
 from controlplane.core.errors import AuthenticationError, NamespaceNotFoundError
 from controlplane.db import users
@@ -111,10 +111,12 @@ def stream_user(namespace: str | None = None) -> User:
     Raises:
         AuthenticationError: no or bad credentials.
         NamespaceNotFoundError: a Docker Cloud namespace that is not the caller's.
+        UserStreamCapacityError: the caller holds all the streams one user may (429).
     """
     credentials = stream_credentials(request.headers.get("Authorization"), request.args)
     user = _authorize(credentials, namespace)
     g.user = user
+    claim_user_slot(user.id)
     return user
 
 

@@ -34,6 +34,7 @@ STATUS_BY_ERROR: dict[type[errors.ControlPlaneError], int] = {
     errors.ConflictError: 409,
     errors.UnsupportedMediaTypeError: 415,
     errors.RateLimitedError: 429,
+    errors.UserStreamCapacityError: 429,
     errors.NoNodeAvailableError: 503,
     errors.NodeUnreachableError: 503,
     errors.BrokerUnavailableError: 503,

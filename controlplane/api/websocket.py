@@ -17,15 +17,16 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 from simple_websocket import ConnectionClosed, Server
 
-from controlplane.core.errors import StreamCapacityError
+from controlplane.core.errors import StreamCapacityError, UserStreamCapacityError
 
 log = logging.getLogger(__name__)
 
@@ -42,46 +43,112 @@ SocketSession = Callable[[Server], None]
 
 
 class StreamSlots:
-    """Caps the websockets one process holds open.
+    """Caps the websockets one process holds open, in all and per user.
 
     With gunicorn's gthread worker an open socket holds one of the worker's threads for as long
     as it lasts; without a cap, enough dashboards would take every thread and leave none for
     REST requests. A handshake past the cap is refused (503) instead. None means no cap.
+
+    One user could still take every slot, refusing every other user's streams: so each user
+    may hold at most `per_user` of them (429 past that). The user is known only once the view
+    has authenticated the handshake, so the process's slot is taken first (`held`), and the
+    user's is added to it (`StreamHold.claim_for`). Both count this process's sockets only.
     """
 
-    def __init__(self, slots: int | None) -> None:
+    def __init__(self, slots: int | None, per_user: int | None = None) -> None:
         self.slots = slots
+        self.per_user = per_user
         self._free = None if slots is None else threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._by_user: Counter[int] = Counter()
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        """Hold a slot for the duration of a stream view.
+    def held(self) -> Iterator[StreamHold]:
+        """Hold a slot for the duration of a stream view; what the hold claims for a user is
+        given back with it.
 
         Raises:
             StreamCapacityError: every slot is taken.
         """
-        if self._free is None:
-            yield
-            return
-        if not self._free.acquire(blocking=False):
+        if self._free is not None and not self._free.acquire(blocking=False):
             raise StreamCapacityError(slots=self.slots)
+        hold = StreamHold(self)
         try:
-            yield
+            yield hold
         finally:
-            self._free.release()
+            hold.release()
+            if self._free is not None:
+                self._free.release()
+
+    def streams_of(self, user_id: int) -> int:
+        """How many streams `user_id` holds on this process now."""
+        with self._lock:
+            return self._by_user[user_id]
+
+    def take_user_slot(self, user_id: int) -> None:
+        """Count one more stream of `user_id` (StreamHold gives it back).
+
+        Raises:
+            UserStreamCapacityError: the user holds `per_user` streams already.
+        """
+        with self._lock:
+            if self.per_user is not None and self._by_user[user_id] >= self.per_user:
+                raise UserStreamCapacityError(slots=self.per_user)
+            self._by_user[user_id] += 1
+
+    def give_user_slot(self, user_id: int) -> None:
+        """Count one stream of `user_id` fewer."""
+        with self._lock:
+            self._by_user[user_id] -= 1
+            if self._by_user[user_id] <= 0:
+                del self._by_user[user_id]
+
+
+class StreamHold:
+    """One stream view's slot, and the user it was claimed for once known."""
+
+    def __init__(self, slots: StreamSlots) -> None:
+        self._slots = slots
+        self._user_id: int | None = None
+
+    def claim_for(self, user_id: int) -> None:
+        """Count this stream against `user_id`'s cap (once; a second claim is a no-op)."""
+        if self._user_id is not None:
+            return
+        self._slots.take_user_slot(user_id)
+        self._user_id = user_id
+
+    def release(self) -> None:
+        if self._user_id is not None:
+            self._slots.give_user_slot(self._user_id)
+            self._user_id = None
 
 
 def holding_slot(
     view: Callable[..., Response], slots: Callable[[], StreamSlots]
 ) -> Callable[..., Response]:
-    """`view`, run while holding one of the process's stream slots (`slots()` finds them)."""
+    """`view`, run while holding one of the process's stream slots (`slots()` finds them);
+    `claim_user_slot` counts it against the caller's cap once the view knows the caller."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        with slots().held():
+        with slots().held() as hold:
+            g.stream_hold = hold
             return view(*args, **kwargs)
 
     return wrapper
+
+
+def claim_user_slot(user_id: int) -> None:
+    """Count the stream being opened against `user_id`'s cap (outside a stream view, as in a
+    view called directly, there is nothing to count).
+
+    Raises:
+        UserStreamCapacityError: the user holds all the streams one user may on this process.
+    """
+    hold = g.get("stream_hold")
+    if isinstance(hold, StreamHold):
+        hold.claim_for(user_id)
 
 
 class _TakenOver(Response):

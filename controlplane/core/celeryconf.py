@@ -8,9 +8,16 @@ worker still runs.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from controlplane.core.messages import REPORTER_QUEUE
+
+# The loggers of Celery's "Task ... received" (worker.strategy) and "Task ... succeeded in ...:
+# <return value>" (app.trace) lines, and the context keys of theirs that hold a task's payload.
+TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+PAYLOAD_KEYS = ("return_value", "args", "kwargs")
+NOT_LOGGED = "(not logged)"
 
 
 def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]:
@@ -68,3 +75,44 @@ def worker_argv(queues: list[str], *, hostname: str, concurrency: int, loglevel:
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--loglevel", loglevel,
     ]  # fmt: skip
+
+
+class TaskPayloadFilter(logging.Filter):
+    """Keeps tasks' arguments and return values out of Celery's task log lines.
+
+    Celery logs every success at INFO as "Task <name>[<id>] succeeded in <s>s: <return value>",
+    so the REST logs task's answer (a container's output) and the reporter's claim verdicts
+    would land in agent.log and reporter.log. Celery 5 has no setting for it: `worker_log_format`
+    and `worker_task_log_format` only shape the line around the message (and are not used at all
+    with `worker_hijack_root_logger` off), and the message is the module constant
+    `celery.app.trace.LOG_SUCCESS`, which only a monkeypatch of Celery's internals could change.
+    Celery does document how those lines are made: the message's arguments are one context
+    dict, also passed as the record's `data` for custom handlers. A stdlib filter on the two
+    loggers that replaces the payload keys of that dict is public API on both sides, needs no
+    import of Celery (so this module stays stdlib-only), and keeps the line itself, with the
+    task's name, id and run time.
+
+    The "received" line's format shows no arguments (it is `Task <name>[<id>] received`), but its
+    context holds them, so they are replaced there too, in case a handler prints `data`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict):
+            record.args = _without_payload(record.args)
+        data = getattr(record, "data", None)
+        if isinstance(data, dict):
+            record.data = _without_payload(data)
+        return True
+
+
+def _without_payload(context: dict[str, Any]) -> dict[str, Any]:
+    return {key: NOT_LOGGED if key in PAYLOAD_KEYS else value for key, value in context.items()}
+
+
+def keep_task_payloads_out_of_logs() -> None:
+    """Install TaskPayloadFilter on Celery's task loggers (once; every worker process calls it
+    before its worker starts)."""
+    for name in TASK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, TaskPayloadFilter) for existing in logger.filters):
+            logger.addFilter(TaskPayloadFilter())

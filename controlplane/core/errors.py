@@ -142,3 +142,13 @@ class RateLimitedError(ControlPlaneError):
     """Too many creates in the current minute; nothing was written."""
 
     template = "at most {limit} creates a minute per user; try again in {retry_after} s"
+
+
+class UserStreamCapacityError(ControlPlaneError):
+    """The caller holds as many streams on this API process as one user may: the refusal is
+    about the caller's own sockets, not the server's room, so closing one of them helps."""
+
+    template = (
+        "you hold all the streams one user may open on this API process ({slots}); "
+        "close one, or try again later"
+    )

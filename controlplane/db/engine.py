@@ -12,6 +12,7 @@ writer, nor a writer for them (WAL). On PostgreSQL both are the same plain sessi
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -49,6 +50,7 @@ class Database:
     """An engine and its session factories, configured for the URL's backend."""
 
     def __init__(self, url: str) -> None:
+        create_private_sqlite_file(url)
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_engine = make_read_engine(url) or self.engine
@@ -105,10 +107,7 @@ def make_read_engine(url: str) -> Engine | None:
     """A second engine on the same SQLite file whose connections only read, in deferred
     transactions; None when the writers' engine must serve reads too (other backends, and an
     in-memory database, which a second engine would not share)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    if parsed.query.get("mode") == "memory":
+    if sqlite_file(url) is None:
         return None
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT, "check_same_thread": False}
@@ -116,6 +115,40 @@ def make_read_engine(url: str) -> Engine | None:
     event.listen(engine, "connect", _configure_sqlite_reader)
     event.listen(engine, "begin", _begin_deferred)
     return engine
+
+
+def sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file a URL names; None for other backends and in-memory
+    databases (a `file:` URI counts as one of those: its path is SQLite's to read)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("mode") == "memory" or parsed.query.get("uri"):
+        return None
+    return parsed.database
+
+
+def create_private_sqlite_file(url: str) -> None:
+    """Create the SQLite file of `url`, empty and mode 0600, unless it exists.
+
+    The database holds every container's environment values (often secrets) and the API keys'
+    hashes, but SQLite creates a missing file 0644 under the usual umask, and its -wal and -shm
+    files copy the database file's mode. An empty file is a valid empty database, so creating it
+    here first, before SQLAlchemy or Alembic connects, makes all three private whatever the
+    umask. An existing file is left as its operator made it (docs/operations.md §8). A missing
+    directory is left for SQLite to report as it always has.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return
+    try:
+        os.fchmod(fd, 0o600)  # os.open's mode is filtered by the umask
+    finally:
+        os.close(fd)
 
 
 class _WriterConnection(sqlite3.Connection):

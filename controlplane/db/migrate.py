@@ -12,6 +12,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from controlplane.db.engine import create_private_sqlite_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -23,4 +25,6 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
+    # Alembic's engine would create a missing SQLite file with the umask's mode.
+    create_private_sqlite_file(database_url)
     command.upgrade(alembic_config(database_url), "head")

@@ -18,6 +18,7 @@ INT_SETTINGS = [
     "CONTROLPLANE_PAGE_SIZE",
     "CONTROLPLANE_MAX_PAGE_SIZE",
     "CONTROLPLANE_VISIBILITY_TIMEOUT",
+    "CONTROLPLANE_MAX_STREAMS_PER_USER",
 ]
 
 
@@ -30,6 +31,7 @@ def test_an_empty_environment_gives_the_defaults() -> None:
     assert (settings.node_timeout, settings.stop_timeout) == (10, 10)
     assert settings.visibility_timeout == 3600
     assert settings.node_grace == 15
+    assert settings.max_streams_per_user == 10
 
 
 def test_every_setting_can_be_overridden() -> None:
@@ -45,6 +47,7 @@ def test_every_setting_can_be_overridden() -> None:
             "CONTROLPLANE_NODE_GRACE": "6",
             "CONTROLPLANE_ORPHANS": "report",
             "CONTROLPLANE_ORPHAN_GRACE": "5",
+            "CONTROLPLANE_MAX_STREAMS_PER_USER": "3",
             "UNRELATED": "ignored",
         }
     )
@@ -59,6 +62,7 @@ def test_every_setting_can_be_overridden() -> None:
         node_grace=6,
         orphans="report",
         orphan_grace=5,
+        max_streams_per_user=3,
     )
 
 
@@ -112,6 +116,7 @@ def test_a_malformed_integer_is_refused_naming_the_variable(name: str, raw: str)
         ("CONTROLPLANE_NODE_TIMEOUT", "0"),
         ("CONTROLPLANE_STOP_TIMEOUT", "-1"),
         ("CONTROLPLANE_VISIBILITY_TIMEOUT", "59"),
+        ("CONTROLPLANE_MAX_STREAMS_PER_USER", "0"),
     ],
 )
 def test_an_integer_below_its_minimum_is_refused(name: str, raw: str) -> None:

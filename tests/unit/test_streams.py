@@ -19,7 +19,11 @@ from controlplane.app import create_app
 from controlplane.cli import stream_slots
 from controlplane.core.checks import parse_bool
 from controlplane.core.credentials import Credentials, stream_credentials
-from controlplane.core.errors import InvalidInputError, StreamCapacityError
+from controlplane.core.errors import (
+    InvalidInputError,
+    StreamCapacityError,
+    UserStreamCapacityError,
+)
 from controlplane.core.messages import Event, LogStreamMessage
 from controlplane.db import nodes
 from controlplane.db.engine import Database, utcnow
@@ -294,5 +298,57 @@ def test_a_handshake_past_the_cap_is_refused_with_503(settings: Settings, accoun
         response = handshake(app.test_client(), "/api/audit/v1/events", **account.headers)
         assert_error(response, 503)
         assert app.test_client().get("/api/v1/node/", headers=account.headers).status_code == 200
+    finally:
+        app.extensions["controlplane"].database.dispose()
+
+
+def test_a_user_holds_at_most_its_share_of_the_slots_and_gets_them_back() -> None:
+    slots = StreamSlots(10, per_user=2)
+    with slots.held() as first, slots.held() as second, slots.held() as third:
+        first.claim_for(1)
+        second.claim_for(1)
+        second.claim_for(1)  # the same stream, counted once
+        with pytest.raises(UserStreamCapacityError):
+            third.claim_for(1)
+        third.claim_for(2)  # another user is not refused
+        assert (slots.streams_of(1), slots.streams_of(2)) == (2, 1)
+    assert (slots.streams_of(1), slots.streams_of(2)) == (0, 0)
+    with slots.held() as again:
+        again.claim_for(1)
+
+
+def test_a_refused_claim_gives_the_process_slot_back() -> None:
+    slots = StreamSlots(2, per_user=1)
+    with slots.held() as held:
+        held.claim_for(1)
+        for _ in range(3):
+            with pytest.raises(UserStreamCapacityError), slots.held() as refused:
+                refused.claim_for(1)
+        with slots.held() as other:
+            other.claim_for(2)
+
+
+def test_a_handshake_past_the_users_cap_is_refused_with_429(
+    settings: Settings, account: Account, make_account: Any
+) -> None:
+    app = create_app(settings, TESTING=False, STREAM_SLOTS=5)
+    slots = app.extensions["controlplane"].stream_slots
+    assert slots.per_user == settings.max_streams_per_user == 10
+    bob = make_account("bob")
+    try:
+        for _ in range(slots.per_user):  # the user's open sockets
+            slots.take_user_slot(account.user_id)
+        client = app.test_client()
+        for path in ["/api/audit/v1/events", "/v1/events", "/api/app/v1/container/x/logs/"]:
+            response = handshake(client, path, **account.headers)
+            assert_error(response, 429)
+            assert response.get_json()["code"] == "user-stream-capacity-error", path
+            assert f"({slots.per_user})" in response.get_json()["error"]
+        # Another user gets past the cap (to the 404 of a container nobody has), and gives
+        # the slot back with the answer.
+        unknown = "/v1/container/00000000-0000-4000-8000-000000000000/logs/"
+        assert_error(handshake(client, unknown, **bob.headers), 404)
+        assert slots.streams_of(bob.user_id) == 0
+        assert slots.streams_of(account.user_id) == slots.per_user
     finally:
         app.extensions["controlplane"].database.dispose()
