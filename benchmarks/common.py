@@ -133,6 +133,7 @@ def secured(env: dict[str, str]) -> dict[str, str]:
         "CONTROLPLANE_SECRET_KEY": secrets.token_urlsafe(32),
         "CONTROLPLANE_MAX_CONTAINERS_PER_USER": "1000000",
         "CONTROLPLANE_CREATES_PER_MINUTE": "1000000",
+        "CONTROLPLANE_MAX_STREAMS_PER_USER": "100000",
     }
 
 

@@ -2,7 +2,8 @@
 
 Opens SOCKETS Docker Cloud events sockets (each stays open, as a dashboard's does), then times
 REST requests while they are all open, and prints the figures. It talks only to the API it is
-given (loopback), and every loop is bounded in count and time. Run it against a running API:
+given (loopback), and every loop is bounded in count and time. Run it against a running API
+whose CONTROLPLANE_MAX_STREAMS_PER_USER is above SOCKETS (one user opens them all):
 
     .venv/bin/python benchmarks/stream_capacity.py \
         http://127.0.0.1:8000 admin "$(cat .state/admin.key)" 200

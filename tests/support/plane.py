@@ -157,10 +157,11 @@ def start_plane(
         # quickly; agents beat more often than by default so a busy machine never loses one.
         "CONTROLPLANE_NODE_GRACE": "8",
         "CONTROLPLANE_AGENT_HEARTBEAT_INTERVAL": "2",
-        # alice makes hundreds of containers a minute in the suite; the caps have tests of
-        # their own (tests/unit/test_quotas.py).
+        # alice makes hundreds of containers a minute, and opens dozens of sockets, in the
+        # suite; the caps have tests of their own (tests/unit/test_quotas.py, test_streams.py).
         "CONTROLPLANE_MAX_CONTAINERS_PER_USER": "1000000",
         "CONTROLPLANE_CREATES_PER_MINUTE": "1000000",
+        "CONTROLPLANE_MAX_STREAMS_PER_USER": "1000",
     }
     command(env, "db", "upgrade")
     keys = {username: command(env, "user", "create", username) for username in ("alice", "bob")}
