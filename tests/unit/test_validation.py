@@ -148,6 +148,13 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("security_opt unknown", body(security_opt=["bogus"]), "security_opt[0]"),
     ("security_opt unknown key", body(security_opt=["mode=x"]), "security_opt[0]"),
     ("security_opt without value", body(security_opt=["seccomp="]), "security_opt[0]"),
+    (
+        "no-new-privileges not a Go bool",
+        body(security_opt=["no-new-privileges=yes"]),
+        "security_opt[0]",
+    ),
+    ("security_opt bad label", body(security_opt=["label=bogus"]), "security_opt[0]"),
+    ("systempaths not unconfined", body(security_opt=["systempaths=x"]), "security_opt[0]"),
     # ports
     ("ports not a list", body(container_ports={"inner_port": 80}), "container_ports"),
     ("port not an object", body(container_ports=[80]), "container_ports[0]"),
@@ -261,6 +268,36 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("tag empty", body(tags=["ssd", ""]), "tags[1]"),
     ("tag with a space", body(tags=["fast disk"]), "tags[0]"),
     ("tag object with another key", body(tags=[{"label": "ssd"}]), "tags[0]"),
+    # a trailing newline, which `$` would let through (so every pattern is matched whole)
+    ("name with a newline", body(name="web\n"), "name"),
+    ("image_name with a newline", body(image_name="busybox\n"), "image_name"),
+    (
+        "volume with a newline",
+        body(bindings=[{"container_path": "/d", "volume": "data\n"}]),
+        "bindings[0]",
+    ),
+    ("user with a newline", body(user="root\n"), "user"),
+    ("cpuset with a newline", body(cpuset="0-1\n"), "cpuset"),
+    ("cpuset with other digits", body(cpuset="\u0661"), "cpuset"),
+    ("mac_address with a newline", body(mac_address="02:42:ac:11:00:02\n"), "mac_address"),
+    (
+        "envvar key with a newline",
+        body(container_envvars=[{"key": "A\n", "value": ""}]),
+        "container_envvars[0]",
+    ),
+    ("tag with a newline", body(tags=["ssd\n"]), "tags[0]"),
+    ("hostname with a newline", body(hostname="web\n"), "hostname"),
+    # text no backend can store
+    ("run_command with a surrogate", body(run_command="sh \ud800"), "run_command"),
+    ("working_dir with NUL", body(working_dir="/a\x00"), "working_dir"),
+    ("label value with a surrogate", body(labels={"a": "\udfff"}), "labels"),
+    ("label key with NUL", body(labels={"a\x00": "b"}), "labels"),
+    (
+        "envvar value with NUL",
+        body(container_envvars=[{"key": "A", "value": "\x00"}]),
+        "container_envvars[0]",
+    ),
+    ("unknown field with a surrogate", {"image_name": "busybox", "\ud800": 1}, "body"),
 ]
 
 
