@@ -22,6 +22,8 @@ _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 # strings); the cap keeps every walk over a body (decoding, checking, storing) far from Python's
 # recursion limit, whatever the stack depth it starts at.
 MAX_DEPTH = 32
+# Linux's PATH_MAX, the longest path a system call takes.
+MAX_PATH_BYTES = 4096
 # Code points no text column can store: NUL (PostgreSQL refuses it in text) and the UTF-16
 # surrogates, which are not Unicode scalar values and cannot be encoded as UTF-8 (SQLite, the
 # JSON columns and every later reader need UTF-8).
@@ -126,10 +128,25 @@ def document(value: Any, field: str = "body") -> None:
                 pending.append((inner, member_value, depth + 1))
 
 
+def at_most(field: str, text: str, limit: int) -> str:
+    """Text of at most `limit` characters: the length of the varchar column (PostgreSQL counts
+    characters) or Docker's own limit it is stored in."""
+    if len(text) > limit:
+        raise InvalidInputError(field, f"must be at most {limit} characters long")
+    return text
+
+
+def utf8_bytes(field: str, text: str, limit: int) -> str:
+    """Text of at most `limit` bytes in UTF-8, the form it is stored and sent to Docker in."""
+    if len(text.encode()) > limit:
+        raise InvalidInputError(field, f"must be at most {limit} bytes long (in UTF-8)")
+    return text
+
+
 def absolute_path(field: str, text: str) -> str:
     if not text.startswith("/"):
         raise InvalidInputError(field, f"{text!r} must be an absolute path")
-    return text
+    return utf8_bytes(field, text, MAX_PATH_BYTES)
 
 
 def path(field: str, value: Any) -> str:

@@ -36,6 +36,17 @@ CPU_SHARES_RANGE = (2, 262144)  # The kernel's cpu.shares bounds, which Docker e
 PORT_RANGE = (1, 65535)
 UNLIMITED_SWAP = -1
 MAX_UTS_NAME = 64  # The kernel's limit for a host or domain name (sethostname: __NEW_UTS_LEN).
+# Column lengths (controlplane/db/models.py): a longer value would fail the write on PostgreSQL.
+MAX_IMAGE_NAME = 512
+MAX_CPUSET = 128
+MAX_USER = 255
+# Size caps (docs/api.md §3.4), well inside the 1 MiB body limit: a command line, and the labels
+# and variables Docker sends whole with every inspect and event of the container.
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_LABELS = 100
+MAX_ENVVARS = 200
+MAX_ITEM_BYTES = 4096  # each label key or value, each variable's value
+MAX_MAPPING_BYTES = 64 * 1024  # all labels, or all variables, keys and values together
 
 # The Linux capabilities (include/uapi/linux/capability.h) without the CAP_ prefix, and Docker's
 # ALL. A name outside this list is a typo; a name Docker's own list lacks (BPF on Docker 20.10)
@@ -147,7 +158,10 @@ def _check_memory_swap(values: dict[str, Any]) -> None:
 
 
 def _image_name(field: str, value: Any) -> str:
-    text = checks.string(field, value)
+    """The reference as stored, with `:latest` added to an untagged one (whose repo is at most
+    255 characters, so it still fits the column). The length is checked before the pattern,
+    which backtracks quadratically on a long enough string."""
+    text = checks.at_most(field, checks.string(field, value), MAX_IMAGE_NAME)
     match = _IMAGE.fullmatch(text)
     if not text or match is None or len(match.group("name")) > 255:
         raise InvalidInputError(field, f"{text!r} is not a valid image reference (repo[:tag])")
@@ -173,7 +187,7 @@ def _name(field: str, value: Any) -> str | None:
 def _command(field: str, value: Any) -> str | None:
     if value is None:
         return None
-    text = checks.string(field, value)
+    text = checks.utf8_bytes(field, checks.string(field, value), MAX_COMMAND_BYTES)
     try:
         shlex.split(text)
     except ValueError as exc:
@@ -195,7 +209,7 @@ def _memory_swap(field: str, value: Any) -> int | None:
 
 
 def _cpuset(field: str, text: str) -> str:
-    if not _CPUSET.fullmatch(text):
+    if not _CPUSET.fullmatch(checks.at_most(field, text, MAX_CPUSET)):
         raise InvalidInputError(field, "must list CPUs like 0-2,4")
     for part in text.split(","):
         low, _, high = part.partition("-")
@@ -205,7 +219,7 @@ def _cpuset(field: str, text: str) -> str:
 
 
 def _user(field: str, text: str) -> str:
-    if not _USER.fullmatch(text):
+    if not _USER.fullmatch(checks.at_most(field, text, MAX_USER)):
         raise InvalidInputError(field, "must be user or user:group (names or ids, no spaces)")
     return text
 
@@ -226,22 +240,27 @@ def _mac_address(field: str, text: str) -> str:
 
 
 def _envvars(field: str, value: Any) -> list[dict[str, str]]:
+    entries = checks.items(field, value, 'a list of {"key": ..., "value": ...} objects')
+    _refuse_too_many(field, len(entries), MAX_ENVVARS, "variables")
     result = []
-    for where, item in checks.items(field, value, 'a list of {"key": ..., "value": ...} objects'):
+    for where, item in entries:
         checks.keys(where, item, required={"key", "value"})
         key, val = item["key"], item["value"]
         if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
             raise InvalidInputError(where, f"key {key!r} is not a valid variable name")
         if not isinstance(val, str):
             raise InvalidInputError(where, "value must be a string")
+        checks.utf8_bytes(where, val, MAX_ITEM_BYTES)
         result.append({"key": key, "value": val})
     checks.refuse_repeats(field, [var["key"] for var in result], "key {!r} is repeated")
+    _refuse_too_big(field, [text for var in result for text in var.values()])
     return result
 
 
 def _labels(field: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidInputError(field, "must be an object of string keys to string values")
+    _refuse_too_many(field, len(value), MAX_LABELS, "labels")
     for key, val in value.items():
         if not key or not isinstance(val, str):
             raise InvalidInputError(
@@ -249,7 +268,26 @@ def _labels(field: str, value: Any) -> dict[str, str]:
             )
         if key.startswith(LABEL_PREFIX):
             raise InvalidInputError(field, f"label {key!r} uses the reserved prefix {LABEL_PREFIX}")
+        if len(key.encode()) > MAX_ITEM_BYTES or len(val.encode()) > MAX_ITEM_BYTES:
+            raise InvalidInputError(
+                field, f"label keys and values must be at most {MAX_ITEM_BYTES} bytes (in UTF-8)"
+            )
+    _refuse_too_big(field, [text for pair in value.items() for text in pair])
     return dict(value)
+
+
+def _refuse_too_many(field: str, count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise InvalidInputError(field, f"must hold at most {limit} {what}, not {count}")
+
+
+def _refuse_too_big(field: str, texts: list[str]) -> None:
+    """All the keys and values of a field together stay under MAX_MAPPING_BYTES."""
+    size = sum(len(text.encode()) for text in texts)
+    if size > MAX_MAPPING_BYTES:
+        raise InvalidInputError(
+            field, f"keys and values must total at most {MAX_MAPPING_BYTES} bytes, not {size}"
+        )
 
 
 def _ports(field: str, value: Any) -> list[dict[str, Any]]:
