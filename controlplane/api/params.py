@@ -15,7 +15,7 @@ from flask import request
 from controlplane.api.base import services
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
-from controlplane.core.checks import MAX_DEPTH, document, parse_bool
+from controlplane.core.checks import MAX_DEPTH, document, parse_bool, storable
 from controlplane.core.errors import InvalidInputError, UnsupportedMediaTypeError
 from controlplane.db.actions import RequestInfo
 
@@ -54,6 +54,15 @@ def json_body() -> dict[str, Any]:
         raise InvalidInputError("body", "must be a JSON object")
     document(body)
     return body
+
+
+def refuse_unstorable_query() -> None:
+    """Before every request: a query parameter with a NUL (`%00`) is a 400 naming it, since a
+    filter holding one would fail on PostgreSQL, which refuses NUL in text, as a 500. (Werkzeug
+    decodes the query with replacement characters, so no surrogate gets this far.)"""
+    for name, value in request.args.items(multi=True):
+        storable(name, name)
+        storable(name, value)
 
 
 def query_int(
