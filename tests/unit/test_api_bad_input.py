@@ -67,6 +67,15 @@ def test_a_huge_limit_or_offset_is_a_400(
     assert_error(client.get(f"{url}?{query}", headers=account.headers), 400, field=name)
 
 
+@pytest.mark.parametrize("query", ["name=a%00b", "uuid__startswith=%00", "x%00=1"])
+@pytest.mark.parametrize("url", [CONTAINERS, ACTIONS, "/api/v1/node/"])
+def test_a_query_parameter_with_a_nul_is_a_400(
+    client: FlaskClient, account: Account, url: str, query: str
+) -> None:
+    name = query.partition("=")[0].replace("%00", "\x00")
+    assert_error(client.get(f"{url}?{query}", headers=account.headers), 400, field=name)
+
+
 def test_the_largest_offset_is_an_empty_page(client: FlaskClient, account: Account) -> None:
     response = client.get(f"{CONTAINERS}?offset={2**63 - 1}", headers=account.headers)
     assert response.status_code == 200
@@ -127,3 +136,22 @@ def test_options_is_a_json_405_naming_the_methods(
     assert_error(response, 405)
     assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}
     assert "OPTIONS" not in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"labels": {f"l{i}": "v" * 4000 for i in range(200)}}, "labels"),
+        ({"run_command": "sleep " + "9" * 200_000}, "run_command"),
+        ({"user": "u" * 256}, "user"),
+    ],
+    ids=["labels", "run_command", "user"],
+)
+def test_a_field_over_its_cap_is_a_400_within_the_body_limit(
+    client: FlaskClient, account: Account, node: str, fields: dict[str, object], named: str
+) -> None:
+    response = client.post(
+        CONTAINERS, json={"image_name": "busybox", **fields}, headers=account.headers
+    )
+    assert_error(response, 400, field=named)
+    assert_nothing_written(client, account)
