@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from controlplane.api import register_api
+from controlplane.api import params, register_api
 from controlplane.api.base import EXTENSION, Services, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.api.eventhub import EventHub
@@ -35,6 +35,9 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         PROPAGATE_EXCEPTIONS=False,
+        # No automatic OPTIONS answer (an empty text/html page): OPTIONS is a JSON 405 with
+        # the Allow header like any other method a path does not serve (docs/api.md §1.4).
+        PROVIDE_AUTOMATIC_OPTIONS=False,
         RESTFUL_JSON={"separators": (",", ":")},
         **flask_config,
     )
@@ -70,9 +73,13 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         ),
     )
     app.teardown_appcontext(close_db_session)
+    app.before_request(params.refuse_unstorable_query)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.
     app.register_error_handler(HTTPException, error_response)
     app.register_error_handler(Exception, error_response)
     app.url_map.strict_slashes = False
+    # Werkzeug would answer a path with `//` by a 308 to the merged path, built from the
+    # client's Host header; the API never redirects (docs/api.md §1.4), so such a path is a 404.
+    app.url_map.merge_slashes = False
     register_api(app)
     return app

@@ -96,7 +96,7 @@ def parse_tags(text: str) -> tuple[str, ...]:
     """CONTROLPLANE_AGENT_TAGS: comma-separated names, sorted and without repeats; a bad name
     stops the agent at start-up rather than making a node nobody can ask for."""
     names = {name.strip() for name in text.split(",") if name.strip()}
-    bad = sorted(name for name in names if not TAG_NAME.match(name))
+    bad = sorted(name for name in names if not TAG_NAME.fullmatch(name))
     if bad:
         raise SettingsError(
             f"{PREFIX}TAGS: {bad[0]!r} must be 1 to 64 letters, digits, _ . : - starting with one"

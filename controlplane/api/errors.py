@@ -88,3 +88,10 @@ class ControlPlaneApi(Api):
 
     def handle_error(self, e: Exception) -> Response:
         return error_response(e)
+
+    def error_router(self, original_handler: Any, e: Exception) -> Response:
+        """Every error goes to `error_response`, which the app's own handlers use too, so there
+        is nothing to route. flask-restful's router decides by matching the URL again, outside
+        every handler: a match that raises something else (WebsocketMismatch for a POST on a
+        stream path, RequestRedirect) escaped the app as the server's bare HTML 500."""
+        return error_response(e)

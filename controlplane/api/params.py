@@ -15,13 +15,15 @@ from flask import request
 from controlplane.api.base import services
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
-from controlplane.core.checks import parse_bool
+from controlplane.core.checks import MAX_DEPTH, document, parse_bool, storable
 from controlplane.core.errors import InvalidInputError, UnsupportedMediaTypeError
 from controlplane.db.actions import RequestInfo
 
 MAX_AUDIT_BODY = 4096
 # Docker reads a log tail as a 32-bit count.
 MAX_LOG_TAIL = 2**31 - 1
+# An offset both backends take (a signed 64-bit OFFSET); beyond it SQLite's driver overflows.
+MAX_OFFSET = 2**63 - 1
 
 
 def links() -> Links:
@@ -45,9 +47,22 @@ def json_body() -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInputError("body", "is not valid JSON") from None
+    except RecursionError:
+        # The decoder recurses per nesting level: ~1000 levels, well inside the size limit.
+        raise InvalidInputError("body", f"nests deeper than {MAX_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise InvalidInputError("body", "must be a JSON object")
+    document(body)
     return body
+
+
+def refuse_unstorable_query() -> None:
+    """Before every request: a query parameter with a NUL (`%00`) is a 400 naming it, since a
+    filter holding one would fail on PostgreSQL, which refuses NUL in text, as a 500. (Werkzeug
+    decodes the query with replacement characters, so no surrogate gets this far.)"""
+    for name, value in request.args.items(multi=True):
+        storable(name, name)
+        storable(name, value)
 
 
 def query_int(
@@ -103,15 +118,24 @@ def query_date(name: str) -> datetime | None:
         except (TypeError, ValueError):
             raise InvalidInputError(name, f"{raw!r} is not a date (ISO 8601 or RFC 2822)") from None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        value = _as_naive_utc(name, raw, value)
     return value
+
+
+def _as_naive_utc(name: str, raw: str, value: datetime) -> datetime:
+    """An aware date in naive UTC; a date whose UTC form falls outside years 1-9999
+    (`0001-01-01T00:00:00+01:00`) cannot be represented, so it is bad input, not a 500."""
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise InvalidInputError(name, f"{raw!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def paging() -> tuple[int, int]:
     """(limit, offset) from the query string, bounded by the configured page sizes."""
     conf = services().settings
     limit = query_int("limit", conf.page_size, minimum=1, maximum=conf.max_page_size)
-    offset = query_int("offset", 0)
+    offset = query_int("offset", 0, maximum=MAX_OFFSET)
     return cast(int, limit), cast(int, offset)
 
 

@@ -17,7 +17,17 @@ from controlplane.core.errors import InvalidInputError
 # A check: (field name, decoded value) -> the value to store; raises InvalidInputError.
 Check = Callable[[str, Any], Any]
 
-_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# How deep a request body may nest. No create field nests deeper than 3 (a list of objects of
+# strings); the cap keeps every walk over a body (decoding, checking, storing) far from Python's
+# recursion limit, whatever the stack depth it starts at.
+MAX_DEPTH = 32
+# Linux's PATH_MAX, the longest path a system call takes.
+MAX_PATH_BYTES = 4096
+# Code points no text column can store: NUL (PostgreSQL refuses it in text) and the UTF-16
+# surrogates, which are not Unicode scalar values and cannot be encoded as UTF-8 (SQLite, the
+# JSON columns and every later reader need UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def int_range(low: int, high: int, unit: str = "") -> Check:
@@ -81,15 +91,62 @@ def string_list(check: Callable[[str, str], str]) -> Check:
 def string(field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidInputError(field, "must be a string")
-    if "\x00" in value:
-        raise InvalidInputError(field, "must not contain NUL characters")
-    return value
+    return storable(field, value)
+
+
+def storable(field: str, text: str) -> str:
+    """Text every backend can store: valid Unicode scalar values (no surrogates) without NUL.
+    JSON decoding lets both through (`"\\ud800"`, `"\\u0000"`), and a database would refuse them
+    only when writing, as a 500."""
+    bad = _UNSTORABLE.search(text)
+    if bad is not None:
+        what = "NUL characters" if bad.group() == "\x00" else "surrogate code points"
+        raise InvalidInputError(
+            field, f"must not contain {what} (strings must be valid Unicode scalar values)"
+        )
+    return text
+
+
+def document(value: Any, field: str = "body") -> None:
+    """Refuse a decoded JSON document nested deeper than MAX_DEPTH or holding a string (object
+    keys included) that `storable` refuses, naming the top-level field it is in (`labels`,
+    `container_envvars[0]`). Iterative, so the walk cannot overflow the stack itself; it runs
+    before any field check, so no error message ever quotes such a string."""
+    pending: list[tuple[str, Any, int]] = [(field, value, 0)]
+    while pending:
+        where, item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInputError(field, f"nests deeper than {MAX_DEPTH} levels")
+        if isinstance(item, str):
+            storable(where, item)
+        elif isinstance(item, list):
+            pending.extend((f"{where}[{i}]", v, depth + 1) for i, v in enumerate(item))
+        elif isinstance(item, dict):
+            for key, member_value in item.items():
+                storable(where, key)
+                inner = key if depth == 0 and where == field else where
+                pending.append((inner, member_value, depth + 1))
+
+
+def at_most(field: str, text: str, limit: int) -> str:
+    """Text of at most `limit` characters: the length of the varchar column (PostgreSQL counts
+    characters) or Docker's own limit it is stored in."""
+    if len(text) > limit:
+        raise InvalidInputError(field, f"must be at most {limit} characters long")
+    return text
+
+
+def utf8_bytes(field: str, text: str, limit: int) -> str:
+    """Text of at most `limit` bytes in UTF-8, the form it is stored and sent to Docker in."""
+    if len(text.encode()) > limit:
+        raise InvalidInputError(field, f"must be at most {limit} bytes long (in UTF-8)")
+    return text
 
 
 def absolute_path(field: str, text: str) -> str:
     if not text.startswith("/"):
         raise InvalidInputError(field, f"{text!r} must be an absolute path")
-    return text
+    return utf8_bytes(field, text, MAX_PATH_BYTES)
 
 
 def path(field: str, value: Any) -> str:
@@ -98,7 +155,7 @@ def path(field: str, value: Any) -> str:
 
 def domain(field: str, text: str, max_length: int = 253) -> str:
     """A DNS name (RFC 1123 labels separated by dots)."""
-    if len(text) > max_length or not all(_DNS_LABEL.match(p) for p in text.split(".")):
+    if len(text) > max_length or not all(_DNS_LABEL.fullmatch(p) for p in text.split(".")):
         raise InvalidInputError(field, f"{text!r} is not a valid host or domain name")
     return text
 

@@ -57,7 +57,7 @@ LABEL_PREFIX = "io.controlplane."
 
 
 # A node tag name: what an agent may report and a create may ask for.
-TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+TAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")  # whole names: fullmatch
 
 
 def node_queue(node_uuid: str) -> str:

@@ -3,9 +3,9 @@
 Pure and stdlib-only. An option is dangerous when it gives a container power over the node that
 hosts it: full device and kernel access (`privileged`, `devices`, `cap_add`), the host's network
 or process namespace (`net: host`, `pid: host`), the host's files (a binding with a `host_path`)
-or a weakened confinement profile (any `security_opt` but `no-new-privileges`). They are refused
-unless the operator names them in CONTROLPLANE_ALLOW_DANGEROUS, because on a shared control plane
-one tenant with any of them owns every other tenant's containers on that node.
+or a weakened confinement profile (any `security_opt` but `no-new-privileges` switched on). They
+are refused unless the operator names them in CONTROLPLANE_ALLOW_DANGEROUS, because on a shared
+control plane one tenant with any of them owns every other tenant's containers on that node.
 
 The check runs on the container definition (the create body's validated values, or a stored
 container's `ContainerSpec`), which uses the same field names either way.
@@ -25,11 +25,29 @@ def _uses_host_path(definition: Mapping[str, Any]) -> bool:
     return any(binding.get("host_path") for binding in definition.get("bindings") or ())
 
 
+# Go's strconv.ParseBool, which Docker reads `no-new-privileges=<value>` with.
+GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+NO_NEW_PRIVILEGES = "no-new-privileges"
+
+
+def split_security_opt(option: str) -> tuple[str, str | None]:
+    """(key, value) of a security option as Docker splits it: at the first `=`, else at the
+    first `:` (Docker's deprecated separator); a bare option has no value."""
+    separator = "=" if "=" in option else ":"
+    key, found, value = option.partition(separator)
+    return (key, value) if found else (option, None)
+
+
+def _confines(option: str) -> bool:
+    """Only `no-new-privileges` that switches the flag on is harmless; `=false` switches off a
+    daemon-wide no-new-privileges, so it weakens confinement like the other keys."""
+    key, value = split_security_opt(option)
+    return key == NO_NEW_PRIVILEGES and (value is None or value in GO_TRUE)
+
+
 def _weakens_confinement(definition: Mapping[str, Any]) -> bool:
-    return any(
-        not option.startswith("no-new-privileges")
-        for option in definition.get("security_opt") or ()
-    )
+    return any(not _confines(option) for option in definition.get("security_opt") or ())
 
 
 # option name (as the operator writes it) -> (field it lives in, whether a definition uses it)

@@ -19,7 +19,7 @@ import shlex
 import uuid
 from typing import Any
 
-from controlplane.core import checks
+from controlplane.core import checks, policy
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.messages import LABEL_PREFIX, TAG_NAME
 from controlplane.core.scheduler import PlacementRequest
@@ -36,6 +36,17 @@ CPU_SHARES_RANGE = (2, 262144)  # The kernel's cpu.shares bounds, which Docker e
 PORT_RANGE = (1, 65535)
 UNLIMITED_SWAP = -1
 MAX_UTS_NAME = 64  # The kernel's limit for a host or domain name (sethostname: __NEW_UTS_LEN).
+# Column lengths (controlplane/db/models.py): a longer value would fail the write on PostgreSQL.
+MAX_IMAGE_NAME = 512
+MAX_CPUSET = 128
+MAX_USER = 255
+# Size caps (docs/api.md §3.4), well inside the 1 MiB body limit: a command line, and the labels
+# and variables Docker sends whole with every inspect and event of the container.
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_LABELS = 100
+MAX_ENVVARS = 200
+MAX_ITEM_BYTES = 4096  # each label key or value, each variable's value
+MAX_MAPPING_BYTES = 64 * 1024  # all labels, or all variables, keys and values together
 
 # The Linux capabilities (include/uapi/linux/capability.h) without the CAP_ prefix, and Docker's
 # ALL. A name outside this list is a typo; a name Docker's own list lacks (BPF on Docker 20.10)
@@ -51,21 +62,22 @@ CAPABILITIES = frozenset(
 # Docker's --security-opt keys; `no-new-privileges` may also stand alone.
 SECURITY_OPT_KEYS = ("no-new-privileges", "label", "apparmor", "seccomp", "systempaths")
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$")  # Docker's, with a length cap
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-_USER = re.compile(r"^[^:\s]+(:[^:\s]+)?$")
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}")  # Docker's, with a length cap
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CPUSET = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
+_USER = re.compile(r"[^:\s]+(:[^:\s]+)?")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 
 # Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
 _PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _IMAGE = re.compile(
-    rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*)"
+    rf"(?P<name>(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
+    re.ASCII,  # Docker's \w is ASCII only
 )
 
 
@@ -78,9 +90,13 @@ def validate_create(body: dict[str, Any]) -> dict[str, Any]:
     Docker refuses or ignores (a MAC address or ports outside the bridge network, a swap limit
     below the memory limit).
 
+    Every string in the body, keys included, is checked first (`checks.document`): no backend
+    stores NUL or a lone surrogate, in a text column or a JSON one.
+
     Raises:
         InvalidInputError: a field is missing, of the wrong type, or out of range.
     """
+    checks.document(body)
     unknown = sorted(set(body) - set(_FIELDS))
     if unknown:
         raise InvalidInputError(
@@ -106,7 +122,7 @@ def take_placement(values: dict[str, Any]) -> PlacementRequest:
 
 def default_name(image_name: str) -> str:
     """A container name derived from the image, as Tutum did: the last path part of the repo."""
-    match = _IMAGE.match(image_name)
+    match = _IMAGE.fullmatch(image_name)
     repo = match.group("name") if match else image_name
     candidate = re.sub(r"[^a-zA-Z0-9_.-]", "-", repo.rsplit("/", 1)[-1]).lstrip("_.-")
     return candidate or "container"
@@ -142,8 +158,11 @@ def _check_memory_swap(values: dict[str, Any]) -> None:
 
 
 def _image_name(field: str, value: Any) -> str:
-    text = checks.string(field, value)
-    match = _IMAGE.match(text)
+    """The reference as stored, with `:latest` added to an untagged one (whose repo is at most
+    255 characters, so it still fits the column). The length is checked before the pattern,
+    which backtracks quadratically on a long enough string."""
+    text = checks.at_most(field, checks.string(field, value), MAX_IMAGE_NAME)
+    match = _IMAGE.fullmatch(text)
     if not text or match is None or len(match.group("name")) > 255:
         raise InvalidInputError(field, f"{text!r} is not a valid image reference (repo[:tag])")
     if match.group("tag") is None and match.group("digest") is None:
@@ -157,7 +176,7 @@ def _name(field: str, value: Any) -> str | None:
     text = checks.string(field, value)
     if not 1 <= len(text) <= MAX_NAME_LENGTH:
         raise InvalidInputError(field, f"must be 1 to {MAX_NAME_LENGTH} characters long")
-    if not _NAME.match(text):
+    if not _NAME.fullmatch(text):
         raise InvalidInputError(
             field,
             "may contain only letters, digits and _ . - and must start with a letter or digit",
@@ -168,7 +187,7 @@ def _name(field: str, value: Any) -> str | None:
 def _command(field: str, value: Any) -> str | None:
     if value is None:
         return None
-    text = checks.string(field, value)
+    text = checks.utf8_bytes(field, checks.string(field, value), MAX_COMMAND_BYTES)
     try:
         shlex.split(text)
     except ValueError as exc:
@@ -190,7 +209,7 @@ def _memory_swap(field: str, value: Any) -> int | None:
 
 
 def _cpuset(field: str, text: str) -> str:
-    if not _CPUSET.match(text):
+    if not _CPUSET.fullmatch(checks.at_most(field, text, MAX_CPUSET)):
         raise InvalidInputError(field, "must list CPUs like 0-2,4")
     for part in text.split(","):
         low, _, high = part.partition("-")
@@ -200,7 +219,7 @@ def _cpuset(field: str, text: str) -> str:
 
 
 def _user(field: str, text: str) -> str:
-    if not _USER.match(text):
+    if not _USER.fullmatch(checks.at_most(field, text, MAX_USER)):
         raise InvalidInputError(field, "must be user or user:group (names or ids, no spaces)")
     return text
 
@@ -210,7 +229,7 @@ def _uts_name(field: str, text: str) -> str:
 
 
 def _mac_address(field: str, text: str) -> str:
-    if not _MAC.match(text):
+    if not _MAC.fullmatch(text):
         raise InvalidInputError(field, "must be six hex pairs separated by colons")
     if int(text[:2], 16) & 1:
         raise InvalidInputError(field, "must be a unicast address (even first octet)")
@@ -221,22 +240,27 @@ def _mac_address(field: str, text: str) -> str:
 
 
 def _envvars(field: str, value: Any) -> list[dict[str, str]]:
+    entries = checks.items(field, value, 'a list of {"key": ..., "value": ...} objects')
+    _refuse_too_many(field, len(entries), MAX_ENVVARS, "variables")
     result = []
-    for where, item in checks.items(field, value, 'a list of {"key": ..., "value": ...} objects'):
+    for where, item in entries:
         checks.keys(where, item, required={"key", "value"})
         key, val = item["key"], item["value"]
-        if not isinstance(key, str) or not _ENV_KEY.match(key):
+        if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
             raise InvalidInputError(where, f"key {key!r} is not a valid variable name")
         if not isinstance(val, str):
             raise InvalidInputError(where, "value must be a string")
+        checks.utf8_bytes(where, val, MAX_ITEM_BYTES)
         result.append({"key": key, "value": val})
     checks.refuse_repeats(field, [var["key"] for var in result], "key {!r} is repeated")
+    _refuse_too_big(field, [text for var in result for text in var.values()])
     return result
 
 
 def _labels(field: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidInputError(field, "must be an object of string keys to string values")
+    _refuse_too_many(field, len(value), MAX_LABELS, "labels")
     for key, val in value.items():
         if not key or not isinstance(val, str):
             raise InvalidInputError(
@@ -244,7 +268,26 @@ def _labels(field: str, value: Any) -> dict[str, str]:
             )
         if key.startswith(LABEL_PREFIX):
             raise InvalidInputError(field, f"label {key!r} uses the reserved prefix {LABEL_PREFIX}")
+        if len(key.encode()) > MAX_ITEM_BYTES or len(val.encode()) > MAX_ITEM_BYTES:
+            raise InvalidInputError(
+                field, f"label keys and values must be at most {MAX_ITEM_BYTES} bytes (in UTF-8)"
+            )
+    _refuse_too_big(field, [text for pair in value.items() for text in pair])
     return dict(value)
+
+
+def _refuse_too_many(field: str, count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise InvalidInputError(field, f"must hold at most {limit} {what}, not {count}")
+
+
+def _refuse_too_big(field: str, texts: list[str]) -> None:
+    """All the keys and values of a field together stay under MAX_MAPPING_BYTES."""
+    size = sum(len(text.encode()) for text in texts)
+    if size > MAX_MAPPING_BYTES:
+        raise InvalidInputError(
+            field, f"keys and values must total at most {MAX_MAPPING_BYTES} bytes, not {size}"
+        )
 
 
 def _ports(field: str, value: Any) -> list[dict[str, Any]]:
@@ -315,7 +358,7 @@ def _container_path(field: str, value: Any) -> str:
 
 def _volume_name(field: str, value: Any) -> str:
     text = checks.string(field, value)
-    if not _VOLUME_NAME.match(text):
+    if not _VOLUME_NAME.fullmatch(text):
         raise InvalidInputError(
             field, "must be 2 to 128 letters, digits, _ . - starting with a letter or digit"
         )
@@ -361,14 +404,29 @@ def _device(field: str, text: str) -> str:
 
 
 def _security_opt(field: str, text: str) -> str:
-    if text == "no-new-privileges":
-        return text
-    match = re.match(r"^([a-z-]+)[=:](.+)$", text)
-    if match is None or match.group(1) not in SECURITY_OPT_KEYS:
+    """The forms Docker's daemon accepts (parseSecurityOpt): `no-new-privileges[=<bool>]` with
+    Go's booleans, `label=` one of SELinux's label options, `apparmor=`/`seccomp=` a profile, or
+    `systempaths=unconfined`; anything else would fail the container's start."""
+    key, value = policy.split_security_opt(text)
+    if key == policy.NO_NEW_PRIVILEGES:
+        if value is None or value in policy.GO_TRUE | policy.GO_FALSE:
+            return text
+        raise InvalidInputError(field, f"{text!r}: no-new-privileges takes true or false")
+    if key not in SECURITY_OPT_KEYS or not value:
         raise InvalidInputError(
             field, f"{text!r} must be key=value with key one of {', '.join(SECURITY_OPT_KEYS)}"
         )
+    check = _SECURITY_OPT_VALUES.get(key)
+    if check is not None and not check.fullmatch(value):
+        raise InvalidInputError(field, f"{text!r} is not a {key} option Docker accepts")
     return text
+
+
+# The values Docker checks itself; apparmor and seccomp name a profile, checked on the node.
+_SECURITY_OPT_VALUES = {
+    "label": re.compile(r"disable|nested|(user|role|type|level|filetype):\S+"),
+    "systempaths": re.compile(r"unconfined"),
+}
 
 
 # --- placement (not stored: they choose the node) -----------------------------------------
@@ -394,7 +452,7 @@ def _tags(field: str, value: Any) -> list[str]:
     for where, item in checks.items(field, value):
         name = item.get("name") if isinstance(item, dict) and set(item) == {"name"} else item
         text = checks.string(where, name)
-        if not TAG_NAME.match(text):
+        if not TAG_NAME.fullmatch(text):
             raise InvalidInputError(
                 where, f"{text!r} must be 1 to 64 letters, digits, _ . : - starting with one"
             )

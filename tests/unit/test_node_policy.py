@@ -53,6 +53,7 @@ def test_the_agents_allow_list_is_read_and_checked() -> None:
             "bindings",
             "host_bindings",
         ),
+        ({"security_opt": ["no-new-privileges=false"]}, "security_opt", "security_opt"),
     ],
 )
 def test_a_granted_task_with_a_dangerous_option_fails_with_the_nodes_reason(

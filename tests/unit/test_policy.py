@@ -28,6 +28,21 @@ USES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("security_opt", {"security_opt": ["no-new-privileges", "seccomp=unconfined"]}, "security_opt"),
 ]
+
+
+@pytest.mark.parametrize(
+    "option", ["no-new-privileges=false", "no-new-privileges:0", "no-new-privileges=F"]
+)
+def test_switching_no_new_privileges_off_is_dangerous(option: str) -> None:
+    """It overrides a daemon-wide no-new-privileges, so it weakens confinement too."""
+    assert dangerous_options({**SAFE, "security_opt": [option]}) == ["security_opt"]
+
+
+def test_switching_no_new_privileges_on_in_any_go_spelling_is_safe() -> None:
+    options = ["no-new-privileges", "no-new-privileges=true", "no-new-privileges=1"]
+    assert dangerous_options({"security_opt": options}) == []
+
+
 SAFE: dict[str, Any] = {
     "privileged": False,
     "net": "bridge",

@@ -14,6 +14,10 @@ DIGEST = "sha256:" + "a" * 64
 NODE = "0b6e3f2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
+# A reference of exactly the column's 512 characters: the longest repo, tag, and a digest.
+LONGEST_IMAGE = "a" * 255 + ":" + "t" * 128 + "@sha256:" + "0" * 120
+
+
 def body(**fields: Any) -> dict[str, Any]:
     return {"image_name": "busybox", **fields}
 
@@ -148,6 +152,13 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("security_opt unknown", body(security_opt=["bogus"]), "security_opt[0]"),
     ("security_opt unknown key", body(security_opt=["mode=x"]), "security_opt[0]"),
     ("security_opt without value", body(security_opt=["seccomp="]), "security_opt[0]"),
+    (
+        "no-new-privileges not a Go bool",
+        body(security_opt=["no-new-privileges=yes"]),
+        "security_opt[0]",
+    ),
+    ("security_opt bad label", body(security_opt=["label=bogus"]), "security_opt[0]"),
+    ("systempaths not unconfined", body(security_opt=["systempaths=x"]), "security_opt[0]"),
     # ports
     ("ports not a list", body(container_ports={"inner_port": 80}), "container_ports"),
     ("port not an object", body(container_ports=[80]), "container_ports[0]"),
@@ -261,6 +272,67 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("tag empty", body(tags=["ssd", ""]), "tags[1]"),
     ("tag with a space", body(tags=["fast disk"]), "tags[0]"),
     ("tag object with another key", body(tags=[{"label": "ssd"}]), "tags[0]"),
+    # a trailing newline, which `$` would let through (so every pattern is matched whole)
+    ("name with a newline", body(name="web\n"), "name"),
+    ("image_name with a newline", body(image_name="busybox\n"), "image_name"),
+    (
+        "volume with a newline",
+        body(bindings=[{"container_path": "/d", "volume": "data\n"}]),
+        "bindings[0]",
+    ),
+    ("user with a newline", body(user="root\n"), "user"),
+    ("cpuset with a newline", body(cpuset="0-1\n"), "cpuset"),
+    ("cpuset with other digits", body(cpuset="\u0661"), "cpuset"),
+    ("mac_address with a newline", body(mac_address="02:42:ac:11:00:02\n"), "mac_address"),
+    (
+        "envvar key with a newline",
+        body(container_envvars=[{"key": "A\n", "value": ""}]),
+        "container_envvars[0]",
+    ),
+    ("tag with a newline", body(tags=["ssd\n"]), "tags[0]"),
+    ("hostname with a newline", body(hostname="web\n"), "hostname"),
+    # text no backend can store
+    ("run_command with a surrogate", body(run_command="sh \ud800"), "run_command"),
+    ("working_dir with NUL", body(working_dir="/a\x00"), "working_dir"),
+    ("label value with a surrogate", body(labels={"a": "\udfff"}), "labels"),
+    ("label key with NUL", body(labels={"a\x00": "b"}), "labels"),
+    (
+        "envvar value with NUL",
+        body(container_envvars=[{"key": "A", "value": "\x00"}]),
+        "container_envvars[0]",
+    ),
+    # column lengths and size caps
+    ("image_name too long", body(image_name=LONGEST_IMAGE + "0"), "image_name"),
+    ("cpuset too long", body(cpuset=",".join(["0"] * 65)), "cpuset"),
+    ("user too long", body(user="u" * 256), "user"),
+    ("run_command too long", body(run_command="x" * (64 * 1024 + 1)), "run_command"),
+    ("entrypoint too long", body(entrypoint="\u00e9" * (32 * 1024 + 1)), "entrypoint"),
+    ("working_dir too long", body(working_dir="/" + "d" * 4096), "working_dir"),
+    (
+        "host_path too long",
+        body(bindings=[{"container_path": "/d", "host_path": "/" * 4097}]),
+        "bindings[0]",
+    ),
+    ("too many labels", body(labels={f"l{i}": "" for i in range(101)}), "labels"),
+    ("label value too long", body(labels={"a": "v" * 4097}), "labels"),
+    ("label key too long", body(labels={"k" * 4097: ""}), "labels"),
+    ("labels too big together", body(labels={f"l{i}": "v" * 4000 for i in range(17)}), "labels"),
+    (
+        "too many envvars",
+        body(container_envvars=[{"key": f"V{i}", "value": ""} for i in range(201)]),
+        "container_envvars",
+    ),
+    (
+        "envvar value too long",
+        body(container_envvars=[{"key": "A", "value": "v" * 4097}]),
+        "container_envvars[0]",
+    ),
+    (
+        "envvars too big together",
+        body(container_envvars=[{"key": f"V{i}", "value": "v" * 4000} for i in range(17)]),
+        "container_envvars",
+    ),
+    ("unknown field with a surrogate", {"image_name": "busybox", "\ud800": 1}, "body"),
 ]
 
 
@@ -511,6 +583,15 @@ def test_null_optional_fields_become_their_empty_values() -> None:
         ("autorestart", "ALWAYS"),
         ("container_envvars", []),
         ("labels", {}),
+        ("run_command", "x" * 64 * 1024),
+        ("working_dir", "/" + "d" * 4095),
+        ("cpuset", "0-1" + ",2" * 62),
+        ("user", "u" * 255),
+        ("labels", {f"l{i}": "v" * 600 for i in range(100)}),
+        ("labels", {"k" * 4096: "v" * 4096}),
+        ("container_envvars", [{"key": f"V{i}", "value": "v" * 300} for i in range(200)]),
+        ("image_name", LONGEST_IMAGE),
+        ("security_opt", ["no-new-privileges=false", "label=user:u", "label=disable"]),
     ],
 )
 def test_values_at_the_edges_of_their_range_are_accepted(field: str, value: Any) -> None:
