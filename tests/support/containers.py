@@ -39,7 +39,10 @@ def running(user: ApiClient, **fields: Any) -> dict[str, Any]:
 
 
 def docker_containers(client: docker.DockerClient, uuid: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"{LABEL_CONTAINER_UUID}={uuid}"})
+    # ignore_removed: one removed between Docker's list and its inspect (an orphan collected,
+    # a start called off) is gone, not an error.
+    label = f"{LABEL_CONTAINER_UUID}={uuid}"
+    return client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
 
 
 def running_container(

@@ -74,7 +74,7 @@ def violations(
                 found.append(f"action {action['uuid']} is left {state}")
     for node_uuid, engine in engines.items():
         labelled = engine.containers.list(
-            all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
+            all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}, ignore_removed=True
         )
         for container in labelled:
             owner = container.labels[LABEL_CONTAINER_UUID]
