@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     secret_key = settings.require_secret_key()
     keyring = Keyring(database, secret_key)
     dispatcher = Dispatcher(celery, keyring, node_timeout=settings.node_timeout)
-    publisher = EventPublisher(celery, signing.events_key(secret_key))
+    events_key = signing.events_key(secret_key)
+    publisher = EventPublisher(celery, events_key)
     app.extensions[EXTENSION] = Services(
         settings=settings,
         database=database,
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
                 settings.creates_per_minute,
             ),
         ),
-        event_hub=EventHub(settings.broker_url, signing.events_key(secret_key)),
+        event_hub=EventHub(settings.broker_url, events_key),
         log_channels=LogChannels(settings.broker_url, keyring),
         # Set by `controlplane api` from its thread count; unset (no cap) elsewhere. The cap per
         # user holds everywhere.

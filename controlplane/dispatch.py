@@ -17,8 +17,7 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu.exceptions import OperationalError
 
 from controlplane.core import signing
-from controlplane.core.errors import BrokerUnavailableError, NodeTimeoutError, NodeUnreachableError
-from controlplane.core.lifecycle import NodeState
+from controlplane.core.errors import BrokerUnavailableError, NodeTimeoutError
 from controlplane.core.messages import (
     OPERATION_TASKS,
     TASK_COLLECT,
@@ -87,7 +86,7 @@ class Dispatcher:
             BrokerUnavailableError: the broker could not take the request.
             NodeTimeoutError: the agent did not answer within the node timeout.
         """
-        key = self._key(node_uuid)
+        key = self.keyring.current(node_uuid)
         kwargs = signing.sealed(
             key,
             node_uuid,
@@ -140,17 +139,10 @@ class Dispatcher:
             expires=self.node_timeout,
         )
 
-    def _key(self, node_uuid: str) -> bytes:
-        """Raises NodeUnreachableError for a node whose credential was revoked meanwhile."""
-        key = self.keyring.key(node_uuid)
-        if key is None:
-            raise NodeUnreachableError(node=node_uuid, state=NodeState.UNREACHABLE.value)
-        return key
-
     def _send(self, task: str, node_uuid: str, kwargs: dict[str, Any], **options: Any) -> Any:
         """Seal `kwargs` for the node and queue the task."""
         subject = f"{signing.TO_NODE}:{task}"
-        sealed = signing.sealed(self._key(node_uuid), node_uuid, subject, kwargs)
+        sealed = signing.sealed(self.keyring.current(node_uuid), node_uuid, subject, kwargs)
         return self._publish(task, node_uuid, sealed, **options)
 
     def _publish(self, task: str, node_uuid: str, kwargs: dict[str, Any], **options: Any) -> Any:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 
+from controlplane.core.errors import NodeUnreachableError
+from controlplane.core.lifecycle import NodeState
 from controlplane.core.signing import NodeToken, node_key
 from controlplane.db import enrollment
 from controlplane.db.engine import Database
@@ -43,6 +45,18 @@ class Keyring:
             if len(self._cache) >= _MAX_CACHED:
                 self._cache.clear()
             self._cache[node_uuid] = (now, key)
+        return key
+
+    def current(self, node_uuid: str) -> bytes:
+        """The node's current key, for what the control plane sends or reads from it.
+
+        Raises:
+            NodeUnreachableError: the node's credential was revoked (or it was never enrolled);
+                nothing more is sent to it, as to any node not Deployed.
+        """
+        key = self.key(node_uuid)
+        if key is None:
+            raise NodeUnreachableError(node=node_uuid, state=NodeState.UNREACHABLE.value)
         return key
 
     def token(self, node: Node) -> NodeToken:

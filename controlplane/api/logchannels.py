@@ -20,8 +20,7 @@ import logging
 import redis
 
 from controlplane.core import signing
-from controlplane.core.errors import BrokerUnavailableError, NodeUnreachableError
-from controlplane.core.lifecycle import NodeState
+from controlplane.core.errors import BrokerUnavailableError
 from controlplane.core.messages import LogStreamMessage, log_channel, log_subject
 from controlplane.core.signing import NodeToken
 from controlplane.keyring import Keyring
@@ -84,9 +83,7 @@ class LogChannels:
             BrokerUnavailableError: Redis refused the subscription.
             NodeUnreachableError: the node's credential was revoked.
         """
-        key = self._keyring.key(node_uuid)
-        if key is None:
-            raise NodeUnreachableError(node=node_uuid, state=NodeState.UNREACHABLE.value)
+        key = self._keyring.current(node_uuid)
         pubsub = self._client.pubsub()
         try:
             pubsub.subscribe(log_channel(stream_id))
