@@ -16,7 +16,6 @@ import uuid as uuid_lib
 
 import docker
 import pytest
-from celery import Celery
 from sqlalchemy import select
 
 from controlplane.core import signing
@@ -33,7 +32,7 @@ from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import Database
 from controlplane.db.models import User
 from tests.support.api import ApiClient
-from tests.support.broker import redeliver_unacked, wait_broker_idle
+from tests.support.broker import raw_client, redeliver_unacked, wait_broker_idle
 from tests.support.containers import SERVER, STUBBORN, action_of, docker_containers, running
 from tests.support.invariants import wait_converged
 from tests.support.plane import Plane
@@ -52,11 +51,6 @@ def kill_and_restart(plane: Plane, name: str) -> None:
     service.process.send_signal(signal.SIGKILL)
     service.process.wait()
     service.restart()
-
-
-def raw_client(broker: RedisServer) -> Celery:
-    """A plain Celery client on the broker: what anybody who reaches Redis can send."""
-    return Celery(broker=broker.url, set_as_current=False)
 
 
 def start_of(container: dict, *, action_uuid: str, **spec: object) -> Operation:
@@ -152,7 +146,7 @@ def test_a_start_delivered_after_the_user_terminated_never_brings_the_container_
     action_of(carol.act(created["uuid"], "terminate"))
     carol.wait_state(created["uuid"], "Terminated")
 
-    raw = raw_client(broker)
+    raw = raw_client(broker.url)
     late = start_of(created, action_uuid=start)
     raw.send_task(
         TASK_START, kwargs={"operation": late.to_dict()}, queue=node_queue(fault_plane.node_uuid)
@@ -190,7 +184,7 @@ def test_forged_tasks_never_run_whatever_options_they_carry(
     other_node, _ = fault_plane.enroll(f"other-{uuid_lib.uuid4().hex[:6]}")
     other_key = fault_plane.dispatcher().keyring.key(other_node)
     assert other_key is not None
-    raw = raw_client(broker)
+    raw = raw_client(broker.url)
     for task, operation in ((TASK_START, forged_start), (TASK_STOP, forged_stop)):
         body = {"operation": operation.to_dict()}
         subject = f"{signing.TO_NODE}:{task}"

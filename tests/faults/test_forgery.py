@@ -12,7 +12,6 @@ from typing import Any
 
 import docker
 import pytest
-from celery import Celery
 
 from controlplane.core import signing
 from controlplane.core.messages import (
@@ -29,7 +28,7 @@ from controlplane.core.messages import (
 )
 from controlplane.core.signing import NodeToken
 from tests.support.api import ApiClient
-from tests.support.broker import wait_broker_idle
+from tests.support.broker import raw_client, wait_broker_idle
 from tests.support.containers import SERVER, action_of, running
 from tests.support.invariants import wait_converged
 from tests.support.plane import Plane
@@ -41,8 +40,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 HOUR_NS = 3600 * 10**9
 
 
-def raw_client(broker: RedisServer) -> Celery:
-    return Celery(broker=broker.url, set_as_current=False)
+def heartbeat(node_uuid: str) -> dict[str, Any]:
+    """A heartbeat's body, as the agent of `node_uuid` would send it."""
+    report = NodeReport(
+        node_uuid=node_uuid, docker_version="x", cpu=1, memory_mb=1, observed_ns=time.time_ns()
+    )
+    return {"report": report.to_dict()}
 
 
 def node_token(plane: Plane) -> NodeToken:
@@ -91,7 +94,7 @@ def test_unsealed_forged_and_stale_reports_change_nothing(
     docker_client: docker.DockerClient,
     target: dict[str, Any],
 ) -> None:
-    raw = raw_client(broker)
+    raw = raw_client(broker.url)
     node = fault_plane.node_uuid
     body = {"report": stopped_report(target, node)}
     forger = NodeToken(node_uuid=node, key=b"f" * 32)
@@ -120,15 +123,8 @@ def test_a_replayed_message_is_refused_once_its_first_delivery_was_applied(
 ) -> None:
     """A copy of a real heartbeat (which the agent sealed) is applied once; any copy sent
     again, as a new task, is a replay."""
-    heartbeat = NodeReport(
-        node_uuid=fault_plane.node_uuid,
-        docker_version="forged",
-        cpu=1,
-        memory_mb=1,
-        observed_ns=time.time_ns(),
-    )
-    kwargs = sealed_as(node_token(fault_plane), TASK_REPORT_NODE, {"report": heartbeat.to_dict()})
-    raw = raw_client(broker)
+    kwargs = sealed_as(node_token(fault_plane), TASK_REPORT_NODE, heartbeat(fault_plane.node_uuid))
+    raw = raw_client(broker.url)
     raw.send_task(TASK_REPORT_NODE, kwargs=kwargs, queue=REPORTER_QUEUE)
     wait_broker_idle(broker.client(), fault_plane)
     raw.send_task(TASK_REPORT_NODE, kwargs=kwargs, queue=REPORTER_QUEUE)
@@ -152,7 +148,7 @@ def test_a_second_nodes_credential_cannot_speak_for_the_first_node(
     victim = fault_plane.node_uuid
     idle = carol.create(name="idle")
     start = action_of(carol.act(idle["uuid"], "start"))
-    raw = raw_client(broker)
+    raw = raw_client(broker.url)
     sends = [
         (TASK_REPORT_CONTAINER, {"report": stopped_report(target, victim)}, REPORTER_QUEUE),
         (TASK_REPORT_CONTAINER, {"report": stopped_report(target, rogue_uuid)}, REPORTER_QUEUE),
@@ -167,15 +163,7 @@ def test_a_second_nodes_credential_cannot_speak_for_the_first_node(
             },
             REPORTER_QUEUE,
         ),
-        (
-            TASK_REPORT_NODE,
-            {
-                "report": NodeReport(
-                    node_uuid=victim, docker_version="x", cpu=1, memory_mb=1, observed_ns=1
-                ).to_dict()
-            },
-            REPORTER_QUEUE,
-        ),
+        (TASK_REPORT_NODE, heartbeat(victim), REPORTER_QUEUE),
         (
             TASK_CLAIM_ACTION,
             {
@@ -202,21 +190,17 @@ def test_a_revoked_node_is_heard_no_more(
     name = f"revoked-{uuid_lib.uuid4().hex[:6]}"
     node_uuid, text = fault_plane.enroll(name)
     token = NodeToken.parse(text)
-    heartbeat = {
-        "report": NodeReport(
-            node_uuid=node_uuid, docker_version="x", cpu=1, memory_mb=1, observed_ns=time.time_ns()
-        ).to_dict()
-    }
-    raw = raw_client(broker)
+    beat = heartbeat(node_uuid)
+    raw = raw_client(broker.url)
     raw.send_task(
-        TASK_REPORT_NODE, kwargs=sealed_as(token, TASK_REPORT_NODE, heartbeat), queue=REPORTER_QUEUE
+        TASK_REPORT_NODE, kwargs=sealed_as(token, TASK_REPORT_NODE, beat), queue=REPORTER_QUEUE
     )
     carol.wait_node_state(node_uuid, "Deployed")
     fault_plane.command("node", "revoke", name)
     assert carol.node_state(node_uuid) == "Unreachable"
     time.sleep(1.5)  # the reporter's keyring holds a key for a second
     raw.send_task(
-        TASK_REPORT_NODE, kwargs=sealed_as(token, TASK_REPORT_NODE, heartbeat), queue=REPORTER_QUEUE
+        TASK_REPORT_NODE, kwargs=sealed_as(token, TASK_REPORT_NODE, beat), queue=REPORTER_QUEUE
     )
     reporter_logged(fault_plane, f"node {node_uuid} has no credential here")
     settle(fault_plane, broker, [carol], docker_client)

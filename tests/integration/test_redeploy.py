@@ -167,6 +167,25 @@ def test_terminating_a_redeployed_container_removes_its_anonymous_volumes(
     assert set(volumes) <= names  # a named volume outlives its containers
 
 
+def redeploy_fails_and_keeps(
+    alice: ApiClient,
+    docker_client: docker.DockerClient,
+    uuid: str,
+    kept: Container,
+    reuse: str,
+    reason: str,
+) -> None:
+    """Redeploy (with `reuse_volumes=reuse`) and check the Action failed saying `reason`, and
+    the container runs on as the very Docker container it was."""
+    response = alice.request("POST", f"/api/v1/container/{uuid}/redeploy/?reuse_volumes={reuse}")
+    action = alice.wait_action(response.headers["X-Tutum-Action-URI"])
+    assert action["state"] == "Failed"
+    assert reason in action["reason"]
+    assert alice.wait_state(uuid, "Running")
+    [container] = docker_containers(docker_client, uuid)
+    assert (container.id, container.status) == (kept.id, "running")
+
+
 def test_a_redeploy_that_would_empty_a_shared_volume_fails_and_changes_nothing(
     alice: ApiClient, docker_client: docker.DockerClient, volumes: list[str]
 ) -> None:
@@ -177,15 +196,7 @@ def test_a_redeploy_that_would_empty_a_shared_volume_fails_and_changes_nothing(
     running_container(alice, docker_client, name="shares-b", run_command=SLEEP, bindings=shared)
     volumes += [m["Name"] for m in kept.attrs["Mounts"]]
 
-    response = alice.request(
-        "POST", f"/api/v1/container/{first['uuid']}/redeploy/?reuse_volumes=false"
-    )
-    action = alice.wait_action(response.headers["X-Tutum-Action-URI"])
-    assert action["state"] == "Failed"
-    assert "also used by" in action["reason"]
-    assert alice.wait_state(first["uuid"], "Running")
-    [container] = docker_containers(docker_client, first["uuid"])
-    assert (container.id, container.status) == (kept.id, "running")
+    redeploy_fails_and_keeps(alice, docker_client, first["uuid"], kept, "false", "also used by")
 
 
 @pytest.mark.parametrize("reuse", ["true", "false"])
@@ -202,12 +213,4 @@ def test_a_redeploy_whose_image_is_gone_fails_and_keeps_the_old_container(
     finally:
         docker_client.images.remove(tag)
 
-    response = alice.request(
-        "POST", f"/api/v1/container/{body['uuid']}/redeploy/?reuse_volumes={reuse}"
-    )
-    action = alice.wait_action(response.headers["X-Tutum-Action-URI"])
-    assert action["state"] == "Failed"
-    assert "is not present" in action["reason"]
-    assert alice.wait_state(body["uuid"], "Running")
-    [container] = docker_containers(docker_client, body["uuid"])
-    assert (container.id, container.status) == (kept.id, "running")
+    redeploy_fails_and_keeps(alice, docker_client, body["uuid"], kept, reuse, "is not present")

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 
 import redis
+from celery import Celery
 
 from controlplane.core.messages import REPORTER_QUEUE, node_queue
 from tests.support.plane import Plane
 from tests.support.waiting import wait_for
+
+
+def raw_client(url: str) -> Celery:
+    """A plain Celery client on the broker at `url`: what anybody who reaches Redis can send."""
+    return Celery(broker=url, set_as_current=False)
 
 
 def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:

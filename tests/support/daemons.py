@@ -34,7 +34,7 @@ from docker.models.containers import Container
 from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
 from tests.support.locations import IMAGE
 from tests.support.plane import Plane
-from tests.support.processes import Service
+from tests.support.processes import Service, terminate
 from tests.support.waiting import wait_for
 
 RUN_ROOT = Path("/run")
@@ -112,13 +112,8 @@ class ExtraDockerDaemon:
 
     def stop(self) -> None:
         """Stop the daemon, delete its bridge and its directories; safe to call twice."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process, STOP_TIMEOUT)
         self._kill_stray_shims()
         self._delete_bridge()
         # dockerd binds its data root onto itself and undoes it on a clean stop only.

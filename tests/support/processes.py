@@ -44,16 +44,23 @@ class Service:
         return self.process.poll() is None
 
     def stop(self, sig_timeout: float = 15, *, keep_log: bool = False) -> None:
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(sig_timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, sig_timeout)
         if not keep_log:
             self._log.close()
 
     def tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a process this suite started, by its own pid: SIGTERM, then SIGKILL if it has not
+    exited within `timeout` seconds. One that exited already is left as it is."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
