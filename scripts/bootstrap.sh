@@ -10,12 +10,16 @@ CP_IMAGE="${CP_IMAGE:-controlplane/busybox:latest}"
 CP_DOCKER_SOCK=/var/run/docker.sock
 CP_LOG_DIR="${CP_LOG_DIR:-/var/log/controlplane}"
 CP_PACKAGES=(docker.io redis-server busybox-static docker-compose curl iptables iproute2)
+# Only the test suite's: PostgreSQL (the second database backend, a cluster of the suite's own)
+# and nginx (the production front whose config docs/ ships, tested in front of the API).
+CP_TEST_PACKAGES=(postgresql nginx-light)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
 ensure_packages() {
-  local missing=() pkg
-  for pkg in "${CP_PACKAGES[@]}"; do
+  local extras="${1:-}" missing=() pkg wanted=("${CP_PACKAGES[@]}")
+  [[ ",$extras," == *,test,* ]] && wanted+=("${CP_TEST_PACKAGES[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
   done
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then missing+=(python3-venv); fi
@@ -148,11 +152,11 @@ ensure_image() {
 bootstrap() {
   local what="${1:-all}" extras="${2:-}"
   case "$what" in
-    packages) ensure_packages ;;
+    packages) ensure_packages "$extras" ;;
     python) ensure_python "$extras" ;;
     services) ensure_dockerd; ensure_redis ;;
     image) ensure_image ;;
-    all) ensure_packages; ensure_python "$extras"; ensure_dockerd; ensure_redis; ensure_image ;;
+    all) ensure_packages "$extras"; ensure_python "$extras"; ensure_dockerd; ensure_redis; ensure_image ;;
     # What the quick start needs: it runs a password-protected Redis of its own (scripts/run.sh).
     node) ensure_packages; ensure_python "$extras"; ensure_dockerd; ensure_image ;;
     *) say "usage: bootstrap.sh [all|node|packages|python|services|image] [extras]"; return 2 ;;

@@ -3,7 +3,7 @@
 # unit and integration tests. Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -x).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
-bootstrap all test
+bootstrap all test,postgres
 cd "$CP_ROOT"
 export HOME="${CP_TEST_HOME:-$(mktemp -d)}"   # no user config (docker, SDK) leaks into the tests
 
