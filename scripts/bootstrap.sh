@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and starts what is not running, for scripts/run.sh and scripts/test.sh.
 # Idempotent: a second run on a ready machine only checks. Usable sourced (functions) or run:
-#   bash scripts/bootstrap.sh [all|packages|python|services|image] [test]
+#   bash scripts/bootstrap.sh [all|packages|python|services|image|postgres] [test]
 set -euo pipefail
 
 CP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -134,6 +134,66 @@ ensure_redis() {
   say "redis-server did not come up; see $CP_LOG_DIR/redis.log"; return 1
 }
 
+# The test suite's own PostgreSQL cluster, beside (never instead of) any cluster of the machine's:
+# its own data directory, a loopback port, password auth over TCP. It belongs to the `postgres`
+# user (initdb refuses root), so it lives where that user can reach it, not in the work tree.
+# Durability is off (fsync, full_page_writes): the suite's databases are thrown away.
+CP_PG_DIR="${CP_PG_DIR:-/var/lib/controlplane-test/postgres}"
+CP_PG_PORT="${CP_PG_PORT:-55432}"
+CP_PG_USER=controlplane
+
+pg_bin() {
+  local bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+  [[ -n "$bin" ]] || { say "PostgreSQL is not installed"; return 1; }
+  echo "$bin"
+}
+
+pg_ready() { "$1/pg_isready" -q -h 127.0.0.1 -p "$CP_PG_PORT" 2>/dev/null; }
+
+init_postgres() {
+  local bin="$1"
+  say "creating the test PostgreSQL cluster in $CP_PG_DIR/data"
+  rm -rf "$CP_PG_DIR/data"
+  install -d -m 0700 -o postgres -g postgres "$CP_PG_DIR" "$CP_PG_DIR/data" "$CP_PG_DIR/run"
+  (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$CP_PG_DIR/password")
+  chown postgres:postgres "$CP_PG_DIR/password"
+  runuser -u postgres -- "$bin/initdb" -D "$CP_PG_DIR/data" -U "$CP_PG_USER" \
+    --pwfile="$CP_PG_DIR/password" --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+  cat >>"$CP_PG_DIR/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $CP_PG_PORT
+unix_socket_directories = '$CP_PG_DIR/run'
+max_connections = 300
+fsync = off
+full_page_writes = off
+synchronous_commit = off
+CONF
+}
+
+# Starts the cluster unless it answers; creates it first when it does not exist. A killed
+# postmaster leaves postmaster.pid, which postgres itself sees through (the pid is gone).
+ensure_postgres() {
+  local bin i
+  bin="$(pg_bin)"
+  pg_ready "$bin" && return
+  [[ -f "$CP_PG_DIR/data/PG_VERSION" && -f "$CP_PG_DIR/password" ]] || init_postgres "$bin"
+  mkdir -p "$CP_LOG_DIR"
+  touch "$CP_LOG_DIR/postgres-test.log" && chown postgres:postgres "$CP_LOG_DIR/postgres-test.log"
+  say "starting the test PostgreSQL on 127.0.0.1:$CP_PG_PORT (log: $CP_LOG_DIR/postgres-test.log)"
+  (exec_closing_fds runuser -u postgres -- "$bin/pg_ctl" -D "$CP_PG_DIR/data" -s \
+    -l "$CP_LOG_DIR/postgres-test.log" start >/dev/null)
+  for i in $(seq 1 100); do pg_ready "$bin" && return; sleep 0.2; done
+  say "PostgreSQL did not come up; see $CP_LOG_DIR/postgres-test.log"
+  tail -20 "$CP_LOG_DIR/postgres-test.log" >&2 || true
+  return 1
+}
+
+# The URL the suite creates its throwaway databases through (tests/support/postgres.py).
+postgres_admin_url() {
+  echo "postgresql+psycopg://$CP_PG_USER:$(cat "$CP_PG_DIR/password")@127.0.0.1:$CP_PG_PORT/postgres"
+}
+
 # A tiny local image from busybox-static: no registry is reachable, so nothing is ever pulled.
 ensure_image() {
   docker image inspect "$CP_IMAGE" >/dev/null 2>&1 && return
@@ -156,10 +216,14 @@ bootstrap() {
     python) ensure_python "$extras" ;;
     services) ensure_dockerd; ensure_redis ;;
     image) ensure_image ;;
-    all) ensure_packages "$extras"; ensure_python "$extras"; ensure_dockerd; ensure_redis; ensure_image ;;
+    all)
+      ensure_packages "$extras"; ensure_python "$extras"; ensure_dockerd; ensure_redis; ensure_image
+      if [[ ",$extras," == *,test,* ]]; then ensure_postgres; fi
+      ;;
+    postgres) ensure_postgres ;;
     # What the quick start needs: it runs a password-protected Redis of its own (scripts/run.sh).
     node) ensure_packages; ensure_python "$extras"; ensure_dockerd; ensure_image ;;
-    *) say "usage: bootstrap.sh [all|node|packages|python|services|image] [extras]"; return 2 ;;
+    *) say "usage: bootstrap.sh [all|node|packages|python|services|image|postgres] [extras]"; return 2 ;;
   esac
 }
 

@@ -10,4 +10,5 @@ export HOME="${CP_TEST_HOME:-$(mktemp -d)}"   # no user config (docker, SDK) lea
 say "ruff";        "$CP_VENV/bin/ruff" check . && "$CP_VENV/bin/ruff" format --check .
 say "lint-imports"; "$CP_VENV/bin/lint-imports"
 say "mypy";        "$CP_VENV/bin/mypy" controlplane workers benchmarks
+export CONTROLPLANE_TEST_POSTGRES_URL="${CONTROLPLANE_TEST_POSTGRES_URL:-$(postgres_admin_url)}"
 say "pytest";      "$CP_VENV/bin/pytest" "$@"

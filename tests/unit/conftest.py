@@ -38,11 +38,38 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """The same, on the suite's PostgreSQL cluster: a migrated database each test copies."""
+    from tests.support import postgres
+
+    url = postgres.create_database()
+    migrate.upgrade(url)
+    yield postgres.database_name(url)
+    postgres.drop_database(url)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test (or module) marked `both_backends` runs once on SQLite and once on PostgreSQL:
+    what one backend stores, the other may refuse (NUL bytes, integer and varchar widths)."""
+    if metafunc.definition.get_closest_marker("both_backends") and (
+        "database_url" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, migrated_template: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if getattr(request, "param", "sqlite") == "postgres":
+        from tests.support import postgres
+
+        url = postgres.create_database(template=request.getfixturevalue("postgres_template"))
+        yield url
+        postgres.drop_database(url)
+        return
     path = tmp_path / "cp.db"
-    shutil.copyfile(migrated_template, path)
-    return f"sqlite:///{path}"
+    shutil.copyfile(request.getfixturevalue("migrated_template"), path)
+    yield f"sqlite:///{path}"
 
 
 @pytest.fixture

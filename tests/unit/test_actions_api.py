@@ -14,6 +14,8 @@ from controlplane.core.messages import ClaimRequest
 from controlplane.db import actions
 from tests.unit.helpers import Account, accept, assert_error, create, get_json
 
+pytestmark = pytest.mark.both_backends
+
 
 def claim(action_uuid: str, container: dict[str, Any], node: str) -> ClaimRequest:
     """The claim the container's own node sends for the action."""

@@ -10,6 +10,8 @@ from flask.testing import FlaskClient
 
 from tests.unit.helpers import CONTAINERS, UNKNOWN_UUID, Account, assert_error, total
 
+pytestmark = pytest.mark.both_backends
+
 ACTIONS = "/api/v1/action/"
 
 

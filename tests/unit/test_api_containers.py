@@ -7,9 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from flask.testing import FlaskClient
 
 from tests.unit.helpers import CONTAINERS, Account, assert_error, create, get_json, total
+
+pytestmark = pytest.mark.both_backends
 
 # --- create ----------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 
 from tests.unit.helpers import CONTAINERS, UNKNOWN_UUID, Account, assert_error, create, get_json
 
+pytestmark = pytest.mark.both_backends
+
 # --- paging and filters ----------------------------------------------------------------------
 
 

@@ -16,6 +16,8 @@ from controlplane.core.errors import InvalidInputError
 from controlplane.settings import Settings
 from tests.unit.helpers import Account
 
+pytestmark = pytest.mark.both_backends
+
 CONTAINERS = "/api/v1/container/"
 
 SAFE_OPTIONS: dict[str, Any] = {
