@@ -176,9 +176,17 @@ async def closed_loop(
 class ApiPlane:
     """The API alone on a fresh SQLite file in `state`, a Deployed node and the user `bench`."""
 
-    def __init__(self, broker_url: str, state: Path, *, api_options: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        state: Path,
+        *,
+        api_options: tuple[str, ...] = (),
+        settings: dict[str, str] | None = None,
+    ) -> None:
         state.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.state = state
         self.env = secured(
             {
                 **os.environ,
@@ -186,6 +194,7 @@ class ApiPlane:
                 "CONTROLPLANE_BROKER_URL": broker_url,
             }
         )
+        self.env.update(settings or {})
         self.authorization = f"ApiKey bench:{new_database(self.env)}"
         self.database = Database(self.env["CONTROLPLANE_DATABASE_URL"])
         with self.database.session() as session:

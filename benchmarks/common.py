@@ -118,11 +118,18 @@ def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 def new_database(env: dict[str, str], username: str = "bench") -> str:
     """Bring the database of `env` to the newest schema and create `username`; its API key."""
-    cli = str(BIN / "controlplane")
-    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "controlplane"), "db", "upgrade"], env=env, check=True, capture_output=True
+    )
+    return create_user(env, username)
+
+
+def create_user(env: dict[str, str], username: str) -> str:
+    """`controlplane user create USERNAME` on the database of `env`: the user's API key."""
     return subprocess.run(
-        [cli, "user", "create", username], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+        [str(BIN / "controlplane"), "user", "create", username],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
 
 
 def secured(env: dict[str, str]) -> dict[str, str]:
