@@ -15,11 +15,12 @@ from flask import request
 from controlplane.api.base import services
 from controlplane.api.serializers import page_to_json
 from controlplane.api.trees import Links, tree_of
-from controlplane.core.checks import MAX_DEPTH, document, parse_bool, storable
+from controlplane.core.checks import MAX_DEPTH, document, parse_bool, storable, storable_copy
 from controlplane.core.errors import InvalidInputError, UnsupportedMediaTypeError
 from controlplane.db.actions import RequestInfo
 
 MAX_AUDIT_BODY = 4096
+MAX_USER_AGENT = 1024
 # Docker reads a log tail as a 32-bit count.
 MAX_LOG_TAIL = 2**31 - 1
 # An offset both backends take (a signed 64-bit OFFSET); beyond it SQLite's driver overflows.
@@ -175,11 +176,13 @@ def within_bytes(objects: list[dict[str, Any]], budget: int) -> list[dict[str, A
 
 
 def request_info() -> RequestInfo:
-    body = request.get_data(as_text=True, cache=True)[:MAX_AUDIT_BODY]
+    """What an Action records of the request that made it. The header and the body are the
+    client's bytes, unchecked (an action endpoint reads no body), so they are cut to size and
+    made storable: a NUL, which PostgreSQL refuses in text, becomes U+FFFD."""
     return RequestInfo(
         method=request.method,
         path=request.full_path.rstrip("?"),
-        user_agent=request.headers.get("User-Agent", ""),
+        user_agent=storable_copy(request.headers.get("User-Agent", ""), MAX_USER_AGENT),
         ip=request.remote_addr or "",
-        body=body,
+        body=storable_copy(request.get_data(as_text=True, cache=True), MAX_AUDIT_BODY),
     )

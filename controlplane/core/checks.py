@@ -107,6 +107,12 @@ def storable(field: str, text: str) -> str:
     return text
 
 
+def storable_copy(text: str, limit: int) -> str:
+    """The first `limit` characters of `text` with what no backend stores replaced by U+FFFD:
+    for text that is recorded as the client sent it rather than refused."""
+    return _UNSTORABLE.sub("\ufffd", text[:limit])
+
+
 def document(value: Any, field: str = "body") -> None:
     """Refuse a decoded JSON document nested deeper than MAX_DEPTH or holding a string (object
     keys included) that `storable` refuses, naming the top-level field it is in (`labels`,

@@ -157,3 +157,31 @@ def test_a_field_over_its_cap_is_a_400_within_the_body_limit(
     )
     assert_error(response, 400, field=named)
     assert_nothing_written(client, account)
+
+
+def test_an_action_records_a_hostile_user_agent_as_storable_text(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    """The User-Agent reaches the create Action's record unchecked: a NUL there was a 500 on
+    PostgreSQL."""
+    response = client.post(
+        CONTAINERS,
+        json={"image_name": "busybox"},
+        headers={**account.headers, "User-Agent": "agent\x00" + "x" * 5000},
+    )
+    assert response.status_code == 201, response.get_json()
+    actions = client.get(ACTIONS, headers=account.headers).get_json()["objects"]
+    assert [action["user_agent"] for action in actions] == ["agent\ufffd" + "x" * 1018]
+
+
+def test_an_action_endpoint_stores_a_body_it_does_not_read(
+    client: FlaskClient, account: Account, container: str
+) -> None:
+    """An action endpoint reads no body, but records it: NUL bytes there were a 500 on
+    PostgreSQL. Here the record is made and then rolled back, as the unit tests' broker is
+    closed: the 503 says the request got past the write."""
+    response = client.post(
+        f"{CONTAINERS}{container}/start/", data=b"\x00" * 5000, headers=account.headers
+    )
+    assert_error(response, 503)
+    assert response.get_json()["code"] == "broker-unavailable-error"
