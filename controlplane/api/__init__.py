@@ -31,6 +31,8 @@ from controlplane.api.errors import ControlPlaneApi
 from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
 from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
+from controlplane.api.openapi import OpenApiResource
+from controlplane.api.openapi_operations import OPENAPI_PATH
 from controlplane.api.trees import (
     DOCKERCLOUD_EVENTS_STREAMS,
     TUTUM_EVENTS_STREAM,
@@ -76,6 +78,8 @@ def register_api(app: Flask) -> ControlPlaneApi:
         )
     # Outside the two trees' collections: Tutum's under /api/v1/, Docker Cloud's at the host root.
     api.add_resource(AuthResource, *AUTH_PATHS, endpoint="auth", strict_slashes=False)
+    # Unauthenticated: the document is how a client learns the rest (docs/api.md §11).
+    api.add_resource(OpenApiResource, OPENAPI_PATH, endpoint="openapi", strict_slashes=False)
     for view, rules, stream_endpoint in STREAM_ROUTES:
         slotted = holding_slot(view, lambda: services().stream_slots)
         for rule in rules:
