@@ -217,7 +217,6 @@ STATIC = Operation(
     {404: (NOT_FOUND,)},
     security=None,
     in_tree=False,
-    json=False,
 )
 STATIC_OPTIONS = Operation(
     "static_file_options",

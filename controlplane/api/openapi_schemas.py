@@ -68,12 +68,13 @@ def resource_uri(kind: str) -> Schema:
     return {"type": "string", "pattern": f"^(?:{'|'.join(forms)}){_UUID}/$"}
 
 
+def any_case(word: str) -> str:
+    """A pattern of `word` in any case (JSON Schema patterns have no flags)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
 def query_bool() -> Schema:
     """A query boolean as `checks.parse_bool` reads it: its words in any case, blanks around."""
-
-    def any_case(word: str) -> str:
-        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
-
     words = sorted(checks.TRUE_WORDS | checks.FALSE_WORDS)
     return {
         "type": "string",
@@ -167,6 +168,10 @@ def container_create() -> Schema:
     (400), so the object is closed; null takes a field's default, except for `labels`."""
     flag = nullable({"type": "boolean", "default": False})
     command = nullable(_bytes(validation.MAX_COMMAND_BYTES, "a command line, split like a shell"))
+    names = "|".join(any_case(name) for name in sorted(validation.CAPABILITIES))
+    capabilities = nullable(
+        strings({"type": "string", "pattern": f"^(?:{any_case('CAP_')})?(?:{names})$"})
+    )
     properties: Schema = {
         "image_name": {
             "type": "string",
@@ -210,14 +215,19 @@ def container_create() -> Schema:
             {"type": "string", "pattern": f"^$|{whole(validation.MAC_ADDRESS)}"}
         ),
         **{name: flag for name in ("tty", "stdin_open", "read_only", "privileged")},
-        "dns": nullable(strings({"type": "string", "description": "an IP address"})),
+        "dns": nullable(
+            strings({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+        ),
         "dns_search": nullable(strings(_dns_name(253))),
         "extra_hosts": nullable(strings({"type": "string", "pattern": "^[^:]+:.+$"})),
         "net": _choice(validation.NET_MODES),
         "pid": _choice(validation.PID_MODES),
-        "cap_add": nullable(strings({"type": "string"})),
-        "cap_drop": nullable(strings({"type": "string"})),
-        "devices": nullable(strings({"type": "string", "pattern": "^/"})),
+        "cap_add": capabilities,
+        "cap_drop": capabilities,
+        # Docker's host_path[:container_path[:rwm]].
+        "devices": nullable(
+            strings({"type": "string", "pattern": "^/[^:]*(?::/[^:]*(?::[rwm]+)?)?$"})
+        ),
         "security_opt": nullable(strings({"type": "string"})),
         "bindings": _create_bindings(),
         "autorestart": _choice(validation.AUTORESTART_VALUES),
@@ -246,13 +256,7 @@ def container_create() -> Schema:
         "required": ["image_name"],
         "additionalProperties": False,
         "properties": properties,
-        "description": (
-            "Capabilities are Linux capability names (any case, with or without CAP_) or ALL: "
-            + ", ".join(sorted(validation.CAPABILITIES))
-            + ". security_opt keys: "
-            + ", ".join(validation.SECURITY_OPT_KEYS)
-            + "."
-        ),
+        "description": "security_opt keys: " + ", ".join(validation.SECURITY_OPT_KEYS),
     }
 
 
