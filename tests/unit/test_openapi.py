@@ -279,6 +279,23 @@ def test_containers_created_and_read_in_either_tree_match_the_document(
     answer(200, "GET", CONTAINER + "logs/", f"{CONTAINERS}{uuid}/logs/?tail=5", **auth)
 
 
+def test_the_create_schema_takes_every_field_and_refuses_what_the_validation_refuses(
+    document: dict[str, Any],
+) -> None:
+    validator = Draft202012Validator(document["components"]["schemas"]["ContainerCreate"])
+    validator.validate(EVERY_FIELD)
+    for refused in (
+        {"name": "web"},
+        {"image_name": "busybox", "nmae": "typo"},
+        {"image_name": "busybox", "labels": None},
+        {"image_name": "busybox", "labels": {"io.controlplane.node_uuid": "x"}},
+        {"image_name": "busybox", "memory": 5},
+        {"image_name": "busybox", "cap_add": ["NET_ADMIM"]},
+        {"image_name": "busybox", "container_ports": [{"inner_port": 0}]},
+    ):
+        assert not validator.is_valid(refused), refused
+
+
 @pytest.mark.parametrize(
     ("status", "request_body"),
     [
