@@ -31,7 +31,14 @@ from controlplane.api.errors import ControlPlaneApi
 from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
 from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
-from controlplane.api.trees import route_rules
+from controlplane.api.openapi import OpenApiResource
+from controlplane.api.openapi_operations import OPENAPI_PATH
+from controlplane.api.trees import (
+    DOCKERCLOUD_EVENTS_STREAMS,
+    TUTUM_EVENTS_STREAM,
+    TUTUM_LOGS_STREAM,
+    route_rules,
+)
 from controlplane.api.websocket import holding_slot
 
 # (resource, kind, path after the collection, endpoint); each answers in both URL trees.
@@ -55,15 +62,11 @@ ROUTES = (
 STREAM_ROUTES = (
     (
         logs_socket,
-        ["/v1/container/<uuid>/logs/", *route_rules("container", "<uuid>/logs/")],
+        [TUTUM_LOGS_STREAM, *route_rules("container", "<uuid>/logs/")],
         "container_logs_stream",
     ),
-    (tutum_events_socket, ["/v1/events/"], "events_stream_tutum"),
-    (
-        dockercloud_events_socket,
-        ["/api/audit/v1/events/", "/api/audit/v1/<namespace>/events/"],
-        "events_stream_dockercloud",
-    ),
+    (tutum_events_socket, [TUTUM_EVENTS_STREAM], "events_stream_tutum"),
+    (dockercloud_events_socket, list(DOCKERCLOUD_EVENTS_STREAMS), "events_stream_dockercloud"),
 )
 
 
@@ -75,6 +78,8 @@ def register_api(app: Flask) -> ControlPlaneApi:
         )
     # Outside the two trees' collections: Tutum's under /api/v1/, Docker Cloud's at the host root.
     api.add_resource(AuthResource, *AUTH_PATHS, endpoint="auth", strict_slashes=False)
+    # Unauthenticated: the document is how a client learns the rest (docs/api.md §11).
+    api.add_resource(OpenApiResource, OPENAPI_PATH, endpoint="openapi", strict_slashes=False)
     for view, rules, stream_endpoint in STREAM_ROUTES:
         slotted = holding_slot(view, lambda: services().stream_slots)
         for rule in rules:

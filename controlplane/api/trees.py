@@ -39,6 +39,13 @@ DOCKERCLOUD = Tree(
 )
 
 
+# The stream paths outside the REST trees (docs/api.md §1.3): Tutum's stream tree under /v1/, and
+# Docker Cloud's events. The container log stream also answers on each REST tree's logs path.
+TUTUM_LOGS_STREAM = "/v1/container/<uuid>/logs/"
+TUTUM_EVENTS_STREAM = "/v1/events/"
+DOCKERCLOUD_EVENTS_STREAMS = ("/api/audit/v1/events/", "/api/audit/v1/<namespace>/events/")
+
+
 @dataclass(frozen=True)
 class Links:
     """Builds resource URIs in one tree, for one namespace (None: the caller's own, implied)."""

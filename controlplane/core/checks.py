@@ -17,7 +17,7 @@ from controlplane.core.errors import InvalidInputError
 # A check: (field name, decoded value) -> the value to store; raises InvalidInputError.
 Check = Callable[[str, Any], Any]
 
-_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 # How deep a request body may nest. No create field nests deeper than 3 (a list of objects of
 # strings); the cap keeps every walk over a body (decoding, checking, storing) far from Python's
 # recursion limit, whatever the stack depth it starts at.
@@ -161,7 +161,7 @@ def path(field: str, value: Any) -> str:
 
 def domain(field: str, text: str, max_length: int = 253) -> str:
     """A DNS name (RFC 1123 labels separated by dots)."""
-    if len(text) > max_length or not all(_DNS_LABEL.fullmatch(p) for p in text.split(".")):
+    if len(text) > max_length or not all(DNS_LABEL.fullmatch(p) for p in text.split(".")):
         raise InvalidInputError(field, f"{text!r} is not a valid host or domain name")
     return text
 
@@ -220,18 +220,17 @@ def optional(check: Check) -> Check:
     return optional
 
 
-_TRUE = frozenset({"true", "1"})
-
-
-_FALSE = frozenset({"false", "0"})
+# The spellings of a query boolean, in lower case (the OpenAPI document lists them too).
+TRUE_WORDS = frozenset({"true", "1"})
+FALSE_WORDS = frozenset({"false", "0"})
 
 
 def parse_bool(field: str, raw: str) -> bool:
     """A query boolean as the SDKs send it: `true`/`false` (docs, GO) or `True`/`False` (Python),
     any case (docs/api.md §9.1 item 18)."""
     value = raw.strip().lower()
-    if value in _TRUE:
+    if value in TRUE_WORDS:
         return True
-    if value in _FALSE:
+    if value in FALSE_WORDS:
         return False
     raise InvalidInputError(field, f"must be true or false, got {raw!r}")

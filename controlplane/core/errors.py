@@ -25,8 +25,14 @@ class ControlPlaneError(Exception):
 
     @property
     def code(self) -> str:
-        """Kebab-cased class name, the stable machine-readable code sent with the sentence."""
-        return re.sub(r"(?<!^)(?=[A-Z])", "-", type(self).__name__).lower()
+        """The stable machine-readable code sent with the sentence (`error_code`)."""
+        return error_code(type(self))
+
+
+def error_code(cls: type[ControlPlaneError]) -> str:
+    """The kebab-cased class name: the wire code of every error of that class, known without
+    raising one (the OpenAPI document lists the codes each answer may carry)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", cls.__name__).lower()
 
 
 class NotFoundError(ControlPlaneError):

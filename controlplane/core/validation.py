@@ -62,18 +62,20 @@ CAPABILITIES = frozenset(
 # Docker's --security-opt keys; `no-new-privileges` may also stand alone.
 SECURITY_OPT_KEYS = ("no-new-privileges", "label", "apparmor", "seccomp", "systempaths")
 
-_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}")  # Docker's, with a length cap
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CPUSET = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
-_USER = re.compile(r"[^:\s]+(:[^:\s]+)?")
-_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+# The whole-value patterns (fullmatch) are public: the OpenAPI document states the same ones
+# (controlplane.api.openapi_schemas), so what it promises cannot drift from what is checked.
+NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}")  # Docker's, with a length cap
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+CPUSET = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
+USER_SPEC = re.compile(r"[^:\s]+(:[^:\s]+)?")
+MAC_ADDRESS = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 
 # Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
 _PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE = re.compile(
+IMAGE_REFERENCE = re.compile(
     rf"(?P<name>(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
     r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
@@ -122,7 +124,7 @@ def take_placement(values: dict[str, Any]) -> PlacementRequest:
 
 def default_name(image_name: str) -> str:
     """A container name derived from the image, as Tutum did: the last path part of the repo."""
-    match = _IMAGE.fullmatch(image_name)
+    match = IMAGE_REFERENCE.fullmatch(image_name)
     repo = match.group("name") if match else image_name
     candidate = re.sub(r"[^a-zA-Z0-9_.-]", "-", repo.rsplit("/", 1)[-1]).lstrip("_.-")
     return candidate or "container"
@@ -162,7 +164,7 @@ def _image_name(field: str, value: Any) -> str:
     255 characters, so it still fits the column). The length is checked before the pattern,
     which backtracks quadratically on a long enough string."""
     text = checks.at_most(field, checks.string(field, value), MAX_IMAGE_NAME)
-    match = _IMAGE.fullmatch(text)
+    match = IMAGE_REFERENCE.fullmatch(text)
     if not text or match is None or len(match.group("name")) > 255:
         raise InvalidInputError(field, f"{text!r} is not a valid image reference (repo[:tag])")
     if match.group("tag") is None and match.group("digest") is None:
@@ -176,7 +178,7 @@ def _name(field: str, value: Any) -> str | None:
     text = checks.string(field, value)
     if not 1 <= len(text) <= MAX_NAME_LENGTH:
         raise InvalidInputError(field, f"must be 1 to {MAX_NAME_LENGTH} characters long")
-    if not _NAME.fullmatch(text):
+    if not NAME.fullmatch(text):
         raise InvalidInputError(
             field,
             "may contain only letters, digits and _ . - and must start with a letter or digit",
@@ -209,7 +211,7 @@ def _memory_swap(field: str, value: Any) -> int | None:
 
 
 def _cpuset(field: str, text: str) -> str:
-    if not _CPUSET.fullmatch(checks.at_most(field, text, MAX_CPUSET)):
+    if not CPUSET.fullmatch(checks.at_most(field, text, MAX_CPUSET)):
         raise InvalidInputError(field, "must list CPUs like 0-2,4")
     for part in text.split(","):
         low, _, high = part.partition("-")
@@ -219,7 +221,7 @@ def _cpuset(field: str, text: str) -> str:
 
 
 def _user(field: str, text: str) -> str:
-    if not _USER.fullmatch(checks.at_most(field, text, MAX_USER)):
+    if not USER_SPEC.fullmatch(checks.at_most(field, text, MAX_USER)):
         raise InvalidInputError(field, "must be user or user:group (names or ids, no spaces)")
     return text
 
@@ -229,7 +231,7 @@ def _uts_name(field: str, text: str) -> str:
 
 
 def _mac_address(field: str, text: str) -> str:
-    if not _MAC.fullmatch(text):
+    if not MAC_ADDRESS.fullmatch(text):
         raise InvalidInputError(field, "must be six hex pairs separated by colons")
     if int(text[:2], 16) & 1:
         raise InvalidInputError(field, "must be a unicast address (even first octet)")
@@ -246,7 +248,7 @@ def _envvars(field: str, value: Any) -> list[dict[str, str]]:
     for where, item in entries:
         checks.keys(where, item, required={"key", "value"})
         key, val = item["key"], item["value"]
-        if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
+        if not isinstance(key, str) or not ENV_KEY.fullmatch(key):
             raise InvalidInputError(where, f"key {key!r} is not a valid variable name")
         if not isinstance(val, str):
             raise InvalidInputError(where, "value must be a string")
@@ -358,7 +360,7 @@ def _container_path(field: str, value: Any) -> str:
 
 def _volume_name(field: str, value: Any) -> str:
     text = checks.string(field, value)
-    if not _VOLUME_NAME.fullmatch(text):
+    if not VOLUME_NAME.fullmatch(text):
         raise InvalidInputError(
             field, "must be 2 to 128 letters, digits, _ . - starting with a letter or digit"
         )
