@@ -76,7 +76,9 @@ class RequestRefused(Exception):
         """The answer, as the API answers the same HTTP error (`controlplane.api.errors`):
         JSON `error` and `code`, the status name in lower case (docs/api.md §5.1)."""
         error = self.error
-        body = json.dumps({"error": error.description, "code": error.name.lower()}).encode()
+        body = json.dumps(
+            {"error": error.description, "code": error.name.lower()}, separators=(",", ":")
+        ).encode()
         head = (
             f"HTTP/1.1 {error.code} {error.name}\r\n"
             "Content-Type: application/json\r\n"
