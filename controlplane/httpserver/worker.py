@@ -7,7 +7,9 @@ hands it to a thread only when it is whole, the bytes given to gunicorn's parser
 memory. A thread never waits on a client's request, so slow clients cost a socket and a
 buffer each, not a thread. It takes over `ThreadWorker.enqueue_req`, which the stock worker
 calls for every request a thread is to serve: a new connection, one back from keep-alive, one
-with read-ahead left after the last request. Everything else is gunicorn's.
+with read-ahead left after the last request. A connection closed after its answer is drained in
+the poller too (`finish_request`), where the stock worker waits on it. Everything else is
+gunicorn's.
 
 A request must be whole within the read deadline, counted from when its connection was accepted
 or came back readable from keep-alive: past it the connection is closed, with a 408 if anything
@@ -51,6 +53,11 @@ from controlplane.httpserver.framing import (
 BODY_BUDGET = 16 * 1024 * 1024
 # The most one non-blocking read takes from a socket.
 RECV_BYTES = 64 * 1024
+# How long, and for how many bytes, a connection closed after its answer is drained for the
+# client's last bytes (gunicorn's close_graceful: RFC 9112 §9.6, so the answer is not cut by a
+# reset).
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,9 @@ class PrereadWorker(ThreadWorker):
         # In the order they were started, which is the order of their deadlines.
         self.reading: dict[TConn, _Pending] = {}
         self.reserved = 0
+        # Connections closed after their answer, drained until the client closes: their
+        # deadlines, in order too.
+        self.lingering: dict[TConn, float] = {}
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -112,10 +122,54 @@ class PrereadWorker(ThreadWorker):
                 conn.sock, selectors.EVENT_READ, partial(self._on_readable, pending)
             )
 
+    def finish_request(self, conn: TConn, fs: Any) -> None:
+        """As the stock worker's, but a connection that is done is closed in the poller.
+
+        The stock worker drains it for up to 2 s with a blocking read on the main loop
+        (`util.close_graceful`): a client that asks for `Connection: close` and then leaves its
+        end open would stall every other connection of the worker for 2 s each time."""
+        if fs.cancelled() or fs.exception() is not None or fs.result():
+            super().finish_request(conn, fs)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:  # closed already: a websocket the application closed itself
+            self._end_linger(conn)
+            return
+        conn.sock.setblocking(False)
+        self.lingering[conn] = time.monotonic() + LINGER_SECONDS
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn, 0))
+
+    def _drain(self, conn: TConn, drained: int, _sock: socket.socket) -> None:
+        try:
+            chunk = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        drained += len(chunk)
+        if not chunk or drained >= LINGER_BYTES:
+            self.poller.unregister(conn.sock)
+            self._end_linger(conn)
+        else:
+            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._drain, conn, drained))
+
+    def _end_linger(self, conn: TConn) -> None:
+        self.lingering.pop(conn, None)
+        self.nr_conns -= 1
+        util.close(conn.sock)
+
     def murder_pending(self) -> None:
-        """Close what the stock worker expires, then every request past its read deadline."""
+        """Close what the stock worker expires, every request past its read deadline, and every
+        connection that lingered long enough."""
         super().murder_pending()
         now = time.monotonic()
+        while self.lingering:
+            conn, deadline = next(iter(self.lingering.items()))
+            if deadline > now:
+                break
+            self.poller.unregister(conn.sock)
+            self._end_linger(conn)
         while self.reading:
             pending = next(iter(self.reading.values()))
             if pending.deadline > now:
