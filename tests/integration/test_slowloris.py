@@ -1,7 +1,8 @@
 """Slow clients against the real API process (`controlplane api`, controlplane.httpserver): 250
 connections that start a request and never finish it hold no worker thread, so REST requests and
 websocket streams from other clients are served while they are open, and the server closes them
-once the read deadline (2 s here) has passed."""
+once the read deadline (2 s here) has passed. Nor do 250 clients that leave their end open after
+an answer the server closes stall the worker's main loop."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.support.plane import Plane
 from tests.support.slowloris import (
     Opening,
     SlowAttack,
+    closing_request_left_open,
     dripped_head,
     half_request_line,
     kept_alive_then_partial,
@@ -36,6 +38,7 @@ OPENINGS = {
     "dripped-head": (dripped_head, True),
     "short-body": (short_body, False),
     "kept-alive-then-partial": (kept_alive_then_partial, False),
+    "closing-request-left-open": (closing_request_left_open, False),
 }
 
 
@@ -93,10 +96,11 @@ def test_a_connection_that_sends_nothing_is_closed_without_an_answer(api: str) -
         assert read_until_closed(sock) == b""
 
 
+@pytest.mark.parametrize("opening", [half_request_line, closing_request_left_open])
 def test_the_attack_connections_are_closed_by_the_server_after_the_deadline(
-    api: str,
+    api: str, opening: Opening
 ) -> None:
-    with SlowAttack(address(api), ATTACKERS, half_request_line) as running:
+    with SlowAttack(address(api), ATTACKERS, opening) as running:
         # Every connection is closed by the server once, then again as it is opened anew.
         wait_for(lambda: running.closed_by_server >= 2 * ATTACKERS, timeout=30, interval=0.2)
 

@@ -42,6 +42,12 @@ def kept_alive_then_partial(sock: socket.socket) -> None:
     sock.sendall(b"GET /api/v1/node/ HTTP/1.1\r\nHo")
 
 
+def closing_request_left_open(sock: socket.socket) -> None:
+    """A whole request that asks the server to close the connection after its answer, whose
+    client then neither reads the answer nor closes its end."""
+    sock.sendall(b"GET /api/v1/node/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+
 def dripped_head(sock: socket.socket) -> None:
     """The start of a head; `SlowAttack(drip=True)` then sends one more byte a second."""
     sock.sendall(DRIP_HEAD[:1])
