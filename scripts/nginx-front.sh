@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the shipped nginx front (docs/nginx/controlplane.conf) in the foreground, as it ships but
-# for its two local lines: the upstream's address and the listen address.
+# for its local lines: the upstream's address, the listen address and the access log's path.
 #
 #   scripts/nginx-front.sh DIR UPSTREAM LISTEN     e.g. /tmp/front 127.0.0.1:8000 127.0.0.1:8080
 #
@@ -24,6 +24,9 @@ mkdir -p "$dir"
 cp "$shipped" "$dir/controlplane.conf"
 replace_once "$dir/controlplane.conf" "    server 127.0.0.1:8000;" "    server $upstream;"
 replace_once "$dir/controlplane.conf" "    listen 80;" "    listen $listen;"
+replace_once "$dir/controlplane.conf" \
+  "    access_log /var/log/nginx/controlplane.access.log controlplane;" \
+  "    access_log $dir/access.log controlplane;"
 
 # nginx's workers run as `user`; as root that would be nobody, who cannot enter DIR.
 user=""
@@ -34,7 +37,7 @@ worker_processes 1;
 error_log $dir/error.log;
 events { worker_connections 1024; }
 http {
-    access_log $dir/access.log;
+    access_log off;  # the server logs to its own file
     client_body_temp_path $dir/client_body;
     proxy_temp_path $dir/proxy;
     fastcgi_temp_path $dir/fastcgi;
