@@ -21,7 +21,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
-from controlplane.app import create_app
+from controlplane.app import MAX_BODY_BYTES, create_app
 from controlplane.core.celeryconf import keep_task_payloads_out_of_logs, worker_argv
 from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
@@ -32,6 +32,7 @@ from controlplane.core.shutdown import run_worker
 from controlplane.db import enrollment, migrate, users
 from controlplane.db.engine import Database
 from controlplane.db.models import Node, User
+from controlplane.httpserver.worker import RequestLimits, preread_worker
 from controlplane.keyring import Keyring
 from controlplane.reporter.tasks import make_reporter
 from controlplane.serverlog import RedactingLogger
@@ -278,7 +279,8 @@ def stream_slots(threads: int) -> int:
     help="Threads per worker; three quarters of them may hold open websockets.",
 )
 def api(bind: str, workers: int, threads: int) -> None:
-    """Serve the REST API and the websocket streams with gunicorn (threaded workers)."""
+    """Serve the REST API and the websocket streams with gunicorn (threaded workers that read
+    each request in full before a thread takes it)."""
     settings = _settings()
     _secret_key(settings)
     migrate.upgrade(settings.database_url)
@@ -286,7 +288,10 @@ def api(bind: str, workers: int, threads: int) -> None:
         "bind": bind,
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        # A slow client holds a socket, never a thread (controlplane.httpserver).
+        "worker_class": preread_worker(
+            RequestLimits(read_timeout=settings.request_read_timeout, body_bytes=MAX_BODY_BYTES)
+        ),
         "accesslog": "-",
         # Query credentials and Authorization headers never reach the logs (docs/operations.md §8).
         "logger_class": RedactingLogger,

@@ -63,6 +63,10 @@ class Settings:
     creates_per_minute: int = 120
     # Websockets one user may hold open on one API process (api.websocket.StreamSlots).
     max_streams_per_user: int = 10
+    # Seconds a client has to send a whole request (head and body) once its connection is
+    # accepted or comes back from keep-alive; past it the connection is closed with a 408
+    # (controlplane.httpserver), so a slow client never holds a worker thread.
+    request_read_timeout: int = 10
     # The key node credentials are derived from; empty when not configured. Never in a repr.
     secret_key: str = field(default="", repr=False)
 
@@ -118,6 +122,9 @@ class Settings:
             ),
             max_streams_per_user=env_int(
                 env, PREFIX + "MAX_STREAMS_PER_USER", defaults.max_streams_per_user, 1
+            ),
+            request_read_timeout=env_int(
+                env, PREFIX + "REQUEST_READ_TIMEOUT", defaults.request_read_timeout, 1
             ),
             secret_key=_secret_key(env),
         )

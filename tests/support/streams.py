@@ -18,8 +18,8 @@ from tests.support.plane import Plane
 WAIT = 30  # seconds a socket read may block before the test fails
 
 
-def ws_url(plane: Plane, path: str) -> str:
-    return plane.base_url.replace("http://", "ws://", 1) + path
+def ws_url(plane: Plane, path: str, base_url: str | None = None) -> str:
+    return (base_url or plane.base_url).replace("http://", "ws://", 1) + path
 
 
 def auth_header(plane: Plane, username: str) -> dict[str, str]:
@@ -27,9 +27,13 @@ def auth_header(plane: Plane, username: str) -> dict[str, str]:
 
 
 @contextmanager
-def connect(plane: Plane, path: str, username: str | None = "alice") -> Iterator[Any]:
+def connect(
+    plane: Plane, path: str, username: str | None = "alice", *, base_url: str | None = None
+) -> Iterator[Any]:
+    """A websocket to the session's API, or to the server at `base_url` (another API, a
+    front)."""
     header = auth_header(plane, username) if username else {}
-    ws = websocket.create_connection(ws_url(plane, path), header=header, timeout=WAIT)
+    ws = websocket.create_connection(ws_url(plane, path, base_url), header=header, timeout=WAIT)
     try:
         yield ws
     finally:

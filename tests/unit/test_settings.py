@@ -19,6 +19,7 @@ INT_SETTINGS = [
     "CONTROLPLANE_MAX_PAGE_SIZE",
     "CONTROLPLANE_VISIBILITY_TIMEOUT",
     "CONTROLPLANE_MAX_STREAMS_PER_USER",
+    "CONTROLPLANE_REQUEST_READ_TIMEOUT",
 ]
 
 
@@ -32,6 +33,7 @@ def test_an_empty_environment_gives_the_defaults() -> None:
     assert settings.visibility_timeout == 3600
     assert settings.node_grace == 15
     assert settings.max_streams_per_user == 10
+    assert settings.request_read_timeout == 10
 
 
 def test_every_setting_can_be_overridden() -> None:
@@ -48,6 +50,7 @@ def test_every_setting_can_be_overridden() -> None:
             "CONTROLPLANE_ORPHANS": "report",
             "CONTROLPLANE_ORPHAN_GRACE": "5",
             "CONTROLPLANE_MAX_STREAMS_PER_USER": "3",
+            "CONTROLPLANE_REQUEST_READ_TIMEOUT": "2",
             "UNRELATED": "ignored",
         }
     )
@@ -63,6 +66,7 @@ def test_every_setting_can_be_overridden() -> None:
         orphans="report",
         orphan_grace=5,
         max_streams_per_user=3,
+        request_read_timeout=2,
     )
 
 
@@ -117,6 +121,7 @@ def test_a_malformed_integer_is_refused_naming_the_variable(name: str, raw: str)
         ("CONTROLPLANE_STOP_TIMEOUT", "-1"),
         ("CONTROLPLANE_VISIBILITY_TIMEOUT", "59"),
         ("CONTROLPLANE_MAX_STREAMS_PER_USER", "0"),
+        ("CONTROLPLANE_REQUEST_READ_TIMEOUT", "0"),
     ],
 )
 def test_an_integer_below_its_minimum_is_refused(name: str, raw: str) -> None:
