@@ -296,6 +296,9 @@ def api(bind: str, workers: int, threads: int) -> None:
         # Query credentials and Authorization headers never reach the logs (docs/operations.md §8).
         "logger_class": RedactingLogger,
         "graceful_timeout": 10,
+        # gunicorn's control socket (`gunicornc`) is one path per $HOME: two APIs on one host
+        # would share it. Workers and reloads are the operator's service manager's business.
+        "control_socket_disable": True,
     }
     _Server(settings, options).run()
 

@@ -73,19 +73,22 @@ class RequestRefused(Exception):
         self.error = error
 
     def response(self) -> bytes:
-        """The answer, as the API answers the same HTTP error (`controlplane.api.errors`):
-        JSON `error` and `code`, the status name in lower case (docs/api.md §5.1)."""
         error = self.error
-        body = json.dumps(
-            {"error": error.description, "code": error.name.lower()}, separators=(",", ":")
-        ).encode()
-        head = (
-            f"HTTP/1.1 {error.code} {error.name}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        return head.encode("latin-1") + body
+        return error_response(error.code or 400, error.name, error.description or error.name)
+
+
+def error_response(status: int, reason: str, message: str) -> bytes:
+    """A whole answer that closes the connection, as the API answers the same HTTP error
+    (`controlplane.api.errors`): JSON `error` and `code`, the status name in lower case
+    (docs/api.md §5.1)."""
+    body = json.dumps({"error": message, "code": reason.lower()}, separators=(",", ":")).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
 
 
 def timed_out(seconds: float) -> RequestRefused:

@@ -43,6 +43,7 @@ from controlplane.httpserver.framing import (
     Progress,
     RequestReader,
     RequestRefused,
+    error_response,
     head_cap,
     server_busy,
     timed_out,
@@ -98,6 +99,15 @@ class PrereadWorker(ThreadWorker):
         # Connections closed after their answer, drained until the client closes: their
         # deadlines, in order too.
         self.lingering: dict[TConn, float] = {}
+
+    def init_process(self) -> None:
+        # gunicorn answers what its parser refuses (a NUL in a header, a request line past
+        # limit_request_line ...) and an error that escapes the app with an HTML page, written
+        # by `util.write_error`, which `Worker.handle_error` looks up on every call. This
+        # process is the API's alone, so its errors are made JSON here, once, before any
+        # thread starts: every answer a client gets is JSON (docs/api.md §5.1).
+        util.write_error = write_json_error
+        super().init_process()
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -255,6 +265,11 @@ class PrereadWorker(ThreadWorker):
             self.poller.unregister(pending.conn.sock)
         except (KeyError, ValueError):
             pass  # it was never registered: completed from read-ahead
+
+
+def write_json_error(sock: socket.socket, status: int, reason: str, message: str) -> None:
+    """gunicorn's `util.write_error`, in the API's error format."""
+    util.write_nonblock(sock, error_response(status, reason, message or reason))
 
 
 def preread_worker(limits: RequestLimits) -> type[PrereadWorker]:
