@@ -31,7 +31,9 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def create_app(settings: Settings | None = None, **flask_config: object) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask("controlplane")
+    # No static folder: Flask's /static/<path> route would answer OPTIONS with an empty HTML
+    # page, and the API serves no files.
+    app = Flask("controlplane", static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         PROPAGATE_EXCEPTIONS=False,
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         ),
     )
     app.teardown_appcontext(close_db_session)
+    app.before_request(params.refuse_empty_segments)
     app.before_request(params.refuse_unstorable_query)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.
     app.register_error_handler(HTTPException, error_response)

@@ -11,6 +11,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, cast
 
 from flask import request
+from werkzeug.exceptions import NotFound
 
 from controlplane.api.base import services
 from controlplane.api.serializers import page_to_json
@@ -55,6 +56,14 @@ def json_body() -> dict[str, Any]:
         raise InvalidInputError("body", "must be a JSON object")
     document(body)
     return body
+
+
+def refuse_empty_segments() -> None:
+    """Before every request: a path with an empty segment (`//`) names nothing. Werkzeug would
+    otherwise match `/api/v1/container//` to the list, as routes take an optional trailing
+    slash, so a client that dropped an id would get an answer it did not ask for."""
+    if "//" in request.path:
+        raise NotFound()
 
 
 def refuse_unstorable_query() -> None:
