@@ -12,6 +12,7 @@ from flask import request
 from controlplane.api import params
 from controlplane.api.base import UserResource, db_session
 from controlplane.api.serializers import node_to_json
+from controlplane.core.lifecycle import NODE_STATE_FILTERS
 from controlplane.db import nodes
 from controlplane.db.models import Node
 
@@ -32,7 +33,7 @@ class NodeListResource(UserResource):
             db_session(),
             limit=limit,
             offset=offset,
-            state=args.get("state"),
+            state=params.query_choice("state", NODE_STATE_FILTERS),
             uuid=args.get("uuid"),
             uuid_prefix=args.get("uuid__startswith"),
         )

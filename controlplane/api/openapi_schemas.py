@@ -190,7 +190,7 @@ def container_create() -> Schema:
         "entrypoint": command,
         "container_envvars": _create_envvars(),
         "container_ports": _create_ports(),
-        "labels": _labels(),
+        "labels": nullable(_labels()),
         "working_dir": nullable({"anyOf": [{"const": ""}, _PATH]}),
         "memory": nullable(_MEMORY),
         "memory_swap": nullable({"anyOf": [{"const": validation.UNLIMITED_SWAP}, _MEMORY]}),

@@ -127,3 +127,8 @@ class NodeState(StrEnum):
     DEPLOYED = "Deployed"
     # No heartbeat within the grace period: nothing is placed on it and actions are refused.
     UNREACHABLE = "Unreachable"
+
+
+# What a node list's `state` filter takes: the states above, and the old API's others, which no
+# node here is ever in (a filter on one lists nothing); anything else is a 400.
+NODE_STATE_FILTERS = (*(s.value for s in NodeState), "Upgrading", "Terminating", "Terminated")

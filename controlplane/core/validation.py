@@ -260,6 +260,8 @@ def _envvars(field: str, value: Any) -> list[dict[str, str]]:
 
 
 def _labels(field: str, value: Any) -> dict[str, str]:
+    if value is None:  # the default, as null is for every other field
+        return {}
     if not isinstance(value, dict):
         raise InvalidInputError(field, "must be an object of string keys to string values")
     _refuse_too_many(field, len(value), MAX_LABELS, "labels")

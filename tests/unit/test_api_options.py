@@ -236,3 +236,10 @@ def test_a_query_boolean_that_is_not_one_is_refused(app: Flask, raw: str) -> Non
         with pytest.raises(InvalidInputError) as refused:
             params.query_bool("reuse_volumes", True)
     assert refused.value.field == "reuse_volumes"
+
+
+def test_null_labels_are_the_default_as_null_is_for_every_field(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    created = create(client, account, labels=None)
+    assert created["labels"] == {}

@@ -44,6 +44,9 @@ def test_node_list_filters_by_uuid_prefix_uuid_and_state(
         assert listed(client, account, url, state="Deployed") == [FIRST, SECOND, THIRD]
         assert listed(client, account, url, state="Terminated") == []
         assert listed(client, account, url, unknown="ignored") == [FIRST, SECOND, THIRD]
+        bogus = client.get(url, headers=account.headers, query_string={"state": "Deployd"})
+        assert bogus.status_code == 400
+        assert bogus.get_json()["field"] == "state"
 
 
 def test_node_list_pages_keep_the_filter(
