@@ -2,7 +2,7 @@
 (docs/api.md §11), so a client or a fuzzer can read the contract before it has a key.
 
 It is rendered from the operations of `openapi_operations` and the schemas of `openapi_schemas`
-with the serving app's own settings (page sizes, body limit, static route), so it describes the
+with the serving app's own settings (page sizes, body limit), so it describes the
 server it comes from. tests/unit/test_openapi.py checks it against the app's `url_map` and
 against real answers: a route added or changed without it fails there.
 
@@ -37,7 +37,7 @@ from controlplane.api.params import MAX_LOG_TAIL, MAX_OFFSET
 from controlplane.api.trees import tree_of
 from controlplane.core import errors
 from controlplane.core.errors import error_code
-from controlplane.core.lifecycle import ActionState, NodeState, State
+from controlplane.core.lifecycle import NODE_STATE_FILTERS, ActionState, State
 from controlplane.settings import Settings
 
 JSON = "application/json"
@@ -52,7 +52,8 @@ The container API of Tutum and Docker Cloud as this control plane serves it (doc
   (415; an empty body is an empty object).
 - Strings must hold no NUL and no lone surrogate (400). Patterns match the whole value.
 - A 500 is a bug; its body is `InternalError`. `x-unserved` gives what an unserved path (404)
-  or method (405, OPTIONS included) answers.
+  or method (405, OPTIONS included) answers; `x-server` what the HTTP server answers any
+  request it refuses before routing (its `code` the status name: `bad request` ...).
 - A websocket handshake on a path with a 101 answer is the stream; each text frame is the JSON
   object of the answer's `x-frames`."""
 
@@ -92,7 +93,19 @@ def build_document(app: Flask) -> dict[str, Any]:
             "path": {"$ref": "#/components/responses/NotFound"},
             "method": {"$ref": "#/components/responses/MethodNotAllowed"},
         },
+        "x-server": {
+            str(status): error_answer(status, [HTTP_STATUS_CODES[status].lower()])
+            for status in SERVER_STATUSES
+        },
     }
+
+
+# What the HTTP server itself answers, to any request, before routing (controlplane.httpserver):
+# a head it cannot parse (400), a request not whole within the read deadline (408), a
+# Transfer-Encoding (411), a declared body over the limit (413), a request line or head over
+# gunicorn's limits (414, 431), a poller out of room for bodies (503). The `code` is the
+# status's name in lower case.
+SERVER_STATUSES = (400, 408, 411, 413, 414, 431, 503)
 
 
 SECURITY_SCHEMES = {
@@ -115,7 +128,7 @@ SECURITY_SCHEMES = {
 
 
 def template(rule: str) -> str:
-    """A Flask rule as an OpenAPI path template: `<path:filename>` is `{filename}`."""
+    """A Flask rule as an OpenAPI path template: `<uuid>` is `{uuid}`."""
     return _RULE_ARGUMENT.sub(r"{\1}", rule)
 
 
@@ -173,10 +186,7 @@ def success_answers(op: Operation, action_header: str) -> dict[str, Any]:
     if op.status == 101 or op.status >= 400:
         return answers
     answer: dict[str, Any] = {"description": HTTP_STATUS_CODES[op.status]}
-    if op.json:
-        answer["content"] = {JSON: {"schema": ref(op.schema) if op.schema else {"type": "object"}}}
-    else:
-        answer["headers"] = {"Allow": {"required": True, "schema": {"type": "string"}}}
+    answer["content"] = {JSON: {"schema": ref(op.schema) if op.schema else {"type": "object"}}}
     if op.accepted:
         answer["headers"] = {
             action_header: {
@@ -235,26 +245,23 @@ def parameters(settings: Settings) -> dict[str, Any]:
     def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
         return {"name": name, "in": "query", "schema": schema, "description": description}
 
-    def state(states: list[str], *, checked: bool) -> dict[str, Any]:
-        if checked:
-            return query("state", {"enum": states}, "exactly this state; any other is a 400")
-        return query("state", {"type": "string", "examples": states}, "exactly this state")
+    def state(states: list[str]) -> dict[str, Any]:
+        return query("state", {"enum": states}, "exactly this state; any other is a 400")
 
     text = {"type": "string"}
     date = "a bound, in ISO 8601 or the API's own date form; anything else is a 400"
     return {
         "path_uuid": path("uuid", "^[^/]+$", "the object's uuid; anything else is a 404"),
         "path_namespace": path("namespace", "^[^/]+$", "the caller's user name; another is a 404"),
-        "path_filename": path("filename", "^.+$", "a file name"),
         "limit": query(
             "limit",
             {**integer(1, settings.max_page_size), "default": settings.page_size},
             "objects per page; a page past its byte budget is cut short (docs/api.md §3.1)",
         ),
         "offset": query("offset", {**integer(0, MAX_OFFSET), "default": 0}, "objects to skip"),
-        "container_state": state([s.value for s in State], checked=True),
-        "action_state": state([s.value for s in ActionState], checked=True),
-        "node_state": state([s.value for s in NodeState], checked=False),
+        "container_state": state([s.value for s in State]),
+        "action_state": state([s.value for s in ActionState]),
+        "node_state": state(list(NODE_STATE_FILTERS)),
         "tail": query("tail", integer(0, MAX_LOG_TAIL), "only the last lines; all when absent"),
         "follow": query("follow", query_bool(), "streams only: keep following (default true)"),
         "reuse_volumes": query("reuse_volumes", query_bool(), "keep the volumes (default true)"),

@@ -70,8 +70,6 @@ class Operation:
     frames: str | None = None
     # Whether the operationId names the tree it is in (`tutum_`, `dockercloud_ns_`).
     in_tree: bool = True
-    # A JSON body is answered on success (not by Flask's automatic OPTIONS).
-    json: bool = True
 
 
 def _action(name: str, summary: str, more: Codes | None = None) -> Operation:
@@ -209,24 +207,6 @@ DOCKERCLOUD_EVENTS = Operation(
 # 401, so the Tutum events stream opens without credentials.
 TUTUM_EVENTS = replace(DOCKERCLOUD_EVENTS, security=[*STREAM_SECURITY, {}], frames="TutumEvent")
 DOCUMENT = Operation("openapi_document", "This document", 200, None, security=None, in_tree=False)
-STATIC = Operation(
-    "static_file",
-    "Flask's static files route: the package has no static files, so every file is a 404",
-    404,
-    None,
-    {404: (NOT_FOUND,)},
-    security=None,
-    in_tree=False,
-)
-STATIC_OPTIONS = Operation(
-    "static_file_options",
-    "Flask's automatic OPTIONS answer on the static route: 200 with an empty non-JSON body",
-    200,
-    None,
-    security=None,
-    in_tree=False,
-    json=False,
-)
 
 
 def path_table(app: Flask) -> list[tuple[list[str], dict[str, Operation]]]:
@@ -250,8 +230,4 @@ def path_table(app: Flask) -> list[tuple[list[str], dict[str, Operation]]]:
         (list(DOCKERCLOUD_EVENTS_STREAMS), {"get": DOCKERCLOUD_EVENTS}),
         ([OPENAPI_PATH], {"get": DOCUMENT}),
     ]
-    # Flask's own route, there unless the app is made without a static folder.
-    if app.has_static_folder:
-        static = f"{app.static_url_path}/<path:filename>"
-        table.append(([static], {"get": STATIC, "options": STATIC_OPTIONS}))
     return table

@@ -27,12 +27,15 @@ def validate_answer(
     path the API does not serve) and `body` (the decoded JSON, None for no body) matches the
     schema documented for that status.
 
-    A path or method that is not served has the answers of the document's `x-unserved`.
+    A path or method that is not served has the answers of the document's `x-unserved`; any
+    request may have one of `x-server`, the HTTP server's own refusals.
 
     Raises:
         AssertionError: the status is not documented, or a body is missing or unexpected.
         jsonschema.ValidationError: the body does not match the documented schema.
     """
+    if _from_server(document, status, body):
+        return
     pointer, answer = _documented_answer(document, method.lower(), path_template, status)
     content = answer.get("content", {}).get("application/json")
     if content is None:
@@ -44,6 +47,16 @@ def validate_answer(
     )
     schema_uri = f"{DOCUMENT_URI}#{quote(pointer + '/content/application~1json/schema')}"
     Draft202012Validator({"$ref": schema_uri}, registry=registry).validate(body)
+
+
+def _from_server(document: dict[str, Any], status: int, body: Any) -> bool:
+    """Whether the answer is one of the HTTP server's own (`x-server`): that status, with the
+    code the server gives it."""
+    answer = document.get("x-server", {}).get(str(status))
+    if answer is None or not isinstance(body, dict):
+        return False
+    codes = answer["content"]["application/json"]["schema"]["properties"]["code"]["enum"]
+    return body.get("code") in codes and isinstance(body.get("error"), str)
 
 
 def _documented_answer(
