@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
         ),
     )
     app.teardown_appcontext(close_db_session)
-    app.before_request(params.refuse_empty_segments)
+    app.before_request(params.refuse_unservable_path)
     app.before_request(params.refuse_unstorable_query)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.
     app.register_error_handler(HTTPException, error_response)

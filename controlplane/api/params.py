@@ -58,18 +58,23 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def refuse_empty_segments() -> None:
-    """Before every request: a path with an empty segment (`//`) names nothing. Werkzeug would
-    otherwise match `/api/v1/container//` to the list, as routes take an optional trailing
-    slash, so a client that dropped an id would get an answer it did not ask for."""
-    if "//" in request.path:
+def refuse_unservable_path() -> None:
+    """Before every request: a path with an empty segment (`//`) or a NUL (`%00`) names
+    nothing, so it is a 404. Werkzeug would otherwise match `/api/v1/container//` to the list,
+    as routes take an optional trailing slash (a client that dropped an id would get an answer
+    it did not ask for), and look a NUL up as a uuid or a namespace, which PostgreSQL refuses
+    in text, as a 500. What routing itself refused (an unknown path, a 405) keeps its answer."""
+    if request.routing_exception is None and ("//" in request.path or "\x00" in request.path):
         raise NotFound()
 
 
 def refuse_unstorable_query() -> None:
-    """Before every request: a query parameter with a NUL (`%00`) is a 400 naming it, since a
-    filter holding one would fail on PostgreSQL, which refuses NUL in text, as a 500. (Werkzeug
-    decodes the query with replacement characters, so no surrogate gets this far.)"""
+    """Before every request that routing accepted: a query parameter with a NUL (`%00`) is a
+    400 naming it, since a filter holding one would fail on PostgreSQL, which refuses NUL in
+    text, as a 500. (Werkzeug decodes the query with replacement characters, so no surrogate
+    gets this far.)"""
+    if request.routing_exception is not None:
+        return
     for name, value in request.args.items(multi=True):
         storable(name, name)
         storable(name, value)

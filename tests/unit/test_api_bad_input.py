@@ -118,10 +118,6 @@ def test_a_write_method_on_a_stream_path_is_a_json_405(
         "/api/v1//container/",
         "//api/v1/container/",
         "/api/app//v1/container/",
-        # a dropped id: not the list, which a trailing slash more would otherwise reach
-        "/api/v1/container//",
-        f"/api/v1/container/{UNKNOWN_UUID}//",
-        "/api/audit/v1/action//",
     ],
 )
 def test_a_path_with_a_double_slash_is_a_json_404_not_a_redirect(
@@ -194,3 +190,31 @@ def test_an_action_endpoint_stores_a_body_it_does_not_read(
     )
     assert_error(response, 503)
     assert response.get_json()["code"] == "broker-unavailable-error"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        # a dropped id: not the list, which a trailing slash more would otherwise reach
+        ("GET", "/api/v1/container//"),
+        ("GET", f"/api/v1/container/{UNKNOWN_UUID}//"),
+        ("GET", "/api/audit/v1/action//"),
+        # a NUL names no object and no namespace (PostgreSQL refuses it in text: a 500)
+        ("GET", "/api/v1/container/a%00b/"),
+        ("DELETE", "/api/v1/container/a%00b/"),
+        ("GET", "/api/app/v1/%00/container/"),
+        ("POST", "/api/app/v1/alice/container/%00/stop/"),
+        ("POST", "/api/v1/action/%00/cancel/"),
+    ],
+)
+def test_a_path_with_an_empty_segment_or_a_nul_names_nothing(
+    client: FlaskClient, account: Account, method: str, path: str
+) -> None:
+    assert_error(client.open(path, method=method, headers=account.headers), 404)
+
+
+def test_routing_answers_first_an_unserved_method_with_a_bad_query_is_a_405(
+    client: FlaskClient, account: Account
+) -> None:
+    assert_error(client.patch(f"{CONTAINERS}?state=%00", headers=account.headers), 405)
+    assert_error(client.get("/api/v1/nothing/?state=%00", headers=account.headers), 404)
