@@ -51,8 +51,9 @@ The container API of Tutum and Docker Cloud as this control plane serves it (doc
 - A body, where one is read, is at most {max_body} bytes (413), JSON sent as application/json
   (415; an empty body is an empty object).
 - Strings must hold no NUL and no lone surrogate (400). Patterns match the whole value.
-- A 500 is a bug; its body is `InternalError`. `x-unserved` gives what an unserved path (404)
-  or method (405, OPTIONS included) answers; `x-server` what the HTTP server answers any
+- A 500 is a bug; its body is `InternalError`. `x-unserved` gives what an unserved path (404;
+  a path with an empty segment or a NUL is one, whatever the method) or method (405, OPTIONS
+  included) answers; `x-server` what the HTTP server answers any
   request it refuses before routing (its `code` the status name: `bad request` ...).
 - A websocket handshake on a path with a 101 answer is the stream; each text frame is the JSON
   object of the answer's `x-frames`."""
@@ -135,7 +136,8 @@ def template(rule: str) -> str:
 def operation_object(op: Operation, rule: str) -> dict[str, Any]:
     """The OpenAPI operation of `op` on `rule`, with the answers its kind adds: 400 for a NUL
     in the query (every route), 401 where credentials are needed, the namespace's 404 on a
-    namespaced path, and the stream slots' 429 and 503 on a stream."""
+    namespaced path, the plain 404 of a NUL in a path segment, and the stream slots' 429 and
+    503 on a stream."""
     tree = tree_of(rule)
     namespaced = "<namespace>" in rule
     codes: dict[int, list[str]] = {status: list(found) for status, found in op.errors.items()}
@@ -144,6 +146,9 @@ def operation_object(op: Operation, rule: str) -> dict[str, Any]:
         added.append((401, UNAUTHENTICATED))
     if namespaced:
         added.append((404, error_code(errors.NamespaceNotFoundError)))
+    if _RULE_ARGUMENT.search(rule):
+        # A path segment with a NUL names nothing (api.params.refuse_unservable_path).
+        added.append((404, NOT_FOUND))
     if op.frames is not None:
         added += [
             (429, error_code(errors.UserStreamCapacityError)),

@@ -63,8 +63,8 @@ def refuse_unservable_path() -> None:
     nothing, so it is a 404. Werkzeug would otherwise match `/api/v1/container//` to the list,
     as routes take an optional trailing slash (a client that dropped an id would get an answer
     it did not ask for), and look a NUL up as a uuid or a namespace, which PostgreSQL refuses
-    in text, as a 500. What routing itself refused (an unknown path, a 405) keeps its answer."""
-    if request.routing_exception is None and ("//" in request.path or "\x00" in request.path):
+    in text, as a 500. Whatever the method: such a path is not served, so not a 405 either."""
+    if "//" in request.path or "\x00" in request.path:
         raise NotFound()
 
 

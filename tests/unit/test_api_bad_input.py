@@ -199,6 +199,7 @@ def test_an_action_endpoint_stores_a_body_it_does_not_read(
         ("GET", "/api/v1/container//"),
         ("GET", f"/api/v1/container/{UNKNOWN_UUID}//"),
         ("GET", "/api/audit/v1/action//"),
+        ("DELETE", "/api/v1/container//"),
         # a NUL names no object and no namespace (PostgreSQL refuses it in text: a 500)
         ("GET", "/api/v1/container/a%00b/"),
         ("DELETE", "/api/v1/container/a%00b/"),
