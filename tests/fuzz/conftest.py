@@ -35,6 +35,7 @@ def target(
     from controlplane.db.engine import Database
     from tests.fuzz.target import Target, seed_victim
     from tests.support import postgres
+    from tests.support.api import answers
     from tests.support.plane import command, enroll
     from tests.support.processes import Service, free_port
     from tests.support.redis_server import RedisServer
@@ -82,7 +83,7 @@ def target(
             node_uuid=node_uuid,
             database=database,
         )
-        wait_for(running.answers, timeout=60, interval=0.2)
+        wait_for(lambda: answers(running.base_url), timeout=60, interval=0.2)
         seed_victim(running)
         yield running
     finally:

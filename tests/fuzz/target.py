@@ -44,13 +44,6 @@ class Target:
             self.sessions[username] = session
         return self.sessions[username]
 
-    def answers(self) -> bool:
-        try:
-            requests.get(self.base_url + "/api/v1/node/", timeout=5)
-        except requests.ConnectionError:
-            return False
-        return True
-
     def create(self, username: str, **fields: Any) -> dict[str, Any]:
         fields.setdefault("image_name", IMAGE)
         response = self.session(username).post(

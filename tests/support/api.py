@@ -68,3 +68,12 @@ class ApiClient:
             return body if body["state"] in ("Success", "Failed") else None
 
         return dict(wait_for(finished, timeout))
+
+
+def answers(base_url: str) -> bool:
+    """Whether an API at `base_url` answers HTTP at all (any status): up, for a wait."""
+    try:
+        requests.get(base_url + "/api/v1/node/", timeout=5)
+    except requests.ConnectionError:
+        return False
+    return True

@@ -8,8 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import requests
-
+from tests.support.api import answers
 from tests.support.locations import ROOT
 from tests.support.processes import free_port, terminate
 from tests.support.waiting import wait_for
@@ -30,15 +29,11 @@ def nginx_front(directory: Path, upstream: str) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     try:
 
-        def answers() -> bool:
+        def front_answers() -> bool:
             assert process.poll() is None, (directory / "front.log").read_text()
-            try:
-                requests.get(base_url + "/api/v1/node/", timeout=5)
-            except requests.ConnectionError:
-                return False
-            return True
+            return answers(base_url)
 
-        wait_for(answers, timeout=30, interval=0.1)
+        wait_for(front_answers, timeout=30, interval=0.1)
         yield base_url
     finally:
         terminate(process, 15)

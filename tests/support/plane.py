@@ -24,7 +24,7 @@ from controlplane.db.engine import Database
 from controlplane.dispatch import Dispatcher
 from controlplane.keyring import Keyring
 from controlplane.settings import Settings
-from tests.support.api import ApiClient
+from tests.support.api import ApiClient, answers
 from tests.support.containers import remove_node_containers
 from tests.support.locations import BIN, DOCKER_URL, REDIS_URL
 from tests.support.processes import Service, free_port
@@ -82,15 +82,7 @@ class Plane:
             self.state_dir,
         )
         base_url = f"http://127.0.0.1:{port}"
-
-        def answers() -> bool:
-            try:
-                requests.get(base_url + "/api/v1/node/", timeout=5)
-            except requests.ConnectionError:
-                return False
-            return True
-
-        wait_for(answers, timeout=60, interval=0.2)
+        wait_for(lambda: answers(base_url), timeout=60, interval=0.2)
         return base_url
 
 
