@@ -23,6 +23,7 @@ from tests.support.invariants import CONVERGENCE
 
 if TYPE_CHECKING:
     import docker
+    from celery import Celery
 
     from tests.support.api import ApiClient
     from tests.support.daemons import ExtraNode
@@ -38,6 +39,18 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def raw(broker: RedisServer) -> Iterator[Celery]:
+    """A plain Celery client on the fault plane's broker (`tests.support.broker.raw_client`),
+    closed after the test: its pooled broker connections would otherwise be left to the
+    garbage collector, whose ResourceWarning then fails whichever test it runs in."""
+    from tests.support.broker import raw_client
+
+    client = raw_client(broker.url)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="module")

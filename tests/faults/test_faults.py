@@ -16,6 +16,7 @@ import uuid as uuid_lib
 
 import docker
 import pytest
+from celery import Celery
 from sqlalchemy import select
 
 from controlplane.core import signing
@@ -32,7 +33,7 @@ from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import Database
 from controlplane.db.models import User
 from tests.support.api import ApiClient
-from tests.support.broker import raw_client, redeliver_unacked, wait_broker_idle
+from tests.support.broker import redeliver_unacked, wait_broker_idle
 from tests.support.containers import SERVER, STUBBORN, action_of, docker_containers, running
 from tests.support.invariants import wait_converged
 from tests.support.plane import Plane
@@ -138,7 +139,11 @@ def test_agent_killed_mid_start_burst_then_the_user_terminates_and_nothing_comes
 
 
 def test_a_start_delivered_after_the_user_terminated_never_brings_the_container_back(
-    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+    fault_plane: Plane,
+    carol: ApiClient,
+    broker: RedisServer,
+    docker_client: docker.DockerClient,
+    raw: Celery,
 ) -> None:
     created = carol.create(name="revenant", run_command=SERVER)
     start = action_of(carol.act(created["uuid"], "start"))
@@ -146,7 +151,6 @@ def test_a_start_delivered_after_the_user_terminated_never_brings_the_container_
     action_of(carol.act(created["uuid"], "terminate"))
     carol.wait_state(created["uuid"], "Terminated")
 
-    raw = raw_client(broker.url)
     late = start_of(created, action_uuid=start)
     raw.send_task(
         TASK_START, kwargs={"operation": late.to_dict()}, queue=node_queue(fault_plane.node_uuid)
@@ -159,7 +163,11 @@ def test_a_start_delivered_after_the_user_terminated_never_brings_the_container_
 
 
 def test_forged_tasks_never_run_whatever_options_they_carry(
-    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+    fault_plane: Plane,
+    carol: ApiClient,
+    broker: RedisServer,
+    docker_client: docker.DockerClient,
+    raw: Celery,
 ) -> None:
     """Unsealed, sealed with a made-up key, and sealed by the control plane for another node:
     the agent runs none of them, whatever they ask."""
@@ -184,7 +192,6 @@ def test_forged_tasks_never_run_whatever_options_they_carry(
     other_node, _ = fault_plane.enroll(f"other-{uuid_lib.uuid4().hex[:6]}")
     other_key = fault_plane.dispatcher().keyring.key(other_node)
     assert other_key is not None
-    raw = raw_client(broker.url)
     for task, operation in ((TASK_START, forged_start), (TASK_STOP, forged_stop)):
         body = {"operation": operation.to_dict()}
         subject = f"{signing.TO_NODE}:{task}"

@@ -12,6 +12,7 @@ from typing import Any
 
 import docker
 import pytest
+from celery import Celery
 
 from controlplane.core import signing
 from controlplane.core.messages import (
@@ -28,7 +29,7 @@ from controlplane.core.messages import (
 )
 from controlplane.core.signing import NodeToken
 from tests.support.api import ApiClient
-from tests.support.broker import raw_client, wait_broker_idle
+from tests.support.broker import wait_broker_idle
 from tests.support.containers import SERVER, action_of, running
 from tests.support.invariants import wait_converged
 from tests.support.plane import Plane
@@ -93,8 +94,8 @@ def test_unsealed_forged_and_stale_reports_change_nothing(
     broker: RedisServer,
     docker_client: docker.DockerClient,
     target: dict[str, Any],
+    raw: Celery,
 ) -> None:
-    raw = raw_client(broker.url)
     node = fault_plane.node_uuid
     body = {"report": stopped_report(target, node)}
     forger = NodeToken(node_uuid=node, key=b"f" * 32)
@@ -120,11 +121,11 @@ def test_a_replayed_message_is_refused_once_its_first_delivery_was_applied(
     broker: RedisServer,
     docker_client: docker.DockerClient,
     target: dict[str, Any],
+    raw: Celery,
 ) -> None:
     """A copy of a real heartbeat (which the agent sealed) is applied once; any copy sent
     again, as a new task, is a replay."""
     kwargs = sealed_as(node_token(fault_plane), TASK_REPORT_NODE, heartbeat(fault_plane.node_uuid))
-    raw = raw_client(broker.url)
     raw.send_task(TASK_REPORT_NODE, kwargs=kwargs, queue=REPORTER_QUEUE)
     wait_broker_idle(broker.client(), fault_plane)
     raw.send_task(TASK_REPORT_NODE, kwargs=kwargs, queue=REPORTER_QUEUE)
@@ -138,6 +139,7 @@ def test_a_second_nodes_credential_cannot_speak_for_the_first_node(
     broker: RedisServer,
     docker_client: docker.DockerClient,
     target: dict[str, Any],
+    raw: Celery,
 ) -> None:
     """A real, enrolled node (its agent never runs) seals with its own key: reports naming the
     first node, a report about the first node's container in its own name, a relist claiming
@@ -148,7 +150,6 @@ def test_a_second_nodes_credential_cannot_speak_for_the_first_node(
     victim = fault_plane.node_uuid
     idle = carol.create(name="idle")
     start = action_of(carol.act(idle["uuid"], "start"))
-    raw = raw_client(broker.url)
     sends = [
         (TASK_REPORT_CONTAINER, {"report": stopped_report(target, victim)}, REPORTER_QUEUE),
         (TASK_REPORT_CONTAINER, {"report": stopped_report(target, rogue_uuid)}, REPORTER_QUEUE),
@@ -185,13 +186,16 @@ def test_a_second_nodes_credential_cannot_speak_for_the_first_node(
 
 
 def test_a_revoked_node_is_heard_no_more(
-    fault_plane: Plane, carol: ApiClient, broker: RedisServer, docker_client: docker.DockerClient
+    fault_plane: Plane,
+    carol: ApiClient,
+    broker: RedisServer,
+    docker_client: docker.DockerClient,
+    raw: Celery,
 ) -> None:
     name = f"revoked-{uuid_lib.uuid4().hex[:6]}"
     node_uuid, text = fault_plane.enroll(name)
     token = NodeToken.parse(text)
     beat = heartbeat(node_uuid)
-    raw = raw_client(broker.url)
     raw.send_task(
         TASK_REPORT_NODE, kwargs=sealed_as(token, TASK_REPORT_NODE, beat), queue=REPORTER_QUEUE
     )
