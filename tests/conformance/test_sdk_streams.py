@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import traceback
 from typing import Any
 
 import pytest
+import websocket
 
 from tests.conformance.sdk import Sdk, basic
 from tests.support.plane import Plane
@@ -39,8 +41,19 @@ class StopStream(BaseException):
 def run_until_stopped(stream: Any) -> None:
     try:
         stream.run_forever()
-    except StopStream:
-        pass
+    except StopStream as stop:
+        close_sockets_of(stop)
+
+
+def close_sockets_of(stop: StopStream) -> None:
+    """Close the websocket the SDK's loop was reading when `stop` ended it. The loop keeps its
+    WebSocketApp in a local, and a BaseException skips websocket-client's own teardown: left
+    open, the socket lives on with the app's ping thread and meets the garbage collector in
+    some later test, whose ResourceWarning then fails that test."""
+    for frame, _ in traceback.walk_tb(stop.__traceback__):
+        for value in frame.f_locals.values():
+            if isinstance(value, websocket.WebSocketApp):
+                value.close()
 
 
 def test_logs_arrive_as_raw_frames_with_their_stream_and_the_call_returns(sdk: Sdk) -> None:
