@@ -171,13 +171,29 @@ synchronous_commit = off
 CONF
 }
 
-# Starts the cluster unless it answers; creates it first when it does not exist. A killed
-# postmaster leaves postmaster.pid, which postgres itself sees through (the pid is gone).
+# A killed postmaster leaves its lock files, postmaster.pid and the socket's, each naming its
+# pid. postgres sees through them when that pid is gone, but refuses to start while it names a
+# live process, as it does while the killed postmaster is a zombie nobody reaped, or once pids
+# are reused (a machine restarted): only a live postgres keeps them.
+clear_stale_postgres_locks() {
+  local file pid
+  for file in "$CP_PG_DIR/data/postmaster.pid" "$CP_PG_DIR/run/.s.PGSQL.$CP_PG_PORT.lock"; do
+    [[ -f "$file" ]] || continue
+    pid="$(head -1 "$file")"
+    if ! pid_alive "$pid" || [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" != postgres ]]; then
+      say "removing stale $file"
+      rm -f "$file"
+    fi
+  done
+}
+
+# Starts the cluster unless it answers; creates it first when it does not exist.
 ensure_postgres() {
   local bin i
   bin="$(pg_bin)"
   pg_ready "$bin" && return
   [[ -f "$CP_PG_DIR/data/PG_VERSION" && -f "$CP_PG_DIR/password" ]] || init_postgres "$bin"
+  clear_stale_postgres_locks
   mkdir -p "$CP_LOG_DIR"
   touch "$CP_LOG_DIR/postgres-test.log" && chown postgres:postgres "$CP_LOG_DIR/postgres-test.log"
   say "starting the test PostgreSQL on 127.0.0.1:$CP_PG_PORT (log: $CP_LOG_DIR/postgres-test.log)"
