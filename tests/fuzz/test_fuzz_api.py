@@ -104,6 +104,20 @@ def report(violations: list[tuple[Call, str]]) -> str:
     )
 
 
+def seeded(examples: int) -> settings:
+    """The same `examples` requests every run. Every example runs to the end and every
+    violation is kept, so one run's figures count them all; the examples are drawn, not shrunk
+    (each is a plain request to replay)."""
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def test_no_request_breaks_the_api_or_crosses_tenants(
     target: Target, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -111,16 +125,7 @@ def test_no_request_breaks_the_api_or_crosses_tenants(
     statuses: collections.Counter[int] = collections.Counter()
     violations: list[tuple[Call, str]] = []
 
-    # Every example runs to the end and every violation is kept, so one run's figures count
-    # them all; the examples are drawn, not shrunk (each is a plain request to replay).
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @seeded(EXAMPLES)
     @given(call=calls(document, target.own_uuids, target.victim_uuids))
     def fuzz(call: Call) -> None:
         before = target.snapshot()
@@ -151,14 +156,7 @@ def test_accepted_writes_store_hostile_headers_and_bodies(target: Target) -> Non
     document = fetch_document(target)
     violations: list[tuple[Call, str]] = []
 
-    @settings(
-        max_examples=WRITES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @seeded(WRITES)
     @given(data=st.data())
     def fuzz(data: st.DataObject) -> None:
         call = data.draw(writing_calls(target.create("alice")["uuid"]))
