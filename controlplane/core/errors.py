@@ -47,6 +47,14 @@ class ActionNotFoundError(NotFoundError):
     template = "action {ident} not found"
 
 
+class ServiceNotFoundError(NotFoundError):
+    template = "service {ident} not found"
+
+
+class StackNotFoundError(NotFoundError):
+    template = "stack {ident} not found"
+
+
 class NodeNotFoundError(NotFoundError):
     template = "node {ident} not found"
 
@@ -94,6 +102,12 @@ class ConflictError(ControlPlaneError):
 
 class TransitionRefusedError(ConflictError):
     template = "cannot {action} container {uuid} in state {state}"
+
+
+class ObjectTransitionRefusedError(ConflictError):
+    """A service or stack action its derived state does not accept."""
+
+    template = "cannot {action} {kind} {uuid} in state {state}"
 
 
 class ActionNotCancelableError(ConflictError):

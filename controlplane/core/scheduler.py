@@ -9,9 +9,9 @@ that tag".
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from controlplane.core.errors import InvalidInputError, NodeUnreachableError, NoNodeAvailableError
 from controlplane.core.lifecycle import NodeState
@@ -85,3 +85,92 @@ def _why_none(
     return NoNodeAvailableError(
         "every node is unreachable; nothing can be placed until one is back"
     )
+
+
+# How a service spreads its containers (the old APIs' deployment_strategy).
+EMPTIEST_NODE = "EMPTIEST_NODE"
+HIGH_AVAILABILITY = "HIGH_AVAILABILITY"
+EVERY_NODE = "EVERY_NODE"
+STRATEGIES = (EMPTIEST_NODE, HIGH_AVAILABILITY, EVERY_NODE)
+
+
+def place_service_containers(
+    candidates: Sequence[C],
+    count: int,
+    *,
+    strategy: str,
+    held: Mapping[str, int],
+    request: PlacementRequest | None = None,
+) -> list[C]:
+    """Nodes for `count` new containers of one service, one per container, in order.
+
+    `held` counts the service's live containers by node uuid. EMPTIEST_NODE picks the Deployed
+    node with the fewest live containers of anyone's for each in turn; HIGH_AVAILABILITY first
+    the node with the fewest of this service's, so the service spreads across nodes; EVERY_NODE
+    only nodes without one of the service's, so it gets one per node (fewer than `count` when
+    nodes run out). Each pick counts as a container on its node for the next.
+
+    Raises:
+        NoNodeAvailableError, InvalidInputError, NodeUnreachableError: as `choose_node`, when
+            not even the first container has a node.
+    """
+    loads = {node.uuid: node.containers for node in candidates}
+    mine = dict(held)
+    chosen: list[C] = []
+    for _ in range(count):
+        pool = list(candidates)
+        if strategy == EVERY_NODE:
+            pool = [node for node in pool if not mine.get(node.uuid)]
+            if not pool:
+                break
+        try:
+            node = _least_loaded(pool, request, loads, mine, spread=strategy != EMPTIEST_NODE)
+        except NoNodeAvailableError:
+            if chosen:  # EVERY_NODE ran out of nodes
+                break
+            raise
+        chosen.append(node)
+        loads[node.uuid] += 1
+        mine[node.uuid] = mine.get(node.uuid, 0) + 1
+    return chosen
+
+
+def _least_loaded(
+    pool: Sequence[C],
+    request: PlacementRequest | None,
+    loads: Mapping[str, int],
+    mine: Mapping[str, int],
+    *,
+    spread: bool,
+) -> C:
+    """`choose_node`'s pick (and errors) with the loads of this placement so far."""
+    eligible = [_Loaded(node, loads[node.uuid], mine.get(node.uuid, 0), spread) for node in pool]
+    return choose_node(eligible, request).node
+
+
+@dataclass(frozen=True)
+class _Loaded(Generic[C]):
+    """A candidate whose `containers` is the sort key of the strategy: (this service's, all)
+    when spreading, else all."""
+
+    node: C
+    load: int
+    own: int
+    spread: bool
+
+    @property
+    def uuid(self) -> str:
+        return self.node.uuid
+
+    @property
+    def state(self) -> str:
+        return self.node.state
+
+    @property
+    def tags(self) -> Collection[str]:
+        return self.node.tags
+
+    @property
+    def containers(self) -> int:
+        # Lexicographic (own, load) as one integer: loads stay far below 2**32.
+        return (self.own << 32) + self.load if self.spread else self.load

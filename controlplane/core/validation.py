@@ -99,14 +99,16 @@ def validate_create(body: dict[str, Any]) -> dict[str, Any]:
         InvalidInputError: a field is missing, of the wrong type, or out of range.
     """
     checks.document(body)
-    unknown = sorted(set(body) - set(_FIELDS))
+    unknown = sorted(set(body) - set(FIELD_CHECKS))
     if unknown:
         raise InvalidInputError(
             unknown[0], "unknown field; see the container fields in docs/api.md §3.4"
         )
     if "image_name" not in body:
         raise InvalidInputError("image_name", "is required")
-    values = {field: check(field, body[field]) for field, check in _FIELDS.items() if field in body}
+    values = {
+        field: check(field, body[field]) for field, check in FIELD_CHECKS.items() if field in body
+    }
     if values.get("name") is None:
         values["name"] = default_name(values["image_name"])
     _check_network(values)
@@ -464,7 +466,7 @@ def _tags(field: str, value: Any) -> list[str]:
     return sorted(names)
 
 
-_FIELDS: dict[str, checks.Check] = {
+FIELD_CHECKS: dict[str, checks.Check] = {
     "image_name": _image_name,
     "name": _name,
     "run_command": _command,
@@ -500,3 +502,4 @@ _FIELDS: dict[str, checks.Check] = {
     "node": checks.optional(_node),
     "tags": _tags,
 }
+CREATE_FIELDS = tuple(FIELD_CHECKS)

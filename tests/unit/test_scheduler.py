@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import pytest
 
 from controlplane.core.errors import InvalidInputError, NodeUnreachableError, NoNodeAvailableError
-from controlplane.core.scheduler import PlacementRequest, choose_node
+from controlplane.core.scheduler import (
+    EMPTIEST_NODE,
+    EVERY_NODE,
+    HIGH_AVAILABILITY,
+    PlacementRequest,
+    choose_node,
+    place_service_containers,
+)
 
 A, B, C = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
 
@@ -100,3 +107,39 @@ def test_an_unknown_named_node_is_bad_input_naming_the_node_field() -> None:
     with pytest.raises(InvalidInputError) as raised:
         choose_node([snap(A, 0)], PlacementRequest(node_uuid=B))
     assert raised.value.field == "node"
+
+
+# --- a service's containers ------------------------------------------------------------------
+
+
+def test_emptiest_node_spreads_by_everyone_s_containers() -> None:
+    nodes = [snap(A, 5), snap(B, 0), snap(C, 1)]
+    chosen = place_service_containers(nodes, 3, strategy=EMPTIEST_NODE, held={})
+    assert [node.uuid for node in chosen] == [B, B, C]
+
+
+def test_high_availability_spreads_the_service_first() -> None:
+    nodes = [snap(A, 0), snap(B, 9), snap(C, 9)]
+    chosen = place_service_containers(nodes, 3, strategy=HIGH_AVAILABILITY, held={A: 1})
+    assert [node.uuid for node in chosen] == [B, C, A]
+
+
+def test_every_node_places_one_per_node_and_stops_when_nodes_run_out() -> None:
+    nodes = [snap(A, 0), snap(B, 0), snap(C, 0, "Unreachable")]
+    chosen = place_service_containers(nodes, 5, strategy=EVERY_NODE, held={B: 1})
+    assert [node.uuid for node in chosen] == [A]
+
+
+def test_a_service_s_tags_limit_its_nodes() -> None:
+    nodes = [snap(A, 0), snap(B, 3, "Deployed", "ssd")]
+    request = PlacementRequest(tags=frozenset({"ssd"}))
+    chosen = place_service_containers(nodes, 2, strategy=EMPTIEST_NODE, held={}, request=request)
+    assert [node.uuid for node in chosen] == [B, B]
+    with pytest.raises(NoNodeAvailableError):
+        place_service_containers(
+            nodes,
+            1,
+            strategy=EMPTIEST_NODE,
+            held={},
+            request=PlacementRequest(tags=frozenset({"gpu"})),
+        )
