@@ -84,6 +84,16 @@ def new_action(
     return record
 
 
+def action_object(record: ActionRecord) -> tuple[str, str]:
+    """The kind and uuid of what the action is about: a container, a service or a stack."""
+    if record.container is not None:
+        return "container", record.container.uuid
+    if record.service is not None:
+        return "service", record.service.uuid
+    assert record.stack is not None, "every action has an object"
+    return "stack", record.stack.uuid
+
+
 def finish_action(
     session: Session, *, action_uuid: str, error: str | None, container_id: int | None = None
 ) -> bool:
@@ -157,7 +167,11 @@ def _judge_claim(
     if record is None:
         return ClaimVerdict(granted=False, reason=f"action {claim.action_uuid} is unknown")
     container = record.container
-    if container.uuid != claim.container_uuid or container.node.uuid != claim.node_uuid:
+    if (
+        container is None
+        or container.uuid != claim.container_uuid
+        or container.node.uuid != claim.node_uuid
+    ):
         return ClaimVerdict(
             granted=False,
             reason=f"action {record.uuid} is not for container {claim.container_uuid} "
@@ -193,7 +207,7 @@ def stuck_actions(session: Session, *, node_id: int, before: datetime) -> dict[i
         )
         .order_by(ActionRecord.id)
     )
-    return {record.container_id: record for record in records}
+    return {record.container_id: record for record in records if record.container_id}
 
 
 def mark_canceled(session: Session, *, action: ActionRecord) -> bool:

@@ -74,13 +74,24 @@ def insert_container(
     The container comes back with its node loaded, so the answer and the events read nothing
     after the commit (which would begin another transaction, see `begin_action`).
     """
-    now = utcnow()
+    container, action = add_container(
+        session, owner_id=owner_id, node_id=node_id, fields=fields, request=request
+    )
+    session.commit()
+    return container, action
+
+
+def add_container(
+    session: Session, *, owner_id: int, node_id: int, fields: dict[str, Any], request: RequestInfo
+) -> tuple[Container, ActionRecord]:
+    """`insert_container` without the commit, for a caller that records more with it (a
+    service's controller)."""
     container = Container(
         owner_id=owner_id,
         node_id=node_id,
         node=session.get(Node, node_id),
         state=State.INIT.value,
-        created_at=now,
+        created_at=utcnow(),
         **fields,
     )
     session.add(container)
@@ -88,7 +99,6 @@ def insert_container(
     action = actions.new_action(
         session, container, actions.CREATE, request, state=ActionState.SUCCESS
     )
-    session.commit()
     return container, action
 
 
@@ -160,7 +170,32 @@ def begin_action(
         ContainerNotFoundError: no such container for this owner.
         TransitionRefusedError: the current state does not allow the action.
     """
-    container, current = _transition(session, owner_id=owner_id, uuid=uuid, action=action)
+    staged = stage_action(
+        session,
+        owner_id=owner_id,
+        uuid=uuid,
+        action=action,
+        request=request,
+        attempts=_TRANSITION_ATTEMPTS,
+    )
+    session.commit()
+    return staged
+
+
+def stage_action(
+    session: Session,
+    *,
+    owner_id: int,
+    uuid: str,
+    action: Action,
+    request: RequestInfo,
+    attempts: int = 1,
+) -> tuple[Container, ActionRecord, State]:
+    """`begin_action` without the commit, for a caller that accepts several at once: by
+    default a lost race is refused without rolling back what the caller staged before."""
+    container, current = _transition(
+        session, owner_id=owner_id, uuid=uuid, action=action, attempts=attempts
+    )
     record = actions.new_action(
         session,
         container,
@@ -172,7 +207,6 @@ def begin_action(
     # Set before the commit, not read back after it: a read after it would begin another
     # transaction, which on SQLite holds the write lock until the request's end.
     keep_in_step(container, {"state": lifecycle.target_state(action).value})
-    session.commit()
     return container, record, current
 
 
@@ -188,11 +222,19 @@ def retry_action(
         TransitionRefusedError: the container's state no longer allows the operation.
     """
     record = actions.get_action(session, owner_id=owner_id, uuid=uuid)
-    if record.state != ActionState.FAILED.value or record.operation not in set(Action):
+    if (
+        record.container is None
+        or record.state != ActionState.FAILED.value
+        or record.operation not in set(Action)
+    ):
         raise ActionNotRetriableError(uuid=uuid, state=record.state)
     action = Action(record.operation)
     container, current = _transition(
-        session, owner_id=owner_id, uuid=record.container.uuid, action=action
+        session,
+        owner_id=owner_id,
+        uuid=record.container.uuid,
+        action=action,
+        attempts=_TRANSITION_ATTEMPTS,
     )
     if not actions.reopen(session, action=record, rollback_state=current):
         session.rollback()
@@ -203,7 +245,7 @@ def retry_action(
     return container, record, current
 
 
-def cancel_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
+def cancel_action(session: Session, *, owner_id: int, uuid: str) -> tuple[Container, ActionRecord]:
     """Cancel a Pending action before its node agent claims it, and return its container to
     the state it was accepted from. Once claimed (In progress) it can no longer be canceled.
 
@@ -212,7 +254,9 @@ def cancel_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord
         ActionNotCancelableError: the action is not Pending (any more).
     """
     record = actions.get_action(session, owner_id=owner_id, uuid=uuid)
-    if not actions.mark_canceled(session, action=record):
+    container = record.container
+    # Only a container's operations wait for a node's claim; a service's never is Pending.
+    if container is None or not actions.mark_canceled(session, action=record):
         raise ActionNotCancelableError(uuid=uuid, state=record.state)
     operation = Action(record.operation)
     session.execute(
@@ -226,15 +270,19 @@ def cancel_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord
     )
     session.refresh(record)  # before the commit, as in begin_action
     session.commit()
-    return record
+    return container, record
 
 
 def _transition(
-    session: Session, *, owner_id: int, uuid: str, action: Action
+    session: Session, *, owner_id: int, uuid: str, action: Action, attempts: int
 ) -> tuple[Container, State]:
     """Move a container to `action`'s transitional state with one conditional UPDATE (not yet
-    committed). Of two racing requests exactly one wins; the other is refused."""
-    for _ in range(_TRANSITION_ATTEMPTS):
+    committed). Of two racing requests exactly one wins; the other is refused.
+
+    A lost race rolls the transaction back and tries again, up to `_TRANSITION_ATTEMPTS`
+    times; with `attempts=1` it is refused at once and the transaction is left as it is, for a
+    caller that staged other changes in it."""
+    for attempt in range(attempts):
         container = get_container(session, owner_id=owner_id, uuid=uuid)
         current = State(container.state)
         if not lifecycle.is_allowed(current, action):
@@ -253,7 +301,8 @@ def _transition(
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             return container, current
-        session.rollback()
+        if attempt + 1 < attempts:
+            session.rollback()
     raise TransitionRefusedError(
         "container {uuid} changed state concurrently; try again", uuid=uuid
     )

@@ -92,6 +92,85 @@ class Node(Base):
     revoked: Mapped[bool] = _flag()
 
 
+# A live service or stack: its unique name is its owner's alone (migration 0009).
+LIVE_GOAL = "goal != 'terminated'"
+
+
+class Stack(Base):
+    """A group of services made from one stackfile (migration 0009). Its state is derived from
+    its services' (`controlplane.core.servicestate`), never stored."""
+
+    __tablename__ = "stacks"
+    __table_args__ = (
+        Index("ix_stacks_owner_order", "owner_id", "id"),
+        Index("ix_stacks_owner_name", "owner_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    goal: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    deployed_datetime: Mapped[datetime | None]
+    destroyed_datetime: Mapped[datetime | None]
+
+
+class Service(Base):
+    """A template for `target_num_containers` containers (migration 0009).
+
+    What the owner asked for (`goal`, the target, the definition) is written by the API; what
+    the containers are is theirs. `definition` holds the container create values every new or
+    redeployed container copies; `generation` counts redeploys, and a container whose own
+    generation is lower is one a redeploy has yet to replace. `operation` and `action_id` name
+    the multi-step change under way and its Action, which `controlplane.servicecontrol` closes.
+    """
+
+    __tablename__ = "services"
+    __table_args__ = (
+        Index("ix_services_owner_order", "owner_id", "id"),
+        Index("ix_services_owner_name", "owner_id", "name"),
+        Index("ix_services_stack", "stack_id"),
+        Index(
+            "ux_services_owner_unique_name",
+            "owner_id",
+            "unique_name",
+            unique=True,
+            sqlite_where=text(LIVE_GOAL),
+            postgresql_where=text(LIVE_GOAL),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    stack_id: Mapped[int | None] = mapped_column(ForeignKey("stacks.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    unique_name: Mapped[str] = mapped_column(String(300))
+    image_name: Mapped[str] = mapped_column(String(512))
+    target_num_containers: Mapped[int] = mapped_column(Integer)
+    deployment_strategy: Mapped[str] = mapped_column(String(32))
+    autoreplace: Mapped[str] = mapped_column(String(16))
+    sequential_deployment: Mapped[bool] = mapped_column(Boolean)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    # [{"to_service": <service uuid>, "name": <alias or null>}]
+    linked_to_service: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    goal: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(16), default="")
+    action_id: Mapped[int | None] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    # False from a change of the definition until the next redeploy (the CLIs mark it "(*)").
+    synchronized: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    deployed_datetime: Mapped[datetime | None]
+    started_datetime: Mapped[datetime | None]
+    stopped_datetime: Mapped[datetime | None]
+    destroyed_datetime: Mapped[datetime | None]
+
+    stack: Mapped[Stack | None] = relationship(lazy="joined")
+
+
 # The condition of the partial index of live containers. A query must repeat it literally (not
 # as a bound parameter) for SQLite to use the index: see `LIVE`.
 LIVE_CONTAINERS = "state != 'Terminated'"
@@ -109,6 +188,8 @@ class Container(Base):
         Index("ix_containers_owner_node", "owner_id", "node_id"),
         # uuid__startswith, as a range on the uuid (containers.uuid_prefix).
         Index("ix_containers_owner_uuid", "owner_id", "uuid"),
+        Index("ix_containers_owner_unique_name", "owner_id", "unique_name"),
+        Index("ix_containers_service", "service_id", "service_index"),
         Index("ix_containers_node_state", "node_id", "state"),
         # Placement counts each node's live containers on every create; terminated containers
         # stay recorded for ever, so the count reads this index of the live ones only.
@@ -127,7 +208,10 @@ class Container(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
     name: Mapped[str] = mapped_column(String(255))
-    unique_name: Mapped[str] = mapped_column(String(300), unique=True)
+    # Unique per owner among live containers, not across owners (migration 0009): a service's
+    # containers are `<service>-<n>` in every account. Docker's name is
+    # `operations.docker_name`.
+    unique_name: Mapped[str] = mapped_column(String(300))
     image_name: Mapped[str] = mapped_column(String(512))
     state: Mapped[str] = mapped_column(String(32))
     run_command: Mapped[str | None] = mapped_column(Text)
@@ -178,7 +262,14 @@ class Container(Base):
     stopped_datetime: Mapped[datetime | None]
     destroyed_datetime: Mapped[datetime | None]
 
+    # Migration 0009: the service the container was made for (null for a plain container), its
+    # number in that service, and the service generation its definition was copied at.
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
+    service_index: Mapped[int | None] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
     node: Mapped[Node] = relationship(lazy="joined")
+    service: Mapped[Service | None] = relationship(lazy="joined")
 
 
 # Containers that are not Terminated, as a WHERE clause. The state is written into the SQL, not
@@ -197,7 +288,10 @@ class ActionRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    container_id: Mapped[int] = mapped_column(ForeignKey("containers.id"), index=True)
+    # The action's object: a container, or (migration 0009) a service or a stack.
+    container_id: Mapped[int | None] = mapped_column(ForeignKey("containers.id"), index=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"), index=True)
+    stack_id: Mapped[int | None] = mapped_column(ForeignKey("stacks.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     # "create" or a lifecycle.Action value: what a retry runs again.
     operation: Mapped[str] = mapped_column(String(16))
@@ -213,5 +307,7 @@ class ActionRecord(Base):
     start_date: Mapped[datetime]
     end_date: Mapped[datetime | None]
 
-    container: Mapped[Container] = relationship(lazy="joined")
+    container: Mapped[Container | None] = relationship(lazy="joined")
+    service: Mapped[Service | None] = relationship(lazy="joined")
+    stack: Mapped[Stack | None] = relationship(lazy="joined")
     owner: Mapped[User] = relationship(lazy="joined")

@@ -246,7 +246,7 @@ def test_a_canceled_action_is_answered_and_announced_without_another_transaction
             session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
         )[1].uuid
     with database.session() as session:
-        record = containers.cancel_action(session, owner_id=account.user_id, uuid=pending)
+        _, record = containers.cancel_action(session, owner_id=account.user_id, uuid=pending)
         assert not session.in_transaction()
         events.container_event(record.container, events.UPDATE)
         events.action_event(record, events.UPDATE)

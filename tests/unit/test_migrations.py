@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 from controlplane.db import migrate
 from controlplane.db.models import Base, Container
 
-TABLES = {"alembic_version", "users", "api_keys", "nodes", "containers", "actions"}
+TABLES = {
+    "alembic_version",
+    "users",
+    "api_keys",
+    "nodes",
+    "containers",
+    "actions",
+    "services",
+    "stacks",
+}
 
 
 def schema_differences(url: str) -> list[object]:

@@ -1,0 +1,204 @@
+"""Service records: create, read, list, lock, and the snapshot the controller plans from.
+
+A service's state is not a column: `states_of` reads its live containers' states and
+`controlplane.core.servicestate.derive_state` gives the old API's state from them, so a list
+filtered by state is filtered after that derivation (an owner holds at most a few hundred
+services; the live containers are read through `ix_containers_service`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from controlplane.core.errors import ServiceNotFoundError
+from controlplane.core.lifecycle import ActionState, State
+from controlplane.core.servicestate import Goal, Operation, ServiceState, derive_state
+from controlplane.db.engine import new_uuid, utcnow
+from controlplane.db.models import LIVE, ActionRecord, Container, Node, Service, Stack
+
+
+@dataclass(frozen=True)
+class ServiceFilters:
+    state: str | None = None
+    name: str | None = None
+    unique_name: str | None = None
+    uuid_prefix: str | None = None
+    stack_uuid: str | None = None
+
+
+def unique_name_for(session: Session, *, owner_id: int, name: str) -> str:
+    """`name`, or `name-2`, `name-3` ... : the first no live service of the owner holds."""
+    taken = set(
+        session.scalars(
+            select(Service.unique_name).where(
+                Service.owner_id == owner_id,
+                Service.goal != Goal.TERMINATED.value,
+                Service.unique_name.startswith(name, autoescape=True),
+            )
+        )
+    )
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
+
+
+def add_service(
+    session: Session, *, owner_id: int, values: dict[str, Any], stack: Stack | None = None
+) -> Service:
+    """A new service in Init (flushed, not committed) from `service_validation` values, with
+    its links already resolved to service uuids."""
+    service = Service(
+        uuid=new_uuid(),
+        owner_id=owner_id,
+        stack_id=stack.id if stack else None,
+        stack=stack,
+        unique_name=unique_name_for(session, owner_id=owner_id, name=values["name"]),
+        goal=Goal.INIT.value,
+        operation=Operation.NONE.value,
+        generation=1,
+        created_at=utcnow(),
+        **values,
+    )
+    session.add(service)
+    session.flush()
+    return service
+
+
+def get_service(session: Session, *, owner_id: int, uuid: str, lock: bool = False) -> Service:
+    """The owner's service; `lock` holds its row until the transaction ends (PostgreSQL; on
+    SQLite every write transaction holds the whole database), so two controllers never plan
+    the same service at once."""
+    query = select(Service).where(Service.uuid == uuid, Service.owner_id == owner_id)
+    if lock:
+        query = query.with_for_update(of=Service)
+    service = session.scalar(query)
+    if service is None:
+        raise ServiceNotFoundError(ident=uuid)
+    return service
+
+
+def lock_service(session: Session, service_id: int) -> Service | None:
+    query = select(Service).where(Service.id == service_id).with_for_update(of=Service)
+    return session.scalar(query.execution_options(populate_existing=True))
+
+
+def live_containers(session: Session, service_id: int) -> list[Container]:
+    """The service's containers that are not Terminated, by number."""
+    query = (
+        select(Container)
+        .where(Container.service_id == service_id, LIVE)
+        .order_by(Container.service_index)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
+def latest_actions(session: Session, container_ids: Iterable[int]) -> dict[int, ActionRecord]:
+    """Each container's newest action other than its create, by container id."""
+    ids = list(container_ids)
+    if not ids:
+        return {}
+    newest = (
+        select(func.max(ActionRecord.id))
+        .where(ActionRecord.container_id.in_(ids), ActionRecord.operation != "create")
+        .group_by(ActionRecord.container_id)
+    )
+    records = session.scalars(select(ActionRecord).where(ActionRecord.id.in_(newest)))
+    return {record.container_id: record for record in records if record.container_id}
+
+
+@dataclass(frozen=True)
+class Member:
+    """A live container of a service, as a service's answer shows it."""
+
+    uuid: str
+    state: State
+    public_dns: str
+
+
+def members_of(session: Session, service_ids: Iterable[int]) -> dict[int, list[Member]]:
+    """Each service's live containers, by number."""
+    ids = list(service_ids)
+    found: dict[int, list[Member]] = defaultdict(list)
+    if ids:
+        rows = session.execute(
+            select(Container.service_id, Container.uuid, Container.state, Node.name)
+            .join(Node, Container.node_id == Node.id)
+            .where(Container.service_id.in_(ids), LIVE)
+            .order_by(Container.service_id, Container.service_index)
+        )
+        for service_id, uuid, state, node_name in rows:
+            found[service_id or 0].append(Member(uuid, State(state), node_name))
+    return found
+
+
+def state_of(service: Service, states: Iterable[State]) -> ServiceState:
+    return derive_state(Goal(service.goal), Operation(service.operation), states)
+
+
+def list_services(
+    session: Session, *, owner_id: int, filters: ServiceFilters, limit: int, offset: int
+) -> tuple[list[tuple[Service, list[Member]]], int]:
+    """A page of the owner's services in creation order, each with its live containers'
+    states; filtered by the derived state when asked."""
+    query = select(Service).where(Service.owner_id == owner_id).order_by(Service.id)
+    if filters.name is not None:
+        query = query.where(Service.name == filters.name)
+    if filters.unique_name is not None:
+        query = query.where(Service.unique_name == filters.unique_name)
+    if filters.uuid_prefix is not None:
+        prefix = filters.uuid_prefix.lower()
+        query = query.where(Service.uuid.startswith(prefix, autoescape=True))
+    if filters.stack_uuid is not None:
+        query = query.join(Stack, Service.stack_id == Stack.id).where(
+            Stack.uuid == filters.stack_uuid
+        )
+    services = list(session.scalars(query))
+    members = members_of(session, (service.id for service in services))
+    rows = [(service, members[service.id]) for service in services]
+    if filters.state is not None:
+        rows = [
+            row
+            for row in rows
+            if state_of(row[0], (m.state for m in row[1])).value == filters.state
+        ]
+    return rows[offset : offset + limit], len(rows)
+
+
+def new_service_action(
+    session: Session,
+    service: Service,
+    operation: str,
+    request: Any,
+    *,
+    state: ActionState = ActionState.IN_PROGRESS,
+) -> ActionRecord:
+    """An Action on the service (flushed): In progress until the controller closes it."""
+    now = utcnow()
+    record = ActionRecord(
+        uuid=new_uuid(),
+        owner_id=service.owner_id,
+        service_id=service.id,
+        service=service,
+        name=f"Service {operation.capitalize()}",
+        operation=operation,
+        method=request.method,
+        path=request.path,
+        user_agent=request.user_agent,
+        ip=request.ip,
+        body=request.body,
+        state=state.value,
+        start_date=now,
+        end_date=now if state in (ActionState.SUCCESS, ActionState.FAILED) else None,
+    )
+    session.add(record)
+    session.flush()
+    return record
