@@ -24,6 +24,7 @@ from controlplane.events import EventPublisher
 from controlplane.keyring import Keyring
 from controlplane.operations import Operations
 from controlplane.ratelimit import CreateRate
+from controlplane.servicecontrol import ServiceControl
 from controlplane.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -50,23 +51,23 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     dispatcher = Dispatcher(celery, keyring, node_timeout=settings.node_timeout)
     events_key = signing.events_key(secret_key)
     publisher = EventPublisher(celery, events_key)
+    operations = Operations(
+        database,
+        dispatcher,
+        publisher,
+        settings,
+        CreateRate(
+            redis.Redis.from_url(settings.broker_url, socket_connect_timeout=1, socket_timeout=1),
+            settings.creates_per_minute,
+        ),
+    )
     app.extensions[EXTENSION] = Services(
         settings=settings,
         database=database,
         dispatcher=dispatcher,
         publisher=publisher,
-        operations=Operations(
-            database,
-            dispatcher,
-            publisher,
-            settings,
-            CreateRate(
-                redis.Redis.from_url(
-                    settings.broker_url, socket_connect_timeout=1, socket_timeout=1
-                ),
-                settings.creates_per_minute,
-            ),
-        ),
+        operations=operations,
+        service_control=ServiceControl(database, operations),
         event_hub=EventHub(settings.broker_url, events_key),
         log_channels=LogChannels(settings.broker_url, keyring),
         # Set by `controlplane api` from its thread count; unset (no cap) elsewhere. The cap per

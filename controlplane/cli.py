@@ -311,9 +311,10 @@ def reporter(concurrency: int) -> None:
     settings = _settings()
     _secret_key(settings)
     migrate.upgrade(settings.database_url)
-    app, sweeper = make_reporter(settings)
+    app, sweepers = make_reporter(settings)
     keep_task_payloads_out_of_logs()
-    sweeper.start()
+    for sweeper in sweepers:
+        sweeper.start()
     try:
         argv = worker_argv(
             [CLAIM_QUEUE, REPORTER_QUEUE],
@@ -324,7 +325,8 @@ def reporter(concurrency: int) -> None:
         # Started again if it stops by itself (core/shutdown.py).
         run_worker(lambda: app.worker_main(argv), signals.worker_shutting_down)
     finally:
-        sweeper.stop()
+        for sweeper in sweepers:
+            sweeper.stop()
 
 
 def run() -> None:

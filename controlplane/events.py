@@ -30,8 +30,9 @@ from kombu.exceptions import KombuError
 from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import EVENTS_EXCHANGE, Event
+from controlplane.db.actions import action_object
 from controlplane.db.engine import new_uuid
-from controlplane.db.models import ActionRecord, Container, Node
+from controlplane.db.models import ActionRecord, Container, Node, Service, Stack
 from controlplane.db.observations import ReportOutcome
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,40 @@ def container_event(container: Container, action: str) -> Event:
         state=container.state,
         datetime=_now_iso(),
         owner_id=container.owner_id,
-        parents=[["node", container.node.uuid]],
+        parents=[["node", container.node.uuid], *_service_parents(container.service)],
+    )
+
+
+def _service_parents(service: Service | None) -> list[list[str]]:
+    if service is None:
+        return []
+    stack = [["stack", service.stack.uuid]] if service.stack is not None else []
+    return [["service", service.uuid], *stack]
+
+
+def service_event(service: Service, action: str, state: str) -> Event:
+    """A service was created, changed state (derived from its containers') or terminated."""
+    return Event(
+        type="service",
+        action=action,
+        uuid=new_uuid(),
+        object_uuid=service.uuid,
+        state=state,
+        datetime=_now_iso(),
+        owner_id=service.owner_id,
+        parents=[["stack", service.stack.uuid]] if service.stack is not None else [],
+    )
+
+
+def stack_event(stack: Stack, action: str, state: str) -> Event:
+    return Event(
+        type="stack",
+        action=action,
+        uuid=new_uuid(),
+        object_uuid=stack.uuid,
+        state=state,
+        datetime=_now_iso(),
+        owner_id=stack.owner_id,
     )
 
 
@@ -72,7 +106,7 @@ def container_change_event(container: Container) -> Event:
 
 
 def action_event(record: ActionRecord, action: str) -> Event:
-    """An Action was opened (`create`) or finished (`update`); its parent is its container."""
+    """An Action was opened (`create`) or finished (`update`); its parent is its object."""
     return Event(
         type="action",
         action=action,
@@ -81,7 +115,7 @@ def action_event(record: ActionRecord, action: str) -> Event:
         state=record.state,
         datetime=_now_iso(),
         owner_id=record.owner_id,
-        parents=[["container", record.container.uuid]],
+        parents=[list(action_object(record))],
     )
 
 

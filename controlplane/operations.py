@@ -43,12 +43,22 @@ def docker_volume(owner_id: int, name: str) -> str:
     return f"cp-u{owner_id}-{name}"
 
 
+def docker_name(container: Container) -> str:
+    """The Docker container's name: unique on its node whoever owns it. A plain container's
+    unique name already ends with its uuid's start; a service container's (`web-1`) is unique
+    only in its owner's account, so its Docker name gets the same ending."""
+    if container.service_id is None:
+        return container.unique_name
+    return f"{container.unique_name}-{container.uuid[:8]}"
+
+
 def container_spec(container: Container) -> ContainerSpec:
     """Everything the node needs to (re)create the Docker container: the definition's fields,
     copied by name, with named volumes translated to the owner's Docker volumes."""
     values = {
         spec_field.name: getattr(container, spec_field.name) for spec_field in fields(ContainerSpec)
     }
+    values["unique_name"] = docker_name(container)
     values["bindings"] = [
         {
             **binding,
@@ -150,7 +160,7 @@ class Operations:
                 events.action_event(record, events.CREATE),
             ]
         )
-        self._dispatch(session, container, record, rollback, reuse_volumes)
+        self.dispatch(session, container, record, rollback, reuse_volumes)
         return container, record
 
     def retry(self, session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
@@ -164,7 +174,7 @@ class Operations:
             BrokerUnavailableError: the task could not be queued; the action is Failed again.
         """
         failed = actions.get_action(session, owner_id=owner_id, uuid=uuid)
-        if failed.operation in CREATING_ACTIONS:
+        if failed.container is not None and failed.operation in CREATING_ACTIONS:
             self._check_policy(
                 session,
                 owner_id=owner_id,
@@ -178,7 +188,7 @@ class Operations:
                 events.action_event(record, events.UPDATE),
             ]
         )
-        self._dispatch(session, container, record, rollback, True)
+        self.dispatch(session, container, record, rollback, True)
         return record
 
     def cancel(self, session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
@@ -187,16 +197,16 @@ class Operations:
         Raises:
             ActionNotFoundError, ActionNotCancelableError: from `containers.cancel_action`.
         """
-        record = containers.cancel_action(session, owner_id=owner_id, uuid=uuid)
+        container, record = containers.cancel_action(session, owner_id=owner_id, uuid=uuid)
         self.publisher.publish(
             [
-                events.container_event(record.container, events.UPDATE),
+                events.container_event(container, events.UPDATE),
                 events.action_event(record, events.UPDATE),
             ]
         )
         return record
 
-    def _dispatch(
+    def dispatch(
         self,
         session: Session,
         container: Container,
@@ -204,6 +214,12 @@ class Operations:
         rollback: State,
         reuse_volumes: bool,
     ) -> None:
+        """Queue an accepted action's operation for its node; if the broker refuses it, the
+        action is undone (container back to `rollback`, Action Failed) and the error raised.
+
+        Raises:
+            BrokerUnavailableError: the task could not be queued.
+        """
         action = Action(record.operation)
         operation = Operation(
             action=action.value,

@@ -33,6 +33,14 @@ from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.openapi import OpenApiResource
 from controlplane.api.openapi_operations import OPENAPI_PATH
+from controlplane.api.services import (
+    ServiceListResource,
+    ServiceRedeployResource,
+    ServiceResource,
+    ServiceScaleResource,
+    ServiceStartResource,
+    ServiceStopResource,
+)
 from controlplane.api.trees import (
     DOCKERCLOUD_EVENTS_STREAMS,
     TUTUM_EVENTS_STREAM,
@@ -49,6 +57,12 @@ ROUTES = (
     (ContainerStopResource, "container", "<uuid>/stop/", "container_stop"),
     (ContainerRedeployResource, "container", "<uuid>/redeploy/", "container_redeploy"),
     (ContainerLogsResource, "container", "<uuid>/logs/", "container_logs"),
+    (ServiceListResource, "service", "", "services"),
+    (ServiceResource, "service", "<uuid>/", "service"),
+    (ServiceStartResource, "service", "<uuid>/start/", "service_start"),
+    (ServiceStopResource, "service", "<uuid>/stop/", "service_stop"),
+    (ServiceRedeployResource, "service", "<uuid>/redeploy/", "service_redeploy"),
+    (ServiceScaleResource, "service", "<uuid>/scale/", "service_scale"),
     (ActionListResource, "action", "", "actions"),
     (ActionResource, "action", "<uuid>/", "action"),
     (ActionCancelResource, "action", "<uuid>/cancel/", "action_cancel"),

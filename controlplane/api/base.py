@@ -32,6 +32,7 @@ from controlplane.db.models import User
 from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
 from controlplane.operations import Operations
+from controlplane.servicecontrol import ServiceControl
 from controlplane.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +51,7 @@ class Services:
     dispatcher: Dispatcher
     publisher: EventPublisher
     operations: Operations
+    service_control: ServiceControl
     event_hub: EventHub
     log_channels: LogChannels
     stream_slots: StreamSlots

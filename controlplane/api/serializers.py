@@ -24,6 +24,7 @@ from controlplane.core.lifecycle import (
     is_allowed,
 )
 from controlplane.core.messages import Event, LogStreamMessage
+from controlplane.db.actions import action_object
 from controlplane.db.models import ActionRecord, Container, Node
 
 # What the Tutum events stream sends before closing a socket whose credentials failed; python-tutum
@@ -48,7 +49,7 @@ def exit_code_msg(exit_code: int | None, reason: str | None = None) -> str | Non
 
 
 # Definition fields, returned as stored: `core.validation` normalised them on the way in.
-_DEFINITION_FIELDS = (
+DEFINITION_FIELDS = (
     "run_command",
     "entrypoint",
     "working_dir",
@@ -133,7 +134,7 @@ def container_to_json(container: Container, links: Links) -> dict[str, Any]:
         "state": container.state,
         "synchronized": is_synchronized(container),
         "node": links.uri("node", container.node.uuid),
-        "service": None,
+        "service": links.uri("service", container.service.uuid) if container.service else None,
         "public_dns": None,
         "private_ip": "",
         "exit_code": container.exit_code,
@@ -144,7 +145,7 @@ def container_to_json(container: Container, links: Links) -> dict[str, Any]:
         "started_datetime": format_date(container.started_datetime),
         "stopped_datetime": format_date(container.stopped_datetime),
         "destroyed_datetime": format_date(container.destroyed_datetime),
-        **{name: getattr(container, name) for name in _DEFINITION_FIELDS},
+        **{name: getattr(container, name) for name in DEFINITION_FIELDS},
         "container_ports": container_ports_to_json(container),
         "roles": [],
         "linked_to_container": [],
@@ -156,7 +157,7 @@ def action_to_json(action: ActionRecord, links: Links) -> dict[str, Any]:
     return {
         "uuid": action.uuid,
         "resource_uri": links.uri("action", action.uuid),
-        "object": links.uri("container", action.container.uuid),
+        "object": links.uri(*action_object(action)),
         "action": action.name,
         "method": action.method,
         "path": action.path,
@@ -177,7 +178,11 @@ def action_to_json(action: ActionRecord, links: Links) -> dict[str, Any]:
 
 def can_be_retried(action: ActionRecord) -> bool:
     """A failed operation whose container is again in a state that allows it."""
-    if action.state != ActionState.FAILED or action.operation not in set(Action):
+    if (
+        action.container is None
+        or action.state != ActionState.FAILED
+        or action.operation not in set(Action)
+    ):
         return False
     return is_allowed(State(action.container.state), Action(action.operation))
 

@@ -24,6 +24,8 @@ TUTUM = Tree(
     action_header="X-Tutum-Action-URI",
     collections={
         "container": "/api/v1/container/",
+        "service": "/api/v1/service/",
+        "stack": "/api/v1/stack/",
         "action": "/api/v1/action/",
         "node": "/api/v1/node/",
     },
@@ -33,6 +35,8 @@ DOCKERCLOUD = Tree(
     action_header="X-DockerCloud-Action-URI",
     collections={
         "container": "/api/app/v1/{ns}container/",
+        "service": "/api/app/v1/{ns}service/",
+        "stack": "/api/app/v1/{ns}stack/",
         "action": "/api/audit/v1/action/",
         "node": "/api/infra/v1/{ns}node/",
     },

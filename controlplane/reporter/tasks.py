@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -40,14 +40,20 @@ from controlplane.core.messages import (
     NodePicture,
     NodeReport,
 )
+from controlplane.core.periodic import Periodic
 from controlplane.core.signing import SealError
 from controlplane.db import actions, nodes, observations
 from controlplane.db.engine import Database
+from controlplane.db.observations import ReportOutcome
 from controlplane.dispatch import Dispatcher
 from controlplane.keyring import Keyring
+from controlplane.operations import Operations
+from controlplane.ratelimit import CreateRate
 from controlplane.reporter import reconcile
 from controlplane.reporter.gate import Gate, Nonces
+from controlplane.reporter.services import ServiceSweeper
 from controlplane.reporter.sweeper import LeaseSweeper
+from controlplane.servicecontrol import ServiceControl
 from controlplane.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,9 +67,10 @@ _RETRY = {
 }
 
 
-def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
+def make_reporter(settings: Settings) -> tuple[Celery, list[Periodic]]:
     """The reporter's Celery app, with its tasks bound to a database built from `settings`, and
-    the lease sweeper that runs beside it on the same database and broker."""
+    the threads that run beside it on the same database and broker: the lease sweeper and the
+    service sweeper."""
     app = make_celery(settings)
     database = Database(settings.database_url)
     secret_key = settings.require_secret_key()
@@ -76,16 +83,24 @@ def make_reporter(settings: Settings) -> tuple[Celery, LeaseSweeper]:
         ),
     )
     publisher = events.EventPublisher(app, signing.events_key(secret_key))
-    reporter = Reporter(
-        settings,
+    dispatcher = Dispatcher(app, keyring, node_timeout=settings.node_timeout)
+    control = ServiceControl(
         database,
-        keyring,
-        publisher,
-        Dispatcher(app, keyring, node_timeout=settings.node_timeout),
+        Operations(
+            database,
+            dispatcher,
+            publisher,
+            settings,
+            CreateRate(redis.Redis.from_url(settings.broker_url), settings.creates_per_minute),
+        ),
     )
+    reporter = Reporter(settings, database, keyring, publisher, dispatcher, control)
     for name, apply, options in reporter.tasks():
         node_task(app, gate, name, apply, **options)
-    return app, LeaseSweeper(database, publisher, grace=settings.node_grace)
+    return app, [
+        LeaseSweeper(database, publisher, grace=settings.node_grace),
+        ServiceSweeper(control),
+    ]
 
 
 def node_task(
@@ -118,12 +133,14 @@ class Reporter:
         keyring: Keyring,
         publisher: events.EventPublisher,
         dispatcher: Dispatcher,
+        control: ServiceControl,
     ) -> None:
         self.settings = settings
         self.database = database
         self.keyring = keyring
         self.publisher = publisher
         self.dispatcher = dispatcher
+        self.control = control
 
     def tasks(self) -> list[tuple[str, Callable[..., Any], dict[str, Any]]]:
         """Each task's name, what applies it, and its Celery options."""
@@ -142,6 +159,7 @@ class Reporter:
         with self.database.session() as session:
             outcome = observations.apply_container_report(session, message)
             self.publisher.publish(events.report_events(outcome))
+        self.converge_services([outcome])
         log.info(
             "container %s observed %s at %d on node %s: %s%s",
             message.container_uuid,
@@ -163,6 +181,7 @@ class Reporter:
             self.publisher.publish(
                 event for outcome in outcomes for event in events.report_events(outcome)
             )
+        self.converge_services(outcomes)
         log.info(
             "%d container reports: %d applied",
             len(messages),
@@ -185,6 +204,7 @@ class Reporter:
                 event for applied in outcome.applied for event in events.report_events(applied)
             )
             changed = sum(applied.changed for applied in outcome.applied)
+        self.converge_services(outcome.applied)
         log.info(
             "node %s relisted %d containers: %d records changed",
             message.node_uuid,
@@ -198,6 +218,17 @@ class Reporter:
                 orphan,
                 remove=self.settings.orphans == "remove",
             )
+
+    def converge_services(self, outcomes: Iterable[ReportOutcome]) -> None:
+        """Take the next step of every service one of whose containers a report changed."""
+        for service_id in sorted(
+            {
+                outcome.container.service_id
+                for outcome in outcomes
+                if outcome.changed and outcome.container and outcome.container.service_id
+            }
+        ):
+            self.control.converge(service_id)
 
     def claim_action(self, sender: str, nonce: str, claim: dict[str, Any]) -> dict[str, Any] | None:
         """A node agent asks before it runs an operation; it runs it only if granted. The
