@@ -33,7 +33,7 @@ from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.openapi import OpenApiResource
 from controlplane.api.openapi_operations import OPENAPI_PATH
-from controlplane.api.services import (
+from controlplane.api.service_resources import (
     ServiceListResource,
     ServiceRedeployResource,
     ServiceResource,

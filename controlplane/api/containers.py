@@ -40,6 +40,7 @@ def uuid_from_uri(value: str) -> str:
 def _filters() -> containers.ContainerFilters:
     args = request.args
     node = args.get("node")
+    service = args.get("service")
     return containers.ContainerFilters(
         state=params.query_choice("state", (s.value for s in State)),
         name=args.get("name"),
@@ -47,7 +48,8 @@ def _filters() -> containers.ContainerFilters:
         uuid=args.get("uuid"),
         uuid_prefix=args.get("uuid__startswith"),
         node_uuid=uuid_from_uri(node) if node else None,
-        in_service=any(name in args for name in SERVICE_FILTERS),
+        service_uuid=uuid_from_uri(service) if service is not None else None,
+        stack_name=args.get("service__stack__name"),
     )
 
 

@@ -33,11 +33,14 @@ from controlplane.api.openapi_operations import (
     path_table,
 )
 from controlplane.api.openapi_schemas import Schema, component_schemas, integer, query_bool, ref
+from controlplane.api.openapi_services import schemas as service_schemas
+from controlplane.api.openapi_services import service_paths
 from controlplane.api.params import MAX_LOG_TAIL, MAX_OFFSET
 from controlplane.api.trees import tree_of
 from controlplane.core import errors
 from controlplane.core.errors import error_code
 from controlplane.core.lifecycle import NODE_STATE_FILTERS, ActionState, State
+from controlplane.core.servicestate import ServiceState
 from controlplane.settings import Settings
 
 JSON = "application/json"
@@ -63,7 +66,7 @@ def build_document(app: Flask) -> dict[str, Any]:
     """The document for `app`, from its settings and its body limit."""
     settings: Settings = services().settings
     paths: dict[str, dict[str, Any]] = {}
-    for rules, operations in path_table(app):
+    for rules, operations in [*path_table(app), *service_paths()]:
         for rule in rules:
             paths[template(rule)] = {
                 method: operation_object(op, rule) for method, op in operations.items()
@@ -78,7 +81,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": component_schemas(),
+            "schemas": {**component_schemas(), **service_schemas()},
             "parameters": parameters(settings),
             "responses": {
                 "NotFound": error_answer(404, [NOT_FOUND]),
@@ -265,6 +268,8 @@ def parameters(settings: Settings) -> dict[str, Any]:
         ),
         "offset": query("offset", {**integer(0, MAX_OFFSET), "default": 0}, "objects to skip"),
         "container_state": state([s.value for s in State]),
+        "service_state": state([s.value for s in ServiceState]),
+        "stack": query("stack", text, "a stack's resource URI in either tree, or its uuid"),
         "action_state": state([s.value for s in ActionState]),
         "node_state": state(list(NODE_STATE_FILTERS)),
         "tail": query("tail", integer(0, MAX_LOG_TAIL), "only the last lines; all when absent"),
@@ -276,10 +281,8 @@ def parameters(settings: Settings) -> dict[str, Any]:
         "uuid__startswith": query("uuid__startswith", text, "a uuid prefix, in any case"),
         "name": query("name", text, "exactly this name"),
         "unique_name": query("unique_name", text, "exactly this unique name"),
-        **{
-            name: query(name, text, "matches nothing: containers are never in a service")
-            for name in ("service", "service__stack__name")
-        },
+        "service": query("service", text, "a service's resource URI in either tree, or uuid"),
+        "service__stack__name": query("service__stack__name", text, "its service's stack name"),
         **{
             name: query(name, text, date)
             for name in ("start_date__gte", "start_date__lte", "end_date__gte", "end_date__lte")

@@ -20,6 +20,7 @@ from controlplane.core.errors import DangerousOptionForbiddenError, InvalidInput
 from controlplane.core.lifecycle import ActionState, NodeState, State
 from controlplane.core.messages import LABEL_PREFIX, TAG_NAME
 from controlplane.db.actions import ACTION_NAMES
+from controlplane.db.services import OBJECT_ACTION_NAMES
 from controlplane.events import CREATE, DELETE, UPDATE
 
 Schema = dict[str, Any]
@@ -311,7 +312,7 @@ def container() -> Schema:
             "state": {"enum": [s.value for s in State]},
             "synchronized": {"type": "boolean"},
             "node": resource_uri("node"),
-            "service": {"type": "null"},
+            "service": nullable(resource_uri("service")),
             "public_dns": {"type": "null"},
             "private_ip": {"const": ""},
             "exit_code": nullable({"type": "integer"}),
@@ -366,8 +367,8 @@ def action() -> Schema:
         {
             "uuid": {"type": "string", "pattern": f"^{_UUID}$"},
             "resource_uri": resource_uri("action"),
-            "object": resource_uri("container"),
-            "action": {"enum": sorted(ACTION_NAMES.values())},
+            "object": {"anyOf": [resource_uri(kind) for kind in ("container", "service", "stack")]},
+            "action": {"enum": sorted({*ACTION_NAMES.values(), *OBJECT_ACTION_NAMES})},
             "method": text,
             "path": text,
             "user_agent": text,

@@ -97,7 +97,12 @@ def validate_service(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("image") is None:
         raise InvalidInputError("image", "is required")
     container_body = {key: body[key] for key in CONTAINER_FIELDS if key in body}
-    definition = validation.validate_create({"image_name": body["image"], **container_body})
+    # Every field given, at its default where the body leaves it out: a definition is shown
+    # whole and copied whole into each container.
+    defaults = {key: None for key in CONTAINER_FIELDS if key not in container_body}
+    definition = validation.validate_create(
+        {"image_name": body["image"], **defaults, **container_body}
+    )
     values = {key: check(key, body.get(key)) for key, check in _SERVICE_FIELDS.items()}
     values.pop("roles")
     values["name"] = values["name"] or definition["name"]

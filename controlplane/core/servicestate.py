@@ -125,3 +125,65 @@ def _from_containers(goal: Goal, live: Sequence[State]) -> ServiceState:
     if running == len(live):
         return ServiceState.RUNNING
     return ServiceState.PARTLY_RUNNING if running else ServiceState.STOPPED
+
+
+class StackState(StrEnum):
+    """Spelled exactly as the old API spells them (its "Not Running" has a capital R)."""
+
+    NOT_RUNNING = "Not Running"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    PARTLY_RUNNING = "Partly running"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    REDEPLOYING = "Redeploying"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+_STACK_ALLOWED: dict[StackState, frozenset[ServiceAction]] = {
+    StackState.NOT_RUNNING: frozenset({ServiceAction.START, ServiceAction.TERMINATE}),
+    StackState.RUNNING: frozenset(
+        {ServiceAction.STOP, ServiceAction.REDEPLOY, ServiceAction.TERMINATE}
+    ),
+    StackState.PARTLY_RUNNING: frozenset(
+        {ServiceAction.START, ServiceAction.STOP, ServiceAction.REDEPLOY, ServiceAction.TERMINATE}
+    ),
+    StackState.STOPPED: frozenset(
+        {ServiceAction.START, ServiceAction.REDEPLOY, ServiceAction.TERMINATE}
+    ),
+}
+# A service state that is on its way somewhere, and the stack state it shows as.
+_STACK_BUSY = {
+    ServiceState.REDEPLOYING: StackState.REDEPLOYING,
+    ServiceState.STARTING: StackState.STARTING,
+    ServiceState.SCALING: StackState.STARTING,
+    ServiceState.STOPPING: StackState.STOPPING,
+    ServiceState.TERMINATING: StackState.TERMINATING,
+}
+
+
+def stack_allowed_actions(state: StackState) -> frozenset[ServiceAction]:
+    """The old API's table, with `stop` wherever a service of the stack runs (its stack
+    `stop/` endpoint exists although the table forgets it)."""
+    return _STACK_ALLOWED.get(state, frozenset())
+
+
+def derive_stack_state(terminated: bool, services: Iterable[ServiceState]) -> StackState:
+    """A stack's state from its services' states (a terminated stack's services included)."""
+    states = list(services)
+    if terminated:
+        done = all(state is ServiceState.TERMINATED for state in states)
+        return StackState.TERMINATED if done else StackState.TERMINATING
+    for busy, shown in _STACK_BUSY.items():
+        if busy in states:
+            return shown
+    live = [state for state in states if state is not ServiceState.TERMINATED]
+    if not live or all(state is ServiceState.INIT for state in live):
+        return StackState.NOT_RUNNING
+    running = [state for state in live if state is ServiceState.RUNNING]
+    if len(running) == len(live):
+        return StackState.RUNNING
+    if running or ServiceState.PARTLY_RUNNING in live:
+        return StackState.PARTLY_RUNNING
+    return StackState.STOPPED

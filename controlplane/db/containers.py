@@ -36,7 +36,7 @@ from controlplane.core.lifecycle import Action, ActionState, State
 from controlplane.db import actions
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import page, utcnow
-from controlplane.db.models import LIVE, ActionRecord, Container, Node
+from controlplane.db.models import LIVE, ActionRecord, Container, Node, Service, Stack
 from controlplane.db.nodes import NODE_DEPLOYED, require_reachable
 
 # How often a conditional update is retried when another writer changed the row in between.
@@ -55,9 +55,8 @@ class ContainerFilters:
     uuid: str | None = None
     uuid_prefix: str | None = None
     node_uuid: str | None = None
-    # Containers here are never part of a service or stack, so asking for a service's (or a
-    # stack's) containers matches none rather than being ignored and matching all.
-    in_service: bool = False
+    service_uuid: str | None = None
+    stack_name: str | None = None
 
 
 def count_live_of_owner(session: Session, *, owner_id: int) -> int:
@@ -137,8 +136,14 @@ def list_containers(
         query = query.where(uuid_prefix(filters.uuid_prefix))
     if filters.node_uuid is not None:
         query = query.join(Node).where(Node.uuid == filters.node_uuid)
-    if filters.in_service:
-        query = query.where(false())
+    if filters.service_uuid is not None or filters.stack_name is not None:
+        query = query.join(Service, Container.service_id == Service.id)
+    if filters.service_uuid is not None:
+        query = query.where(Service.uuid == filters.service_uuid)
+    if filters.stack_name is not None:
+        query = query.join(Stack, Service.stack_id == Stack.id).where(
+            Stack.name == filters.stack_name
+        )
     return page(session, query, Container.id, limit=limit, offset=offset)
 
 

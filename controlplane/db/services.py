@@ -22,6 +22,14 @@ from controlplane.core.servicestate import Goal, Operation, ServiceState, derive
 from controlplane.db.engine import new_uuid, utcnow
 from controlplane.db.models import LIVE, ActionRecord, Container, Node, Service, Stack
 
+# The operations on services and stacks, and the names of their Actions.
+OBJECT_OPERATIONS = ("create", "update", "start", "stop", "redeploy", "terminate", "scale")
+OBJECT_ACTION_NAMES = tuple(
+    f"{kind} {operation.capitalize()}"
+    for kind in ("Service", "Stack")
+    for operation in OBJECT_OPERATIONS
+)
+
 
 @dataclass(frozen=True)
 class ServiceFilters:
@@ -188,7 +196,7 @@ def new_service_action(
         owner_id=service.owner_id,
         service_id=service.id,
         service=service,
-        name=f"Service {operation.capitalize()}",
+        name=f"Service {operation.capitalize()}",  # one of OBJECT_ACTION_NAMES
         operation=operation,
         method=request.method,
         path=request.path,

@@ -168,7 +168,7 @@ def test_unknown_query_parameters_are_ignored(
 @pytest.mark.parametrize(
     "query", ["service=/api/v1/service/abc/", "service__stack__name=x", "service=&name=web"]
 )
-def test_service_filters_match_nothing_since_no_container_belongs_to_a_service(
+def test_service_filters_match_no_plain_container(
     client: FlaskClient, account: Account, three_containers: list[dict[str, Any]], query: str
 ) -> None:
     assert uuids_for(client, account, query) == []

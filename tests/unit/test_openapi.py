@@ -413,7 +413,8 @@ def test_unserved_paths_and_methods_and_bad_queries_match_the_document(
     answer(401, "GET", CONTAINERS, CONTAINERS)
     answer(400, "GET", CONTAINERS, CONTAINERS + "?name=%00", **auth)
     answer(400, "GET", CONTAINERS, CONTAINERS + "?state=Paused", **auth)
-    answer(404, "GET", None, "/api/v1/service/", **auth)
+    answer(200, "GET", "/api/v1/service/", "/api/v1/service/", **auth)
+    answer(404, "GET", None, "/api/v1/image/", **auth)
     answer(404, "GET", None, "/api/v1//container/", **auth)
     assert answer(405, "POST", "/api/v1/node/", "/api/v1/node/", **auth).headers["Allow"]
     answer(405, "OPTIONS", CONTAINERS, CONTAINERS, **auth)
@@ -440,3 +441,22 @@ def test_refused_stream_handshakes_match_the_document(
     answer(
         400, "GET", logs, f"/v1/container/{container}/logs/{query}&follow=maybe", headers=HANDSHAKE
     )
+
+
+def test_service_answers_match_the_document(
+    answer: Callable[..., TestResponse], account: Account, node: str
+) -> None:
+    auth = {"headers": account.headers}
+    services, one = "/api/v1/service/", "/api/v1/service/{uuid}/"
+    body = {"image": "busybox", "name": "web", "target_num_containers": 2, "memory": 64}
+    created = answer(201, "POST", services, services, json=body, **auth).get_json()
+    uri = created["resource_uri"]
+    answer(200, "GET", one, uri, **auth)
+    answer(200, "GET", services, services + "?state=Init", **auth)
+    answer(400, "GET", services, services + "?state=Sleeping", **auth)
+    answer(200, "PATCH", one, uri, json={"run_command": "sleep 1"}, **auth)
+    answer(400, "PATCH", one, uri, json={"colour": "red"}, **auth)
+    answer(409, "POST", one + "stop/", uri + "stop/", **auth)
+    answer(400, "POST", one + "scale/", uri + "scale/", json={"target_num_containers": -1}, **auth)
+    answer(404, "GET", one, services + UNKNOWN_UUID + "/", **auth)
+    answer(400, "POST", services, services, json={"name": "no-image"}, **auth)

@@ -250,3 +250,17 @@ def test_a_terminate_removes_every_container_and_ends_terminated(
     gone = get_json(client, service["resource_uri"], account)
     assert (gone["state"], gone["current_num_containers"]) == ("Terminated", 0)
     assert gone["destroyed_datetime"] is not None
+
+
+def test_a_container_list_filters_on_its_service(
+    client: FlaskClient, account: Account, node: str, settle: Callable[[str], None]
+) -> None:
+    web = create_service(client, account, target_num_containers=2)
+    db = create_service(client, account, name="db")
+    for service in (web, db):
+        post(client, account, f"{service['resource_uri']}start/")
+        settle(service["uuid"])
+    listed = get_json(client, f"/api/v1/container/?service={web['resource_uri']}", account)
+    assert sorted(c["unique_name"] for c in listed["objects"]) == ["web-1", "web-2"]
+    by_uuid = get_json(client, f"/api/v1/container/?service={db['uuid']}", account)
+    assert [c["unique_name"] for c in by_uuid["objects"]] == ["db-1"]

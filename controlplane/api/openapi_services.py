@@ -1,0 +1,224 @@
+"""The service parts of the OpenAPI document: the service create, update and scale bodies, the
+service object, and the service operations, built from the constants the code uses
+(`core.service_validation`, `core.servicestate`), like `openapi_schemas` for containers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from controlplane.api.openapi_operations import (
+    DANGEROUS,
+    INVALID,
+    PAGING,
+    TOO_LARGE,
+    Operation,
+)
+from controlplane.api.openapi_schemas import (
+    Schema,
+    _closed,
+    _date,
+    container,
+    container_create,
+    integer,
+    nullable,
+    page,
+    resource_uri,
+    strings,
+)
+from controlplane.api.trees import route_rules
+from controlplane.core import errors, service_validation, validation
+from controlplane.core.errors import error_code
+from controlplane.core.scheduler import STRATEGIES
+from controlplane.core.servicestate import ServiceState
+
+SERVICE_404 = error_code(errors.ServiceNotFoundError)
+SERVICE_REFUSED = error_code(errors.ObjectTransitionRefusedError)
+_TARGET = integer(0, service_validation.MAX_TARGET)
+
+
+def service_create() -> Schema:
+    """The body of `POST .../service/`: a container create body under the service API's names
+    (`image`), without the container's own name and node, plus the service's fields."""
+    base = container_create()["properties"]
+    properties = {key: value for key, value in base.items() if key in service_validation.FIELDS}
+    link = {
+        "type": "object",
+        "required": ["to_service"],
+        "additionalProperties": False,
+        "properties": {
+            "to_service": {"type": "string", "description": "a service's resource URI or uuid"},
+            "name": nullable({"type": "string", "maxLength": 63}),
+            "from_service": {"type": "string"},
+        },
+    }
+    choices = [*STRATEGIES, *service_validation.STRATEGY_ALIASES]
+    properties.update(
+        {
+            "image": base["image_name"],
+            "name": base["name"],
+            "target_num_containers": nullable(_TARGET),
+            "deployment_strategy": nullable(
+                {"type": "string", "description": f"in any case: {', '.join(choices)}"}
+            ),
+            "autoreplace": nullable({"enum": list(validation.AUTORESTART_VALUES)}),
+            "sequential_deployment": nullable({"type": "boolean"}),
+            "linked_to_service": nullable(
+                strings(link) | {"maxItems": service_validation.MAX_LINKS}
+            ),
+            "tags": base["tags"],
+            "roles": nullable({"type": "array", "maxItems": 0}),
+        }
+    )
+    return {
+        "type": "object",
+        "required": ["image"],
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def service_update() -> Schema:
+    """A PATCH: any create field, at least one; `name` may only be sent unchanged."""
+    schema = service_create()
+    return {**schema, "required": [], "minProperties": 1}
+
+
+def service() -> Schema:
+    """A service as `service_json.service_to_json` renders it."""
+    definition = {
+        key: value
+        for key, value in container()["properties"].items()
+        if key in service_validation.CONTAINER_FIELDS
+    }
+    link = _closed(
+        {
+            "from_service": resource_uri("service"),
+            "to_service": resource_uri("service"),
+            "name": nullable({"type": "string"}),
+        }
+    )
+    count = {"type": "integer", "minimum": 0}
+    return _closed(
+        {
+            **definition,
+            "uuid": container()["properties"]["uuid"],
+            "resource_uri": resource_uri("service"),
+            "image_name": {"type": "string"},
+            "image_tag": {"type": "null"},
+            "name": {"type": "string"},
+            "unique_name": {"type": "string"},
+            "state": {"enum": [s.value for s in ServiceState]},
+            "synchronized": {"type": "boolean"},
+            "public_dns": nullable({"type": "string"}),
+            "stack": nullable(resource_uri("stack")),
+            "target_num_containers": _TARGET,
+            **{f"{which}_num_containers": count for which in ("current", "running", "stopped")},
+            "containers": strings(resource_uri("container")),
+            "deployment_strategy": {"enum": list(STRATEGIES)},
+            "autoreplace": {"enum": list(validation.AUTORESTART_VALUES)},
+            "sequential_deployment": {"type": "boolean"},
+            "tags": strings(_closed({"name": {"type": "string"}})),
+            "roles": {"type": "array", "maxItems": 0},
+            "linked_to_service": strings(link),
+            "linked_from_service": {"type": "array", "maxItems": 0},
+            "link_variables": {"type": "object", "maxProperties": 0},
+            **{
+                f"{when}_datetime": nullable(_date())
+                for when in ("deployed", "started", "stopped", "destroyed")
+            },
+            "container_ports": container()["properties"]["container_ports"],
+        }
+    )
+
+
+def schemas() -> dict[str, Schema]:
+    return {
+        "Service": service(),
+        "ServiceCreate": service_create(),
+        "ServiceUpdate": service_update(),
+        "ServiceScale": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"target_num_containers": nullable(_TARGET)},
+        },
+        "ServiceList": page("Service"),
+    }
+
+
+def _service_action(name: str, summary: str, body: str | None = None) -> Operation:
+    codes: dict[int, tuple[str, ...]] = {
+        404: (SERVICE_404,),
+        409: (SERVICE_REFUSED,),
+        413: (TOO_LARGE,),
+    }
+    if body is not None:
+        codes[400] = (INVALID,)
+    return Operation(name, summary, 202, "Service", codes, body=body, accepted=True)
+
+
+LIST_SERVICES = Operation(
+    "service_list",
+    "The caller's services, in creation order; `state` is the derived state",
+    200,
+    "ServiceList",
+    {400: (INVALID,)},
+    query=("service_state", "name", "unique_name", "uuid__startswith", "stack", *PAGING),
+)
+CREATE_SERVICE = Operation(
+    "service_create",
+    "Create a service in Init; `start` deploys its containers",
+    201,
+    "Service",
+    {
+        400: (INVALID,),
+        403: (DANGEROUS,),
+        413: (TOO_LARGE,),
+        415: (error_code(errors.UnsupportedMediaTypeError),),
+    },
+    body="ServiceCreate",
+    accepted=True,
+)
+GET_SERVICE = Operation("service_get", "One service", 200, "Service", {404: (SERVICE_404,)})
+UPDATE_SERVICE = Operation(
+    "service_update",
+    "Change a service's definition: its containers take it when next (re)deployed",
+    200,
+    "Service",
+    {
+        400: (INVALID,),
+        403: (DANGEROUS,),
+        404: (SERVICE_404,),
+        409: (SERVICE_REFUSED,),
+        413: (TOO_LARGE,),
+        415: (error_code(errors.UnsupportedMediaTypeError),),
+    },
+    body="ServiceUpdate",
+    accepted=True,
+)
+TERMINATE_SERVICE = _service_action("service_terminate", "Terminate a service and its containers")
+START_SERVICE = _service_action("service_start", "Deploy or start a service's containers")
+STOP_SERVICE = _service_action("service_stop", "Stop a service's containers")
+REDEPLOY_SERVICE = replace(
+    _service_action("service_redeploy", "Replace every container, one at a time"),
+    query=("reuse_volumes",),
+    errors={400: (INVALID,), 404: (SERVICE_404,), 409: (SERVICE_REFUSED,), 413: (TOO_LARGE,)},
+)
+SCALE_SERVICE = _service_action(
+    "service_scale", "Scale to target_num_containers (the body's, or the service's)", "ServiceScale"
+)
+
+
+def service_paths() -> list[tuple[list[str], dict[str, Operation]]]:
+    """The service rows of `openapi_operations.path_table`."""
+    return [
+        (route_rules("service"), {"get": LIST_SERVICES, "post": CREATE_SERVICE}),
+        (
+            route_rules("service", "<uuid>/"),
+            {"get": GET_SERVICE, "patch": UPDATE_SERVICE, "delete": TERMINATE_SERVICE},
+        ),
+        (route_rules("service", "<uuid>/start/"), {"post": START_SERVICE}),
+        (route_rules("service", "<uuid>/stop/"), {"post": STOP_SERVICE}),
+        (route_rules("service", "<uuid>/redeploy/"), {"post": REDEPLOY_SERVICE}),
+        (route_rules("service", "<uuid>/scale/"), {"post": SCALE_SERVICE}),
+    ]
