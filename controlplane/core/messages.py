@@ -135,6 +135,11 @@ class ContainerSpec(_Message):
     bindings: list[dict[str, Any]] = field(default_factory=list)
     autorestart: str = "OFF"
     autodestroy: str = "OFF"
+    # A user-defined bridge network to join instead of Docker's default bridge (created on the
+    # node if missing), and the names the container answers to on it. Empty for a plain
+    # container: only a service's containers get one (docs/api.md, links).
+    network: str = ""
+    network_aliases: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

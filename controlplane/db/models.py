@@ -267,6 +267,10 @@ class Container(Base):
     service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
     service_index: Mapped[int | None] = mapped_column(Integer)
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The owner's user-defined Docker network a service container joins, and the names it is
+    # reached by there (its service's and its own unique names): how links resolve.
+    network: Mapped[str] = _word(64)
+    network_aliases: Mapped[list[str]] = _json_list()
 
     node: Mapped[Node] = relationship(lazy="joined")
     service: Mapped[Service | None] = relationship(lazy="joined")

@@ -16,6 +16,7 @@ and `workers.inflight`, where it marks the removals it does on its own initiativ
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ from workers.docker.observe import (
     parse_docker_time,
     shows_its_record,
 )
-from workers.docker.options import create_options, keeping_volumes
+from workers.docker.options import create_options, joins_network, keeping_volumes
 from workers.docker.transport import open_client
 from workers.errors import (
     AgentError,
@@ -84,6 +85,7 @@ class DockerDriver:
         # Where the driver marks the containers it removes on its own initiative, whose destroy
         # events the watcher must not report.
         self._inflight = inflight
+        self._network_lock = threading.Lock()
 
     def close(self) -> None:
         self.client.close()
@@ -417,6 +419,8 @@ class DockerDriver:
     def _create(self, spec: ContainerSpec, options: dict[str, Any]) -> tuple[Container, bool]:
         """Create the container from `options`; (container, True) if this call made it,
         (container, False) if a concurrent delivery of the same operation got there first."""
+        if joins_network(spec):
+            self._ensure_network(spec.network)
         try:
             return self._create_from_image(spec, options)
         except docker.errors.ImageNotFound:
@@ -437,6 +441,18 @@ class DockerDriver:
             if status_code(exc.__cause__) != 409:
                 raise
         return self._owner_of_name(spec), False
+
+    def _ensure_network(self, name: str) -> None:
+        """Create the user-defined bridge network `name` on this node unless it exists. Two
+        agents' threads racing to create it may both succeed (Docker allows two networks of
+        one name), so the creation is serialised in this process, the only one that makes
+        networks on this node."""
+        with self._network_lock, translated(f"create network {name}"):
+            if self.client.networks.list(names=[name]):
+                return
+            self.client.networks.create(
+                name, driver="bridge", labels={LABEL_NODE_UUID: self.node_uuid}
+            )
 
     def _just_created(self, docker_id: str) -> Container:
         """A container Docker has just created, without asking Docker about it: it is in status

@@ -60,6 +60,7 @@ def create_options(spec: ContainerSpec, *, node_uuid: str, publish_ip: str) -> d
         "stdin_open": spec.stdin_open,
         "detach": True,
         "ports": [(port["inner_port"], port["protocol"]) for port in spec.container_ports],
+        "networking_config": networking_config(spec),
         "host_config": {
             "port_bindings": port_bindings(spec.container_ports, publish_ip),
             "mem_limit": megabytes(spec.memory),
@@ -68,7 +69,7 @@ def create_options(spec: ContainerSpec, *, node_uuid: str, publish_ip: str) -> d
             "cpuset_cpus": spec.cpuset or None,
             "read_only": spec.read_only,
             "privileged": spec.privileged,
-            "network_mode": spec.net,
+            "network_mode": network_mode(spec),
             "pid_mode": "host" if spec.pid == "host" else None,
             "dns": spec.dns or None,
             "dns_search": spec.dns_search or None,
@@ -82,6 +83,24 @@ def create_options(spec: ContainerSpec, *, node_uuid: str, publish_ip: str) -> d
             "init": True,
         },
     }
+
+
+def joins_network(spec: ContainerSpec) -> bool:
+    """Whether the container joins a user-defined network: only from the bridge mode (host
+    and none have no network of their own to put it on)."""
+    return bool(spec.network) and spec.net == "bridge"
+
+
+def network_mode(spec: ContainerSpec) -> str:
+    return spec.network if joins_network(spec) else spec.net
+
+
+def networking_config(spec: ContainerSpec) -> dict[str, Any] | None:
+    """The Engine API's NetworkingConfig: the container's aliases on its network, which its
+    network's DNS answers for every container of the network."""
+    if not joins_network(spec):
+        return None
+    return {"EndpointsConfig": {spec.network: {"Aliases": list(spec.network_aliases)}}}
 
 
 def keeping_volumes(options: dict[str, Any], previous: Container) -> dict[str, Any]:

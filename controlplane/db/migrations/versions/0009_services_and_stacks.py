@@ -92,6 +92,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("service_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("service_index", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("generation", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(
+            sa.Column("network", sa.String(length=64), server_default="''", nullable=False)
+        )
+        batch.add_column(
+            sa.Column("network_aliases", sa.JSON(), server_default="[]", nullable=False)
+        )
         batch.create_foreign_key("fk_containers_service_id", "services", ["service_id"], ["id"])
         batch.create_index("ix_containers_owner_unique_name", ["owner_id", "unique_name"])
         batch.create_index("ix_containers_service", ["service_id", "service_index"])
@@ -119,6 +125,8 @@ def downgrade() -> None:
         batch.drop_index("ix_containers_service")
         batch.drop_index("ix_containers_owner_unique_name")
         batch.drop_constraint("fk_containers_service_id", type_="foreignkey")
+        batch.drop_column("network_aliases")
+        batch.drop_column("network")
         batch.drop_column("generation")
         batch.drop_column("service_index")
         batch.drop_column("service_id")
