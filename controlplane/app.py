@@ -25,6 +25,7 @@ from controlplane.keyring import Keyring
 from controlplane.operations import Operations
 from controlplane.ratelimit import CreateRate
 from controlplane.servicecontrol import ServiceControl
+from controlplane.stackcontrol import StackControl
 from controlplane.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -61,13 +62,15 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
             settings.creates_per_minute,
         ),
     )
+    service_control = ServiceControl(database, operations)
     app.extensions[EXTENSION] = Services(
         settings=settings,
         database=database,
         dispatcher=dispatcher,
         publisher=publisher,
         operations=operations,
-        service_control=ServiceControl(database, operations),
+        service_control=service_control,
+        stack_control=StackControl(service_control),
         event_hub=EventHub(settings.broker_url, events_key),
         log_channels=LogChannels(settings.broker_url, keyring),
         # Set by `controlplane api` from its thread count; unset (no cap) elsewhere. The cap per

@@ -25,11 +25,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from controlplane import events
-from controlplane.core import convergence, policy
+from controlplane.core import convergence, links, policy
 from controlplane.core.errors import (
     BrokerUnavailableError,
     ControlPlaneError,
     InvalidInputError,
+    NoNodeAvailableError,
     ObjectTransitionRefusedError,
     ServiceNotFoundError,
 )
@@ -101,8 +102,8 @@ class ServiceControl:
         values = validate_service(body)
         self.check_definition(session, owner_id, values, link_names or {})
         service = services.add_service(session, owner_id=owner_id, values=values, stack=stack)
-        record = services.new_service_action(
-            session, service, "create", request, state=ActionState.SUCCESS
+        record = actions.new_object_action(
+            session, target=service, operation="create", request=request, state=ActionState.SUCCESS
         )
         session.commit()
         self.operations.publisher.publish(
@@ -159,7 +160,9 @@ class ServiceControl:
             raise ObjectTransitionRefusedError(
                 action=action.value, kind="service", uuid=uuid, state=state.value
             )
-        record = services.new_service_action(session, service, action.value, request)
+        record = actions.new_object_action(
+            session, target=service, operation=action.value, request=request
+        )
         _ask(service, action, target)
         service.action_id = record.id
         self._step_and_send(session, service, record)
@@ -182,13 +185,13 @@ class ServiceControl:
             raise ObjectTransitionRefusedError(
                 action="update", kind="service", uuid=uuid, state="Terminated"
             )
-        current = service_body({key: getattr(service, key) for key in _STORED})
+        current = service_body({key: getattr(service, key) for key in STORED_FIELDS})
         values = validate_update(current, body)
         self.check_definition(session, owner_id, values, {})
         if values["name"] != service.name:
             raise InvalidInputError("name", "a service cannot be renamed")
-        record = services.new_service_action(
-            session, service, "update", request, state=ActionState.SUCCESS
+        record = actions.new_object_action(
+            session, target=service, operation="update", request=request, state=ActionState.SUCCESS
         )
         if any(values[key] != getattr(service, key) for key in _DEFINING):
             service.synchronized = False
@@ -271,11 +274,12 @@ class ServiceControl:
             [_member(m, latest.get(m.id), service.action_id) for m in members],
         )
         step = Step()
+        linked = services.linked_services(session, service)
         request = _request_of(record)
         by_uuid = {m.uuid: m for m in members}
         failure = plan.failure
         try:
-            created = self._create(session, service, plan.create, members, loads, request)
+            created = self._create(session, service, plan.create, members, linked, request)
         except ControlPlaneError as exc:
             created = []
             failure = failure or exc.message
@@ -290,10 +294,13 @@ class ServiceControl:
             targets = [by_uuid[uuid] for uuid in uuids]
             if action is Action.START:
                 targets += created
-            self._stage(session, service, step, request, action, targets)
+            self._stage(session, service, step, request, action, targets, linked)
         closed = self._close(session, service, record, plan.done and not failure, failure)
         if closed is not None:
             step.events.append(events.action_event(closed, events.UPDATE))
+            stack_closed = close_stack_action(session, service.stack)
+            if stack_closed is not None:
+                step.events.append(events.action_event(stack_closed, events.UPDATE))
         states = _states(services.live_containers(session, service.id))
         state = services.state_of(service, states)
         step.events.append(events.service_event(service, events.UPDATE, state.value))
@@ -305,7 +312,7 @@ class ServiceControl:
         service: Service,
         numbers: list[int],
         members: list[Container],
-        loads: list[nodes.NodeLoad],
+        linked: list[tuple[str, Service]],
         request: RequestInfo,
     ) -> list[Container]:
         """New containers in Init with the given numbers, placed by the service's strategy
@@ -322,6 +329,12 @@ class ServiceControl:
                 f"({self.settings.max_containers_per_user})",
             )
         held = Counter(m.node.uuid for m in members)
+        loads = _near(session, linked, nodes.node_loads(session))
+        if linked and not loads:
+            names = ", ".join(target.unique_name for _, target in linked)
+            raise NoNodeAvailableError(
+                f"no node holds a container of every linked service ({names})"
+            )
         placed = place_service_containers(
             loads,
             min(len(numbers), room),
@@ -335,7 +348,7 @@ class ServiceControl:
                 session,
                 owner_id=service.owner_id,
                 node_id=node.id,
-                fields=_container_fields(service, number),
+                fields=_container_fields(service, number, linked),
                 request=request,
             )
             created.append(container)
@@ -349,12 +362,13 @@ class ServiceControl:
         request: RequestInfo,
         action: Action,
         targets: list[Container],
+        linked: list[tuple[str, Service]],
     ) -> None:
         """Accept `action` on each container, skipping one that changed under the plan (a
         report applied meanwhile, a node lost): the next convergence sees it as it is."""
         for container in targets:
             if action is Action.REDEPLOY or container.state == State.INIT.value:
-                _copy_definition(service, container)
+                _copy_definition(service, container, linked)
             try:
                 staged = containers.stage_action(
                     session,
@@ -402,10 +416,33 @@ class ServiceControl:
         return actions.close_action(session, action_uuid=record.uuid, error=failure)
 
 
+def close_stack_action(session: Session, stack: Stack | None) -> ActionRecord | None:
+    """Close a stack's open Action once no service of the stack has an open Action left:
+    Failed if one of the services' Actions since it failed. A terminated stack whose services
+    are all done is destroyed then."""
+    if stack is None or stack.action_id is None:
+        return None
+    record = session.get(ActionRecord, stack.action_id)
+    if record is None or ActionState(record.state) not in OPEN_ACTION_STATES:
+        return None
+    states = session.scalars(
+        select(ActionRecord.state)
+        .join(Service, Service.action_id == ActionRecord.id)
+        .where(Service.stack_id == stack.id, ActionRecord.id > record.id)
+    ).all()
+    if any(ActionState(state) in OPEN_ACTION_STATES for state in states):
+        return None
+    failed = ActionState.FAILED.value in states
+    if stack.goal == Goal.TERMINATED.value:
+        stack.destroyed_datetime = stack.destroyed_datetime or utcnow()
+    error = "a service of the stack failed its action" if failed else None
+    return actions.close_action(session, action_uuid=record.uuid, error=error)
+
+
 # The stored fields whose change a container sees only once redeployed.
 _DEFINING = ("image_name", "linked_to_service", "definition")
 # The stored fields `service_body` reads back into a create body.
-_STORED = (
+STORED_FIELDS = (
     "name",
     "image_name",
     "target_num_containers",
@@ -474,28 +511,69 @@ def _member(
     )
 
 
-def _container_fields(service: Service, number: int) -> dict[str, Any]:
-    name = f"{service.name}-{number}"
+def _container_fields(
+    service: Service, number: int, linked: list[tuple[str, Service]]
+) -> dict[str, Any]:
+    unique_name = f"{service.unique_name}-{number}"
     return {
-        **service.definition,
+        **_definition(service, unique_name, linked),
         "uuid": new_uuid(),
-        "image_name": service.image_name,
-        "name": name,
-        "unique_name": f"{service.unique_name}-{number}",
+        "name": f"{service.name}-{number}",
+        "unique_name": unique_name,
         "service_id": service.id,
         "service": service,
         "service_index": number,
-        "generation": service.generation,
     }
 
 
-def _copy_definition(service: Service, container: Container) -> None:
+def _copy_definition(
+    service: Service, container: Container, linked: list[tuple[str, Service]]
+) -> None:
     """Give a container the service's current definition before a redeploy (or its first
     start), so a PATCH takes effect on the containers deployed after it."""
-    for key, value in service.definition.items():
+    for key, value in _definition(service, container.unique_name, linked).items():
         setattr(container, key, value)
-    container.image_name = service.image_name
-    container.generation = service.generation
+
+
+def _definition(
+    service: Service, unique_name: str, linked: list[tuple[str, Service]]
+) -> dict[str, Any]:
+    """A container's definition from its service's: on the bridge, the owner's network with
+    the service's and the container's unique names, and each link's variables before the
+    service's own (which may override them)."""
+    definition = dict(service.definition)
+    bridged = definition.get("net", "bridge") == "bridge"
+    variables = [
+        variable
+        for alias, target in linked
+        for variable in links.link_variables(
+            alias,
+            target.unique_name,
+            target.definition.get("container_ports", []),
+            target.definition.get("container_envvars", []),
+        )
+    ]
+    definition["container_envvars"] = [*variables, *definition.get("container_envvars", [])]
+    return {
+        **definition,
+        "image_name": service.image_name,
+        "generation": service.generation,
+        "network": links.network_name(service.owner_id) if bridged else "",
+        "network_aliases": [service.unique_name, unique_name] if bridged else [],
+    }
+
+
+def _near(
+    session: Session, linked: list[tuple[str, Service]], loads: list[nodes.NodeLoad]
+) -> list[nodes.NodeLoad]:
+    """The nodes a linking service's new containers may go to: those holding a live
+    container of every service it links to, since a link is resolved on the node's own
+    network (there is no network across nodes; docs/api.md, links)."""
+    if not linked:
+        return loads
+    held = services.nodes_holding(session, (target.id for _, target in linked))
+    common = set.intersection(*(held.get(target.id, set()) for _, target in linked))
+    return [load for load in loads if load.uuid in common]
 
 
 def _states(members: list[Container]) -> list[State]:

@@ -41,6 +41,14 @@ from controlplane.api.service_resources import (
     ServiceStartResource,
     ServiceStopResource,
 )
+from controlplane.api.stack_resources import (
+    StackExportResource,
+    StackListResource,
+    StackRedeployResource,
+    StackResource,
+    StackStartResource,
+    StackStopResource,
+)
 from controlplane.api.trees import (
     DOCKERCLOUD_EVENTS_STREAMS,
     TUTUM_EVENTS_STREAM,
@@ -63,6 +71,12 @@ ROUTES = (
     (ServiceStopResource, "service", "<uuid>/stop/", "service_stop"),
     (ServiceRedeployResource, "service", "<uuid>/redeploy/", "service_redeploy"),
     (ServiceScaleResource, "service", "<uuid>/scale/", "service_scale"),
+    (StackListResource, "stack", "", "stacks"),
+    (StackResource, "stack", "<uuid>/", "stack"),
+    (StackStartResource, "stack", "<uuid>/start/", "stack_start"),
+    (StackStopResource, "stack", "<uuid>/stop/", "stack_stop"),
+    (StackRedeployResource, "stack", "<uuid>/redeploy/", "stack_redeploy"),
+    (StackExportResource, "stack", "<uuid>/export/", "stack_export"),
     (ActionListResource, "action", "", "actions"),
     (ActionResource, "action", "<uuid>/", "action"),
     (ActionCancelResource, "action", "<uuid>/cancel/", "action_cancel"),

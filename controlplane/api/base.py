@@ -33,6 +33,7 @@ from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
 from controlplane.operations import Operations
 from controlplane.servicecontrol import ServiceControl
+from controlplane.stackcontrol import StackControl
 from controlplane.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,6 +53,7 @@ class Services:
     publisher: EventPublisher
     operations: Operations
     service_control: ServiceControl
+    stack_control: StackControl
     event_hub: EventHub
     log_channels: LogChannels
     stream_slots: StreamSlots

@@ -19,8 +19,7 @@ from controlplane.core import checks, validation
 from controlplane.core.errors import DangerousOptionForbiddenError, InvalidInputError, error_code
 from controlplane.core.lifecycle import ActionState, NodeState, State
 from controlplane.core.messages import LABEL_PREFIX, TAG_NAME
-from controlplane.db.actions import ACTION_NAMES
-from controlplane.db.services import OBJECT_ACTION_NAMES
+from controlplane.db.actions import ACTION_NAMES, OBJECT_ACTION_NAMES
 from controlplane.events import CREATE, DELETE, UPDATE
 
 Schema = dict[str, Any]

@@ -6,13 +6,14 @@ never stored, so they are as true as the containers' own states.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from controlplane.api.serializers import DEFINITION_FIELDS, format_date
 from controlplane.api.trees import Links
 from controlplane.core.lifecycle import State
-from controlplane.db.models import Service
+from controlplane.core.servicestate import Goal, derive_stack_state
+from controlplane.db.models import Service, Stack
 from controlplane.db.services import Member, state_of
 
 
@@ -60,4 +61,32 @@ def service_to_json(service: Service, members: Sequence[Member], links: Links) -
             {**port, "port_name": "", "uri_protocol": port["protocol"], "endpoint_uri": None}
             for port in definition.get("container_ports", [])
         ],
+    }
+
+
+def stack_to_json(
+    stack: Stack,
+    services: Sequence[Service],
+    members: Mapping[int, Sequence[Member]],
+    links: Links,
+) -> dict[str, Any]:
+    """A stack with its services: whole objects in the Tutum tree, as Tutum gave them; their
+    resource URIs in Docker Cloud's, as Docker Cloud gave them."""
+    states = (state_of(service, (m.state for m in members[service.id])) for service in services)
+    whole = links.tree.name == "tutum"
+    return {
+        "uuid": stack.uuid,
+        "resource_uri": links.uri("stack", stack.uuid),
+        "name": stack.name,
+        "state": derive_stack_state(stack.goal == Goal.TERMINATED.value, states).value,
+        "synchronized": all(service.synchronized for service in services),
+        "services": [
+            service_to_json(service, members[service.id], links)
+            if whole
+            else links.uri("service", service.uuid)
+            for service in services
+        ],
+        "deployed_datetime": format_date(stack.deployed_datetime),
+        "destroyed_datetime": format_date(stack.destroyed_datetime),
+        "nickname": stack.name,
     }

@@ -70,7 +70,12 @@ class InvalidInputError(ControlPlaneError):
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
+        self.problem = problem
         super().__init__(field=field, problem=problem)
+
+    def under(self, prefix: str) -> InvalidInputError:
+        """The same problem, about the field as part of `prefix` (`services.web.ports`)."""
+        return InvalidInputError(f"{prefix}.{self.field}", self.problem)
 
 
 class DangerousOptionForbiddenError(ControlPlaneError):

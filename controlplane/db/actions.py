@@ -19,7 +19,7 @@ from controlplane.core.errors import ActionNotFoundError
 from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, State
 from controlplane.core.messages import ClaimRequest, ClaimVerdict
 from controlplane.db.engine import new_uuid, page, utcnow
-from controlplane.db.models import ActionRecord, Container
+from controlplane.db.models import ActionRecord, Container, Service, Stack
 
 CREATE = "create"
 ACTION_NAMES = {
@@ -29,6 +29,15 @@ ACTION_NAMES = {
     "terminate": "Container Terminate",
     "redeploy": "Container Redeploy",
 }
+
+
+# The operations on services and stacks, and the names of their Actions.
+OBJECT_OPERATIONS = ("create", "update", "start", "stop", "redeploy", "terminate", "scale")
+OBJECT_ACTION_NAMES = tuple(
+    f"{kind} {operation.capitalize()}"
+    for kind in ("Service", "Stack")
+    for operation in OBJECT_OPERATIONS
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,38 @@ def new_action(
         name=ACTION_NAMES[operation],
         operation=operation,
         rollback_state=rollback_state.value if rollback_state else None,
+        method=request.method,
+        path=request.path,
+        user_agent=request.user_agent,
+        ip=request.ip,
+        body=request.body,
+        state=state.value,
+        start_date=now,
+        end_date=now if state in (ActionState.SUCCESS, ActionState.FAILED) else None,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def new_object_action(
+    session: Session,
+    *,
+    target: Service | Stack,
+    operation: str,
+    request: RequestInfo,
+    state: ActionState = ActionState.IN_PROGRESS,
+) -> ActionRecord:
+    """An Action on a service or a stack (flushed): In progress until the service controller
+    closes it, since no node claims it. Its name is one of `OBJECT_ACTION_NAMES`."""
+    now = utcnow()
+    kind = "service" if isinstance(target, Service) else "stack"
+    record = ActionRecord(
+        uuid=new_uuid(),
+        owner_id=target.owner_id,
+        **{f"{kind}_id": target.id, kind: target},
+        name=f"{kind.capitalize()} {operation.capitalize()}",
+        operation=operation,
         method=request.method,
         path=request.path,
         user_agent=request.user_agent,

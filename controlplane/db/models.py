@@ -111,6 +111,8 @@ class Stack(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(String(255))
     goal: Mapped[str] = mapped_column(String(16))
+    # The stack's open Action: closed once every service it acted on has closed its own.
+    action_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     deployed_datetime: Mapped[datetime | None]
     destroyed_datetime: Mapped[datetime | None]

@@ -17,18 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controlplane.core.errors import ServiceNotFoundError
-from controlplane.core.lifecycle import ActionState, State
+from controlplane.core.lifecycle import State
 from controlplane.core.servicestate import Goal, Operation, ServiceState, derive_state
 from controlplane.db.engine import new_uuid, utcnow
 from controlplane.db.models import LIVE, ActionRecord, Container, Node, Service, Stack
-
-# The operations on services and stacks, and the names of their Actions.
-OBJECT_OPERATIONS = ("create", "update", "start", "stop", "redeploy", "terminate", "scale")
-OBJECT_ACTION_NAMES = tuple(
-    f"{kind} {operation.capitalize()}"
-    for kind in ("Service", "Stack")
-    for operation in OBJECT_OPERATIONS
-)
 
 
 @dataclass(frozen=True)
@@ -109,6 +101,44 @@ def live_containers(session: Session, service_id: int) -> list[Container]:
     return list(session.scalars(query))
 
 
+def linked_services(session: Session, service: Service) -> list[tuple[str, Service]]:
+    """The services `service` links to, each with the link's alias (its name by default);
+    a link to a service that is gone (terminated since) is left out."""
+    uuids = [link["to_service"] for link in service.linked_to_service]
+    if not uuids:
+        return []
+    found = {
+        target.uuid: target
+        for target in session.scalars(
+            select(Service).where(
+                Service.uuid.in_(uuids),
+                Service.owner_id == service.owner_id,
+                Service.goal != Goal.TERMINATED.value,
+            )
+        )
+    }
+    return [
+        (link["name"] or found[link["to_service"]].name, found[link["to_service"]])
+        for link in service.linked_to_service
+        if link["to_service"] in found
+    ]
+
+
+def nodes_holding(session: Session, service_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The uuids of the nodes that hold a live container of each service."""
+    held: dict[int, set[str]] = defaultdict(set)
+    ids = list(service_ids)
+    if ids:
+        rows = session.execute(
+            select(Container.service_id, Node.uuid)
+            .join(Node, Container.node_id == Node.id)
+            .where(Container.service_id.in_(ids), LIVE)
+        )
+        for service_id, node_uuid in rows:
+            held[service_id or 0].add(node_uuid)
+    return held
+
+
 def latest_actions(session: Session, container_ids: Iterable[int]) -> dict[int, ActionRecord]:
     """Each container's newest action other than its create, by container id."""
     ids = list(container_ids)
@@ -179,34 +209,3 @@ def list_services(
             if state_of(row[0], (m.state for m in row[1])).value == filters.state
         ]
     return rows[offset : offset + limit], len(rows)
-
-
-def new_service_action(
-    session: Session,
-    service: Service,
-    operation: str,
-    request: Any,
-    *,
-    state: ActionState = ActionState.IN_PROGRESS,
-) -> ActionRecord:
-    """An Action on the service (flushed): In progress until the controller closes it."""
-    now = utcnow()
-    record = ActionRecord(
-        uuid=new_uuid(),
-        owner_id=service.owner_id,
-        service_id=service.id,
-        service=service,
-        name=f"Service {operation.capitalize()}",  # one of OBJECT_ACTION_NAMES
-        operation=operation,
-        method=request.method,
-        path=request.path,
-        user_agent=request.user_agent,
-        ip=request.ip,
-        body=request.body,
-        state=state.value,
-        start_date=now,
-        end_date=now if state in (ActionState.SUCCESS, ActionState.FAILED) else None,
-    )
-    session.add(record)
-    session.flush()
-    return record

@@ -18,6 +18,7 @@ session's extra nodes and the fault suite's can run side by side.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -69,7 +70,11 @@ class ExtraDockerDaemon:
         # one goes first and the client is made only once dockerd has made it again.
         self.socket.unlink(missing_ok=True)
         config = self.run_dir / "daemon.json"
-        config.write_text("{}\n")  # nothing from /etc/docker/daemon.json applies
+        # Nothing from /etc/docker/daemon.json applies. User-defined networks (a service's
+        # containers join one) get subnets of this daemon's own, beside its bridge's, so no two
+        # daemons of the machine route the same addresses.
+        pools = [{"base": f"10.{210 + self.index}.0.0/16", "size": 24}]
+        config.write_text(json.dumps({"default-address-pools": pools}) + "\n")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -55,6 +56,7 @@ def test_a_minimal_spec_leaves_docker_defaults_alone() -> None:
         "stdin_open": False,
         "detach": True,
         "ports": [],
+        "networking_config": None,
         "host_config": {
             "port_bindings": {},
             "mem_limit": None,
@@ -286,3 +288,22 @@ def test_a_size_in_megabytes_is_passed_as_docker_py_takes_it(
     size: int | None, argument: int | str | None
 ) -> None:
     assert megabytes(size) == argument
+
+
+def test_a_spec_with_a_network_joins_it_with_its_aliases() -> None:
+    spec = ContainerSpec(
+        uuid="u",
+        unique_name="web-1-abc",
+        image_name="busybox",
+        network="cp-u1",
+        network_aliases=["web", "web-1"],
+    )
+    options = create_options(spec, node_uuid="n", publish_ip="127.0.0.1")
+    assert options["host_config"]["network_mode"] == "cp-u1"
+    assert options["networking_config"] == {
+        "EndpointsConfig": {"cp-u1": {"Aliases": ["web", "web-1"]}}
+    }
+    host = replace(spec, net="host")
+    options = create_options(host, node_uuid="n", publish_ip="127.0.0.1")
+    assert options["host_config"]["network_mode"] == "host"
+    assert options["networking_config"] is None

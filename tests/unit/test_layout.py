@@ -29,6 +29,7 @@ def test_the_layers_contract_names_the_four_layers_top_down() -> None:
     layers = contract("layers")["layers"].split("\n")
     assert [layer.strip() for layer in layers if layer.strip()] == [
         "api | reporter",
+        "stackcontrol",
         "servicecontrol",
         "operations",
         "db",

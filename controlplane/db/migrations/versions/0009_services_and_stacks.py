@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("owner_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("goal", sa.String(length=16), nullable=False),
+        sa.Column("action_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("deployed_datetime", sa.DateTime(), nullable=True),
         sa.Column("destroyed_datetime", sa.DateTime(), nullable=True),
