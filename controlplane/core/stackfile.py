@@ -13,20 +13,20 @@ docs/api.md §12 lists the keys this control plane reads, what each becomes and 
         is raised, naming the service and the stackfile key (`web.ports[1]`), or `stackfile`
         for the file itself (bad YAML, with its line and column).
     render_stackfile(services) -> str
-        The reverse, for a stack's export: `(name, body)` pairs, the bodies as stored (validated
-        values), become a stackfile that `parse_stackfile` reads back to the same bodies, fields
-        at their defaults left out.
+        The reverse, for a stack's export: `(name, body)` pairs, each body a service's create
+        body as stored (`service_validation.service_body` of its values), become a stackfile
+        that `parse_stackfile` reads back to the same bodies, fields at their defaults left out.
 
-`validate` is the field-level check of a service create body (the services API's
-`validate_service`), passed in so that this module knows nothing of services beyond their field
-names. Its `InvalidInputError` about a body field (`container_envvars[2]`) is raised again about
-the stackfile key and item that gave that field (`web.environment.PASSWORD`), so an error always
-points at a line the user wrote.
+`validate` is the field-level check of a service create body
+(`controlplane.core.service_validation.validate_service`), passed in so that this module knows
+nothing of services beyond their field names. Its `InvalidInputError` about a body field
+(`container_envvars[2]`) is raised again about the stackfile key and item that gave that field
+(`web.environment.PASSWORD`), so an error always points at a line the user wrote.
 
 How YAML is read, because YAML 1.1 guesses types from unquoted text and the guesses bite:
-`restart: no` is the boolean false, `8080:80` is the base-60 integer 484880 and `user: 1000:1000`
-is 3601000. So every unquoted scalar keeps the text it was written with, and a key that takes a
-string takes that text: `ports: [8080:80]`, `restart: no` and `cpuset: 0` mean what they say. A
+`restart: no` is the boolean false, `2222:22` is the base-60 integer 133342 and `user: 1000:50`
+is 60050. So every unquoted scalar keeps the text it was written with, and a key that takes a
+string takes that text: `ports: [2222:22]`, `restart: no` and `cpuset: 0` mean what they say. A
 key that takes a boolean or an integer takes what YAML makes of it. A null (`key:` with nothing,
 `~`) is the key left out, as a null is the default everywhere in the API.
 
@@ -72,6 +72,7 @@ from yaml.scanner import Scanner
 
 from controlplane.core import checks
 from controlplane.core.errors import InvalidInputError
+from controlplane.core.scheduler import EMPTIEST_NODE, EVERY_NODE, HIGH_AVAILABILITY
 from controlplane.core.validation import (
     AUTODESTROY_VALUES,
     AUTORESTART_VALUES,
@@ -91,9 +92,6 @@ MAX_NESTING = 10
 MAX_INTEGER_CHARS = 32
 FIELD = "stackfile"  # the field of an error about the file as a whole
 
-# Service fields that are not container fields; their values are checked by `validate`.
-DEPLOYMENT_STRATEGIES = ("EMPTIEST_NODE", "HIGH_AVAILABILITY", "EVERY_NODE")
-AUTOREPLACE_VALUES = AUTORESTART_VALUES
 DEFAULT_TARGET_NUM_CONTAINERS = 1
 
 _YAML = "tag:yaml.org,2002:"
@@ -439,10 +437,10 @@ _autodestroy = _choice(
 # Docker Cloud's names and Tutum's (BALANCE, EVERY NODE).
 _deployment_strategy = _choice(
     {
-        "emptiest_node": "EMPTIEST_NODE",
-        "balance": "EMPTIEST_NODE",
-        "high_availability": "HIGH_AVAILABILITY",
-        "every_node": "EVERY_NODE",
+        "emptiest_node": EMPTIEST_NODE,
+        "balance": EMPTIEST_NODE,
+        "high_availability": HIGH_AVAILABILITY,
+        "every_node": EVERY_NODE,
     },
     "emptiest_node, high_availability, every_node",
 )
@@ -729,8 +727,6 @@ def _links(where: str, value: Any) -> list[dict[str, str]]:
             raise InvalidInputError(
                 at, f"{_quote(spelt)} must be SERVICE or SERVICE:ALIAS, the alias a valid name"
             )
-        if len(alias) > MAX_NAME_LENGTH:
-            raise InvalidInputError(at, f"the alias must be at most {MAX_NAME_LENGTH} characters")
         if alias in aliases:
             raise InvalidInputError(at, f"the alias {_quote(alias)} is used twice")
         aliases.add(alias)
@@ -938,6 +934,8 @@ def _refuse_cycles(graph: dict[str, list[str]]) -> None:
 
 # --- validation ----------------------------------------------------------------------------------
 
+# A service validator may report a field under the container API's name for it.
+_BODY_ALIASES = {"image_name": "image"}
 _BODY_FIELD = re.compile(r"(?P<head>[A-Za-z_]+)(?:\[(?P<index>[0-9]{1,9})\])?(?P<rest>.*)", re.S)
 
 
@@ -953,7 +951,7 @@ def _restated(exc: InvalidInputError, draft: _Draft) -> InvalidInputError:
     problem = str(exc.kwargs.get("problem", exc.message))
     field = exc.field or ""
     match = _BODY_FIELD.fullmatch(field)
-    origin = draft.origins.get(match["head"]) if match else None
+    origin = draft.origins.get(_BODY_ALIASES.get(match["head"], match["head"])) if match else None
     if match is None or origin is None:  # a field no key gave: say which, about the service
         return InvalidInputError(draft.name, f"{field}: {problem}")
     index = match["index"]
@@ -969,7 +967,8 @@ def render_stackfile(services: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     """A stackfile of the services, in the order given, that `parse_stackfile` reads back to
     the same bodies: fields at their defaults (null, empty, false, OFF, EMPTIEST_NODE, one
     container, net bridge, pid none) are left out, and ports come back published first. Each
-    body holds the service create fields as stored; `name` is the pair's name.
+    body holds the service create fields as stored; `name` is the pair's name, and a link's
+    `to_service` the name of one of the services given.
 
     Raises:
         ValueError: a name given twice, or a body field no stackfile key can say.
@@ -1047,9 +1046,10 @@ def _render_volume(binding: dict[str, Any]) -> str | dict[str, Any]:
     return f"{source + ':' if source else ''}{target}{'' if rewritable else ':ro'}"
 
 
-def _render_link(link: dict[str, str]) -> str:
-    target, alias = link["to_service"], link["name"]
-    return target if alias == target else f"{target}:{alias}"
+def _render_link(link: dict[str, Any]) -> str:
+    """`SERVICE[:ALIAS]`; a link stored without an alias is reached by the service's name."""
+    target, alias = link["to_service"], link.get("name")
+    return target if alias in (None, target) else f"{target}:{alias}"
 
 
 def _lower(value: str) -> str:
@@ -1071,11 +1071,11 @@ _RENDER: dict[str, tuple[Any, Callable[[Any], dict[str, Any]]]] = {
     "bindings": ([], _as("volumes", lambda items: [_render_volume(x) for x in items])),
     "target_num_containers": (DEFAULT_TARGET_NUM_CONTAINERS, _as("target_num_containers")),
     "deployment_strategy": (
-        DEPLOYMENT_STRATEGIES[0],
+        EMPTIEST_NODE,
         _as("deployment_strategy", lambda value: value.lower()),
     ),
     "autorestart": (AUTORESTART_VALUES[0], _as("autorestart", _lower)),
-    "autoreplace": (AUTOREPLACE_VALUES[0], _as("autoreplace", _lower)),
+    "autoreplace": (AUTORESTART_VALUES[0], _as("autoreplace", _lower)),
     "autodestroy": (AUTODESTROY_VALUES[0], _as("autodestroy", _lower)),
     "sequential_deployment": (False, _as("sequential_deployment")),
     "privileged": (False, _as("privileged")),
