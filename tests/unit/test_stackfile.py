@@ -12,10 +12,11 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from controlplane.core import checks, stackfile, validation
+from controlplane.core import stackfile, validation
 from controlplane.core.errors import InvalidInputError
+from controlplane.core.scheduler import STRATEGIES
+from controlplane.core.service_validation import MAX_TARGET, service_body, validate_service
 from controlplane.core.stackfile import (
-    DEPLOYMENT_STRATEGIES,
     MAX_NESTING,
     MAX_SERVICES,
     MAX_STACKFILE_BYTES,
@@ -24,37 +25,6 @@ from controlplane.core.stackfile import (
     parse_stackfile,
     render_stackfile,
 )
-
-# The fields of a service that are not a container's.
-SERVICE_ONLY = {
-    "target_num_containers": checks.int_range(0, 100),
-    "deployment_strategy": checks.choice(DEPLOYMENT_STRATEGIES),
-    "autoreplace": checks.choice(validation.AUTORESTART_VALUES),
-    "sequential_deployment": checks.flag,
-    "linked_to_service": lambda field, value: value,
-}
-
-
-def validate_service(body: dict[str, Any]) -> dict[str, Any]:
-    """A real service validator: the container fields through the container create validation
-    (`image` as its `image_name`), the service-only fields through the same checks."""
-    container = {
-        "image_name" if field == "image" else field: value
-        for field, value in body.items()
-        if field not in SERVICE_ONLY
-    }
-    try:
-        values = validation.validate_create(container)
-    except InvalidInputError as exc:
-        if not exc.field or not exc.field.startswith("image_name"):
-            raise
-        field = "image" + exc.field.removeprefix("image_name")
-        raise InvalidInputError(field, exc.kwargs["problem"]) from None
-    values["image"] = values.pop("image_name")
-    for field, check in SERVICE_ONLY.items():
-        if field in body:
-            values[field] = check(field, body[field])
-    return values
 
 
 def as_given(body: dict[str, Any]) -> dict[str, Any]:
@@ -382,15 +352,19 @@ web:
 """,
         validate_service,
     )
-    assert service.body["image"] == "busybox"
-    assert service.values == {
-        "image": "busybox:latest",
+    assert service.body == {
         "name": "web",
-        "cap_add": ["NET_ADMIN"],
-        "tags": ["a", "b"],
-        "mac_address": "02:42:ac:11:65:43",
+        "image": "busybox",
+        "cap_add": ["net_admin"],
+        "tags": ["b", "a", "b"],
+        "mac_address": "02:42:AC:11:65:43",
         "target_num_containers": 3,
     }
+    assert service.values == validate_service(service.body)
+    assert service.values["image_name"] == "busybox:latest"
+    assert service.values["tags"] == ["a", "b"]
+    assert service.values["definition"]["cap_add"] == ["NET_ADMIN"]
+    assert service.values["definition"]["mac_address"] == "02:42:ac:11:65:43"
 
 
 def test_the_validator_gets_a_copy_of_the_body() -> None:
@@ -1085,9 +1059,9 @@ RESTATED: list[tuple[str, str, str, str]] = [
     ("a tag", "tags: [ok, not ok]", "web.tags[1]", "must be 1 to 64 letters"),
     (
         "the number of containers",
-        "target_num_containers: 1000",
+        f"target_num_containers: {MAX_TARGET + 1}",
         "web.target_num_containers",
-        "must be between 0 and 100",
+        f"must be between 0 and {MAX_TARGET}",
     ),
 ]
 
@@ -1106,16 +1080,32 @@ def test_a_validation_error_names_the_stackfile_key(options: str, field: str, pr
     assert problem in error.kwargs["problem"]
 
 
-def test_a_validation_error_about_a_field_no_key_gave_names_the_service() -> None:
-    """The container create validation without the image renamed back: its `image_name` is no
-    field of the body, so the error is about the service and says the field."""
+def test_a_link_s_validation_error_names_its_item() -> None:
+    text = f"web: {{image: a, links: [db, 'db:{'a' * 64}']}}\ndb: {{image: b}}\n"
+    error = refusal(text, validate_service)
+    assert error.field == "web.links[1]"
+    assert error.kwargs["problem"].startswith("name must be 1 to 63 letters")
 
-    def container_only(body: dict[str, Any]) -> dict[str, Any]:
+
+def test_a_validation_error_about_a_field_no_key_gave_names_the_service() -> None:
+    """A validator that checks a field no stackfile key gives: the error is about the service
+    and says the field."""
+
+    def placed(body: dict[str, Any]) -> dict[str, Any]:
+        return validation.validate_create({"image_name": body["image"], "node": "nowhere"})
+
+    error = refusal("web: {image: busybox}", placed)
+    assert error.field == "web"
+    assert error.kwargs["problem"] == "node: 'nowhere' is not a node resource URI or uuid"
+
+
+def test_an_image_error_under_the_container_api_s_name_is_about_image() -> None:
+    def container(body: dict[str, Any]) -> dict[str, Any]:
         return validation.validate_create({"image_name": body["image"]})
 
-    error = refusal("web: {image: 'Bad Image'}", container_only)
-    assert error.field == "web"
-    assert error.kwargs["problem"].startswith("image_name: 'Bad Image' is not a valid image")
+    error = refusal("web: {image: 'Bad Image'}", container)
+    assert error.field == "web.image"
+    assert error.kwargs["problem"] == "'Bad Image' is not a valid image reference (repo[:tag])"
 
 
 def test_other_errors_of_the_validator_pass_unchanged() -> None:
@@ -1150,14 +1140,21 @@ redis:
 """,
         validate_service,
     )
-    assert [service.values["image"] for service in services] == [
+    assert [service.values["image_name"] for service in services] == [
         "dockercloud/haproxy:latest",
         "dockercloud/quickstart-python:latest",
         "redis:latest",
     ]
-    assert services[0].values["autorestart"] == "ALWAYS"
-    assert services[1].values["container_ports"] == [port(8080, published=False)]
-    assert services[2].values["run_command"] == "redis-server --appendonly yes"
+    lb, web, redis = (service.values for service in services)
+    assert (lb["deployment_strategy"], lb["definition"]["autorestart"]) == ("EVERY_NODE", "ALWAYS")
+    assert lb["linked_to_service"] == [{"to_service": "web", "name": "web"}]
+    assert web["target_num_containers"] == 4
+    assert web["definition"]["container_ports"] == [port(8080, published=False)]
+    assert web["definition"]["bindings"] == [
+        binding("/data", volume="data"),
+        binding("/cache", rw=False),
+    ]
+    assert redis["definition"]["run_command"] == "redis-server --appendonly yes"
 
 
 # --- hostile input -----------------------------------------------------------------------------
@@ -1490,12 +1487,26 @@ def test_render_reads_back_to_the_same_bodies() -> None:
     assert [service.body for service in parse(text)] == [service.body for service in services]
 
 
-def test_render_of_validated_values_reads_back_to_the_same_values() -> None:
+def test_render_of_stored_services_reads_back_to_the_same_values() -> None:
+    """The export: each service's stored values, as the create body that gives them again."""
     services = parse(SAMPLE, validate_service)
-    text = render_stackfile([(service.name, service.values) for service in services])
+    text = render_stackfile([(service.name, service_body(service.values)) for service in services])
     again = parse(text, validate_service)
     assert [service.values for service in again] == [service.values for service in services]
     assert [service.links for service in again] == [service.links for service in services]
+
+
+def test_render_of_a_stored_service_without_options_is_its_image() -> None:
+    (service,) = parse("web: {image: busybox}", validate_service)
+    body = service_body(service.values)
+    assert len(body) > 30  # every field, at its default
+    assert render_stackfile([("web", body)]) == "web:\n  image: busybox:latest\n"
+
+
+def test_a_link_stored_without_an_alias_is_written_bare() -> None:
+    body = {"image": "a", "linked_to_service": [{"to_service": "db", "name": None}]}
+    text = render_stackfile([("web", body), ("db", {"image": "b"})])
+    assert parse(text)[0].links == (("db", "db"),)
 
 
 def test_render_leaves_out_every_default() -> None:
@@ -1620,7 +1631,7 @@ BINDING = st.one_of(
 )
 OPTIONAL_FIELDS = {
     "target_num_containers": st.integers(-(10**9), 10**9).filter(lambda number: number != 1),
-    "deployment_strategy": st.sampled_from(DEPLOYMENT_STRATEGIES[1:]),
+    "deployment_strategy": st.sampled_from(STRATEGIES[1:]),
     "sequential_deployment": st.just(True),
     "tags": SOME_TEXTS,
     "run_command": SOME_TEXT,
