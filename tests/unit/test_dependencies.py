@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 RUNTIME_IMPORTS = (
     "controlplane.cli",
     "controlplane.app",
+    "controlplane.core.stackfile",  # PyYAML
     "controlplane.reporter.tasks",
     "workers.cli",
     "workers.agent",
