@@ -25,8 +25,8 @@ from controlplane.keyring import Keyring
 from controlplane.operations import Operations
 from controlplane.ratelimit import CreateRate
 from controlplane.servicecontrol import ServiceControl
-from controlplane.stackcontrol import StackControl
 from controlplane.settings import Settings
+from controlplane.stackcontrol import StackControl
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -11,19 +11,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import yaml
 from sqlalchemy.orm import Session
 
 from controlplane import events
-import yaml
-
 from controlplane.core import checks, stack_bodies, stackfile, validation
-from controlplane.core.service_validation import service_body
 from controlplane.core.errors import (
     ConflictError,
     InvalidInputError,
     ObjectTransitionRefusedError,
 )
 from controlplane.core.lifecycle import ActionState
+from controlplane.core.service_validation import service_body
 from controlplane.core.servicestate import (
     Goal,
     ServiceAction,

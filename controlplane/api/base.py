@@ -33,8 +33,8 @@ from controlplane.dispatch import Dispatcher
 from controlplane.events import EventPublisher
 from controlplane.operations import Operations
 from controlplane.servicecontrol import ServiceControl
-from controlplane.stackcontrol import StackControl
 from controlplane.settings import Settings
+from controlplane.stackcontrol import StackControl
 
 F = TypeVar("F", bound=Callable[..., Any])
 

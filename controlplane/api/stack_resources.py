@@ -100,9 +100,7 @@ class StackRedeployResource(UserResource):
 class StackExportResource(UserResource):
     def get(self, uuid: str) -> dict[str, Any]:
         """The stack as a stackfile's mapping (the CLIs write it out as YAML)."""
-        return services().stack_control.export(
-            db_session(), owner_id=current_user().id, uuid=uuid
-        )
+        return services().stack_control.export(db_session(), owner_id=current_user().id, uuid=uuid)
 
 
 def _perform(uuid: str, action: ServiceAction) -> Reply:

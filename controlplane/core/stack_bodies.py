@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controlplane.core import checks, stackfile
+from controlplane.core import checks
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.service_validation import FIELDS, validate_service
+from controlplane.core.stackfile import KEYS, MAX_SERVICES, parse_stackfile
 
 # The service API's own keys: a list with any of them is in that shape.
-SERVICE_ONLY_KEYS = FIELDS - stackfile.KEYS - {"name"}
+SERVICE_ONLY_KEYS = FIELDS - KEYS - {"name"}
 
 
 def service_values(items: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -37,7 +38,7 @@ def service_values(items: Any) -> list[tuple[str, dict[str, Any]]]:
         return [(name, _service_api(name, body)) for name, body in named.items()]
     # JSON is YAML: the stackfile reader reads the decoded services back as the file they were.
     try:
-        parsed = stackfile.parse_stackfile(json.dumps(named), validate_service)
+        parsed = parse_stackfile(json.dumps(named), validate_service)
     except InvalidInputError as exc:
         raise exc.under("services") from exc
     return [(service.name, service.values) for service in parsed]
@@ -46,8 +47,8 @@ def service_values(items: Any) -> list[tuple[str, dict[str, Any]]]:
 def _named(items: Any) -> dict[str, dict[str, Any]]:
     services: dict[str, dict[str, Any]] = {}
     listed = checks.items("services", [] if items is None else items, "a list of service objects")
-    if len(listed) > stackfile.MAX_SERVICES:
-        raise InvalidInputError("services", f"at most {stackfile.MAX_SERVICES} services")
+    if len(listed) > MAX_SERVICES:
+        raise InvalidInputError("services", f"at most {MAX_SERVICES} services")
     for where, item in listed:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise InvalidInputError(where, "must be an object with the service's name")

@@ -134,3 +134,39 @@ OLD_ROWS = [
     " VALUES ('c', 1, 1, 'web', 'web-c', 'busybox:latest', 'Init', '', '', '[]', '{}', 'OFF',"
     " '2014-10-16 12:04:08')",
 ]
+
+
+def test_the_services_migration_keeps_containers_and_their_actions(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/services.db"
+    command.upgrade(migrate.alembic_config(url), "0008")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in OLD_ROWS:
+            connection.execute(text(statement))
+        connection.execute(
+            text(
+                "INSERT INTO actions (uuid, owner_id, container_id, name, operation, method,"
+                " path, user_agent, ip, body, state, start_date) VALUES ('a', 1, 1,"
+                " 'Container Create', 'create', 'POST', '/', '', '', '', 'Success',"
+                " '2014-10-16 12:04:08')"
+            )
+        )
+    engine.dispose()
+
+    migrate.upgrade(url)
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        row = connection.execute(
+            text("SELECT c.uuid FROM actions a JOIN containers c ON a.container_id = c.id")
+        ).one()
+        assert row == ("c",)
+        # Unique names are per owner now: another owner may hold the same one.
+        connection.execute(
+            text(
+                "INSERT INTO users (id, username, created_at) VALUES (2, 'bob', '2014-10-16 12:04:08')"
+            )
+        )
+        connection.execute(text(OLD_ROWS[2].replace("'c', 1,", "'c2', 2,")))
+        assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+    engine.dispose()

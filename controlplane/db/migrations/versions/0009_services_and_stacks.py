@@ -94,7 +94,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("service_index", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("generation", sa.Integer(), server_default="0", nullable=False))
         batch.add_column(
-            sa.Column("network", sa.String(length=64), server_default="''", nullable=False)
+            sa.Column("network", sa.String(length=64), server_default=sa.text("''"), nullable=False)
         )
         batch.add_column(
             sa.Column("network_aliases", sa.JSON(), server_default="[]", nullable=False)
