@@ -23,14 +23,17 @@ from controlplane.api.openapi_schemas import (
     integer,
     nullable,
     page,
+    ref,
     resource_uri,
     strings,
+    whole,
 )
 from controlplane.api.trees import route_rules
 from controlplane.core import errors, service_validation, validation
 from controlplane.core.errors import error_code
 from controlplane.core.scheduler import STRATEGIES
-from controlplane.core.servicestate import ServiceState
+from controlplane.core.servicestate import ServiceState, StackState
+from controlplane.core.stackfile import MAX_SERVICES
 
 SERVICE_404 = error_code(errors.ServiceNotFoundError)
 SERVICE_REFUSED = error_code(errors.ObjectTransitionRefusedError)
@@ -132,8 +135,59 @@ def service() -> Schema:
     )
 
 
+def stack() -> Schema:
+    """A stack as `service_json.stack_to_json` renders it: its services whole in the Tutum
+    tree, as resource URIs in Docker Cloud's."""
+    return _closed(
+        {
+            "uuid": container()["properties"]["uuid"],
+            "resource_uri": resource_uri("stack"),
+            "name": {"type": "string"},
+            "nickname": {"type": "string"},
+            "state": {"enum": [s.value for s in StackState]},
+            "synchronized": {"type": "boolean"},
+            "services": strings({"anyOf": [ref("Service"), resource_uri("service")]}),
+            "deployed_datetime": nullable(_date()),
+            "destroyed_datetime": nullable(_date()),
+        }
+    )
+
+
+def stack_create() -> Schema:
+    """A stack's name and services, each a stackfile service (`image`, `command`, `ports`,
+    `links` ... docs/api.md §12) or a service create body, with its `name`."""
+    service_item = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string"}},
+    }
+    return {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": whole(validation.NAME), "maxLength": 255},
+            "nickname": {},
+            "services": {"type": "array", "maxItems": MAX_SERVICES, "items": service_item},
+        },
+    }
+
+
 def schemas() -> dict[str, Schema]:
     return {
+        "Stack": stack(),
+        "StackCreate": stack_create(),
+        "StackUpdate": {
+            **stack_create(),
+            "required": ["services"],
+            "properties": {**stack_create()["properties"], "name": {}},
+        },
+        "StackList": page("Stack"),
+        "StackFile": {
+            "type": "object",
+            "additionalProperties": {"type": "object"},
+            "description": "service name -> its stackfile options (docs/api.md §12)",
+        },
         "Service": service(),
         "ServiceCreate": service_create(),
         "ServiceUpdate": service_update(),
@@ -209,9 +263,79 @@ SCALE_SERVICE = _service_action(
 )
 
 
+def _stack_action(name: str, summary: str) -> Operation:
+    codes: dict[int, tuple[str, ...]] = {
+        404: (STACK_404,),
+        409: (SERVICE_REFUSED,),
+        413: (TOO_LARGE,),
+    }
+    return Operation(name, summary, 202, "Stack", codes, accepted=True)
+
+
+STACK_404 = error_code(errors.StackNotFoundError)
+_STACK_BODY_ERRORS: dict[int, tuple[str, ...]] = {
+    400: (INVALID,),
+    403: (DANGEROUS,),
+    413: (TOO_LARGE,),
+    415: (error_code(errors.UnsupportedMediaTypeError),),
+}
+LIST_STACKS = Operation(
+    "stack_list",
+    "The caller's stacks, in creation order",
+    200,
+    "StackList",
+    {400: (INVALID,)},
+    query=("name", *PAGING),
+)
+CREATE_STACK = Operation(
+    "stack_create",
+    "Create a stack and all its services in Init, or nothing (docs/api.md §12)",
+    201,
+    "Stack",
+    _STACK_BODY_ERRORS,
+    body="StackCreate",
+    accepted=True,
+)
+GET_STACK = Operation("stack_get", "One stack", 200, "Stack", {404: (STACK_404,)})
+UPDATE_STACK = Operation(
+    "stack_update",
+    "Update, add and terminate services so the stack holds those given",
+    200,
+    "Stack",
+    {**_STACK_BODY_ERRORS, 404: (STACK_404,), 409: (SERVICE_REFUSED,)},
+    body="StackUpdate",
+    accepted=True,
+)
+EXPORT_STACK = Operation(
+    "stack_export", "The stack as a stackfile's mapping", 200, "StackFile", {404: (STACK_404,)}
+)
+
+
 def service_paths() -> list[tuple[list[str], dict[str, Operation]]]:
-    """The service rows of `openapi_operations.path_table`."""
+    """The service and stack rows of `openapi_operations.path_table`."""
     return [
+        (route_rules("stack"), {"get": LIST_STACKS, "post": CREATE_STACK}),
+        (
+            route_rules("stack", "<uuid>/"),
+            {
+                "get": GET_STACK,
+                "patch": UPDATE_STACK,
+                "delete": _stack_action("stack_terminate", "Terminate a stack and its services"),
+            },
+        ),
+        (route_rules("stack", "<uuid>/start/"), {"post": _stack_action("stack_start", "Start")}),
+        (route_rules("stack", "<uuid>/stop/"), {"post": _stack_action("stack_stop", "Stop")}),
+        (
+            route_rules("stack", "<uuid>/redeploy/"),
+            {
+                "post": replace(
+                    _stack_action("stack_redeploy", "Redeploy every service"),
+                    query=("reuse_volumes",),
+                    errors={400: (INVALID,), 404: (STACK_404,), 409: (SERVICE_REFUSED,)},
+                )
+            },
+        ),
+        (route_rules("stack", "<uuid>/export/"), {"get": EXPORT_STACK}),
         (route_rules("service"), {"get": LIST_SERVICES, "post": CREATE_SERVICE}),
         (
             route_rules("service", "<uuid>/"),

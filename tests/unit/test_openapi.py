@@ -460,3 +460,22 @@ def test_service_answers_match_the_document(
     answer(400, "POST", one + "scale/", uri + "scale/", json={"target_num_containers": -1}, **auth)
     answer(404, "GET", one, services + UNKNOWN_UUID + "/", **auth)
     answer(400, "POST", services, services, json={"name": "no-image"}, **auth)
+
+
+def test_stack_answers_match_the_document(
+    answer: Callable[..., TestResponse], account: Account, node: str
+) -> None:
+    auth = {"headers": account.headers}
+    stacks, one = "/api/v1/stack/", "/api/v1/stack/{uuid}/"
+    services = [{"name": "web", "image": "busybox", "ports": ["80"], "links": ["db"]}]
+    services.append({"name": "db", "image": "busybox"})
+    body = {"name": "shop", "services": services}
+    created = answer(201, "POST", stacks, stacks, json=body, **auth).get_json()
+    uri = created["resource_uri"]
+    answer(200, "GET", one, uri, **auth)
+    answer(200, "GET", "/api/app/v1/stack/{uuid}/", f"/api/app/v1/stack/{created['uuid']}/", **auth)
+    answer(200, "GET", stacks, stacks, **auth)
+    answer(200, "GET", one + "export/", uri + "export/", **auth)
+    answer(409, "POST", one + "stop/", uri + "stop/", **auth)
+    answer(400, "POST", stacks, stacks, json={"name": "bad", "services": [{"name": "x"}]}, **auth)
+    answer(404, "GET", one, stacks + UNKNOWN_UUID + "/", **auth)
