@@ -206,7 +206,7 @@ class StackControl:
         session.commit()
         acted = [
             service.uuid
-            for service in services
+            for service in linked_first(services)
             if self._act(session, service, action, request, owner_id=owner_id)
         ]
         if not acted:
@@ -237,6 +237,30 @@ class StackControl:
             log.info("stack action %s skipped service %s: %s", action, service.uuid, exc)
             return False
         return True
+
+
+def linked_first(services: list[Service]) -> list[Service]:
+    """The services with every service before those that link to it: a linking service's
+    containers go where the linked ones are (docs/api.md §13.6), so those must exist first.
+    Stackfiles have no link cycles (`core.stackfile`); a cycle made through the service API is
+    broken at the first service met."""
+    by_uuid = {service.uuid: service for service in services}
+    ordered: list[Service] = []
+    placed: set[str] = set()
+
+    def place(service: Service, seen: frozenset[str]) -> None:
+        if service.uuid in placed or service.uuid in seen:
+            return
+        for link in service.linked_to_service:
+            target = by_uuid.get(link["to_service"])
+            if target is not None:
+                place(target, seen | {service.uuid})
+        placed.add(service.uuid)
+        ordered.append(service)
+
+    for service in services:
+        place(service, frozenset())
+    return ordered
 
 
 def _stack_name(value: Any) -> str:

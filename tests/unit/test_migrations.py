@@ -164,7 +164,8 @@ def test_the_services_migration_keeps_containers_and_their_actions(tmp_path: Pat
         # Unique names are per owner now: another owner may hold the same one.
         connection.execute(
             text(
-                "INSERT INTO users (id, username, created_at) VALUES (2, 'bob', '2014-10-16 12:04:08')"
+                "INSERT INTO users (id, username, created_at)"
+                " VALUES (2, 'bob', '2014-10-16 12:04:08')"
             )
         )
         connection.execute(text(OLD_ROWS[2].replace("'c', 1,", "'c2', 2,")))

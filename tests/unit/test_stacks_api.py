@@ -161,3 +161,29 @@ def test_another_user_s_stack_is_a_404(
     bob = make_account("bob")
     assert_error(client.get(stack["resource_uri"], headers=bob.headers), 404)
     assert_error(client.post(f"{stack['resource_uri']}start/", headers=bob.headers), 404)
+
+
+def test_a_stack_starts_linked_services_first_and_links_land_beside_them(
+    client: FlaskClient,
+    account: Account,
+    register_node: Callable[..., str],
+    settle: Callable[[str], None],  # noqa: F811
+) -> None:
+    for _ in range(3):
+        register_node()
+    stack = create_stack(client, account, STACKFILE_SERVICES)
+    response = client.post(f"{stack['resource_uri']}start/", headers=account.headers)
+    assert response.status_code == 202, response.get_json()
+    found = services_of(client, account, stack)
+    for service in found.values():
+        settle(service["uuid"])
+    found = services_of(client, account, stack)
+    assert {s["state"] for s in found.values()} == {"Running"}
+    (db_container,) = found["db"]["containers"]
+    db_node = get_json(client, db_container, account)["node"]
+    web = [get_json(client, uri, account) for uri in found["web"]["containers"]]
+    assert len(web) == 2 and {c["node"] for c in web} == {db_node}
+    variables = {v["key"]: v["value"] for v in web[0]["container_envvars"]}
+    assert variables["DATABASE_PORT_5432_TCP_ADDR"] == found["db"]["unique_name"]
+    assert variables["DATABASE_ENV_USER"] == "app"
+    assert variables["MODE"] == "prod"
