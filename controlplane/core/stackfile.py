@@ -12,6 +12,9 @@ docs/api.md §12 lists the keys this control plane reads, what each becomes and 
         `(target service, alias)` pairs. The whole file is accepted or one `InvalidInputError`
         is raised, naming the service and the stackfile key (`web.ports[1]`), or `stackfile`
         for the file itself (bad YAML, with its line and column).
+    parse_services(document, validate) -> list[StackService]
+        The same, of a stackfile already decoded (what the CLIs send: the YAML loaded on the
+        client, as JSON), read by the same rules without YAML in between.
     render_stackfile(services) -> str
         The reverse, for a stack's export: `(name, body)` pairs, each body a service's create
         body as stored (`service_validation.service_body` of its values), become a stackfile
@@ -97,6 +100,7 @@ DEFAULT_TARGET_NUM_CONTAINERS = 1
 _YAML = "tag:yaml.org,2002:"
 _STRING_TAGS = frozenset({_YAML + "str", _YAML + "value"})  # `=` alone is YAML's value tag
 _NULL, _BOOL, _INT, _MERGE = _YAML + "null", _YAML + "bool", _YAML + "int", _YAML + "merge"
+_FLOAT = _YAML + "float"
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,24 @@ def parse_stackfile(text: str, validate: Validate) -> list[StackService]:
         InvalidInputError: the first problem, naming `stackfile`, a service, or a service's key
             (`web.environment[1]`); nothing is returned for a file with any problem.
     """
-    services = _services(_document(text))
+    return _read(_services(_document(text)), validate)
+
+
+def parse_services(document: Mapping[str, Any], validate: Validate) -> list[StackService]:
+    """`parse_stackfile` of a stackfile already decoded: what the Tutum and Docker Cloud CLIs
+    send (the YAML loaded on the client), or any JSON object of service names to options.
+
+    Read by the same rules, so the errors are the same, about the same fields. Where a string
+    goes, a number or a boolean is its JSON text (`"user": 1000` is `"1000"`, `"restart": false`
+    is `false`); what the client's YAML loader made of unquoted text is past recovering here.
+
+    Raises:
+        InvalidInputError: as `parse_stackfile`; a value JSON cannot hold is refused too.
+    """
+    return _read(_decoded_services(document), validate)
+
+
+def _read(services: dict[str, dict[str, Any]], validate: Validate) -> list[StackService]:
     names = set(services)
     drafts = [_draft(name, options, names) for name, options in services.items()]
     _refuse_cycles({draft.name: [target for target, _ in draft.links] for draft in drafts})
@@ -274,13 +295,18 @@ def _services(root: Node | None) -> dict[str, dict[str, Any]]:
         raise InvalidInputError(
             FIELD, f"must be a mapping of service names to their options, not {_kind_of(root)}"
         )
-    if not root.value:
+    _check_count(len(root.value))  # before anything is read of them
+    return _checked(_mapping(root, FIELD))
+
+
+def _check_count(count: int) -> None:
+    if not count:
         raise InvalidInputError(FIELD, "defines no service")
-    if len(root.value) > MAX_SERVICES:
-        raise InvalidInputError(
-            FIELD, f"defines {len(root.value)} services, more than {MAX_SERVICES}"
-        )
-    services = _mapping(root, FIELD)
+    if count > MAX_SERVICES:
+        raise InvalidInputError(FIELD, f"defines {count} services, more than {MAX_SERVICES}")
+
+
+def _checked(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for name, options in services.items():
         _check_service_name(name)
         if name == "version" and not isinstance(options, dict):
@@ -378,9 +404,57 @@ def _kind(value: Any) -> str:
 _PLAIN_KINDS = {
     _BOOL: "a boolean",
     _INT: "an integer",
-    _YAML + "float": "a decimal number",
+    _FLOAT: "a decimal number",
     _YAML + "timestamp": "a date",
 }
+
+
+# --- reading decoded JSON ----------------------------------------------------------------------
+
+
+def _decoded_services(document: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(document, Mapping):
+        raise InvalidInputError(
+            FIELD, f"must be a mapping of service names to their options, not {_kind(document)}"
+        )
+    _check_count(len(document))
+    return _checked(_decoded_mapping(document, FIELD, 1))
+
+
+def _decoded(value: Any, where: str, depth: int) -> Any:
+    """The data `_tree` makes of YAML, from decoded JSON: a boolean or number becomes a `_Plain`
+    of its JSON text, so every conversion reads both alike."""
+    if isinstance(value, Mapping):
+        return _decoded_mapping(value, where, depth + 1)
+    if isinstance(value, list):
+        if depth + 1 > MAX_NESTING:
+            raise InvalidInputError(where, f"nests deeper than {MAX_NESTING} levels")
+        return [_decoded(item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value)]
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return checks.storable(where, value)
+    if isinstance(value, bool):
+        return _Plain("true" if value else "false", _BOOL)
+    if isinstance(value, int):
+        if value.bit_length() > 4 * MAX_INTEGER_CHARS:  # str() of a huge one would be refused
+            raise InvalidInputError(where, "is too large")
+        return _Plain(str(value), _INT)
+    if isinstance(value, float):
+        return _Plain(repr(value), _FLOAT)
+    raise InvalidInputError(where, f"must be JSON, not a {type(value).__name__}")
+
+
+def _decoded_mapping(value: Mapping[Any, Any], where: str, depth: int) -> dict[str, Any]:
+    if depth > MAX_NESTING:
+        raise InvalidInputError(where, f"nests deeper than {MAX_NESTING} levels")
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise InvalidInputError(where, f"has the key {key!r}, which is not a string")
+        checks.storable(where, key)
+        result[key] = _decoded(item, key if where == FIELD else f"{where}.{key}", depth)
+    return result
 
 
 # --- scalar values -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from controlplane.core.stackfile import (
     MAX_STACKFILE_BYTES,
     UNSUPPORTED_KEYS,
     StackService,
+    parse_services,
     parse_stackfile,
     render_stackfile,
 )
@@ -1376,6 +1377,153 @@ def test_the_pure_python_parser_refuses_the_same(text: str, problem: str) -> Non
     loader.dispose()
 
 
+# --- decoded stackfiles ------------------------------------------------------------------------
+
+
+def test_a_decoded_stackfile_reads_as_its_text_does() -> None:
+    """What a CLI sends for a stackfile it loaded: JSON numbers and booleans where strings go
+    are their JSON text."""
+    (web, db) = parse_services(
+        {
+            "web": {
+                "image": "busybox",
+                "ports": [80, "8080:81"],
+                "restart": False,
+                "user": 1000,
+                "environment": {"PORT": 8080, "DEBUG": True, "RATIO": 1.5},
+                "privileged": True,
+                "target_num_containers": 2,
+                "mem_limit": 1073741824,
+                "links": ["db:database"],
+            },
+            "db": {"image": "busybox", "expose": [5432]},
+        },
+        as_given,
+    )
+    assert web.body == {
+        "name": "web",
+        "image": "busybox",
+        "container_ports": [port(80), port(81, 8080)],
+        "autorestart": "OFF",
+        "user": "1000",
+        "container_envvars": [
+            {"key": "PORT", "value": "8080"},
+            {"key": "DEBUG", "value": "true"},
+            {"key": "RATIO", "value": "1.5"},
+        ],
+        "privileged": True,
+        "target_num_containers": 2,
+        "memory": 1024,
+        "linked_to_service": [{"to_service": "db", "name": "database"}],
+    }
+    assert web.links == (("db", "database"),)
+    assert db.body["container_ports"] == [port(5432, published=False)]
+
+
+def test_a_decoded_stackfile_takes_what_json_escapes_in_yaml_would_lose() -> None:
+    """JSON text read as YAML refuses a character outside the BMP (JSON's surrogate-pair
+    escapes are no YAML) and a key over YAML's 1024 characters; a decoded one takes both."""
+    label = "k" * 2000
+    (web,) = parse_services(
+        {"web": {"image": "x", "environment": {"A": "hi 😀"}, "labels": {label: "v"}}},
+        validate_service,
+    )
+    assert web.values["definition"]["container_envvars"] == [{"key": "A", "value": "hi 😀"}]
+    assert web.values["definition"]["labels"] == {label: "v"}
+
+
+# (case id, decoded stackfile, the field the error names, a part of its message)
+DECODED_REFUSED: list[tuple[str, Any, str, str]] = [
+    ("a list", [{"image": "x"}], "stackfile", "must be a mapping of service names"),
+    ("nothing", {}, "stackfile", "defines no service"),
+    (
+        "too many services",
+        {f"s{index}": {"image": "x"} for index in range(MAX_SERVICES + 1)},
+        "stackfile",
+        "more than 100",
+    ),
+    ("a bad name", {"a b": {"image": "x"}}, "a b", "not a valid service name"),
+    ("a service that is a string", {"web": "busybox"}, "web", "not a string"),
+    ("image missing", {"web": {"command": "ls"}}, "web.image", "is required"),
+    ("an unknown key", {"web": {"image": "x", "foo": 1}}, "web.foo", "unknown key"),
+    (
+        "an unsupported key",
+        {"web": {"image": "x", "roles": ["global"]}},
+        "web.roles",
+        "not supported",
+    ),
+    ("a key that is no string", {"web": {"image": "x", 1: 2}}, "web", "has the key 1"),
+    ("a NUL", {"web": {"image": "x", "environment": {"A": "\x00"}}}, "web.environment.A", "NUL"),
+    ("a NUL in a key", {"web": {"image": "x", "labels": {"\x00": "v"}}}, "web.labels", "NUL"),
+    ("a quoted flag", {"web": {"image": "x", "tty": "true"}}, "web.tty", "not a string"),
+    (
+        "a fraction for an integer",
+        {"web": {"image": "x", "cpu_shares": 1.5}},
+        "web.cpu_shares",
+        "not a decimal number",
+    ),
+    (
+        "a huge integer",
+        {"web": {"image": "x", "cpu_shares": 10**100}},
+        "web.cpu_shares",
+        "is too large",
+    ),
+    (
+        "a huge integer for a string",
+        {"web": {"image": "x", "user": 10**1000}},
+        "web.user",
+        "is too large",
+    ),
+    ("no JSON", {"web": {"image": "x", "tags": {"a"}}}, "web.tags", "must be JSON, not a set"),
+    (
+        "a bare variable",
+        {"web": {"image": "x", "environment": ["A"]}},
+        "web.environment[0]",
+        "has no value",
+    ),
+    ("a cycle", {"a": {"image": "x", "links": ["a"]}}, "a.links", "a -> a is a cycle"),
+    (
+        "deep lists",
+        {"web": {"image": "x", "command": [[[[[[[[[["ls"]]]]]]]]]]}},
+        "web.command" + "[0]" * 8,
+        "nests deeper than 10 levels",
+    ),
+    (
+        "deep mappings",
+        {
+            "web": {
+                "image": "x",
+                "labels": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": "j"}}}}}}}}},
+            }
+        },
+        "web.labels.a.b.c.d.e.f.g.h",
+        "nests deeper than 10 levels",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "problem"),
+    [case[1:] for case in DECODED_REFUSED],
+    ids=[case[0] for case in DECODED_REFUSED],
+)
+def test_each_refusal_of_a_decoded_stackfile_names_its_field(
+    document: Any, field: str, problem: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_services(document, as_given)
+    assert caught.value.field == field
+    assert problem in caught.value.kwargs["problem"]
+
+
+def test_a_decoded_stackfile_s_validation_errors_name_the_key() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_services(
+            {"web": {"image": "x", "environment": {"A": "1", "B-C": "2"}}}, validate_service
+        )
+    assert caught.value.field == "web.environment.B-C"
+
+
 # --- fuzzing: whatever the text, an InvalidInputError or services --------------------------------
 
 FUZZ = settings(
@@ -1428,10 +1576,14 @@ OPTIONS = st.dictionaries(
     stack=st.dictionaries(st.sampled_from(["web", "db", "-x", "1"]), OPTIONS | SCALARS, max_size=3)
 )
 def test_any_document_is_services_or_an_invalid_input_error(stack: dict[str, Any]) -> None:
-    try:
-        parse_stackfile(yaml.safe_dump(stack), validate_service)
-    except InvalidInputError:
-        pass
+    for read in (
+        lambda: parse_stackfile(yaml.safe_dump(stack), validate_service),
+        lambda: parse_services(stack, validate_service),
+    ):
+        try:
+            read()
+        except InvalidInputError:
+            pass
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -1717,10 +1869,13 @@ def stacks(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
     return services
 
 
-@settings(FUZZ, max_examples=75)
+@settings(FUZZ, max_examples=50)
 @given(services=stacks())
 def test_any_bodies_are_rendered_to_a_stackfile_read_back_to_them(
     services: list[tuple[str, dict[str, Any]]],
 ) -> None:
     text = render_stackfile(services)
     assert [(service.name, service.body) for service in parse_stackfile(text, as_given)] == services
+    # and decoded, as a client that loads the file sends it
+    decoded = parse_services(yaml.safe_load(text), as_given)
+    assert [(service.name, service.body) for service in decoded] == services
