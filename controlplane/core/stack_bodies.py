@@ -15,13 +15,12 @@ mixes the two. Pure: the core and the stackfile reader only.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from controlplane.core import checks
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.service_validation import FIELDS, validate_service
-from controlplane.core.stackfile import KEYS, MAX_SERVICES, parse_stackfile
+from controlplane.core.stackfile import KEYS, MAX_SERVICES, parse_services
 
 # The service API's own keys: a list with any of them is in that shape.
 SERVICE_ONLY_KEYS = FIELDS - KEYS - {"name"}
@@ -36,9 +35,8 @@ def service_values(items: Any) -> list[tuple[str, dict[str, Any]]]:
     named = _named(items)
     if any(set(body) & SERVICE_ONLY_KEYS for body in named.values()):
         return [(name, _service_api(name, body)) for name, body in named.items()]
-    # JSON is YAML: the stackfile reader reads the decoded services back as the file they were.
     try:
-        parsed = parse_stackfile(json.dumps(named), validate_service)
+        parsed = parse_services(named, validate_service)
     except InvalidInputError as exc:
         raise exc.under("services") from exc
     return [(service.name, service.values) for service in parsed]

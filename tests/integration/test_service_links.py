@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_services import (
+from tests.support.api import ApiClient
+from tests.support.services import (
     act,
     act_terminate,
     create_service,
@@ -17,7 +18,6 @@ from tests.integration.test_services import (
     service,
     wait_service,
 )
-from tests.support.api import ApiClient
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

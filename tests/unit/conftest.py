@@ -15,14 +15,16 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.app import create_app
 from controlplane.core.messages import ContainerReport, NodeReport
 from controlplane.db import enrollment, migrate, nodes, observations, users
 from controlplane.db.engine import Database
+from controlplane.db.models import Service
 from controlplane.settings import Settings
-from tests.unit.helpers import SECRET_KEY, Account, add_container
+from tests.unit.helpers import SECRET_KEY, Account, SentOperations, add_container
 
 CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"
 
@@ -189,3 +191,39 @@ def container(session: Session, account: Account, node: str) -> str:
     """A container of `account` on `node`, stored as the API stores a create (Init, with its
     finished create action)."""
     return add_container(session, owner_id=account.user_id, node_uuid=node)
+
+
+@pytest.fixture
+def sent(app: Flask) -> SentOperations:
+    recorder = SentOperations()
+    app.extensions["controlplane"].operations.dispatcher = recorder
+    return recorder
+
+
+@pytest.fixture
+def settle(
+    app: Flask, database: Database, report: Callable[..., bool], sent: SentOperations
+) -> Callable[[str], None]:
+    """Answer every operation sent as a node would (the state it ends in), and converge the
+    service after each report, as the reporter does, until nothing more is sent."""
+    control = app.extensions["controlplane"].service_control
+    ends = {"start": "Running", "redeploy": "Running", "stop": "Stopped", "terminate": "Terminated"}
+
+    def run(service_uuid: str) -> None:
+        with database.session() as session:
+            service_id = session.scalar(select(Service.id).where(Service.uuid == service_uuid))
+        for _ in range(50):
+            batch = sent.take()
+            if not batch:
+                return
+            for node_uuid, operation in batch:
+                report(
+                    operation.container_uuid,
+                    ends[operation.action],
+                    node_uuid=node_uuid,
+                    action_uuid=operation.action_uuid,
+                )
+                control.converge(service_id)
+        raise AssertionError("the service never settled")
+
+    return run

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from controlplane.core.lifecycle import Action, State
-from controlplane.core.messages import ContainerReport
+from controlplane.core.messages import ContainerReport, Operation
 from controlplane.db import containers, nodes, observations
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import new_uuid
@@ -163,3 +163,35 @@ def accept(session: Session, account: Account, uuid: str, action: Action) -> str
     # End the transaction the refresh opened: SQLite transactions here take the write lock.
     session.commit()
     return record.uuid
+
+
+# --- services ------------------------------------------------------------------------------
+
+SERVICES = "/api/v1/service/"
+
+
+class SentOperations:
+    """Stands in for the dispatcher's broker: what would have gone to each node."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Operation]] = []
+
+    def send_operation(self, node_uuid: str, operation: Operation) -> None:
+        self.sent.append((node_uuid, operation))
+
+    def take(self) -> list[tuple[str, Operation]]:
+        taken, self.sent = self.sent, []
+        return taken
+
+
+def create_service(client: FlaskClient, account: Account, **fields: Any) -> dict[str, Any]:
+    body = {"image": "busybox", "name": "web", **fields}
+    response = client.post(SERVICES, json=body, headers=account.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def post(client: FlaskClient, account: Account, url: str, **body: Any) -> dict[str, Any]:
+    response = client.post(url, json=body or None, headers=account.headers)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()

@@ -7,81 +7,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
-from controlplane.core.messages import Operation
-from controlplane.db.engine import Database
-from controlplane.db.models import Service
-from tests.unit.helpers import Account, assert_error, get_json
+from tests.unit.helpers import (
+    SERVICES,
+    Account,
+    SentOperations,
+    assert_error,
+    create_service,
+    get_json,
+    post,
+)
 
 pytestmark = pytest.mark.both_backends
-
-SERVICES = "/api/v1/service/"
-
-
-class SentOperations:
-    """Stands in for the dispatcher's broker: what would have gone to each node."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Operation]] = []
-
-    def send_operation(self, node_uuid: str, operation: Operation) -> None:
-        self.sent.append((node_uuid, operation))
-
-    def take(self) -> list[tuple[str, Operation]]:
-        taken, self.sent = self.sent, []
-        return taken
-
-
-@pytest.fixture
-def sent(app: Flask) -> SentOperations:
-    recorder = SentOperations()
-    app.extensions["controlplane"].operations.dispatcher = recorder
-    return recorder
-
-
-def create_service(client: FlaskClient, account: Account, **fields: Any) -> dict[str, Any]:
-    body = {"image": "busybox", "name": "web", **fields}
-    response = client.post(SERVICES, json=body, headers=account.headers)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def post(client: FlaskClient, account: Account, url: str, **body: Any) -> dict[str, Any]:
-    response = client.post(url, json=body or None, headers=account.headers)
-    assert response.status_code == 202, response.get_json()
-    return response.get_json()
-
-
-@pytest.fixture
-def settle(
-    app: Flask, database: Database, report: Callable[..., bool], sent: SentOperations
-) -> Callable[[str], None]:
-    """Answer every operation sent as a node would (the state it ends in), and converge the
-    service after each report, as the reporter does, until nothing more is sent."""
-    control = app.extensions["controlplane"].service_control
-    ends = {"start": "Running", "redeploy": "Running", "stop": "Stopped", "terminate": "Terminated"}
-
-    def run(service_uuid: str) -> None:
-        with database.session() as session:
-            service_id = session.scalar(select(Service.id).where(Service.uuid == service_uuid))
-        for _ in range(50):
-            batch = sent.take()
-            if not batch:
-                return
-            for node_uuid, operation in batch:
-                report(
-                    operation.container_uuid,
-                    ends[operation.action],
-                    node_uuid=node_uuid,
-                    action_uuid=operation.action_uuid,
-                )
-                control.converge(service_id)
-        raise AssertionError("the service never settled")
-
-    return run
 
 
 def test_a_create_answers_201_with_an_init_service_and_its_action(

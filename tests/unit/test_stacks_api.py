@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.unit.helpers import Account, assert_error, get_json
-from tests.unit.test_services_api import SERVICES, post, sent, settle  # noqa: F401
+from tests.unit.helpers import SERVICES, Account, assert_error, get_json
 
 pytestmark = pytest.mark.both_backends
 
@@ -118,7 +117,7 @@ def test_a_stack_starts_and_terminates_its_services(
     client: FlaskClient,
     account: Account,
     node: str,
-    settle: Callable[[str], None],  # noqa: F811
+    settle: Callable[[str], None],
 ) -> None:
     stack = create_stack(client, account, STACKFILE_SERVICES[1:])
     response = client.post(f"{stack['resource_uri']}start/", headers=account.headers)
@@ -167,7 +166,7 @@ def test_a_stack_starts_linked_services_first_and_links_land_beside_them(
     client: FlaskClient,
     account: Account,
     register_node: Callable[..., str],
-    settle: Callable[[str], None],  # noqa: F811
+    settle: Callable[[str], None],
 ) -> None:
     for _ in range(3):
         register_node()
