@@ -34,7 +34,8 @@ def running_on_docker(client: docker.DockerClient, container_uris: list[str]) ->
     running = 0
     for uri in container_uris:
         label = f"{LABEL_CONTAINER_UUID}={uuid_from_uri(uri)}"
-        running += len(client.containers.list(filters={"label": label, "status": "running"}))
+        listed = client.containers.list(filters={"label": label, "status": "running"}, sparse=True)
+        running += len(listed)
     return running
 
 
@@ -66,7 +67,8 @@ def test_a_service_lives_its_life_through_the_sdk(
     wait_service(service, "Stopped")
     assert running_on_docker(docker_client, service.containers) == 0
     assert service.delete() is True
-    wait_service(service, "Terminated")
+    # Docker Cloud's SDK forgets a deleted object's URI: it is fetched again to be watched.
+    wait_service(sdk.module.Service.fetch(service.uuid), "Terminated")
 
 
 def test_a_stack_is_made_started_exported_and_terminated_through_the_sdk(sdk: Sdk) -> None:
@@ -88,4 +90,5 @@ def test_a_stack_is_made_started_exported_and_terminated_through_the_sdk(sdk: Sd
     assert set(exported) == {"front", "back"}
     assert exported["front"]["links"] == ["back"]
     assert stack.delete() is True
-    wait_for(lambda: (stack.refresh(), stack.state)[1] == "Terminated", 60, interval=0.2)
+    again = sdk.module.Stack.fetch(stack.uuid)
+    wait_for(lambda: (again.refresh(), again.state)[1] == "Terminated", 60, interval=0.2)

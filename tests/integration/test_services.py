@@ -37,7 +37,7 @@ class Daemons:
         found = []
         for client in self.clients:
             found += client.containers.list(
-                all=True, filters={"label": f"{LABEL}={container_uuid}"}
+                all=True, filters={"label": f"{LABEL}={container_uuid}"}, sparse=True
             )
         return found
 
