@@ -1,10 +1,11 @@
 """The only module that sends work to node agents.
 
-Every operation goes to the queue of the container's node (`node.<uuid>`), so only that node's
-agent acts on it, sealed with that node's key (`controlplane.core.signing`) so that its agent
-knows the control plane sent it and that it is meant for this node. Broker failures become
-`BrokerUnavailableError`, which the API turns into a 503 after undoing the state change, so a
-client never sees an action accepted that no node will run.
+Every operation (and every logs, log-stream and exec request) goes to the queue of the
+container's node (`node.<uuid>`), so only that node's agent acts on it, sealed with that node's
+key (`controlplane.core.signing`) so that its agent knows the control plane sent it and that it
+is meant for this node. Broker failures become `BrokerUnavailableError`, which the API turns
+into a 503 after undoing the state change, so a client never sees an action accepted that no
+node will run.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from controlplane.core.errors import BrokerUnavailableError, NodeTimeoutError
 from controlplane.core.messages import (
     OPERATION_TASKS,
     TASK_COLLECT,
+    TASK_EXEC,
     TASK_LOGS,
     TASK_LOGS_STREAM,
     Collect,
+    ExecRequest,
     LogStreamRequest,
     Operation,
     node_queue,
@@ -133,6 +136,25 @@ class Dispatcher:
         """
         self._send(
             TASK_LOGS_STREAM,
+            node_uuid,
+            {"request": request.to_dict()},
+            ignore_result=True,
+            expires=self.node_timeout,
+        )
+
+    def run_exec(self, node_uuid: str, request: ExecRequest) -> None:
+        """Ask the node's agent to run a command in a container and stream its output to the
+        request's channel.
+
+        The request expires with the node timeout, like a log-stream request; the agent also
+        refuses it once its seal is stale or its nonce seen (`workers.execstream`), since a copy
+        would run the command again.
+
+        Raises:
+            BrokerUnavailableError: the broker could not take the request.
+        """
+        self._send(
+            TASK_EXEC,
             node_uuid,
             {"request": request.to_dict()},
             ignore_result=True,

@@ -23,6 +23,7 @@ from controlplane.core.celeryconf import (
 from controlplane.core.messages import node_queue
 from controlplane.core.shutdown import run_worker
 from workers.docker.driver import DockerDriver
+from workers.execstream import ExecStreams
 from workers.heartbeat import Heartbeat
 from workers.inflight import Inflight
 from workers.logstream import LogStreams
@@ -40,6 +41,7 @@ class Agent:
     app: Celery
     heartbeat: Heartbeat
     streams: LogStreams
+    execs: ExecStreams
     relist: Relist
     watcher: Watcher | None
 
@@ -63,16 +65,19 @@ def make_agent(settings: AgentSettings) -> Agent:
         pool_size=settings.concurrency + 4,
     )
     reports = Reports(app, token=settings.token, tags=settings.tags)
-    # Log lines go out on Redis pub/sub (see workers.logstream), so log streams need Redis as
-    # the broker, as the result store of the REST logs request already does.
-    streams = LogStreams(driver, redis.Redis.from_url(settings.broker_url), settings.token)
+    # Log lines and exec output go out on Redis pub/sub (see workers.channels), so streams need
+    # Redis as the broker, as the result store of the REST logs request already does.
+    channels = redis.Redis.from_url(settings.broker_url)
+    streams = LogStreams(driver, channels, settings.token)
+    execs = ExecStreams(driver, channels, settings.token)
     register_tasks(
-        app, driver, inflight, reports, streams, allow_dangerous=settings.allow_dangerous
+        app, driver, inflight, reports, streams, execs, allow_dangerous=settings.allow_dangerous
     )
     return Agent(
         app=app,
         heartbeat=Heartbeat(driver, reports, interval=settings.heartbeat_interval),
         streams=streams,
+        execs=execs,
         relist=Relist(driver, reports, interval=settings.relist_interval),
         watcher=Watcher(driver, reports, inflight) if settings.watch_events else None,
     )
@@ -100,4 +105,5 @@ def run_agent(settings: AgentSettings) -> None:
         if agent.watcher is not None:
             agent.watcher.stop()
         agent.streams.stop()
+        agent.execs.stop()
         agent.heartbeat.stop()

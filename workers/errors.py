@@ -42,6 +42,11 @@ class VolumeInUseError(AgentError):
     pass
 
 
+class NotRunningError(AgentError):
+    """The container a command was to run in is not running on this node (stopped, paused,
+    restarting or gone)."""
+
+
 class NotGranted(Exception):
     """The operation may not run: its claim was refused, or not answered yet. Not an
     `AgentError`, since nothing failed and nothing is reported."""

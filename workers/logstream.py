@@ -2,11 +2,10 @@
 
 A stream is asked for by a quick Celery task; the stream itself runs in a daemon thread of its
 own, so a follower that lasts for hours never holds a slot of the task pool. Lines travel on
-Redis pub/sub (`messages.log_channel`), and PUBLISH answers how many subscribers received each
-message: zero means the API socket is gone (its client left, or its API process died), which is
-how a stream learns to stop without any message coming back. A quiet stream ticks every
-`LOG_TICK_SECONDS` for the same reason, and so that the API can tell a dead agent from a quiet
-container.
+Redis pub/sub (`messages.log_channel`, through `workers.channels`), and a publish that reaches
+no subscriber means the API socket is gone, which is how a stream learns to stop without any
+message coming back. A quiet stream ticks every `LOG_TICK_SECONDS` for the same reason, and so
+that the API can tell a dead agent from a quiet container.
 
 stdout and stderr are read as two Docker log requests (see `DockerDriver.log_feed`). The tail is
 the two tails merged by Docker's timestamps; following then reads both streams in a thread each,
@@ -18,7 +17,6 @@ ends the stream.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import queue
 import threading
@@ -28,7 +26,6 @@ from collections.abc import Iterable, Iterator
 
 import redis
 
-from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import (
     LOG_END,
@@ -42,6 +39,7 @@ from controlplane.core.messages import (
     log_subject,
 )
 from controlplane.core.signing import NodeToken
+from workers.channels import ListenerGoneError, NodeChannel
 from workers.docker.driver import DockerDriver
 from workers.docker.observe import OUTPUT_STREAMS, LogFeed, LogLine
 from workers.errors import AgentError
@@ -50,10 +48,6 @@ log = logging.getLogger(__name__)
 
 # How often a stream looks whether a stopped container runs again or was removed.
 POLL_SECONDS = 1.0
-
-
-class ListenerGoneError(Exception):
-    """Nobody is subscribed to the stream's channel any more: the stream must stop."""
 
 
 def merge_tail(feeds: Iterable[Iterable[LogLine]], tail: int | None) -> Iterator[LogLine]:
@@ -66,33 +60,20 @@ def merge_tail(feeds: Iterable[Iterable[LogLine]], tail: int | None) -> Iterator
     return merged if tail is None else iter(deque(merged, maxlen=tail))
 
 
-class LogChannel:
-    """The sending end of one stream's pub/sub channel. Each message is sealed with the node's
-    key for this stream and numbered, so the API takes no line a broker client made up or
-    repeated (`controlplane.api.logchannels`)."""
+class LogChannel(NodeChannel):
+    """The sending end of one log stream's channel: each message sealed with the node's key for
+    this stream and numbered, so the API takes no line a broker client made up or repeated
+    (`controlplane.api.logchannels`)."""
 
     def __init__(self, client: redis.Redis, stream_id: str, token: NodeToken) -> None:
-        self._client = client
-        self._name = log_channel(stream_id)
-        self._subject = log_subject(stream_id)
-        self._token = token
-        self._seq = 0
-        self._last_sent = time.monotonic()
-
-    def send(self, message: LogStreamMessage) -> None:
-        """Publish `message`; raises ListenerGoneError when no subscriber received it."""
-        body = {"message": message.to_dict(), "seq": self._seq}
-        self._seq += 1
-        sealed = signing.sealed(self._token.key, self._token.node_uuid, self._subject, body)
-        receivers = self._client.publish(self._name, json.dumps(sealed))
-        self._last_sent = time.monotonic()
-        if receivers == 0:
-            raise ListenerGoneError(self._name)
-
-    def keepalive(self) -> None:
-        """Tick if nothing was sent for a tick interval."""
-        if time.monotonic() - self._last_sent >= LOG_TICK_SECONDS:
-            self.send(LogStreamMessage(kind=LOG_TICK))
+        super().__init__(
+            client,
+            log_channel(stream_id),
+            log_subject(stream_id),
+            token,
+            tick=LogStreamMessage(kind=LOG_TICK),
+            tick_seconds=LOG_TICK_SECONDS,
+        )
 
 
 class LogStream:

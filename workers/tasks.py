@@ -7,7 +7,8 @@ user acted again) is refused and acknowledged, never run. A claim nobody answere
 later with the whole task, never run on a guess.
 
 Every task must come sealed by the control plane for this node (`controlplane.core.signing`);
-one that is not is logged and acknowledged, never run, whatever it asks.
+one that is not is logged and acknowledged, never run, whatever it asks. An exec, which no claim
+fences, must also be fresh and never seen before (`workers.execstream.RequestGuard`).
 
 Every task is idempotent (the driver looks containers up by label before acting), because with
 `acks_late` a task interrupted by a crash is delivered again. A failed operation is reported, not
@@ -30,10 +31,12 @@ from controlplane.core.lifecycle import Action, State
 from controlplane.core.messages import (
     OPERATION_TASKS,
     TASK_COLLECT,
+    TASK_EXEC,
     TASK_LOGS,
     TASK_LOGS_STREAM,
     Collect,
     ContainerSpec,
+    ExecRequest,
     LogStreamRequest,
     Operation,
 )
@@ -41,6 +44,7 @@ from controlplane.core.signing import NodeToken, Seal
 from workers.docker.driver import DockerDriver
 from workers.docker.observe import Observation
 from workers.errors import AgentError, ClaimRefused, ClaimUnanswered, NodePolicyError
+from workers.execstream import ExecStreams
 from workers.inflight import Inflight
 from workers.logstream import LogStreams
 from workers.reports import Reports
@@ -222,11 +226,12 @@ def register_tasks(
     inflight: Inflight,
     reports: Reports,
     streams: LogStreams,
+    execs: ExecStreams,
     *,
     allow_dangerous: Collection[str] = frozenset(),
 ) -> None:
     """Bind the agent's tasks to `app`, with this node's driver, its record of the operations
-    running, report sender and log streams."""
+    running, report sender, log streams and execs."""
 
     def operation_task(name: str) -> None:
         @sealed_task(app, reports.token, name, **_RETRY)
@@ -261,3 +266,9 @@ def register_tasks(
         """Only starts the stream, which runs in its own thread: a follower may last for hours
         and must not hold a slot of the task pool."""
         streams.start(LogStreamRequest.from_dict(request))
+
+    @sealed_task(app, reports.token, TASK_EXEC)
+    def exec_command(self: Task, sealed: Seal, request: dict[str, Any]) -> None:
+        """Only admits the exec and starts it in its own thread: a command may run for hours
+        and must not hold a slot of the task pool."""
+        execs.start(ExecRequest.from_dict(request), sealed)

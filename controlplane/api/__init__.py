@@ -29,6 +29,7 @@ from controlplane.api.containers import (
 )
 from controlplane.api.errors import ControlPlaneApi
 from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
+from controlplane.api.execstream import exec_socket
 from controlplane.api.logstream import logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.openapi import OpenApiResource
@@ -52,6 +53,7 @@ from controlplane.api.stack_resources import (
 from controlplane.api.trees import (
     DOCKERCLOUD_EVENTS_STREAMS,
     TUTUM_EVENTS_STREAM,
+    TUTUM_EXEC_STREAM,
     TUTUM_LOGS_STREAM,
     route_rules,
 )
@@ -92,6 +94,11 @@ STREAM_ROUTES = (
         logs_socket,
         [TUTUM_LOGS_STREAM, *route_rules("container", "<uuid>/logs/")],
         "container_logs_stream",
+    ),
+    (
+        exec_socket,
+        [TUTUM_EXEC_STREAM, *route_rules("container", "<uuid>/exec/")],
+        "container_exec_stream",
     ),
     (tutum_events_socket, [TUTUM_EVENTS_STREAM], "events_stream_tutum"),
     (dockercloud_events_socket, list(DOCKERCLOUD_EVENTS_STREAMS), "events_stream_dockercloud"),

@@ -38,6 +38,7 @@ from controlplane.api.openapi_services import service_paths
 from controlplane.api.params import MAX_LOG_TAIL, MAX_OFFSET
 from controlplane.api.trees import tree_of
 from controlplane.core import errors
+from controlplane.core.commands import MAX_COMMAND_BYTES
 from controlplane.core.errors import error_code
 from controlplane.core.lifecycle import NODE_STATE_FILTERS, ActionState, State
 from controlplane.core.servicestate import ServiceState
@@ -274,6 +275,13 @@ def parameters(settings: Settings) -> dict[str, Any]:
         "node_state": state(list(NODE_STATE_FILTERS)),
         "tail": query("tail", integer(0, MAX_LOG_TAIL), "only the last lines; all when absent"),
         "follow": query("follow", query_bool(), "streams only: keep following (default true)"),
+        "command": query(
+            "command",
+            {**text, "maxLength": MAX_COMMAND_BYTES},
+            "required: the command line to run, split as a POSIX shell splits words; at most "
+            f"{MAX_COMMAND_BYTES} bytes in UTF-8 (docs/api.md §6.5); a missing or bad one is an "
+            "error frame on the open socket",
+        ),
         "reuse_volumes": query("reuse_volumes", query_bool(), "keep the volumes (default true)"),
         "node": query("node", text, "a node's resource URI in either tree, or its uuid"),
         "object": query("object", text, "a container's resource URI in either tree, or uuid"),

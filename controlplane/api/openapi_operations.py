@@ -19,6 +19,7 @@ from controlplane.api.auth import AUTH_PATHS
 from controlplane.api.trees import (
     DOCKERCLOUD_EVENTS_STREAMS,
     TUTUM_EVENTS_STREAM,
+    TUTUM_EXEC_STREAM,
     TUTUM_LOGS_STREAM,
     route_rules,
 )
@@ -149,6 +150,21 @@ LOG_STREAM = replace(
     schema=None,
     errors={**LOGS.errors, 400: (INVALID, BAD_REQUEST)},
 )
+# Only who may open it is refused at the handshake; the exec itself (its command, the container's
+# state, its node) is answered on the open socket, with an error frame (docs/api.md §6.7).
+EXEC = Operation(
+    "container_exec",
+    "Run a command in a Running container and stream its output, then its exit code "
+    "(docs/api.md §6.5); a plain GET is a 400",
+    101,
+    None,
+    {400: (BAD_REQUEST,), 404: (CONTAINER_404,)},
+    query=("command",),
+    security=STREAM_SECURITY,
+    frames="ExecFrame",
+)
+# The same on Tutum's stream tree, beside the REST tree's path of the same tree.
+EXEC_STREAM = replace(EXEC, name="container_exec_stream")
 LIST_ACTIONS = Operation(
     "action_list",
     "The caller's actions, in chronological order (docs/api.md §3.2, §3.5)",
@@ -226,6 +242,8 @@ def path_table(app: Flask) -> list[tuple[list[str], dict[str, Operation]]]:
         (route_rules("node", "<uuid>/"), {"get": GET_NODE}),
         (list(AUTH_PATHS), {"get": CREDENTIAL_CHECK}),
         ([TUTUM_LOGS_STREAM], {"get": LOG_STREAM}),
+        (route_rules("container", "<uuid>/exec/"), {"get": EXEC}),
+        ([TUTUM_EXEC_STREAM], {"get": EXEC_STREAM}),
         ([TUTUM_EVENTS_STREAM], {"get": TUTUM_EVENTS}),
         (list(DOCKERCLOUD_EVENTS_STREAMS), {"get": DOCKERCLOUD_EVENTS}),
         ([OPENAPI_PATH], {"get": DOCUMENT}),

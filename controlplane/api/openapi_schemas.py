@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from controlplane.api.params import MAX_AUDIT_BODY
+from controlplane.api.serializers import EXEC_END_OUTPUT
 from controlplane.api.trees import DOCKERCLOUD, TUTUM
 from controlplane.core import checks, validation
 from controlplane.core.errors import DangerousOptionForbiddenError, InvalidInputError, error_code
@@ -465,6 +466,38 @@ def event(*, with_identity: bool) -> Schema:
     return _closed(properties)
 
 
+def exec_frames() -> dict[str, Schema]:
+    """The frames of an exec (docs/api.md §6.6): output, then its exit or its error, the last
+    two with the `output` "EOF" the Go SDKs wait for (`serializers.EXEC_END_OUTPUT`)."""
+    end = {"const": EXEC_END_OUTPUT}
+    error_data: Schema = {
+        "type": "object",
+        "required": ["errorMessage", "code"],
+        "additionalProperties": False,
+        "properties": {
+            "errorMessage": {"type": "string"},
+            "code": {"type": "string"},
+            "field": {"type": "string"},
+        },
+    }
+    return {
+        "ExecOutputFrame": _closed(
+            {
+                "type": {"const": "output"},
+                "output": {"type": "string"},
+                "streamType": {"enum": ["stdout", "stderr"]},
+            }
+        ),
+        "ExecExitFrame": _closed(
+            {"type": {"const": "exit"}, "exitCode": {"type": "integer"}, "output": end}
+        ),
+        "ExecErrorFrame": _closed({"type": {"const": "error"}, "data": error_data, "output": end}),
+        "ExecFrame": {
+            "oneOf": [ref("ExecOutputFrame"), ref("ExecExitFrame"), ref("ExecErrorFrame")]
+        },
+    }
+
+
 def component_schemas() -> dict[str, Schema]:
     """Every named schema of the document."""
     return {
@@ -491,4 +524,5 @@ def component_schemas() -> dict[str, Schema]:
         "TutumEvent": event(with_identity=False),
         "DockerCloudEvent": event(with_identity=True),
         "UnauthorizedFrame": {"const": {"type": "error", "data": {"errorMessage": "UNAUTHORIZED"}}},
+        **exec_frames(),
     }

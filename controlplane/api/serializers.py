@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from controlplane.api.trees import Links
+from controlplane.core.errors import ControlPlaneError
 from controlplane.core.lifecycle import (
     TRANSITIONAL_STATES,
     Action,
@@ -23,13 +24,17 @@ from controlplane.core.lifecycle import (
     State,
     is_allowed,
 )
-from controlplane.core.messages import Event, LogStreamMessage
+from controlplane.core.messages import Event, ExecStreamMessage, LogStreamMessage
 from controlplane.db.actions import action_object
 from controlplane.db.models import ActionRecord, Container, Node
 
 # What the Tutum events stream sends before closing a socket whose credentials failed; python-tutum
 # raises TutumAuthError on it, where a refused handshake would make it reconnect forever (§7.3).
 UNAUTHORIZED_FRAME = {"type": "error", "data": {"errorMessage": "UNAUTHORIZED"}}
+# The `output` of an exec's last frame, its exit or its error (§6.6): go-tutum's and
+# go-dockercloud's `Container.Exec` return only once a frame's `output` is "EOF"; the Python CLIs
+# ignore a frame without a `streamType`.
+EXEC_END_OUTPUT = "EOF"
 
 
 def format_date(value: datetime | None) -> str | None:
@@ -265,3 +270,23 @@ def log_line_to_json(message: LogStreamMessage) -> dict[str, Any]:
         "streamType": message.stream,
         "timestamp": message.observed_ns // 1_000_000_000,
     }
+
+
+def exec_output_to_json(message: ExecStreamMessage) -> dict[str, Any]:
+    """An exec's output frame (§6.6): text of one stream, as the node read it (not whole lines),
+    under the keys the CLIs print (`output` on the stream `streamType` names)."""
+    return {"type": "output", "output": message.text, "streamType": message.stream}
+
+
+def exec_exit_to_json(exit_code: int) -> dict[str, Any]:
+    """An exec's last frame when its command ran to its end (§6.6)."""
+    return {"type": "exit", "exitCode": exit_code, "output": EXEC_END_OUTPUT}
+
+
+def exec_error_to_json(error: ControlPlaneError) -> dict[str, Any]:
+    """An exec's last frame when its command could not run or was lost (§6.7): the error in the
+    shape of the error frames the CLIs read (`data.errorMessage`), with its code and field."""
+    data: dict[str, Any] = {"errorMessage": error.message, "code": error.code}
+    if error.field is not None:
+        data["field"] = error.field
+    return {"type": "error", "data": data, "output": EXEC_END_OUTPUT}

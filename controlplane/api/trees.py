@@ -44,8 +44,10 @@ DOCKERCLOUD = Tree(
 
 
 # The stream paths outside the REST trees (docs/api.md §1.3): Tutum's stream tree under /v1/, and
-# Docker Cloud's events. The container log stream also answers on each REST tree's logs path.
+# Docker Cloud's events. The container log and exec streams also answer on each REST tree's
+# container paths (`.../container/<uuid>/logs/`, `.../container/<uuid>/exec/`).
 TUTUM_LOGS_STREAM = "/v1/container/<uuid>/logs/"
+TUTUM_EXEC_STREAM = "/v1/container/<uuid>/exec/"
 TUTUM_EVENTS_STREAM = "/v1/events/"
 DOCKERCLOUD_EVENTS_STREAMS = ("/api/audit/v1/events/", "/api/audit/v1/<namespace>/events/")
 

@@ -115,6 +115,12 @@ class ObjectTransitionRefusedError(ConflictError):
     template = "cannot {action} {kind} {uuid} in state {state}"
 
 
+class ContainerNotRunningError(ConflictError):
+    """A command runs only in a Running container whose processes are not frozen."""
+
+    template = "container {uuid} is {state}: a command can only be run in a Running container"
+
+
 class ActionNotCancelableError(ConflictError):
     template = "action {uuid} is {state}; only a Pending action can be canceled"
 
@@ -143,6 +149,12 @@ class NodeUnreachableError(ControlPlaneError):
 
 class BrokerUnavailableError(ControlPlaneError):
     template = "the message broker is unavailable ({detail}); nothing was changed, try again"
+
+
+class ExecFailedError(ControlPlaneError):
+    """The node could not run an exec's command, or lost it: Docker's reason."""
+
+    template = "the node could not run the command: {detail}"
 
 
 class NodeTimeoutError(ControlPlaneError):

@@ -23,6 +23,8 @@ TASK_TERMINATE = "agent.container.terminate"
 TASK_REDEPLOY = "agent.container.redeploy"
 TASK_LOGS = "agent.container.logs"
 TASK_LOGS_STREAM = "agent.container.logs.stream"
+# Run a command in a running container and stream its output (docs/api.md §6.5).
+TASK_EXEC = "agent.container.exec"
 # Remove a Docker container no live record owns (an orphan).
 TASK_COLLECT = "agent.container.collect"
 TASK_REPORT_CONTAINER = "controlplane.report.container"
@@ -74,6 +76,18 @@ def log_subject(stream_id: str) -> str:
     """What a log stream's messages are sealed as (`controlplane.core.signing`): from a node,
     for this one stream."""
     return f"{FROM_NODE}:log:{stream_id}"
+
+
+def exec_channel(stream_id: str) -> str:
+    """The Redis pub/sub channel one exec's output travels on, from the agent to one API
+    socket."""
+    return f"controlplane.exec.{stream_id}"
+
+
+def exec_subject(stream_id: str) -> str:
+    """What an exec's messages are sealed as: from a node, for this one exec (never taken for
+    a log stream's, nor the other way round)."""
+    return f"{FROM_NODE}:exec:{stream_id}"
 
 
 _T = TypeVar("_T", bound="_Message")
@@ -312,6 +326,45 @@ class LogStreamMessage(_Message):
     text: str = ""
     observed_ns: int = 0
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecRequest(_Message):
+    """Asks a node agent to run `command` (program first, already split) in a running container
+    and to send its output, then its exit code, to `exec_channel(stream_id)`.
+
+    Unlike a log-stream request, a copy of this one would act again: the agent runs it only
+    while its seal is fresh and its nonce unseen (`workers.execstream.RequestGuard`), and only
+    while the API socket listens.
+    """
+
+    stream_id: str
+    container_uuid: str
+    command: list[str]
+
+
+# Kinds of ExecStreamMessage: the agent opens the exec's channel before it runs anything (a
+# request nobody listens for any more runs nothing), sends output as Docker hands it over, ticks
+# while the command is quiet, and ends with the exit code or with why it could not run.
+EXEC_OPEN = "open"
+EXEC_OUTPUT = "output"
+EXEC_TICK = "tick"
+EXEC_EXIT = "exit"
+EXEC_FAILED = "failed"
+EXEC_TICK_SECONDS = LOG_TICK_SECONDS
+
+
+@dataclass(frozen=True)
+class ExecStreamMessage(_Message):
+    """One message on an exec's channel: output (`stream` "stdout" or "stderr", `text`), the
+    exit code, or a failure (`error`, and `code`, the error code the API shows it with)."""
+
+    kind: str
+    stream: str | None = None
+    text: str = ""
+    exit_code: int | None = None
+    error: str | None = None
+    code: str | None = None
 
 
 @dataclass(frozen=True)

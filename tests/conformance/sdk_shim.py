@@ -1,7 +1,8 @@
 """The test-only shim that lets python-tutum 0.21.2 and python-dockercloud 1.0.12 run on Python 3.
 
 Both SDKs were written for Python 2. Their logic is used unmodified; this module only replaces two
-library calls at the edge, each for a documented reason (/work/shared/tutum-api.md):
+library calls at the edge, each for a documented reason (/work/shared/tutum-api.md), and, for the
+tests of `Container.execute()` alone, lends Python 2's name to a third:
 
 1. `urljoin` given bytes (§2.3). Both `send_request`s call
    `urljoin(base, path.strip("/").encode("ascii", "ignore"))`; on Python 2 that was a str, on
@@ -13,6 +14,10 @@ library calls at the edge, each for a documented reason (/work/shared/tutum-api.
    websocket-client 0.32, accepted it. The replacement lowers the timeout just below the interval
    when the two are equal or inverted, and passes everything else through; python-dockercloud's
    10/5 is never touched (test_sdk_streams.py drives both SDKs' websockets through it).
+3. `urllib.quote_plus` (§2.4 item 6), for `allow_execute` only. Both SDKs' `Exec` quote the
+   command with `urllib.quote_plus`, which Python 3 moved to `urllib.parse.quote_plus`: without
+   it `Container.execute()` raises AttributeError before any request (test_sdk_exec.py checks
+   that too). `allow_execute` sets the old name to the same function, for one test.
 
 Everything is applied with pytest's `monkeypatch` (see `install`), so it is undone after each test
 and the SDK modules stay importable and unpatched outside the conformance suite.
@@ -50,6 +55,13 @@ def clamp_ping_timeout(run_forever: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper.__sdk_shim__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def allow_execute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the `urllib` package the Python 2 name `quote_plus` for the current test (item 3)."""
+    import urllib
+
+    monkeypatch.setattr(urllib, "quote_plus", urllib.parse.quote_plus, raising=False)
 
 
 def install(monkeypatch: pytest.MonkeyPatch, sdk: ModuleType) -> None:

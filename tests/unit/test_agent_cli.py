@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from celery import signals
@@ -52,7 +53,8 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> Worker:
     app = Worker()
 
     def make_agent(settings: object) -> Agent:
-        return Agent(app=app, heartbeat=Idle(), streams=Idle(), relist=Idle(), watcher=None)  # type: ignore[arg-type]
+        idle: Any = Idle()
+        return Agent(app=app, heartbeat=idle, streams=idle, execs=idle, relist=idle, watcher=None)
 
     monkeypatch.setattr(workers.agent, "make_agent", make_agent)
     monkeypatch.setitem(main.commands, "agent", agent)

@@ -441,6 +441,22 @@ def test_refused_stream_handshakes_match_the_document(
     answer(
         400, "GET", logs, f"/v1/container/{container}/logs/{query}&follow=maybe", headers=HANDSHAKE
     )
+    for execs, path in [
+        ("/v1/container/{uuid}/exec/", f"/v1/container/{container}/exec/"),
+        ("/api/app/v1/container/{uuid}/exec/", f"/api/app/v1/container/{container}/exec/"),
+    ]:
+        answer(400, "GET", execs, path + "?command=id", headers=account.headers)
+        answer(401, "GET", execs, path + "?command=id", headers=HANDSHAKE)
+        unknown = path.replace(container, UNKNOWN_UUID) + f"{query}&command=id"
+        answer(404, "GET", execs, unknown, headers=HANDSHAKE)
+    theirs = f"/api/app/v1/bob/container/{container}/exec/"
+    answer(
+        404,
+        "GET",
+        "/api/app/v1/{namespace}/container/{uuid}/exec/",
+        theirs,
+        headers={**HANDSHAKE, **account.headers},
+    )
 
 
 def test_service_answers_match_the_document(

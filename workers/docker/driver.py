@@ -1,5 +1,5 @@
 """DockerDriver: the agent's operations on its node's Docker Engine (start, stop, redeploy,
-remove, logs, events and the picture of the whole node).
+remove, logs, exec, events and the picture of the whole node).
 
 Every container it creates carries the control-plane labels and the container's deterministic
 `unique_name`, so every operation starts by looking the container up by label (a first start by
@@ -38,6 +38,7 @@ from workers.docker.host import NodeFacts, node_facts
 from workers.docker.observe import (
     RUNNING_STATUSES,
     EventFeed,
+    ExecFeed,
     LogFeed,
     NodeListing,
     Observation,
@@ -53,6 +54,7 @@ from workers.errors import (
     DockerOperationError,
     ImageMissingError,
     NameTakenError,
+    NotRunningError,
     VolumeInUseError,
 )
 from workers.inflight import Inflight
@@ -61,6 +63,9 @@ from workers.inflight import Inflight
 _NAME_RACE_SECONDS = 10.0
 # The name a container being replaced by a redeploy holds until its replacement runs.
 _REPLACED_SUFFIX = "-replaced"
+# How long an exec whose output has ended may still show as running: Docker closes the output
+# a moment before it records the exit code.
+_EXEC_EXIT_SECONDS = 5.0
 
 
 class DockerDriver:
@@ -332,6 +337,44 @@ class DockerDriver:
                 since=None if since_ns is None else since_ns // 1_000_000_000,
             )
         return LogFeed(stream, raw)
+
+    def exec_feed(self, container_uuid: str, command: list[str]) -> ExecFeed:
+        """Run `command` in the container, without a terminal and without stdin (it reads end
+        of file at once, as under `docker exec` without `-i`); its output, stdout and stderr
+        apart, as it comes.
+
+        Raises:
+            NotRunningError: the container is not running here (stopped, paused, gone).
+            DockerOperationError: Docker refused to make or start the exec.
+        """
+        container = self.find(container_uuid)
+        if container is None:
+            raise NotRunningError(f"container {container_uuid} is not on node {self.node_uuid}")
+        if container.status != "running":
+            raise NotRunningError(
+                f"container {container_uuid} is {container.status} on node {self.node_uuid}: "
+                "a command can only be run in a running container"
+            )
+        with translated("create the exec"):
+            created = self.client.api.exec_create(
+                container.id, command, stdout=True, stderr=True, stdin=False, tty=False
+            )
+        with translated("start the exec"):
+            raw = self.client.api.exec_start(created["Id"], stream=True, demux=True)
+        return ExecFeed(created["Id"], raw)
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        """The exit code of an exec whose output has ended; None if Docker still shows it
+        running after a few seconds (its output was closed from here, or Docker lost it)."""
+        deadline = time.monotonic() + _EXEC_EXIT_SECONDS
+        while True:
+            with translated("inspect the exec"):
+                inspected: dict[str, Any] = self.client.api.exec_inspect(exec_id)
+            if not inspected.get("Running") and inspected.get("ExitCode") is not None:
+                return int(inspected["ExitCode"])
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
 
     def node_picture(self) -> NodeListing:
         """Every container of this node, as Docker sees it now.

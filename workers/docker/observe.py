@@ -90,6 +90,38 @@ class LogFeed:
         self._raw.close()
 
 
+@dataclass(frozen=True)
+class ExecChunk:
+    """Output of an exec'ed command as Docker handed it over: bytes of one stream, cut wherever
+    Docker's frames are (not at lines, nor at UTF-8 characters)."""
+
+    stream: str
+    data: bytes
+
+
+class ExecFeed:
+    """The output of one exec'ed command, stdout and stderr apart, until the command ends.
+
+    Iterating blocks while the command is quiet; `close`, from any thread, ends the iteration by
+    closing the connection to Docker (the command itself runs on: Docker has no call to stop an
+    exec'ed process).
+    """
+
+    def __init__(self, exec_id: str, raw: Any) -> None:
+        self.exec_id = exec_id
+        self._raw = raw
+
+    def __iter__(self) -> Iterator[ExecChunk]:
+        with translated("read the command's output"):
+            for stdout, stderr in self._raw:
+                for stream, data in zip(OUTPUT_STREAMS, (stdout, stderr), strict=True):
+                    if data:
+                        yield ExecChunk(stream, data)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 class EventFeed:
     """Docker's event stream; `close`, from any thread, ends the iteration."""
 
