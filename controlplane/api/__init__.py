@@ -30,12 +30,13 @@ from controlplane.api.containers import (
 from controlplane.api.errors import ControlPlaneApi
 from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
 from controlplane.api.execstream import exec_socket
-from controlplane.api.logstream import logs_socket
+from controlplane.api.logstream import logs_socket, service_logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.openapi import OpenApiResource
 from controlplane.api.openapi_operations import OPENAPI_PATH
 from controlplane.api.service_resources import (
     ServiceListResource,
+    ServiceLogsResource,
     ServiceRedeployResource,
     ServiceResource,
     ServiceScaleResource,
@@ -55,6 +56,7 @@ from controlplane.api.trees import (
     TUTUM_EVENTS_STREAM,
     TUTUM_EXEC_STREAM,
     TUTUM_LOGS_STREAM,
+    TUTUM_SERVICE_LOGS_STREAM,
     route_rules,
 )
 from controlplane.api.websocket import holding_slot
@@ -73,6 +75,7 @@ ROUTES = (
     (ServiceStopResource, "service", "<uuid>/stop/", "service_stop"),
     (ServiceRedeployResource, "service", "<uuid>/redeploy/", "service_redeploy"),
     (ServiceScaleResource, "service", "<uuid>/scale/", "service_scale"),
+    (ServiceLogsResource, "service", "<uuid>/logs/", "service_logs"),
     (StackListResource, "stack", "", "stacks"),
     (StackResource, "stack", "<uuid>/", "stack"),
     (StackStartResource, "stack", "<uuid>/start/", "stack_start"),
@@ -99,6 +102,11 @@ STREAM_ROUTES = (
         exec_socket,
         [TUTUM_EXEC_STREAM, *route_rules("container", "<uuid>/exec/")],
         "container_exec_stream",
+    ),
+    (
+        service_logs_socket,
+        [TUTUM_SERVICE_LOGS_STREAM, *route_rules("service", "<uuid>/logs/")],
+        "service_logs_stream",
     ),
     (tutum_events_socket, [TUTUM_EVENTS_STREAM], "events_stream_tutum"),
     (dockercloud_events_socket, list(DOCKERCLOUD_EVENTS_STREAMS), "events_stream_dockercloud"),

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from controlplane.api.openapi_operations import (
+    BAD_REQUEST,
     DANGEROUS,
     INVALID,
+    LOGS,
     PAGING,
     TOO_LARGE,
     Operation,
@@ -18,6 +20,7 @@ from controlplane.api.openapi_schemas import (
     Schema,
     _closed,
     _date,
+    component_schemas,
     container,
     container_create,
     integer,
@@ -28,7 +31,7 @@ from controlplane.api.openapi_schemas import (
     strings,
     whole,
 )
-from controlplane.api.trees import route_rules
+from controlplane.api.trees import TUTUM_SERVICE_LOGS_STREAM, route_rules
 from controlplane.core import errors, service_validation, validation
 from controlplane.core.errors import error_code
 from controlplane.core.scheduler import STRATEGIES
@@ -174,7 +177,13 @@ def stack_create() -> Schema:
 
 
 def schemas() -> dict[str, Schema]:
+    log_frame = component_schemas()["LogFrame"]
     return {
+        "ServiceLogFrame": {
+            **log_frame,
+            "required": [*log_frame["required"], "source"],
+            "properties": {**log_frame["properties"], "source": {"type": "string"}},
+        },
         "Stack": stack(),
         "StackCreate": stack_create(),
         "StackUpdate": {
@@ -311,6 +320,25 @@ EXPORT_STACK = Operation(
 )
 
 
+SERVICE_LOGS = replace(
+    LOGS,
+    name="service_logs",
+    summary="Every container's logs, each line led by its container's name; a websocket "
+    "handshake here is the service's log stream, each frame with its `source`",
+    errors={**LOGS.errors, 404: (SERVICE_404,)},
+    query=("tail", "follow"),
+    frames="ServiceLogFrame",
+)
+SERVICE_LOG_STREAM = replace(
+    SERVICE_LOGS,
+    name="service_log_stream",
+    summary="A service's log stream; a plain GET is a 400",
+    status=101,
+    schema=None,
+    errors={**SERVICE_LOGS.errors, 400: (INVALID, BAD_REQUEST)},
+)
+
+
 def service_paths() -> list[tuple[list[str], dict[str, Operation]]]:
     """The service and stack rows of `openapi_operations.path_table`."""
     return [
@@ -345,4 +373,6 @@ def service_paths() -> list[tuple[list[str], dict[str, Operation]]]:
         (route_rules("service", "<uuid>/stop/"), {"post": STOP_SERVICE}),
         (route_rules("service", "<uuid>/redeploy/"), {"post": REDEPLOY_SERVICE}),
         (route_rules("service", "<uuid>/scale/"), {"post": SCALE_SERVICE}),
+        (route_rules("service", "<uuid>/logs/"), {"get": SERVICE_LOGS}),
+        ([TUTUM_SERVICE_LOGS_STREAM], {"get": SERVICE_LOG_STREAM}),
     ]

@@ -12,10 +12,17 @@ from typing import Any
 from flask import request
 
 from controlplane.api import params
-from controlplane.api.base import UserResource, current_user, db_session, services
-from controlplane.api.containers import uuid_from_uri
+from controlplane.api.base import (
+    UserResource,
+    close_db_session,
+    current_user,
+    db_session,
+    services,
+)
+from controlplane.api.containers import NO_DOCKER_CONTAINER, uuid_from_uri
 from controlplane.api.service_json import service_to_json
 from controlplane.core import checks
+from controlplane.core.lifecycle import NodeState, State
 from controlplane.core.service_validation import MAX_TARGET
 from controlplane.core.servicestate import ServiceAction, ServiceState
 from controlplane.db import services as service_records
@@ -121,6 +128,29 @@ class ServiceScaleResource(UserResource):
             "target_num_containers", body.get("target_num_containers")
         )
         return _perform(uuid, ServiceAction.SCALE, target=target)
+
+
+class ServiceLogsResource(UserResource):
+    def get(self, uuid: str) -> dict[str, str]:
+        """The logs of every container of the service with a Docker container on a reachable
+        node, one container after the other, each line led by its container's unique name
+        (`web-1 | ...`); a websocket handshake here is the service's log stream."""
+        session = db_session()
+        service = service_records.get_service(session, owner_id=current_user().id, uuid=uuid)
+        tail = params.query_tail()
+        wanted = [
+            (container.node.uuid, container.uuid, container.unique_name)
+            for container in service_records.live_containers(session, service.id)
+            if State(container.state) not in NO_DOCKER_CONTAINER
+            and container.node.state == NodeState.DEPLOYED.value
+        ]
+        # Each node may take the whole node timeout: not with a transaction open.
+        close_db_session()
+        lines = []
+        for node_uuid, container_uuid, name in wanted:
+            logs = services().dispatcher.fetch_logs(node_uuid, container_uuid, tail)
+            lines += [f"{name} | {line}" for line in logs.splitlines(keepends=True)]
+        return {"logs": "".join(lines)}
 
 
 def _perform(uuid: str, action: ServiceAction, *, target: int | None = None) -> Reply:

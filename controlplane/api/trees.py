@@ -47,6 +47,7 @@ DOCKERCLOUD = Tree(
 # Docker Cloud's events. The container log and exec streams also answer on each REST tree's
 # container paths (`.../container/<uuid>/logs/`, `.../container/<uuid>/exec/`).
 TUTUM_LOGS_STREAM = "/v1/container/<uuid>/logs/"
+TUTUM_SERVICE_LOGS_STREAM = "/v1/service/<uuid>/logs/"
 TUTUM_EXEC_STREAM = "/v1/container/<uuid>/exec/"
 TUTUM_EVENTS_STREAM = "/v1/events/"
 DOCKERCLOUD_EVENTS_STREAMS = ("/api/audit/v1/events/", "/api/audit/v1/<namespace>/events/")

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.api import ApiClient
 from tests.support.daemons import ExtraNode
+from tests.support.plane import Plane
 from tests.support.services import (
     act,
     act_terminate,
@@ -21,6 +22,8 @@ from tests.support.services import (
     service,
     wait_service,
 )
+from tests.support.streams import connect, read_to_close
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +117,43 @@ def test_a_redeploy_replaces_every_container_and_keeps_the_service_serving(
     assert after["containers"] == before["containers"]
     act_terminate(alice, created["uuid"])
     wait_service(alice, created["uuid"], "Terminated")
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/service/{uuid}/logs/", "/api/app/v1/alice/service/{uuid}/logs/"]
+)
+def test_a_service_s_logs_carry_every_container_s_lines_with_their_source(
+    alice: ApiClient, plane: Plane, daemons: Daemons, path: str
+) -> None:
+    created = create_service(
+        alice,
+        name="chatty",
+        target_num_containers=2,
+        run_command='sh -c "echo hello-from-service; exec sleep 3600"',
+    )
+    act(alice, created["uuid"], "start")
+    wait_service(alice, created["uuid"], "Running", 2)
+    rest = wait_for(
+        lambda: (
+            (text := _service_logs(alice, created["uuid"])).count("hello-from-service") == 2
+            and text
+        )
+    )
+    assert {"chatty-1 | hello-from-service\n", "chatty-2 | hello-from-service\n"} <= set(
+        rest.splitlines(keepends=True)
+    )
+    with connect(plane, path.format(uuid=created["uuid"]) + "?follow=false") as ws:
+        frames, code = read_to_close(ws)
+    assert code == 1000
+    assert sorted((f["source"], f["log"]) for f in frames) == [
+        ("chatty-1", "hello-from-service\n"),
+        ("chatty-2", "hello-from-service\n"),
+    ]
+    act_terminate(alice, created["uuid"])
+    wait_service(alice, created["uuid"], "Terminated")
+
+
+def _service_logs(client: ApiClient, uuid: str) -> str:
+    response = client.request("GET", f"/api/v1/service/{uuid}/logs/")
+    assert response.status_code == 200, response.text
+    return str(response.json()["logs"])
