@@ -1,4 +1,4 @@
-"""Action resources: the audit trail of API calls in chronological order, and the cancel and
+"""Action resources: the audit trail of API calls, newest first, and the cancel and
 retry endpoints. Cancel and retry answer 202 with the action itself (the SDKs load the body into
 their Action object) and its URI in the tree's action header."""
 

@@ -151,7 +151,7 @@ LOG_STREAM = replace(
 )
 LIST_ACTIONS = Operation(
     "action_list",
-    "The caller's actions, in chronological order (docs/api.md §3.2, §3.5)",
+    "The caller's actions, newest first (docs/api.md §3.1, §3.2, §3.5)",
     200,
     "ActionList",
     {400: (INVALID,)},

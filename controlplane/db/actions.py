@@ -288,7 +288,13 @@ def get_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
 def list_actions(
     session: Session, *, owner_id: int, filters: ActionFilters, limit: int, offset: int
 ) -> tuple[list[ActionRecord], int]:
-    """The owner's actions in chronological order."""
+    """The owner's actions, newest first, as the old services listed them: the CLIs print the
+    first page as "the last N actions" (`tutum action ls -l N`, `docker-cloud action ls`).
+
+    Ordered by the id alone, which grows with every action and is unique, so no two actions
+    tie and the same request over the same actions answers the same page; read backwards
+    through ix_actions_owner_order (owner_id, id), so a page reads only its own rows, unsorted.
+    """
     query = select(ActionRecord).where(ActionRecord.owner_id == owner_id)
     if filters.container_uuid is not None:
         query = query.join(Container).where(Container.uuid == filters.container_uuid)
@@ -302,7 +308,7 @@ def list_actions(
         query = query.where(ActionRecord.end_date >= filters.end_after)
     if filters.end_before is not None:
         query = query.where(ActionRecord.end_date <= filters.end_before)
-    return page(session, query, ActionRecord.id, limit=limit, offset=offset)
+    return page(session, query, ActionRecord.id.desc(), limit=limit, offset=offset)
 
 
 def _move(

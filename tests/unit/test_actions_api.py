@@ -172,3 +172,38 @@ def test_actions_filter_by_state(client: FlaskClient, account: Account, node: st
     assert [a["action"] for a in listed_actions(client, account, "state=Success")] == [
         "Container Create"
     ]
+
+
+# --- the list: newest first, and short ids -----------------------------------------------------
+
+
+def test_actions_are_listed_newest_first_as_the_clis_print_the_last_ones(
+    client: FlaskClient, account: Account, node: str, session: Session
+) -> None:
+    """`tutum action ls -l 3` and `docker-cloud action ls` print the first page as "the last N
+    actions": the newest must come first, on every page, and paging must neither skip nor
+    repeat one."""
+    made = []  # oldest first: each container's create, then its start
+    for index in range(4):
+        container = create(client, account, name=f"web{index}")
+        [created] = listed_actions(client, account, f"object={container['uuid']}")
+        made += [created["uuid"], accept(session, account, container["uuid"], Action.START)]
+    newest_first = made[::-1]
+
+    listed = [a["uuid"] for a in listed_actions(client, account, "")]
+    assert listed == newest_first
+    # The SDKs' way of paging (offset += meta.limit), and the next links, give the same order.
+    walked: list[str] = []
+    url: str | None = "/api/v1/action/?limit=3"
+    while url is not None:
+        page = get_json(client, url, account)
+        walked.extend(a["uuid"] for a in page["objects"])
+        url = page["meta"]["next"]
+    assert walked == newest_first
+    second = listed_actions(client, account, "limit=3&offset=3")
+    assert [a["uuid"] for a in second] == newest_first[3:6]
+    # Filters keep the order: the starts alone, and one container's start before its create.
+    starts = listed_actions(client, account, "state=Pending")
+    assert [a["uuid"] for a in starts] == newest_first[::2]
+    last = listed_actions(client, account, f"object={container['uuid']}")
+    assert [a["action"] for a in last] == ["Container Start", "Container Create"]
