@@ -155,7 +155,7 @@ LIST_ACTIONS = Operation(
     200,
     "ActionList",
     {400: (INVALID,)},
-    query=("object", "action_state", "start_date__gte", "start_date__lte")
+    query=("object", "uuid__startswith", "action_state", "start_date__gte", "start_date__lte")
     + ("end_date__gte", "end_date__lte", *PAGING),
 )
 GET_ACTION = Operation("action_get", "One action", 200, "Action", {404: (ACTION_404,)})

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from controlplane.core.errors import ActionNotFoundError
 from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, State
 from controlplane.core.messages import ClaimRequest, ClaimVerdict
-from controlplane.db.engine import new_uuid, page, utcnow
+from controlplane.db.engine import new_uuid, page, utcnow, uuid_prefix
 from controlplane.db.models import ActionRecord, Container, Service, Stack
 
 CREATE = "create"
@@ -54,6 +54,7 @@ class RequestInfo:
 @dataclass(frozen=True)
 class ActionFilters:
     container_uuid: str | None = None
+    uuid_prefix: str | None = None
     state: str | None = None
     start_after: datetime | None = None
     start_before: datetime | None = None
@@ -298,6 +299,14 @@ def list_actions(
     query = select(ActionRecord).where(ActionRecord.owner_id == owner_id)
     if filters.container_uuid is not None:
         query = query.join(Container).where(Container.uuid == filters.container_uuid)
+    if filters.uuid_prefix:  # an empty prefix matches every action: no condition at all
+        # As a subquery, so the prefix is read as a range of the unique uuid index (only the
+        # actions with that prefix, then the owner's of them): as a plain condition SQLite
+        # would walk all of the owner's actions in list order instead, to save the sort.
+        prefixed = select(ActionRecord.id).where(
+            uuid_prefix(ActionRecord.uuid, filters.uuid_prefix)
+        )
+        query = query.where(ActionRecord.id.in_(prefixed))
     if filters.state is not None:
         query = query.where(ActionRecord.state == filters.state)
     if filters.start_after is not None:

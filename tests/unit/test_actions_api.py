@@ -207,3 +207,32 @@ def test_actions_are_listed_newest_first_as_the_clis_print_the_last_ones(
     assert [a["uuid"] for a in starts] == newest_first[::2]
     last = listed_actions(client, account, f"object={container['uuid']}")
     assert [a["action"] for a in last] == ["Container Start", "Container Create"]
+
+
+def test_a_short_action_uuid_finds_that_action_in_any_case(
+    client: FlaskClient,
+    account: Account,
+    node: str,
+    make_account: Callable[[str], Account],
+) -> None:
+    """What `tutum action inspect <short uuid>` sends (Utils.fetch_remote_action): ignored, the
+    filter listed every action and the CLI refused them as ambiguous."""
+    for index in range(3):
+        create(client, account, name=f"web{index}")
+    every = [a["uuid"] for a in listed_actions(client, account, "")]
+    wanted = every[1]
+
+    def prefixed(prefix: str, who: Account = account) -> list[str]:
+        url = f"/api/v1/action/?uuid__startswith={prefix}"
+        return [a["uuid"] for a in get_json(client, url, who)["objects"]]
+
+    assert prefixed(wanted[:8]) == [wanted]
+    assert prefixed(wanted[:8].upper()) == [wanted]
+    assert prefixed(wanted) == [wanted]
+    assert prefixed(f"{wanted[:8]}x") == []
+    assert prefixed("%25") == prefixed("_") == []
+    assert prefixed("") == every
+    assert prefixed(wanted[:8], make_account("mallory")) == []
+    # The Docker Cloud tree reads the same filter.
+    url = f"/api/audit/v1/action/?uuid__startswith={wanted[:8]}"
+    assert [a["uuid"] for a in get_json(client, url, account)["objects"]] == [wanted]

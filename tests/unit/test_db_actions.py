@@ -1,5 +1,5 @@
 """The action list's queries (controlplane/db/actions.py): newest first, and each read from an
-index without a sort."""
+index without a sort or a walk of all of the owner's actions."""
 
 from __future__ import annotations
 
@@ -36,3 +36,12 @@ def test_newest_first_is_read_backwards_from_an_index_with_no_sort(
     plans = plans_of(session, account, filters)
     assert plans and all(index in plan for plan in plans), plans
     assert not [plan for plan in plans if "TEMP B-TREE" in plan], plans
+
+
+def test_a_uuid_prefix_reads_only_the_actions_with_that_prefix(
+    session: Session, account: Account
+) -> None:
+    """A short id reads a range of the unique uuid index (and sorts the few it finds), not all
+    of the owner's actions in list order, which a plain condition would make SQLite do."""
+    plans = plans_of(session, account, actions.ActionFilters(uuid_prefix="0A1B"))
+    assert plans and all("INDEX sqlite_autoindex_actions_1 (uuid>? AND uuid<?)" in p for p in plans)
