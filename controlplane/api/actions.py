@@ -1,4 +1,4 @@
-"""Action resources: the audit trail of API calls in chronological order, and the cancel and
+"""Action resources: the audit trail of API calls, newest first, and the cancel and
 retry endpoints. Cancel and retry answer 202 with the action itself (the SDKs load the body into
 their Action object) and its URI in the tree's action header."""
 
@@ -16,8 +16,11 @@ from controlplane.core.lifecycle import ActionState
 from controlplane.db import actions
 from controlplane.db.models import ActionRecord
 
+# `uuid__startswith` is what the SDKs' Utils.fetch_remote_action sends for a short id
+# (`tutum action inspect 1a2b`); ignored, it would list every action and the CLI would refuse.
 LIST_FILTERS = (
     "object",
+    "uuid__startswith",
     "state",
     "start_date__gte",
     "start_date__lte",
@@ -30,6 +33,7 @@ def _filters() -> actions.ActionFilters:
     target = request.args.get("object")
     return actions.ActionFilters(
         container_uuid=uuid_from_uri(target) if target else None,
+        uuid_prefix=request.args.get("uuid__startswith"),
         state=params.query_choice("state", (s.value for s in ActionState)),
         start_after=params.query_date("start_date__gte"),
         start_before=params.query_date("start_date__lte"),

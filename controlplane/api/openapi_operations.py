@@ -167,11 +167,11 @@ EXEC = Operation(
 EXEC_STREAM = replace(EXEC, name="container_exec_stream")
 LIST_ACTIONS = Operation(
     "action_list",
-    "The caller's actions, in chronological order (docs/api.md §3.2, §3.5)",
+    "The caller's actions, newest first (docs/api.md §3.1, §3.2, §3.5)",
     200,
     "ActionList",
     {400: (INVALID,)},
-    query=("object", "action_state", "start_date__gte", "start_date__lte")
+    query=("object", "uuid__startswith", "action_state", "start_date__gte", "start_date__lte")
     + ("end_date__gte", "end_date__lte", *PAGING),
 )
 GET_ACTION = Operation("action_get", "One action", 200, "Action", {404: (ACTION_404,)})

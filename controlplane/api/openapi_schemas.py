@@ -313,7 +313,8 @@ def container() -> Schema:
             "synchronized": {"type": "boolean"},
             "node": resource_uri("node"),
             "service": nullable(resource_uri("service")),
-            "public_dns": {"type": "null"},
+            # The name of its node, whose DNS name it is by convention (docs/api.md §3.4).
+            "public_dns": {"type": "string"},
             "private_ip": {"const": ""},
             "exit_code": nullable({"type": "integer"}),
             "exit_code_msg": nullable(text),

@@ -140,7 +140,9 @@ def container_to_json(container: Container, links: Links) -> dict[str, Any]:
         "synchronized": is_synchronized(container),
         "node": links.uri("node", container.node.uuid),
         "service": links.uri("service", container.service.uuid) if container.service else None,
-        "public_dns": None,
+        # Tutum's containers inherited their node's FQDN; the CLIs print ports as
+        # `<public_dns>:<outer_port>-><inner_port>/<protocol>` (docs/api.md §3.4).
+        "public_dns": container.node.name,
         "private_ip": "",
         "exit_code": container.exit_code,
         "exit_code_msg": exit_code_msg(container.exit_code, container.state_reason),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from controlplane.core.errors import ActionNotFoundError
 from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, State
 from controlplane.core.messages import ClaimRequest, ClaimVerdict
-from controlplane.db.engine import new_uuid, page, utcnow
+from controlplane.db.engine import new_uuid, page, utcnow, uuid_prefix
 from controlplane.db.models import ActionRecord, Container, Service, Stack
 
 CREATE = "create"
@@ -54,6 +54,7 @@ class RequestInfo:
 @dataclass(frozen=True)
 class ActionFilters:
     container_uuid: str | None = None
+    uuid_prefix: str | None = None
     state: str | None = None
     start_after: datetime | None = None
     start_before: datetime | None = None
@@ -288,10 +289,24 @@ def get_action(session: Session, *, owner_id: int, uuid: str) -> ActionRecord:
 def list_actions(
     session: Session, *, owner_id: int, filters: ActionFilters, limit: int, offset: int
 ) -> tuple[list[ActionRecord], int]:
-    """The owner's actions in chronological order."""
+    """The owner's actions, newest first, as the old services listed them: the CLIs print the
+    first page as "the last N actions" (`tutum action ls -l N`, `docker-cloud action ls`).
+
+    Ordered by the id alone, which grows with every action and is unique, so no two actions
+    tie and the same request over the same actions answers the same page; read backwards
+    through ix_actions_owner_order (owner_id, id), so a page reads only its own rows, unsorted.
+    """
     query = select(ActionRecord).where(ActionRecord.owner_id == owner_id)
     if filters.container_uuid is not None:
         query = query.join(Container).where(Container.uuid == filters.container_uuid)
+    if filters.uuid_prefix:  # an empty prefix matches every action: no condition at all
+        # As a subquery, so the prefix is read as a range of the unique uuid index (only the
+        # actions with that prefix, then the owner's of them): as a plain condition SQLite
+        # would walk all of the owner's actions in list order instead, to save the sort.
+        prefixed = select(ActionRecord.id).where(
+            uuid_prefix(ActionRecord.uuid, filters.uuid_prefix)
+        )
+        query = query.where(ActionRecord.id.in_(prefixed))
     if filters.state is not None:
         query = query.where(ActionRecord.state == filters.state)
     if filters.start_after is not None:
@@ -302,7 +317,7 @@ def list_actions(
         query = query.where(ActionRecord.end_date >= filters.end_after)
     if filters.end_before is not None:
         query = query.where(ActionRecord.end_date <= filters.end_before)
-    return page(session, query, ActionRecord.id, limit=limit, offset=offset)
+    return page(session, query, ActionRecord.id.desc(), limit=limit, offset=offset)
 
 
 def _move(

@@ -9,19 +9,10 @@ observed is written by `controlplane.db.observations`, never here.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    bindparam,
-    false,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,16 +26,12 @@ from controlplane.core.errors import (
 from controlplane.core.lifecycle import Action, ActionState, State
 from controlplane.db import actions
 from controlplane.db.actions import RequestInfo
-from controlplane.db.engine import page, utcnow
+from controlplane.db.engine import page, utcnow, uuid_prefix
 from controlplane.db.models import LIVE, ActionRecord, Container, Node, Service, Stack
 from controlplane.db.nodes import NODE_DEPLOYED, require_reachable
 
 # How often a conditional update is retried when another writer changed the row in between.
 _TRANSITION_ATTEMPTS = 3
-
-
-# What a uuid is made of, as generated (`engine.new_uuid`): lower-case hex digits and dashes.
-_UUID_CHARACTERS = re.compile(r"[0-9a-f-]*")
 
 
 @dataclass(frozen=True)
@@ -133,7 +120,7 @@ def list_containers(
     if filters.uuid is not None:
         query = query.where(Container.uuid == filters.uuid)
     if filters.uuid_prefix is not None:
-        query = query.where(uuid_prefix(filters.uuid_prefix))
+        query = query.where(uuid_prefix(Container.uuid, filters.uuid_prefix))
     if filters.node_uuid is not None:
         query = query.join(Node).where(Node.uuid == filters.node_uuid)
     if filters.service_uuid is not None or filters.stack_name is not None:
@@ -145,24 +132,6 @@ def list_containers(
             Stack.name == filters.stack_name
         )
     return page(session, query, Container.id, limit=limit, offset=offset)
-
-
-def uuid_prefix(prefix: str) -> ColumnElement[bool]:
-    """Containers whose uuid starts with `prefix`, in any case (the SDKs' short ids).
-
-    A LIKE cannot use an index on SQLite (it ignores case there), so the prefix is also given
-    as a range, `prefix <= uuid < prefix + "g"`, which the owner's uuid index answers: a uuid
-    holds nothing above "f". The LIKE stays, so the answer is exact under any collation; a
-    prefix that no uuid can start with matches nothing.
-    """
-    prefix = prefix.lower()
-    if not _UUID_CHARACTERS.fullmatch(prefix):
-        return false()
-    return and_(
-        Container.uuid >= prefix,
-        Container.uuid < prefix + "g",
-        Container.uuid.startswith(prefix, autoescape=True),
-    )
 
 
 def begin_action(

@@ -13,6 +13,7 @@ writer, nor a writer for them (WAL). On PostgreSQL both are the same plain sessi
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -22,7 +23,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, make_url, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    false,
+    func,
+    make_url,
+    select,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +55,29 @@ def from_ns(observed_ns: int) -> datetime:
 
 def new_uuid() -> str:
     return str(uuid_lib.uuid4())
+
+
+# What a uuid is made of, as generated (`new_uuid`): lower-case hex digits and dashes.
+_UUID_CHARACTERS = re.compile(r"[0-9a-f-]*")
+
+
+def uuid_prefix(column: Any, prefix: str) -> ColumnElement[bool]:
+    """Rows whose uuid `column` starts with `prefix`, in any case (the SDKs' and CLIs' short
+    ids, `uuid__startswith`).
+
+    A LIKE cannot use an index on SQLite (it ignores case there), so the prefix is also given
+    as a range, `prefix <= uuid < prefix + "g"`, which an index on the uuid answers: a uuid
+    holds nothing above "f". The LIKE stays, so the answer is exact under any collation; a
+    prefix that no uuid can start with matches nothing.
+    """
+    prefix = prefix.lower()
+    if not _UUID_CHARACTERS.fullmatch(prefix):
+        return false()
+    return and_(
+        column >= prefix,
+        column < prefix + "g",
+        column.startswith(prefix, autoescape=True),
+    )
 
 
 class Database:

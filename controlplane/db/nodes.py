@@ -23,6 +23,7 @@ from controlplane.core.errors import (
 )
 from controlplane.core.lifecycle import NodeState
 from controlplane.core.messages import NodeReport
+from controlplane.db import engine
 from controlplane.db.engine import page, utcnow
 from controlplane.db.models import LIVE, Container, Node
 
@@ -134,14 +135,15 @@ def list_nodes(
     uuid_prefix: str | None = None,
 ) -> tuple[list[Node], int]:
     """Nodes in registration order. `uuid_prefix` is how the SDKs resolve a short node id
-    (`Utils.fetch_remote_node`), so it must narrow the list, never be ignored."""
+    (`Utils.fetch_remote_node`), so it must narrow the list, never be ignored; it matches in any
+    case, as for containers and actions."""
     query = select(Node)
     if state is not None:
         query = query.where(Node.state == state)
     if uuid is not None:
         query = query.where(Node.uuid == uuid)
     if uuid_prefix is not None:
-        query = query.where(Node.uuid.startswith(uuid_prefix, autoescape=True))
+        query = query.where(engine.uuid_prefix(Node.uuid, uuid_prefix))
     return page(session, query, Node.id, limit=limit, offset=offset)
 
 

@@ -162,13 +162,13 @@ def test_actions_list_and_fetch(sdk: Sdk) -> None:
 
     actions = sdk.Action.list(object=container.resource_uri)
 
-    assert [(a.action, a.resource_uri) for a in actions] == [
-        ("Container Create", created[sdk.action_uri_attr]),
+    assert [(a.action, a.resource_uri) for a in actions] == [  # newest first
         ("Container Start", start_uri),
+        ("Container Create", created[sdk.action_uri_attr]),
     ]
     assert all(a.object == container.resource_uri for a in actions)
     assert all(a.resource_uri.startswith(sdk.action_collection) for a in actions)
-    assert actions[1].start_date.endswith("+0000")
+    assert actions[0].start_date.endswith("+0000")
     fetched = sdk.Action.fetch(uuid_from_uri(start_uri))
     assert (fetched.uuid, fetched.object, fetched.method) == (
         uuid_from_uri(start_uri),
@@ -176,7 +176,7 @@ def test_actions_list_and_fetch(sdk: Sdk) -> None:
         "POST",
     )
     assert fetched.user_agent.startswith(f"python-{sdk.name}/")
-    # Every action of the user is listed too, walking pages as needed, in chronological order.
+    # Every action of the user is listed too, walking pages as needed, newest first.
     everything = [a.uuid for a in sdk.Action.list()]
     assert everything.index(actions[0].uuid) < everything.index(actions[1].uuid)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conformance.sdk import Sdk, basic
+from tests.conformance.sdk import Sdk, basic, uuid_from_uri
 from tests.support.api import ApiClient
 from tests.support.plane import Plane
 
@@ -125,6 +125,22 @@ def test_utils_find_a_container_by_uuid_short_uuid_or_name(
         utils.fetch_remote_container("twin")
     with pytest.raises(sdk.module.ObjectNotFound):
         utils.fetch_remote_container("nothing-called-this")
+
+
+def test_utils_find_an_action_by_uuid_or_short_uuid(sdk: Sdk) -> None:
+    """`Utils.fetch_remote_action` (the CLIs' `action inspect`) resolves a short id with
+    `Action.list(uuid__startswith=...)`: it must narrow to that action, or with more than one
+    action listed the SDK refuses the id as ambiguous."""
+    utils = sdk.module.Utils
+    sdk.create(name="first")
+    created = sdk.create(name="audited")
+    action_uuid = uuid_from_uri(created[sdk.action_uri_attr])
+    other_prefix = "0" * 8 if not action_uuid.startswith("0") else "f" * 8
+
+    assert utils.fetch_remote_action(action_uuid).uuid == action_uuid
+    assert utils.fetch_remote_action(action_uuid[:8]).uuid == action_uuid
+    with pytest.raises(sdk.module.ObjectNotFound):
+        utils.fetch_remote_action(other_prefix)
 
 
 def test_utils_find_a_node_by_uuid_or_short_uuid(sdk: Sdk, plane: Plane) -> None:

@@ -66,12 +66,12 @@ def test_full_lifecycle_drives_a_real_container(
 
     actions = alice.request("GET", "/api/v1/action/", params={"object": created["resource_uri"]})
     names = [(a["action"], a["state"]) for a in actions.json()["objects"]]
-    assert names == [
-        ("Container Create", "Success"),
+    assert names == [  # newest first
+        ("Container Terminate", "Success"),
         ("Container Start", "Success"),
         ("Container Stop", "Success"),
         ("Container Start", "Success"),
-        ("Container Terminate", "Success"),
+        ("Container Create", "Success"),
     ]
 
 
@@ -119,7 +119,7 @@ def test_refused_transition_is_409_and_changes_nothing(alice: ApiClient) -> None
     assert again.status_code == 409
     assert alice.container(uuid)["state"] == "Running"
     actions = alice.request("GET", "/api/v1/action/", params={"object": uuid}).json()
-    assert [a["action"] for a in actions["objects"]] == ["Container Create", "Container Start"]
+    assert [a["action"] for a in actions["objects"]] == ["Container Start", "Container Create"]
 
 
 def test_missing_image_fails_the_action_and_returns_to_init(

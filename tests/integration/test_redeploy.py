@@ -86,7 +86,7 @@ def test_redeploy_makes_a_new_docker_container_under_the_same_uuid(
     assert new.labels[LABEL_CONTAINER_UUID] == body["uuid"]
     assert running["started_datetime"] is not None
     actions = alice.request("GET", "/api/v1/action/", params={"object": body["uuid"]}).json()
-    assert [a["action"] for a in actions["objects"]][-1] == "Container Redeploy"
+    assert [a["action"] for a in actions["objects"]][0] == "Container Redeploy"  # newest first
 
 
 def test_redeploy_of_a_stopped_container_runs_the_new_one(

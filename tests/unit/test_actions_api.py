@@ -172,3 +172,67 @@ def test_actions_filter_by_state(client: FlaskClient, account: Account, node: st
     assert [a["action"] for a in listed_actions(client, account, "state=Success")] == [
         "Container Create"
     ]
+
+
+# --- the list: newest first, and short ids -----------------------------------------------------
+
+
+def test_actions_are_listed_newest_first_as_the_clis_print_the_last_ones(
+    client: FlaskClient, account: Account, node: str, session: Session
+) -> None:
+    """`tutum action ls -l 3` and `docker-cloud action ls` print the first page as "the last N
+    actions": the newest must come first, on every page, and paging must neither skip nor
+    repeat one."""
+    made = []  # oldest first: each container's create, then its start
+    for index in range(4):
+        container = create(client, account, name=f"web{index}")
+        [created] = listed_actions(client, account, f"object={container['uuid']}")
+        made += [created["uuid"], accept(session, account, container["uuid"], Action.START)]
+    newest_first = made[::-1]
+
+    listed = [a["uuid"] for a in listed_actions(client, account, "")]
+    assert listed == newest_first
+    # The SDKs' way of paging (offset += meta.limit), and the next links, give the same order.
+    walked: list[str] = []
+    url: str | None = "/api/v1/action/?limit=3"
+    while url is not None:
+        page = get_json(client, url, account)
+        walked.extend(a["uuid"] for a in page["objects"])
+        url = page["meta"]["next"]
+    assert walked == newest_first
+    second = listed_actions(client, account, "limit=3&offset=3")
+    assert [a["uuid"] for a in second] == newest_first[3:6]
+    # Filters keep the order: the starts alone, and one container's start before its create.
+    starts = listed_actions(client, account, "state=Pending")
+    assert [a["uuid"] for a in starts] == newest_first[::2]
+    last = listed_actions(client, account, f"object={container['uuid']}")
+    assert [a["action"] for a in last] == ["Container Start", "Container Create"]
+
+
+def test_a_short_action_uuid_finds_that_action_in_any_case(
+    client: FlaskClient,
+    account: Account,
+    node: str,
+    make_account: Callable[[str], Account],
+) -> None:
+    """What `tutum action inspect <short uuid>` sends (Utils.fetch_remote_action): ignored, the
+    filter listed every action and the CLI refused them as ambiguous."""
+    for index in range(3):
+        create(client, account, name=f"web{index}")
+    every = [a["uuid"] for a in listed_actions(client, account, "")]
+    wanted = every[1]
+
+    def prefixed(prefix: str, who: Account = account) -> list[str]:
+        url = f"/api/v1/action/?uuid__startswith={prefix}"
+        return [a["uuid"] for a in get_json(client, url, who)["objects"]]
+
+    assert prefixed(wanted[:8]) == [wanted]
+    assert prefixed(wanted[:8].upper()) == [wanted]
+    assert prefixed(wanted) == [wanted]
+    assert prefixed(f"{wanted[:8]}x") == []
+    assert prefixed("%25") == prefixed("_") == []
+    assert prefixed("") == every
+    assert prefixed(wanted[:8], make_account("mallory")) == []
+    # The Docker Cloud tree reads the same filter.
+    url = f"/api/audit/v1/action/?uuid__startswith={wanted[:8]}"
+    assert [a["uuid"] for a in get_json(client, url, account)["objects"]] == [wanted]

@@ -75,10 +75,10 @@ def test_start_with_the_broker_unreachable_is_a_503_and_undoes_the_change(
     assert get_json(client, container["resource_uri"], account)["state"] == "Init"
     actions = get_json(client, "/api/v1/action/", account)["objects"]
     assert [(a["action"], a["state"]) for a in actions] == [
-        ("Container Create", "Success"),
         ("Container Start", "Failed"),
+        ("Container Create", "Success"),
     ]
-    assert actions[1]["reason"]
+    assert actions[0]["reason"]
 
 
 def test_logs_with_the_broker_unreachable_are_a_quick_503(

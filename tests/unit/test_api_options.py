@@ -204,8 +204,8 @@ def test_a_redeploy_with_the_broker_down_is_a_503_and_undone(
     assert response.status_code == 503
     assert client.get(created["resource_uri"], headers=account.headers).get_json()["state"] == state
     actions = client.get("/api/v1/action/", headers=account.headers).get_json()["objects"]
-    assert (actions[-1]["action"], actions[-1]["state"]) == ("Container Redeploy", "Failed")
-    assert actions[-1]["path"].endswith("/redeploy/?reuse_volumes=False")
+    assert (actions[0]["action"], actions[0]["state"]) == ("Container Redeploy", "Failed")
+    assert actions[0]["path"].endswith("/redeploy/?reuse_volumes=False")
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,9 @@ def test_node_list_filters_by_uuid_prefix_uuid_and_state(
         assert listed(client, account, url) == [FIRST, SECOND, THIRD]
         assert listed(client, account, url, uuid__startswith="aaaa") == [FIRST, SECOND]
         assert listed(client, account, url, uuid__startswith="aaaab") == [SECOND]
+        # In any case, as for containers and actions (the old LIKE ignored case on SQLite only).
+        assert listed(client, account, url, uuid__startswith="AAAAB") == [SECOND]
+        assert listed(client, account, url, uuid__startswith="aaaa_") == []
         assert listed(client, account, url, uuid__startswith="dddd") == []
         assert listed(client, account, url, uuid=THIRD) == [THIRD]
         assert listed(client, account, url, state="Deployed") == [FIRST, SECOND, THIRD]

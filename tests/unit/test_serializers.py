@@ -341,6 +341,27 @@ def test_a_port_bound_on_every_address_is_reached_by_the_node_name(
     assert ports[80]["endpoint_uri"] == endpoint
 
 
+def test_a_container_is_reached_at_its_nodes_name_as_the_clis_print_its_ports() -> None:
+    """`tutum container ps` and `docker-cloud container ps` print each published port as
+    `<public_dns>:<outer_port>-><inner_port>/<protocol>`; a null public_dns printed `None:`."""
+    bound = [{"protocol": "tcp", "inner_port": 80, "host_ip": "127.0.0.1", "outer_port": 32769}]
+    body = container_to_json(
+        make_container(container_ports=PORTS[:1], bound_ports=bound), TUTUM_LINKS
+    )
+    assert body["public_dns"] == "node-1"
+    [port] = body["container_ports"]
+    printed = "%s:%d->%d/%s" % (  # noqa: UP031 - the CLIs' own format string
+        body["public_dns"],
+        port["outer_port"],
+        port["inner_port"],
+        port["protocol"],
+    )
+    assert printed == "node-1:32769->80/tcp"
+    # The same name whatever the state: it names the node, not a port that is bound now.
+    assert container_to_json(make_container(State.STOPPED), TUTUM_LINKS)["public_dns"] == "node-1"
+    assert node_to_json(make_node(), TUTUM_LINKS, live_containers=0)["external_fqdn"] == "node-1"
+
+
 @pytest.mark.parametrize("state", list(State), ids=str)
 def test_a_container_is_synchronized_only_in_a_stable_state(state: State) -> None:
     data = container_to_json(make_container(state), TUTUM_LINKS)
