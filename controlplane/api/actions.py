@@ -32,7 +32,7 @@ LIST_FILTERS = (
 def _filters() -> actions.ActionFilters:
     target = request.args.get("object")
     return actions.ActionFilters(
-        container_uuid=uuid_from_uri(target) if target else None,
+        object_uuid=uuid_from_uri(target) if target else None,
         uuid_prefix=request.args.get("uuid__startswith"),
         state=params.query_choice("state", (s.value for s in ActionState)),
         start_after=params.query_date("start_date__gte"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, false, select, update
 from sqlalchemy.orm import Session
 
 from controlplane.core.errors import ActionNotFoundError
@@ -53,7 +53,7 @@ class RequestInfo:
 
 @dataclass(frozen=True)
 class ActionFilters:
-    container_uuid: str | None = None
+    object_uuid: str | None = None
     uuid_prefix: str | None = None
     state: str | None = None
     start_after: datetime | None = None
@@ -297,8 +297,8 @@ def list_actions(
     through ix_actions_owner_order (owner_id, id), so a page reads only its own rows, unsorted.
     """
     query = select(ActionRecord).where(ActionRecord.owner_id == owner_id)
-    if filters.container_uuid is not None:
-        query = query.join(Container).where(Container.uuid == filters.container_uuid)
+    if filters.object_uuid is not None:
+        query = query.where(_about(session, owner_id, filters.object_uuid))
     if filters.uuid_prefix:  # an empty prefix matches every action: no condition at all
         # As a subquery, so the prefix is read as a range of the unique uuid index (only the
         # actions with that prefix, then the owner's of them): as a plain condition SQLite
@@ -318,6 +318,23 @@ def list_actions(
     if filters.end_before is not None:
         query = query.where(ActionRecord.end_date <= filters.end_before)
     return page(session, query, ActionRecord.id.desc(), limit=limit, offset=offset)
+
+
+def _about(session: Session, owner_id: int, uuid: str) -> ColumnElement[bool]:
+    """Actions whose object (the owner's container, service or stack) has this uuid. The
+    object is looked up first, so the list reads one index of one column (an OR of the three
+    would read all three and sort)."""
+    for column, model in (
+        (ActionRecord.container_id, Container),
+        (ActionRecord.service_id, Service),
+        (ActionRecord.stack_id, Stack),
+    ):
+        found = session.scalar(
+            select(model.id).where(model.uuid == uuid, model.owner_id == owner_id)
+        )
+        if found is not None:
+            return column == found
+    return false()
 
 
 def _move(

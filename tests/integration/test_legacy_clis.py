@@ -5,10 +5,7 @@ PyPI on first use (tests/support/legacy_cli.py says how, and where).
 Every test runs once per CLI (the `--sync` one runs both at once, to halve its 4 s polls) and
 checks what the CLI prints, the way a person reads it: the uuids, the states, the table rows
 and their order, the messages and exit codes of its errors (3 for an API error, as both CLIs
-exit). Commands the plane cannot serve yet are strict xfail
-tests of their documented behaviour, so they fail loudly the day they start to work:
-`container ps` and the service and stack commands need the services and stacks API (issue 12;
-`container ps` lists stacks and services to fill its STACK column), `exec` the exec stream.
+exit), with `container ps`, the service and stack commands and `exec`.
 
 Without a Python 2.7 the module skips (and fails under CI, whose machine has one).
 """
@@ -41,12 +38,6 @@ UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 UNKNOWN_SHORT = "0000abcd"  # 8 hex digits, as the CLIs print ids: 1 in 4 billion to match one
 API_ERROR_EXIT = 3  # both CLIs' EXCEPTION_EXIT_CODE
 PORT = [{"protocol": "tcp", "inner_port": 80}]  # published on a port Docker picks
-SERVICES_AND_STACKS = pytest.mark.xfail(
-    strict=True, reason="needs the services and stacks API (issue 12)"
-)
-NO_EXEC = pytest.mark.xfail(
-    strict=True, reason="the exec stream (/v1/container/<uuid>/exec/) is not served yet"
-)
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +197,6 @@ def test_logs_print_the_containers_stdout_and_stderr_apart(
     assert (logs.exit_code, logs.stdout, logs.stderr) == (0, "out-line\n", "err-line\n"), logs
 
 
-@SERVICES_AND_STACKS
 def test_container_ps_lists_the_container_with_its_ports_at_the_nodes_name(
     cli: InstalledCli, alice: ApiClient, image: str, plane: Plane
 ) -> None:
@@ -318,7 +308,7 @@ def test_bad_credentials_are_refused(cli: InstalledCli) -> None:
         failed(refused, "Not authorized")
 
 
-# --- services, stacks and exec: not served yet (issue 12) --------------------------------------
+# --- services, stacks and exec -----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -338,7 +328,6 @@ def wait_printed(run: Callable[[], CliResult], wanted: Callable[[CliResult], boo
         time.sleep(0.5)
 
 
-@SERVICES_AND_STACKS
 def test_service_run_ps_scale_and_terminate(cli: InstalledCli, image: str) -> None:
     name = f"svc-{cli.cli.name}"
     run = ["run"] if cli.cli is legacy_cli.TUTUM else ["service", "run"]
@@ -366,7 +355,6 @@ def test_service_run_ps_scale_and_terminate(cli: InstalledCli, image: str) -> No
     synced(cli.run("service", "terminate", "--sync", uuid, timeout=120), uuid)
 
 
-@SERVICES_AND_STACKS
 def test_stack_up_deploys_its_services(cli: InstalledCli, stackfile: Path) -> None:
     name = f"stack-{cli.cli.name}"
     up = succeeded(cli.run("stack", "up", "-n", name, "-f", str(stackfile), "--sync", timeout=120))
@@ -379,7 +367,6 @@ def test_stack_up_deploys_its_services(cli: InstalledCli, stackfile: Path) -> No
     synced(cli.run("stack", "terminate", "--sync", uuid, timeout=120), uuid)
 
 
-@NO_EXEC
 def test_exec_runs_a_command_in_the_container(
     cli: InstalledCli, alice: ApiClient, image: str
 ) -> None:

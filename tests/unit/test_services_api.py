@@ -202,3 +202,14 @@ def test_a_container_list_filters_on_its_service(
     assert sorted(c["unique_name"] for c in listed["objects"]) == ["web-1", "web-2"]
     by_uuid = get_json(client, f"/api/v1/container/?service={db['uuid']}", account)
     assert [c["unique_name"] for c in by_uuid["objects"]] == ["db-1"]
+
+
+def test_a_service_s_actions_are_listed_by_its_uri_newest_first(
+    client: FlaskClient, account: Account, node: str, settle: Callable[[str], None]
+) -> None:
+    service = create_service(client, account)
+    post(client, account, f"{service['resource_uri']}start/")
+    settle(service["uuid"])
+    listed = get_json(client, f"/api/v1/action/?object={service['resource_uri']}", account)
+    assert [a["action"] for a in listed["objects"]] == ["Service Start", "Service Create"]
+    assert {a["object"] for a in listed["objects"]} == {service["resource_uri"]}
