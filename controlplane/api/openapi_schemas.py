@@ -106,6 +106,14 @@ def _choice(values: tuple[str, ...]) -> Schema:
     return nullable({"enum": list(values), "default": values[0]})
 
 
+def _port_input() -> Schema:
+    """A port number, or its decimal digits as a string (what the old CLIs send)."""
+    low, high = validation.PORT_RANGE
+    digits = "[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+    assert (low, high) == (1, 65535), "the pattern spells this range"
+    return {"anyOf": [_PORT, {"type": "string", "pattern": f"^(?=[0-9]{{1,5}}$)0*(?:{digits})$"}]}
+
+
 def _create_ports() -> Schema:
     port = {
         "type": "object",
@@ -113,8 +121,8 @@ def _create_ports() -> Schema:
         "additionalProperties": False,
         "properties": {
             "protocol": _choice(validation.PROTOCOLS),
-            "inner_port": _PORT,
-            "outer_port": nullable(_PORT),
+            "inner_port": _port_input(),
+            "outer_port": nullable(_port_input()),
             "published": nullable({"type": "boolean", "default": True}),
         },
     }

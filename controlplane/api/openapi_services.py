@@ -74,6 +74,7 @@ def service_create() -> Schema:
             ),
             "tags": base["tags"],
             "roles": nullable({"type": "array", "maxItems": 0}),
+            "autoredeploy": nullable({"const": False}),
         }
     )
     return {

@@ -60,6 +60,16 @@ def _alias(field: str, value: Any) -> str:
     return text
 
 
+def _autoredeploy(field: str, value: Any) -> bool:
+    """Docker Cloud redeployed a service when its image was pushed to its registry; no
+    registry tells this control plane of a push, so only false (or null) is taken."""
+    if checks.flag(field, value):
+        raise InvalidInputError(
+            field, "autoredeploy is not supported: no registry push reaches this control plane"
+        )
+    return False
+
+
 def _roles(field: str, value: Any) -> list[str]:
     """Tutum's API roles gave containers an API key; no container here gets one."""
     if value:
@@ -76,6 +86,7 @@ _SERVICE_FIELDS: dict[str, checks.Check] = {
     "linked_to_service": _links,
     "tags": validation.FIELD_CHECKS["tags"],
     "roles": _roles,
+    "autoredeploy": _autoredeploy,
 }
 FIELDS = frozenset(_SERVICE_FIELDS) | CONTAINER_FIELDS | {"image"}
 
@@ -105,6 +116,7 @@ def validate_service(body: dict[str, Any]) -> dict[str, Any]:
     )
     values = {key: check(key, body.get(key)) for key, check in _SERVICE_FIELDS.items()}
     values.pop("roles")
+    values.pop("autoredeploy")
     values["name"] = values["name"] or definition["name"]
     values["target_num_containers"] = _default(values["target_num_containers"], 1)
     values["image_name"] = definition.pop("image_name")

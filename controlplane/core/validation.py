@@ -70,6 +70,7 @@ ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CPUSET = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
 USER_SPEC = re.compile(r"[^:\s]+(:[^:\s]+)?")
 MAC_ADDRESS = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+PORT_DIGITS = re.compile(r"[0-9]{1,5}")
 
 # Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -318,7 +319,7 @@ def _port(where: str, item: Any) -> dict[str, Any]:
     checks.keys(
         where, item, required={"inner_port"}, optional={"protocol", "outer_port", "published"}
     )
-    port_number = checks.int_range(*PORT_RANGE)
+    port_number = _port_number
     port = {
         "protocol": checks.member(where, item, "protocol", checks.choice(PROTOCOLS)),
         "inner_port": checks.member(where, item, "inner_port", checks.required(port_number)),
@@ -328,6 +329,14 @@ def _port(where: str, item: Any) -> dict[str, Any]:
     if port["outer_port"] is not None and not port["published"]:
         raise InvalidInputError(where, "an unpublished port cannot have an outer_port")
     return port
+
+
+def _port_number(field: str, value: Any) -> int | None:
+    """A port number, or the same number written in decimal digits: the old CLIs send the
+    ports they parse from `-p 8080:80` as strings."""
+    if isinstance(value, str) and PORT_DIGITS.fullmatch(value):
+        value = int(value)
+    return checks.int_range(*PORT_RANGE)(field, value)  # type: ignore[no-any-return]
 
 
 def _bindings(field: str, value: Any) -> list[dict[str, Any]]:

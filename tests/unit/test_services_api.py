@@ -213,3 +213,40 @@ def test_a_service_s_actions_are_listed_by_its_uri_newest_first(
     listed = get_json(client, f"/api/v1/action/?object={service['resource_uri']}", account)
     assert [a["action"] for a in listed["objects"]] == ["Service Start", "Service Create"]
     assert {a["object"] for a in listed["objects"]} == {service["resource_uri"]}
+
+
+def test_what_the_old_clis_send_for_a_service_run_is_accepted(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    """`tutum run -p 8080:80 -e A=1` sends every option, unset ones as null, ports as strings."""
+    service = create_service(
+        client,
+        account,
+        cpu_shares=None,
+        memory=None,
+        privileged=False,
+        target_num_containers=1,
+        run_command="sleep 3600",
+        entrypoint=None,
+        container_ports=[
+            {"protocol": "tcp", "inner_port": "80", "outer_port": "8080", "published": True}
+        ],
+        container_envvars=[{"key": "A", "value": "1"}],
+        linked_to_service=[],
+        autorestart=None,
+        autodestroy=None,
+        autoredeploy=False,
+        roles=[],
+        sequential_deployment=False,
+        tags=[],
+        bindings=[],
+        deployment_strategy=None,
+        net=None,
+        pid=None,
+    )
+    assert service["container_ports"][0]["inner_port"] == 80
+    assert service["container_ports"][0]["outer_port"] == 8080
+    refused = client.post(
+        SERVICES, json={"image": "busybox", "autoredeploy": True}, headers=account.headers
+    )
+    assert "not supported" in assert_error(refused, 400, "autoredeploy")["error"]

@@ -170,7 +170,12 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         body(container_ports=[{"inner_port": 65536}]),
         "container_ports[0]",
     ),
-    ("port inner_port string", body(container_ports=[{"inner_port": "80"}]), "container_ports[0]"),
+    (
+        "port inner_port not digits",
+        body(container_ports=[{"inner_port": "80/tcp"}]),
+        "container_ports[0]",
+    ),
+    ("port inner_port float", body(container_ports=[{"inner_port": 80.0}]), "container_ports[0]"),
     (
         "port outer_port zero",
         body(container_ports=[{"inner_port": 80, "outer_port": 0}]),
