@@ -54,15 +54,9 @@ def _now_iso() -> str:
 
 def container_event(container: Container, action: str) -> Event:
     """A container was created (`create`) or changed state (`update`)."""
-    return Event(
-        type="container",
-        action=action,
-        uuid=new_uuid(),
-        object_uuid=container.uuid,
-        state=container.state,
-        datetime=_now_iso(),
-        owner_id=container.owner_id,
-        parents=[["node", container.node.uuid], *_service_parents(container.service)],
+    parents = [["node", container.node.uuid], *_service_parents(container.service)]
+    return _object_event(
+        "container", container.uuid, container.owner_id, action, container.state, parents
     )
 
 
@@ -75,27 +69,26 @@ def _service_parents(service: Service | None) -> list[list[str]]:
 
 def service_event(service: Service, action: str, state: str) -> Event:
     """A service was created, changed state (derived from its containers') or terminated."""
-    return Event(
-        type="service",
-        action=action,
-        uuid=new_uuid(),
-        object_uuid=service.uuid,
-        state=state,
-        datetime=_now_iso(),
-        owner_id=service.owner_id,
-        parents=[["stack", service.stack.uuid]] if service.stack is not None else [],
-    )
+    parents = [["stack", service.stack.uuid]] if service.stack is not None else []
+    return _object_event("service", service.uuid, service.owner_id, action, state, parents)
 
 
 def stack_event(stack: Stack, action: str, state: str) -> Event:
+    return _object_event("stack", stack.uuid, stack.owner_id, action, state, [])
+
+
+def _object_event(
+    kind: str, uuid: str, owner_id: int, action: str, state: str, parents: list[list[str]]
+) -> Event:
     return Event(
-        type="stack",
+        type=kind,
         action=action,
         uuid=new_uuid(),
-        object_uuid=stack.uuid,
+        object_uuid=uuid,
         state=state,
         datetime=_now_iso(),
-        owner_id=stack.owner_id,
+        owner_id=owner_id,
+        parents=parents,
     )
 
 

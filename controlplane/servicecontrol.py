@@ -88,31 +88,29 @@ class ServiceControl:
         owner_id: int,
         body: dict[str, Any],
         request: RequestInfo,
-        stack: Stack | None = None,
-        link_names: dict[str, str] | None = None,
     ) -> tuple[Service, ActionRecord]:
         """Record a new service in Init (not deployed: `start` deploys it), committed.
-
-        `link_names` maps the service names a stackfile links by to their uuids.
 
         Raises:
             InvalidInputError: a field is bad, or a link names no live service of the owner.
             DangerousOptionForbiddenError: an option the operator does not allow.
         """
         values = validate_service(body)
-        self.check_definition(session, owner_id, values, link_names or {})
-        service = services.add_service(session, owner_id=owner_id, values=values, stack=stack)
+        self.check_definition(session, owner_id, values, {})
+        service = services.add_service(session, owner_id=owner_id, values=values)
+        event = events.service_event(service, events.CREATE, ServiceState.INIT.value)
+        return service, self.commit_created(session, service, request, event)
+
+    def commit_created(
+        self, session: Session, target: Service | Stack, request: RequestInfo, event: events.Event
+    ) -> ActionRecord:
+        """Record the create Action of a new service or stack, commit, and tell the clients."""
         record = actions.new_object_action(
-            session, target=service, operation="create", request=request, state=ActionState.SUCCESS
+            session, target=target, operation="create", request=request, state=ActionState.SUCCESS
         )
         session.commit()
-        self.operations.publisher.publish(
-            [
-                events.service_event(service, events.CREATE, ServiceState.INIT.value),
-                events.action_event(record, events.CREATE),
-            ]
-        )
-        return service, record
+        self.operations.publisher.publish([event, events.action_event(record, events.CREATE)])
+        return record
 
     def check_definition(
         self,

@@ -58,17 +58,8 @@ class StackControl:
         parsed = stack_bodies.service_values(body.get("services"))
         stack = stacks.add_stack(session, owner_id=owner_id, name=name)
         self._add_services(session, owner_id, stack, parsed)
-        record = actions.new_object_action(
-            session, target=stack, operation="create", request=request, state=ActionState.SUCCESS
-        )
-        session.commit()
-        self.control.operations.publisher.publish(
-            [
-                events.stack_event(stack, events.CREATE, StackState.NOT_RUNNING.value),
-                events.action_event(record, events.CREATE),
-            ]
-        )
-        return stack, record
+        event = events.stack_event(stack, events.CREATE, StackState.NOT_RUNNING.value)
+        return stack, self.control.commit_created(session, stack, request, event)
 
     def _add_services(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, update
 from sqlalchemy.orm import Session
@@ -72,26 +73,16 @@ def new_action(
     rollback_state: State | None = None,
 ) -> ActionRecord:
     """Add an Action for `operation` on `container` (flushed, not committed)."""
-    now = utcnow()
-    record = ActionRecord(
-        uuid=new_uuid(),
+    return _added(
+        session,
+        request,
+        state,
         owner_id=container.owner_id,
         container_id=container.id,
         name=ACTION_NAMES[operation],
         operation=operation,
         rollback_state=rollback_state.value if rollback_state else None,
-        method=request.method,
-        path=request.path,
-        user_agent=request.user_agent,
-        ip=request.ip,
-        body=request.body,
-        state=state.value,
-        start_date=now,
-        end_date=now if state in (ActionState.SUCCESS, ActionState.FAILED) else None,
     )
-    session.add(record)
-    session.flush()
-    return record
 
 
 def new_object_action(
@@ -104,14 +95,25 @@ def new_object_action(
 ) -> ActionRecord:
     """An Action on a service or a stack (flushed): In progress until the service controller
     closes it, since no node claims it. Its name is one of `OBJECT_ACTION_NAMES`."""
-    now = utcnow()
     kind = "service" if isinstance(target, Service) else "stack"
-    record = ActionRecord(
-        uuid=new_uuid(),
+    return _added(
+        session,
+        request,
+        state,
         owner_id=target.owner_id,
         **{f"{kind}_id": target.id, kind: target},
         name=f"{kind.capitalize()} {operation.capitalize()}",
         operation=operation,
+    )
+
+
+def _added(
+    session: Session, request: RequestInfo, state: ActionState, **fields: Any
+) -> ActionRecord:
+    """A new Action of `request` in `state` (closed at once if that state is final)."""
+    now = utcnow()
+    record = ActionRecord(
+        uuid=new_uuid(),
         method=request.method,
         path=request.path,
         user_agent=request.user_agent,
@@ -120,6 +122,7 @@ def new_object_action(
         state=state.value,
         start_date=now,
         end_date=now if state in (ActionState.SUCCESS, ActionState.FAILED) else None,
+        **fields,
     )
     session.add(record)
     session.flush()
