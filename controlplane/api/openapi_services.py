@@ -295,7 +295,7 @@ LIST_STACKS = Operation(
     200,
     "StackList",
     {400: (INVALID,)},
-    query=("name", *PAGING),
+    query=("name", "uuid__startswith", *PAGING),
 )
 CREATE_STACK = Operation(
     "stack_create",

@@ -18,7 +18,8 @@ from controlplane.db import services as service_records
 from controlplane.db import stacks
 from controlplane.db.models import Stack
 
-LIST_FILTERS = ("name",)
+# `uuid__startswith` is what the SDKs' Utils.fetch_remote_stack sends first for a name.
+LIST_FILTERS = ("name", "uuid__startswith")
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 
@@ -45,6 +46,7 @@ class StackListResource(UserResource):
             db_session(),
             owner_id=current_user().id,
             name=request.args.get("name"),
+            uuid_prefix=request.args.get("uuid__startswith"),
             limit=limit,
             offset=offset,
         )

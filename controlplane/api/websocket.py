@@ -25,6 +25,8 @@ from typing import Any
 
 from flask import Response, g, request
 from simple_websocket import ConnectionClosed, Server
+from wsproto.events import CloseConnection
+from wsproto.utilities import LocalProtocolError
 
 from controlplane.core.errors import StreamCapacityError, UserStreamCapacityError
 
@@ -38,6 +40,7 @@ INTERNAL_ERROR = 1011
 _MAX_REASON_BYTES = 123
 # How long a closed socket waits for the client's answering close frame.
 _CLOSE_ANSWER_SECONDS = 1.0
+_CLOSE_SENT = "_controlplane_close_sent"
 
 SocketSession = Callable[[Server], None]
 
@@ -197,15 +200,22 @@ def send_json(ws: Server, payload: dict[str, Any]) -> None:
 
 
 def close(ws: Server, code: int = NORMAL_CLOSURE, reason: str | None = None) -> None:
-    """Close the socket unless it is closed already; a client gone meanwhile is no error.
-    The reason is cut to the 123 bytes a close frame can hold."""
-    if not ws.connected:
+    """Send the close frame, once, unless the socket is closed already; a client gone
+    meanwhile is no error. The reason is cut to the 123 bytes a close frame can hold.
+
+    The TCP connection stays open for the client's answering close frame (`_release` closes
+    it once that came, or after a second): simple-websocket's own close drops it at once, and
+    a client that still sends before it reads the close frame then gets a reset. The old CLIs'
+    exec does exactly that (it sends its stdin's end on every turn of its loop), and fails.
+    """
+    if not ws.connected or getattr(ws, _CLOSE_SENT, False):
         return
     if reason is not None:
         reason = reason.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+    setattr(ws, _CLOSE_SENT, True)
     try:
-        ws.close(reason=code, message=reason)
-    except (ConnectionClosed, OSError):
+        ws.sock.send(ws.ws.send(CloseConnection(code, reason)))
+    except (LocalProtocolError, OSError):
         pass
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from controlplane.core.errors import ServiceNotFoundError
 from controlplane.core.lifecycle import State
 from controlplane.core.servicestate import Goal, Operation, ServiceState, derive_state
-from controlplane.db.engine import new_uuid, utcnow
+from controlplane.db.engine import new_uuid, utcnow, uuid_prefix
 from controlplane.db.models import LIVE, ActionRecord, Container, Node, Service, Stack
 
 
@@ -193,8 +193,7 @@ def list_services(
     if filters.unique_name is not None:
         query = query.where(Service.unique_name == filters.unique_name)
     if filters.uuid_prefix is not None:
-        prefix = filters.uuid_prefix.lower()
-        query = query.where(Service.uuid.startswith(prefix, autoescape=True))
+        query = query.where(uuid_prefix(Service.uuid, filters.uuid_prefix))
     if filters.stack_uuid is not None:
         query = query.join(Stack, Service.stack_id == Stack.id).where(
             Stack.uuid == filters.stack_uuid

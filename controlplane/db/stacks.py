@@ -16,6 +16,7 @@ from controlplane.core.errors import StackNotFoundError
 from controlplane.core.servicestate import Goal, StackState, derive_stack_state
 from controlplane.db import services as service_records
 from controlplane.db.engine import new_uuid, page, utcnow
+from controlplane.db.engine import uuid_prefix as prefixed
 from controlplane.db.models import Service, Stack
 
 
@@ -61,9 +62,17 @@ def state_of(session: Session, stack: Stack, services: list[Service]) -> StackSt
 
 
 def list_stacks(
-    session: Session, *, owner_id: int, name: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    owner_id: int,
+    name: str | None,
+    uuid_prefix: str | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Stack], int]:
     query = select(Stack).where(Stack.owner_id == owner_id)
     if name is not None:
         query = query.where(Stack.name == name)
+    if uuid_prefix is not None:
+        query = query.where(prefixed(Stack.uuid, uuid_prefix))
     return page(session, query, Stack.id, limit=limit, offset=offset)

@@ -186,3 +186,17 @@ def test_a_stack_starts_linked_services_first_and_links_land_beside_them(
     assert variables["DATABASE_PORT_5432_TCP_ADDR"] == found["db"]["unique_name"]
     assert variables["DATABASE_ENV_USER"] == "app"
     assert variables["MODE"] == "prod"
+
+
+def test_a_stack_is_found_by_a_uuid_prefix_and_only_by_its_own(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    """The SDKs' fetch_remote_stack asks uuid__startswith=<what was typed> first, a name too."""
+    stack = create_stack(client, account, STACKFILE_SERVICES)
+    assert (
+        get_json(client, f"{STACKS}?uuid__startswith={stack['uuid'][:8].upper()}", account)["meta"][
+            "total_count"
+        ]
+        == 1
+    )
+    assert get_json(client, f"{STACKS}?uuid__startswith=shop", account)["meta"]["total_count"] == 0
