@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -167,19 +168,26 @@ def serve(session: SocketSession) -> Response:
     session closed it already). A client that goes away ends the session quietly."""
     started = time.monotonic()
     ws = Server.accept(request.environ, ping_interval=PING_INTERVAL)
+    # simple-websocket's reader thread closes its socket the moment the close handshake ends;
+    # this second handle keeps the connection for `_release` to end gently.
+    held = ws.sock.dup()
     try:
         session(ws)
     except (ConnectionClosed, OSError):
         pass
     finally:
         close(ws)
-        _release(ws)
+        _release(ws, held)
         log.info("websocket %s closed after %.1f s", request.path, time.monotonic() - started)
     return _TakenOver()
 
 
-def _release(ws: Server) -> None:
-    """Let the client answer the close, then close the TCP connection here.
+def _release(ws: Server, held: socket.socket) -> None:
+    """Let the client answer the close, then end the TCP connection here: our side first (a
+    FIN), then whatever the client still sends is read and dropped until it closes too, for a
+    moment at most. A client that sends after the close frame (the old CLIs' exec sends its
+    stdin's end on every turn, and reads only after) then sees the end of the connection
+    instead of a reset, which it would report as a failure (`[Errno 32] Broken pipe`).
 
     gunicorn closes a taken-over connection "gracefully", draining it for up to 2 s on the
     worker's main loop (gthread). simple-websocket's reader thread reads the same socket and
@@ -192,6 +200,17 @@ def _release(ws: Server) -> None:
         ws.sock.close()
     except OSError:
         pass
+    deadline = time.monotonic() + _CLOSE_ANSWER_SECONDS
+    try:
+        held.shutdown(socket.SHUT_WR)
+        while (left := deadline - time.monotonic()) > 0:
+            held.settimeout(left)
+            if not held.recv(4096):
+                break
+    except OSError:
+        pass
+    finally:
+        held.close()
 
 
 def send_json(ws: Server, payload: dict[str, Any]) -> None:
