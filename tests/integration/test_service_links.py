@@ -1,5 +1,6 @@
 """Links between services on the session's node: one service reaches another by name over TCP
-on its owner's network, with the link variables of the old API.
+on its owner's network, with the link variables of the old API; and services' and stacks'
+events.
 
 On the session's node alone (no extra nodes in this module): a link is resolved by Docker's
 embedded DNS, which needs a daemon that manages iptables, and the extra test daemons run with
@@ -10,6 +11,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.api import ApiClient
+from tests.support.locations import IMAGE
+from tests.support.plane import Plane
 from tests.support.services import (
     act,
     act_terminate,
@@ -18,6 +21,7 @@ from tests.support.services import (
     service,
     wait_service,
 )
+from tests.support.streams import connect, is_about, read_until
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -62,3 +66,22 @@ def test_a_linked_service_reaches_another_by_name_over_tcp(
     for created in (app, db):
         act_terminate(alice, created["uuid"])
         wait_service(alice, created["uuid"], "Terminated")
+
+
+def test_services_and_stacks_announce_their_states_on_the_events_stream(
+    alice: ApiClient, plane: Plane
+) -> None:
+    with connect(plane, "/v1/events") as events:
+        created = create_service(alice, name="announced")
+        read_until(events, is_about(created["uuid"], "service", "Init"))
+        act(alice, created["uuid"], "start")
+        running = read_until(events, is_about(created["uuid"], "service", "Running"))[-1]
+        assert running["resource_uri"] == created["resource_uri"]
+        stack = alice.request(
+            "POST",
+            "/api/v1/stack/",
+            json={"name": "told", "services": [{"name": "quiet", "image": IMAGE}]},
+        ).json()
+        read_until(events, is_about(stack["uuid"], "stack", "Not Running"))
+        act_terminate(alice, created["uuid"])
+        read_until(events, is_about(created["uuid"], "service", "Terminated"))
