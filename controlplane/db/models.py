@@ -188,7 +188,7 @@ class Container(Base):
         Index("ix_containers_owner_state", "owner_id", "state"),
         Index("ix_containers_owner_name", "owner_id", "name"),
         Index("ix_containers_owner_node", "owner_id", "node_id"),
-        # uuid__startswith, as a range on the uuid (containers.uuid_prefix).
+        # uuid__startswith, as a range on the uuid (engine.uuid_prefix).
         Index("ix_containers_owner_uuid", "owner_id", "uuid"),
         Index("ix_containers_owner_unique_name", "owner_id", "unique_name"),
         Index("ix_containers_service", "service_id", "service_index"),

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from controlplane.core.lifecycle import NodeState
 from controlplane.core.messages import NodeReport
 from controlplane.db import engine
 from controlplane.db.engine import page, utcnow
-from controlplane.db.models import LIVE, Container, Node
+from controlplane.db.models import LIVE, LIVE_CONTAINERS, Container, Node
 
 NODE_DEPLOYED = NodeState.DEPLOYED.value
 
@@ -169,13 +170,18 @@ def require_reachable(node: Node) -> None:
         raise NodeUnreachableError(node=node.uuid, state=node.state)
 
 
+# SQLite, without statistics, weighs the partial index of live containers and the full
+# (node_id, state) index alike and takes whichever was created first, which a table rebuild
+# (migration 0009) leaves to chance; so it is named. SQLAlchemy renders no index hint for
+# SQLite, hence the text.
+_COUNT_LIVE_SQLITE = text(
+    "SELECT count(*) FROM containers INDEXED BY ix_containers_live_node"
+    f" WHERE node_id = :node_id AND {LIVE_CONTAINERS}"
+)
+
+
 def count_live_containers(session: Session, *, node_id: int) -> int:
-    # Named for SQLite: without statistics it weighs the partial index of live containers and
-    # the full (node_id, state) index alike, and would read terminated rows it then skips.
-    query = (
-        select(func.count())
-        .select_from(Container)
-        .with_hint(Container, "INDEXED BY ix_containers_live_node", dialect_name="sqlite")
-        .where(Container.node_id == node_id, LIVE)
-    )
+    if session.get_bind().dialect.name == "sqlite":
+        return session.scalar(_COUNT_LIVE_SQLITE, {"node_id": node_id}) or 0
+    query = select(func.count()).where(Container.node_id == node_id, LIVE)
     return session.scalar(query) or 0
