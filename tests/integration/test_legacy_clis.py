@@ -2,10 +2,14 @@
 tree) and `docker-cloud` 1.0.9 (Docker Cloud tree, namespaced), on Python 2.7, installed from
 PyPI on first use (tests/support/legacy_cli.py says how, and where).
 
-Every test runs once per CLI (the `--sync` one runs both at once, to halve its 4 s polls) and
-checks what the CLI prints, the way a person reads it: the uuids, the states, the table rows
-and their order, the messages and exit codes of its errors (3 for an API error, as both CLIs
-exit), with `container ps`, the service and stack commands and `exec`.
+Every test runs once per CLI (the container, service and stack flows of both CLIs run in one
+test, all at once, to overlap their waits) and checks what the CLI prints, the way a person
+reads it: the uuids, the states, the table rows and their order, the messages and exit codes of
+its errors (3 for an API error, as both CLIs exit), for the container, node, action, service,
+stack and exec commands.
+
+Every `--sync` waits out the CLIs' 4 s poll, so the commands that take one run all at once
+(the budget: the module, install included, in under 90 s).
 
 Without a Python 2.7 the module skips (and fails under CI, whose machine has one).
 """
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -111,6 +114,13 @@ def synced(result: CliResult, uuid: str) -> None:
     assert {line.rstrip(".") for line in lines[:-2]} <= {"Pending", "In progress"}, result
 
 
+def synced_new(result: CliResult) -> str:
+    """The uuid a `--sync` create prints last (`run`, `stack up`), once its action succeeded."""
+    lines = succeeded(result)
+    synced(result, lines[-1])
+    return lines[-1]
+
+
 def rows(result: CliResult) -> list[dict[str, str]]:
     """A table's rows by column name. tabulate's plain format left-aligns text columns under
     their headers, so each header's offset is where its column starts (a cell may be empty)."""
@@ -143,22 +153,76 @@ def test_inspect_finds_a_container_by_short_uuid_and_name_with_its_node_as_publi
     assert inspected(cli.run("container", "inspect", container["name"]))["uuid"] == uuid
 
 
-def test_start_stop_redeploy_and_terminate_with_sync_wait_for_the_real_container(
+def test_container_ps_lists_the_container_with_its_ports_at_the_nodes_name(
+    cli: InstalledCli, alice: ApiClient, image: str, plane: Plane
+) -> None:
+    """The PORTS column is `<public_dns>:<outer_port>-><inner_port>/<protocol>`: it said
+    `None:32769->80/tcp` while public_dns was null."""
+    container = running(alice, name=f"listed-{cli.cli.name}", run_command=SERVER,
+                        container_ports=PORT)  # fmt: skip
+    outer = container["container_ports"][0]["outer_port"]
+
+    listed, quiet = cli.run_all(
+        ("container", "ps", "--no-trunc"), ("container", "ps", "-q", "--status", "Running")
+    )
+
+    [row] = [row for row in rows(listed) if row["UUID"] == container["uuid"]]
+    assert (row["NAME"], row["STATUS"], row["STACK"]) == (container["name"], "▶ Running", "")
+    assert (row["PORTS"], row["NODE"]) == (f"{NODE_NAME}:{outer}->80/tcp", plane.node_uuid), listed
+    assert container["uuid"] in succeeded(quiet)
+
+
+def test_logs_print_the_containers_stdout_and_stderr_apart(
+    cli: InstalledCli, alice: ApiClient, image: str
+) -> None:
+    container = running(alice, name=f"logged-{cli.cli.name}", run_command=SERVER)
+    wait_for(lambda: "err-line" in alice.logs(container["uuid"]))  # there before the CLI asks
+
+    logs = cli.run("container", "logs", container["uuid"][:8])
+
+    assert (logs.exit_code, logs.stdout, logs.stderr) == (0, "out-line\n", "err-line\n"), logs
+
+
+# --- commands that wait for work on the nodes: containers, services, stacks ----------------
+
+
+@pytest.fixture
+def stackfile(tmp_path: Path, image: str) -> Path:
+    path = tmp_path / "stack.yml"
+    path.write_text(
+        f"web:\n  image: {image}\n  command: sleep 3600\n  ports:\n    - '80'\n"
+        "  target_num_containers: 1\n"
+    )
+    return path
+
+
+def test_the_commands_that_wait_for_work_on_the_nodes_all_at_once(
     make_cli: Callable[[str], InstalledCli],
     plane: Plane,
     image: str,
+    stackfile: Path,
     docker_client: docker.DockerClient,
 ) -> None:
-    """Both CLIs at once, each on a container of its own (and an HTTP client of its own):
-    `--sync` polls the action every 4 s, so the eight commands took 40 s one after the other."""
-    clis = [make_cli(name) for name in CLIS]
-    with ThreadPoolExecutor(len(clis)) as pool:
-        cycles = [pool.submit(cycle, cli, plane.client("alice"), docker_client) for cli in clis]
-        for done in cycles:
+    """Each CLI drives a container through every action, runs, scales and terminates a service,
+    and brings a stack up and down, all with `--sync`; the six flows run at once, each on
+    objects of its own and with an HTTP client of its own. Every `--sync` waits out the CLI's
+    4 s poll, so one after the other they took over a minute; at once, the 20 s of the longest."""
+    flows: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+    for name in CLIS:
+        cli = make_cli(name)
+        flows += [
+            (container_cycle, (cli, plane.client("alice"), docker_client)),
+            (service_flow, (cli, plane.client("alice"), image)),
+            (stack_flow, (cli, plane.client("alice"), stackfile)),
+        ]
+    with ThreadPoolExecutor(len(flows)) as pool:
+        for done in [pool.submit(flow, *args) for flow, args in flows]:
             done.result()
 
 
-def cycle(cli: InstalledCli, alice: ApiClient, docker_client: docker.DockerClient) -> None:
+def container_cycle(
+    cli: InstalledCli, alice: ApiClient, docker_client: docker.DockerClient
+) -> None:
     """Drive one container through every action with `--sync`, checking Docker after each."""
     created = alice.create(name=f"cycled-{cli.cli.name}", run_command="sleep 3600")
     uuid, short = created["uuid"], created["uuid"][:8]
@@ -186,31 +250,58 @@ def cycle(cli: InstalledCli, alice: ApiClient, docker_client: docker.DockerClien
     assert docker_containers(docker_client, uuid) == []
 
 
-def test_logs_print_the_containers_stdout_and_stderr_apart(
-    cli: InstalledCli, alice: ApiClient, image: str
-) -> None:
-    container = running(alice, name=f"logged-{cli.cli.name}", run_command=SERVER)
-    wait_for(lambda: "err-line" in alice.logs(container["uuid"]))  # there before the CLI asks
+def service_flow(cli: InstalledCli, alice: ApiClient, image: str) -> None:
+    """`run --sync`, then `service ps`, `service scale --sync` by name and `service terminate
+    --sync` by short id."""
+    name = f"ran-{cli.cli.name}"
+    run = ["run"] if cli.cli is legacy_cli.TUTUM else ["service", "run"]
+    uuid = synced_new(cli.run(*run, "-n", name, "-t", "1", "-r", "sleep 3600", "--sync", image))
+    service_uri = f"/api/v1/service/{uuid}/"
 
-    logs = cli.run("container", "logs", container["uuid"][:8])
+    def running_with(count: int) -> Callable[[], bool]:
+        def check() -> bool:
+            body = alice.request("GET", service_uri).json()
+            return bool((body["state"], body["running_num_containers"]) == ("Running", count))
 
-    assert (logs.exit_code, logs.stdout, logs.stderr) == (0, "out-line\n", "err-line\n"), logs
+        return check
+
+    wait_for(running_with(1), timeout=60)
+    [row] = [row for row in rows(cli.run("service", "ps")) if row["NAME"] == name]
+    assert (row["UUID"], row["STATUS"], row["#CONTAINERS"]) == (uuid[:8], "▶ Running", "1"), row
+    assert row["PUBLIC DNS"] == NODE_NAME, row
+
+    synced(cli.run("service", "scale", "--sync", name, "2"), uuid)
+    wait_for(running_with(2), timeout=60)
+    [row] = [row for row in rows(cli.run("service", "ps")) if row["NAME"] == name]
+    assert row["#CONTAINERS"] == "2", row
+
+    synced(cli.run("service", "terminate", "--sync", uuid[:8]), uuid)
+    assert alice.request("GET", service_uri).json()["state"] == "Terminated"
 
 
-def test_container_ps_lists_the_container_with_its_ports_at_the_nodes_name(
-    cli: InstalledCli, alice: ApiClient, image: str, plane: Plane
-) -> None:
-    container = running(alice, name=f"listed-{cli.cli.name}", run_command=SERVER,
-                        container_ports=PORT)  # fmt: skip
-    outer = container["container_ports"][0]["outer_port"]
+def stack_flow(cli: InstalledCli, alice: ApiClient, stackfile: Path) -> None:
+    """`stack up -f --sync`, then the stack, its service and its container as the CLI lists
+    them, and `stack terminate --sync`."""
+    name = f"shop-{cli.cli.name}"
+    stack_uuid = synced_new(cli.run("stack", "up", "-n", name, "-f", str(stackfile), "--sync"))
+    stack_uri = f"/api/v1/stack/{stack_uuid}/"
+    wait_for(lambda: alice.request("GET", stack_uri).json()["state"] == "Running", timeout=60)
 
-    listed = cli.run("container", "ps", "--no-trunc")
+    stacks, services = cli.run_all(("stack", ls(cli)), ("service", "ps", "--stack", name))
+    [stack] = [row for row in rows(stacks) if row["NAME"] == name]
+    assert (stack["UUID"], stack["STATUS"]) == (stack_uuid[:8], "▶ Running"), stacks
+    [web] = rows(services)
+    assert (web["NAME"], web["STATUS"], web["#CONTAINERS"]) == ("web", "▶ Running", "1"), services
+    assert (web["PUBLIC DNS"], web["STACK"]) == (NODE_NAME, name), services
 
-    [row] = [row for row in rows(listed) if row["UUID"] == container["uuid"]]
-    assert (row["NAME"], row["STATUS"]) == (container["name"], "▶ Running"), listed
-    assert (row["PORTS"], row["NODE"]) == (f"{NODE_NAME}:{outer}->80/tcp", plane.node_uuid), listed
-    quiet = succeeded(cli.run("container", "ps", "-q", "--status", "Running"))
-    assert container["uuid"] in quiet
+    # The service by its short uuid; its container named after it (its unique name is web-2-1
+    # while the other CLI's stack has a web too), in the stack, its port at the node's name.
+    [container] = rows(cli.run("container", "ps", "--service", web["UUID"], "--no-trunc"))
+    assert (container["NAME"], container["STACK"]) == ("web-1", name), container
+    assert re.fullmatch(rf"{NODE_NAME}:\d+->80/tcp", container["PORTS"]), container
+
+    synced(cli.run("stack", "terminate", "--sync", stack_uuid), stack_uuid)
+    assert alice.request("GET", stack_uri).json()["state"] == "Terminated"
 
 
 # --- nodes ----------------------------------------------------------------------------------
@@ -308,63 +399,7 @@ def test_bad_credentials_are_refused(cli: InstalledCli) -> None:
         failed(refused, "Not authorized")
 
 
-# --- services, stacks and exec -----------------------------------------------------------------
-
-
-@pytest.fixture
-def stackfile(tmp_path: Path, image: str) -> Path:
-    path = tmp_path / "stack.yml"
-    path.write_text(f"web:\n  image: {image}\n  command: sleep 3600\n  target_num_containers: 1\n")
-    return path
-
-
-def wait_printed(run: Callable[[], CliResult], wanted: Callable[[CliResult], bool]) -> CliResult:
-    """Run a list command until what it prints shows `wanted` (30 s at most)."""
-    deadline = time.monotonic() + 30
-    while True:
-        result = run()
-        if wanted(result) or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
-
-
-def test_service_run_ps_scale_and_terminate(cli: InstalledCli, image: str) -> None:
-    name = f"svc-{cli.cli.name}"
-    run = ["run"] if cli.cli is legacy_cli.TUTUM else ["service", "run"]
-    started = succeeded(
-        cli.run(*run, "-n", name, "-t", "1", "-r", "sleep 3600", "--sync", image, timeout=120)
-    )
-    uuid = started[-1]
-    assert started[-2].rstrip(".") == "Success", started
-
-    def containers_shown(count: int) -> Callable[[CliResult], bool]:
-        def shown(result: CliResult) -> bool:
-            wanted = {"NAME": name, "UUID": uuid[:8], "STATUS": "▶ Running"}
-            return any(
-                row.items() >= wanted.items() and row["#CONTAINERS"] == str(count)
-                for row in rows(result)
-            )
-
-        return shown
-
-    listed = wait_printed(lambda: cli.run("service", "ps"), containers_shown(1))
-    assert containers_shown(1)(listed), listed
-    synced(cli.run("service", "scale", "--sync", name, "2", timeout=120), uuid)
-    listed = wait_printed(lambda: cli.run("service", "ps"), containers_shown(2))
-    assert containers_shown(2)(listed), listed
-    synced(cli.run("service", "terminate", "--sync", uuid, timeout=120), uuid)
-
-
-def test_stack_up_deploys_its_services(cli: InstalledCli, stackfile: Path) -> None:
-    name = f"stack-{cli.cli.name}"
-    up = succeeded(cli.run("stack", "up", "-n", name, "-f", str(stackfile), "--sync", timeout=120))
-    uuid = up[-1]
-    assert up[-2].rstrip(".") == "Success", up
-    listed = cli.run("stack", ls(cli))
-    assert any((row["NAME"], row["UUID"]) == (name, uuid[:8]) for row in rows(listed)), listed
-    services = cli.run("service", "ps", "--stack", name)
-    assert [row["NAME"] for row in rows(services)] == ["web"], services
-    synced(cli.run("stack", "terminate", "--sync", uuid, timeout=120), uuid)
+# --- exec ---------------------------------------------------------------------------------------
 
 
 def test_exec_runs_a_command_in_the_container(
