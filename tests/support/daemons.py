@@ -18,7 +18,6 @@ session's extra nodes and the fault suite's can run side by side.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -70,11 +69,9 @@ class ExtraDockerDaemon:
         # one goes first and the client is made only once dockerd has made it again.
         self.socket.unlink(missing_ok=True)
         config = self.run_dir / "daemon.json"
-        # Nothing from /etc/docker/daemon.json applies. User-defined networks (a service's
-        # containers join one) get subnets of this daemon's own, beside its bridge's, so no two
-        # daemons of the machine route the same addresses.
-        pools = [{"base": f"10.{210 + self.index}.0.0/16", "size": 24}]
-        config.write_text(json.dumps({"default-address-pools": pools}) + "\n")
+        # Nothing from /etc/docker/daemon.json applies. No `default-address-pools` either:
+        # given one, a daemon started with `-b` deleted the machine's docker0 (seen twice).
+        config.write_text("{}\n")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
