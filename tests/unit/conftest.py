@@ -41,13 +41,14 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    """The same, on the suite's PostgreSQL cluster: a migrated database each test copies."""
+def postgres_migrated() -> Iterator[str]:
+    """The same on the suite's PostgreSQL cluster: one migrated database per test process,
+    which each test finds with its tables emptied (`tests.support.postgres.empty_tables`)."""
     from tests.support import postgres
 
     url = postgres.create_database()
     migrate.upgrade(url)
-    yield postgres.database_name(url)
+    yield url
     postgres.drop_database(url)
 
 
@@ -65,9 +66,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if getattr(request, "param", "sqlite") == "postgres":
         from tests.support import postgres
 
-        url = postgres.create_database(template=request.getfixturevalue("postgres_template"))
+        url = request.getfixturevalue("postgres_migrated")
+        postgres.empty_tables(url)
         yield url
-        postgres.drop_database(url)
         return
     path = tmp_path / "cp.db"
     shutil.copyfile(request.getfixturevalue("migrated_template"), path)
