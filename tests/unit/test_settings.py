@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -166,7 +165,8 @@ def test_nothing_that_talks_to_nodes_runs_without_a_secret_key() -> None:
 # --- agent -----------------------------------------------------------------------------------
 
 
-TOKEN = NodeToken(node_uuid=str(uuid.uuid4()), key=bytes(range(32)))
+# A fixed uuid: the tests are parametrized with it, and xdist workers must collect the same ids.
+TOKEN = NodeToken(node_uuid="3f2c6d1e-8a4b-4c1d-9e7f-0a1b2c3d4e5f", key=bytes(range(32)))
 
 
 def agent_env(**extra: str) -> dict[str, str]:
