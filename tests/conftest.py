@@ -39,6 +39,12 @@ if TYPE_CHECKING:
     from tests.support.plane import Plane
 
 
+def pytest_report_header() -> str:
+    """Which database the live planes keep their records in (`tests.support.plane`)."""
+    backend = os.environ.get("CONTROLPLANE_TEST_PLANE_DATABASE", "sqlite")
+    return f"live planes' database: {backend}"
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
     from docker import DockerClient

@@ -4,6 +4,10 @@
 suite's own plane (tests/faults), which runs on a Redis server of its own that its tests kill.
 It refuses to start a second plane on one Redis database: their reporters would consume each
 other's reports.
+
+A plane keeps its records in a SQLite file of its own, or, with
+`CONTROLPLANE_TEST_PLANE_DATABASE=postgres` (scripts/test.sh's PostgreSQL pass), in a fresh
+database on the suite's PostgreSQL cluster (tests.support.postgres), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -75,15 +79,28 @@ class Plane:
         the session's (e.g. other settings); returns its base URL once it answers. The
         session's teardown stops it with the others."""
         port = free_port()
-        self.services[name] = Service(
-            name,
-            ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            {**self.env, **env},
-            self.state_dir,
-        )
+        self._start(name, ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env)
         base_url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(base_url), timeout=60, interval=0.2)
         return base_url
+
+    def start_reporter(self, name: str) -> Service:
+        """Start one more reporter over the same database and broker, as an operator runs a
+        second one for redundancy, once it consumes its queues; the session's teardown stops it
+        with the others."""
+        reporter = self._start(name, ["reporter"], {})
+        wait_for(lambda: " ready." in reporter.log_path.read_text(errors="replace"), timeout=60)
+        return reporter
+
+    def stop(self, name: str) -> None:
+        """Stop a process `start_api` or `start_reporter` started, and forget it."""
+        self.services.pop(name).stop()
+
+    def _start(self, name: str, args: list[str], env: dict[str, str]) -> Service:
+        assert name not in self.services, f"a second process named {name}"
+        service = Service(name, args, {**self.env, **env}, self.state_dir)
+        self.services[name] = service
+        return service
 
 
 def command(env: dict[str, str], *args: str) -> str:
@@ -104,6 +121,32 @@ def enroll(env: dict[str, str], name: str) -> tuple[str, str]:
 # The plane this process runs, if any: there is at most one (see the module's docstring).
 _running: list[Plane] = []
 
+PLANE_DATABASE_VARIABLE = "CONTROLPLANE_TEST_PLANE_DATABASE"
+BACKENDS = ("sqlite", "postgres")
+
+
+def plane_backend() -> str:
+    """The backend the live suites' planes store their records in (`sqlite` by default)."""
+    backend = os.environ.get(PLANE_DATABASE_VARIABLE, "sqlite")
+    if backend not in BACKENDS:
+        raise AssertionError(f"{PLANE_DATABASE_VARIABLE}={backend!r}: expected one of {BACKENDS}")
+    return backend
+
+
+@contextlib.contextmanager
+def plane_database(state: Path) -> Iterator[str]:
+    """The URL of a new, empty database for a plane whose files are in `state`."""
+    if plane_backend() == "sqlite":
+        yield f"sqlite:///{state}/controlplane.db"
+        return
+    from tests.support import postgres
+
+    url = postgres.create_database()
+    try:
+        yield url
+    finally:
+        postgres.drop_database(url)
+
 
 @contextlib.contextmanager
 def start_plane(
@@ -112,8 +155,8 @@ def start_plane(
     *,
     redis_url: str = REDIS_URL,
 ) -> Iterator[Plane]:
-    """Migrate a fresh SQLite file in `state`, create alice and bob, enroll a node, start the
-    reporter, its agent and the API on `redis_url`, and yield the plane once its node is
+    """Migrate a fresh database (`plane_database`), create alice and bob, enroll a node, start
+    the reporter, its agent and the API on `redis_url`, and yield the plane once its node is
     Deployed. Afterwards every process is stopped and every container of the node removed, pass
     or fail."""
     sharing = [plane for plane in _running if plane.env["CONTROLPLANE_BROKER_URL"] == redis_url]
@@ -123,9 +166,16 @@ def start_plane(
             "their reporters would consume each other's reports; the `plane` fixture is "
             "defined once, in tests/conftest.py"
         )
+    with plane_database(state) as database_url:
+        yield from _run_plane(state, docker_client, database_url, redis_url)
+
+
+def _run_plane(
+    state: Path, docker_client: docker.DockerClient, database_url: str, redis_url: str
+) -> Iterator[Plane]:
     env = {
         **os.environ,
-        "CONTROLPLANE_DATABASE_URL": f"sqlite:///{state}/controlplane.db",
+        "CONTROLPLANE_DATABASE_URL": database_url,
         "CONTROLPLANE_BROKER_URL": redis_url,
         "CONTROLPLANE_NODE_TIMEOUT": "10",
         "CONTROLPLANE_STOP_TIMEOUT": "5",
