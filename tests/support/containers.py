@@ -59,9 +59,9 @@ def running_container(
 def remove_node_containers(client: docker.DockerClient, node_uuid: str) -> None:
     """Remove the node's containers; one the agent is removing at the same moment (a test that
     ended with a terminate) is already on its way out."""
-    for container in client.containers.list(
-        all=True, filters={"label": f"{LABEL_NODE_UUID}={node_uuid}"}
-    ):
+    # ignore_removed: one the agent removed between Docker's list and its inspect is gone.
+    labelled = {"label": f"{LABEL_NODE_UUID}={node_uuid}"}
+    for container in client.containers.list(all=True, filters=labelled, ignore_removed=True):
         try:
             container.remove(force=True, v=True)
         except docker.errors.NotFound:
