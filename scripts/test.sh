@@ -15,26 +15,57 @@ if (( $# )); then
   say "pytest"; exec "$CP_VENV/bin/pytest" "$@"
 fi
 
-# The live suites' planes run on SQLite, then a second pass runs them on PostgreSQL: the tests
-# below cover every store path (containers, actions and their claims, reports, relists and
-# repairs, nodes, services and stacks, the SDKs' lifecycle, the fault suite with two API
-# processes and two reporters at once). CONTROLPLANE_TEST_POSTGRES_PASS=all runs every live
-# suite there instead (docs/architecture.md §8).
+# The live suites run in two lanes side by side (they mostly wait on Docker and on timeouts, not
+# on the CPU), each with a session plane of its own on its own Redis database:
+#   lane 1: integration, conformance and fuzz, the planes on SQLite (Redis db 15);
+#   lane 2: the fault suite with its planes on SQLite, then on PostgreSQL together with the
+#     PostgreSQL pass below (Redis db 14).
+# The PostgreSQL pass covers every store path: containers, actions and their claims, reports,
+# relists and repairs, orphans, the SDKs' container and service lifecycles, and in the fault
+# suite two API processes and two reporters at once. It leaves out the modules that need the
+# extra nodes (test_nodes.py, test_services.py), whose daemons have fixed names and run in lane
+# 1; services and stacks are on PostgreSQL in the unit suite and through the SDKs.
+# CONTROLPLANE_TEST_POSTGRES_PASS=all runs every live suite on PostgreSQL after lane 1 instead
+# (docs/architecture.md §8).
 POSTGRES_PASS=(
   tests/faults
   tests/conformance/test_sdk_lifecycle.py tests/conformance/test_sdk_services.py
   tests/integration/test_containers_api.py tests/integration/test_actions.py
   tests/integration/test_redelivery.py tests/integration/test_out_of_band.py
-  tests/integration/test_orphans.py tests/integration/test_services.py
+  tests/integration/test_orphans.py tests/integration/test_redeploy.py
 )
-[[ "${CONTROLPLANE_TEST_POSTGRES_PASS:-}" == all ]] && POSTGRES_PASS=(tests/integration tests/conformance tests/faults)
+LANE_1_REDIS=redis://127.0.0.1:6379/15 LANE_2_REDIS=redis://127.0.0.1:6379/14
 failed=()
+
 say "pytest: unit, on every core"
 "$CP_VENV/bin/pytest" -n auto tests/unit || failed+=(unit)
-say "pytest: live suites, planes on SQLite"
-"$CP_VENV/bin/pytest" tests/integration tests/conformance tests/fuzz tests/faults || failed+=(live-sqlite)
-say "pytest: live suites, planes on PostgreSQL"
-CONTROLPLANE_TEST_PLANE_DATABASE=postgres "$CP_VENV/bin/pytest" "${POSTGRES_PASS[@]}" || failed+=(live-postgres)
+
+if [[ "${CONTROLPLANE_TEST_POSTGRES_PASS:-}" == all ]]; then
+  say "pytest: live suites, planes on SQLite"
+  CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS "$CP_VENV/bin/pytest" \
+    tests/integration tests/conformance tests/fuzz tests/faults || failed+=(live-sqlite)
+  say "pytest: live suites, planes on PostgreSQL"
+  CONTROLPLANE_TEST_PLANE_DATABASE=postgres CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS \
+    "$CP_VENV/bin/pytest" tests/integration tests/conformance tests/faults || failed+=(live-postgres)
+else
+  lane_2_log=$(mktemp)
+  (
+    say "lane 2: the fault suite, planes on SQLite"
+    CONTROLPLANE_TEST_REDIS_URL=$LANE_2_REDIS "$CP_VENV/bin/pytest" tests/faults || status=1
+    say "lane 2: the PostgreSQL pass"
+    CONTROLPLANE_TEST_PLANE_DATABASE=postgres CONTROLPLANE_TEST_REDIS_URL=$LANE_2_REDIS \
+      "$CP_VENV/bin/pytest" "${POSTGRES_PASS[@]}" || status=1
+    exit "${status:-0}"
+  ) > "$lane_2_log" 2>&1 &
+  lane_2=$!
+  say "pytest: lane 1, integration, conformance and fuzz, planes on SQLite (lane 2 in the background)"
+  CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS "$CP_VENV/bin/pytest" \
+    tests/integration tests/conformance tests/fuzz || failed+=(lane-1)
+  say "pytest: waiting for lane 2 (faults on SQLite, the PostgreSQL pass)"
+  wait "$lane_2" || failed+=(lane-2)
+  cat "$lane_2_log"
+  rm -f "$lane_2_log"
+fi
 if (( ${#failed[@]} )); then
   say "failed: ${failed[*]}"; exit 1
 fi
