@@ -35,7 +35,8 @@ from controlplane.db import services as service_records
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import utcnow
 from controlplane.db.models import ActionRecord, Service, Stack
-from controlplane.servicecontrol import STORED_FIELDS, ServiceControl
+from controlplane.servicecontrol import ServiceControl
+from controlplane.servicedefinition import stored_body
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class StackControl:
         names = {service.uuid: service.name for service in held}
         exported = []
         for service in held:
-            body = service_body({key: getattr(service, key) for key in STORED_FIELDS})
+            body = stored_body(service)
             body["linked_to_service"] = [
                 {**link, "to_service": names[link["to_service"]]}
                 for link in service.linked_to_service
