@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy.orm import Session
 
 from controlplane import events
-from controlplane.core import checks, stack_bodies, stackfile, validation
+from controlplane.core import checks, stack_bodies, validation
 from controlplane.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -30,6 +30,7 @@ from controlplane.core.servicestate import (
     allowed_actions,
     stack_allowed_actions,
 )
+from controlplane.core.stackfile_render import render_stackfile
 from controlplane.db import actions, stacks
 from controlplane.db import services as service_records
 from controlplane.db.actions import RequestInfo
@@ -161,7 +162,7 @@ class StackControl:
                 if link["to_service"] in names
             ]
             exported.append((service.name, body))
-        loaded: dict[str, Any] = yaml.safe_load(stackfile.render_stackfile(exported)) or {}
+        loaded: dict[str, Any] = yaml.safe_load(render_stackfile(exported)) or {}
         return loaded
 
     def perform(
