@@ -290,7 +290,7 @@ class ServiceControl:
         by_uuid = {m.uuid: m for m in members}
         failure = plan.failure
         try:
-            created = self._create(session, service, plan.create, members, linked, request)
+            created = self._create(session, service, plan.create, members, linked, loads, request)
         except ControlPlaneError as exc:
             created = []
             failure = failure or exc.message
@@ -312,8 +312,9 @@ class ServiceControl:
             stack_closed = close_stack_action(session, service.stack)
             if stack_closed is not None:
                 step.events.append(events.action_event(stack_closed, events.UPDATE))
-        states = _states(services.live_containers(session, service.id))
-        state = services.state_of(service, states)
+        # The members and the new containers hold what the staged actions made of them, as the
+        # container events above say: no second read of what this step just wrote.
+        state = services.state_of(service, _states([*members, *created]))
         step.events.append(events.service_event(service, events.UPDATE, state.value))
         return step
 
@@ -324,10 +325,11 @@ class ServiceControl:
         numbers: list[int],
         members: list[Container],
         linked: list[tuple[str, Service]],
+        loads: list[nodes.NodeLoad],
         request: RequestInfo,
     ) -> list[Container]:
         """New containers in Init with the given numbers, placed by the service's strategy
-        and limited by the owner's quota."""
+        among `loads` (the nodes the plan was made with) and limited by the owner's quota."""
         if not numbers:
             return []
         room = self.settings.max_containers_per_user - containers.count_live_of_owner(
@@ -340,14 +342,14 @@ class ServiceControl:
                 f"({self.settings.max_containers_per_user})",
             )
         held = Counter(m.node.uuid for m in members)
-        loads = nodes_near_links(session, linked, nodes.node_loads(session))
-        if linked and not loads:
+        near = nodes_near_links(session, linked, loads)
+        if linked and not near:
             names = ", ".join(target.unique_name for _, target in linked)
             raise NoNodeAvailableError(
                 f"no node holds a container of every linked service ({names})"
             )
         placed = place_service_containers(
-            loads,
+            near,
             min(len(numbers), room),
             strategy=service.deployment_strategy,
             held=held,

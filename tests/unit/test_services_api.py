@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.unit.helpers import (
     SERVICES,
     Account,
+    RecordingPublisher,
     SentOperations,
     assert_error,
     create_service,
@@ -83,6 +85,26 @@ def test_a_start_deploys_the_target_and_the_service_runs(
     action = get_json(client, response.headers["X-Tutum-Action-URI"], account)
     assert (action["action"], action["state"]) == ("Service Start", "Success")
     assert action["object"] == service["resource_uri"]
+
+
+def test_each_step_announces_the_state_it_leaves_the_service_in(
+    app: Flask, client: FlaskClient, account: Account, node: str, settle: Callable[[str], None]
+) -> None:
+    published = RecordingPublisher()
+    app.extensions["controlplane"].operations.publisher = published
+    service = create_service(client, account, target_num_containers=2)
+    post(client, account, f"{service['resource_uri']}start/")
+    settle(service["uuid"])
+    post(client, account, f"{service['resource_uri']}scale/", target_num_containers=1)
+    settle(service["uuid"])
+    assert [e.state for e in published.published if e.type == "service"] == [
+        "Init",
+        "Starting",  # its two new containers Starting
+        "Starting",  # one of them Running
+        "Running",
+        "Scaling",  # the second Terminating
+        "Running",
+    ]
 
 
 def test_a_scale_down_terminates_the_highest_numbers_and_up_refills_them(
