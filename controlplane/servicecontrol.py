@@ -104,7 +104,7 @@ class ServiceControl:
             DangerousOptionForbiddenError: an option the operator does not allow.
         """
         values = validate_service(body)
-        self.check_definition(session, owner_id, values, {})
+        self.check_definition(session, owner_id, values)
         service = services.add_service(session, owner_id=owner_id, values=values)
         event = events.service_event(service, events.CREATE, ServiceState.INIT.value)
         return service, self.commit_created(session, service, request, event)
@@ -120,20 +120,18 @@ class ServiceControl:
         self.operations.publisher.publish([event, events.action_event(record, events.CREATE)])
         return record
 
-    def check_definition(
-        self,
-        session: Session,
-        owner_id: int,
-        values: dict[str, Any],
-        link_names: dict[str, str],
-    ) -> None:
-        """The operator's policy and the links of validated values; links are rewritten to
-        the uuids of the services they name."""
+    def check_definition(self, session: Session, owner_id: int, values: dict[str, Any]) -> None:
+        """The operator's policy, and the links of validated values: each must name, by its
+        uuid, a live service of the owner (a stack names its own by name, and translates).
+
+        Raises:
+            DangerousOptionForbiddenError: an option the operator does not allow.
+            InvalidInputError: a link to no live service of the owner.
+        """
         policy.check_allowed(values["definition"], self.settings.allow_dangerous)
         for index, link in enumerate(values["linked_to_service"]):
-            target = link_names.get(link["to_service"], link["to_service"])
             try:
-                linked = services.get_service(session, owner_id=owner_id, uuid=target)
+                linked = services.get_service(session, owner_id=owner_id, uuid=link["to_service"])
             except ServiceNotFoundError:
                 linked = None
             if linked is None or linked.goal == Goal.TERMINATED.value:
@@ -141,7 +139,6 @@ class ServiceControl:
                     f"linked_to_service[{index}].to_service",
                     f"there is no live service {link['to_service']}",
                 )
-            link["to_service"] = linked.uuid
 
     def perform(
         self,
@@ -192,7 +189,7 @@ class ServiceControl:
                 action="update", kind="service", uuid=uuid, state="Terminated"
             )
         values = validate_update(stored_body(service), body)
-        self.check_definition(session, owner_id, values, {})
+        self.check_definition(session, owner_id, values)
         if values["name"] != service.name:
             raise InvalidInputError("name", "a service cannot be renamed")
         record = actions.new_object_action(
