@@ -10,8 +10,9 @@ transaction; after the commit the operations go to the nodes, exactly as
 a crash between commit and dispatch leaves only actions the stuck-action sweep already handles,
 and a service is never more than one observed step ahead of its containers.
 
-The controller writes what services want (their containers' definitions, new containers,
-accepted actions); what containers are stays the reporter's alone.
+The controller writes what services want (their containers' definitions, which
+`controlplane.servicedefinition` makes, new containers, accepted actions); what containers are
+stays the reporter's alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from controlplane import events
-from controlplane.core import convergence, links, policy
+from controlplane.core import convergence, policy
 from controlplane.core.errors import (
     BrokerUnavailableError,
     ControlPlaneError,
@@ -35,8 +36,8 @@ from controlplane.core.errors import (
     ServiceNotFoundError,
 )
 from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, NodeState, State
-from controlplane.core.scheduler import EVERY_NODE, PlacementRequest, place_service_containers
-from controlplane.core.service_validation import service_body, validate_service, validate_update
+from controlplane.core.scheduler import PlacementRequest, place_service_containers, service_target
+from controlplane.core.service_validation import validate_service, validate_update
 from controlplane.core.servicestate import (
     Goal,
     Operation,
@@ -46,9 +47,16 @@ from controlplane.core.servicestate import (
 )
 from controlplane.db import actions, containers, nodes, services
 from controlplane.db.actions import RequestInfo
-from controlplane.db.engine import Database, new_uuid, utcnow
+from controlplane.db.engine import Database, utcnow
 from controlplane.db.models import ActionRecord, Container, Service, Stack
 from controlplane.operations import Operations
+from controlplane.servicedefinition import (
+    container_fields,
+    copy_definition,
+    nodes_near_links,
+    redefines,
+    stored_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +104,7 @@ class ServiceControl:
             DangerousOptionForbiddenError: an option the operator does not allow.
         """
         values = validate_service(body)
-        self.check_definition(session, owner_id, values, {})
+        self.check_definition(session, owner_id, values)
         service = services.add_service(session, owner_id=owner_id, values=values)
         event = events.service_event(service, events.CREATE, ServiceState.INIT.value)
         return service, self.commit_created(session, service, request, event)
@@ -112,20 +120,18 @@ class ServiceControl:
         self.operations.publisher.publish([event, events.action_event(record, events.CREATE)])
         return record
 
-    def check_definition(
-        self,
-        session: Session,
-        owner_id: int,
-        values: dict[str, Any],
-        link_names: dict[str, str],
-    ) -> None:
-        """The operator's policy and the links of validated values; links are rewritten to
-        the uuids of the services they name."""
+    def check_definition(self, session: Session, owner_id: int, values: dict[str, Any]) -> None:
+        """The operator's policy, and the links of validated values: each must name, by its
+        uuid, a live service of the owner (a stack names its own by name, and translates).
+
+        Raises:
+            DangerousOptionForbiddenError: an option the operator does not allow.
+            InvalidInputError: a link to no live service of the owner.
+        """
         policy.check_allowed(values["definition"], self.settings.allow_dangerous)
         for index, link in enumerate(values["linked_to_service"]):
-            target = link_names.get(link["to_service"], link["to_service"])
             try:
-                linked = services.get_service(session, owner_id=owner_id, uuid=target)
+                linked = services.get_service(session, owner_id=owner_id, uuid=link["to_service"])
             except ServiceNotFoundError:
                 linked = None
             if linked is None or linked.goal == Goal.TERMINATED.value:
@@ -133,7 +139,6 @@ class ServiceControl:
                     f"linked_to_service[{index}].to_service",
                     f"there is no live service {link['to_service']}",
                 )
-            link["to_service"] = linked.uuid
 
     def perform(
         self,
@@ -183,15 +188,14 @@ class ServiceControl:
             raise ObjectTransitionRefusedError(
                 action="update", kind="service", uuid=uuid, state="Terminated"
             )
-        current = service_body({key: getattr(service, key) for key in STORED_FIELDS})
-        values = validate_update(current, body)
-        self.check_definition(session, owner_id, values, {})
+        values = validate_update(stored_body(service), body)
+        self.check_definition(session, owner_id, values)
         if values["name"] != service.name:
             raise InvalidInputError("name", "a service cannot be renamed")
         record = actions.new_object_action(
             session, target=service, operation="update", request=request, state=ActionState.SUCCESS
         )
-        if any(values[key] != getattr(service, key) for key in _DEFINING):
+        if redefines(service, values):
             service.synchronized = False
         for key, value in values.items():
             setattr(service, key, value)
@@ -264,7 +268,13 @@ class ServiceControl:
             convergence.Target(
                 goal=Goal(service.goal),
                 operation=Operation(service.operation),
-                target=_effective_target(service, members, loads),
+                target=service_target(
+                    service.deployment_strategy,
+                    service.target_num_containers,
+                    service.tags,
+                    loads,
+                    held={m.node.uuid for m in members},
+                ),
                 generation=service.generation,
                 sequential=service.sequential_deployment,
                 autoreplace=service.autoreplace,
@@ -277,7 +287,7 @@ class ServiceControl:
         by_uuid = {m.uuid: m for m in members}
         failure = plan.failure
         try:
-            created = self._create(session, service, plan.create, members, linked, request)
+            created = self._create(session, service, plan.create, members, linked, loads, request)
         except ControlPlaneError as exc:
             created = []
             failure = failure or exc.message
@@ -299,8 +309,9 @@ class ServiceControl:
             stack_closed = close_stack_action(session, service.stack)
             if stack_closed is not None:
                 step.events.append(events.action_event(stack_closed, events.UPDATE))
-        states = _states(services.live_containers(session, service.id))
-        state = services.state_of(service, states)
+        # The members and the new containers hold what the staged actions made of them, as the
+        # container events above say: no second read of what this step just wrote.
+        state = services.state_of(service, _states([*members, *created]))
         step.events.append(events.service_event(service, events.UPDATE, state.value))
         return step
 
@@ -311,10 +322,11 @@ class ServiceControl:
         numbers: list[int],
         members: list[Container],
         linked: list[tuple[str, Service]],
+        loads: list[nodes.NodeLoad],
         request: RequestInfo,
     ) -> list[Container]:
         """New containers in Init with the given numbers, placed by the service's strategy
-        and limited by the owner's quota."""
+        among `loads` (the nodes the plan was made with) and limited by the owner's quota."""
         if not numbers:
             return []
         room = self.settings.max_containers_per_user - containers.count_live_of_owner(
@@ -327,14 +339,14 @@ class ServiceControl:
                 f"({self.settings.max_containers_per_user})",
             )
         held = Counter(m.node.uuid for m in members)
-        loads = _near(session, linked, nodes.node_loads(session))
-        if linked and not loads:
+        near = nodes_near_links(session, linked, loads)
+        if linked and not near:
             names = ", ".join(target.unique_name for _, target in linked)
             raise NoNodeAvailableError(
                 f"no node holds a container of every linked service ({names})"
             )
         placed = place_service_containers(
-            loads,
+            near,
             min(len(numbers), room),
             strategy=service.deployment_strategy,
             held=held,
@@ -346,7 +358,7 @@ class ServiceControl:
                 session,
                 owner_id=service.owner_id,
                 node_id=node.id,
-                fields=_container_fields(service, number, linked),
+                fields=container_fields(service, number, linked),
                 request=request,
             )
             created.append(container)
@@ -366,7 +378,7 @@ class ServiceControl:
         report applied meanwhile, a node lost): the next convergence sees it as it is."""
         for container in targets:
             if action is Action.REDEPLOY or container.state == State.INIT.value:
-                _copy_definition(service, container, linked)
+                copy_definition(service, container, linked)
             try:
                 staged = containers.stage_action(
                     session,
@@ -437,22 +449,6 @@ def close_stack_action(session: Session, stack: Stack | None) -> ActionRecord | 
     return actions.close_action(session, action_uuid=record.uuid, error=error)
 
 
-# The stored fields whose change a container sees only once redeployed.
-_DEFINING = ("image_name", "linked_to_service", "definition")
-# The stored fields `service_body` reads back into a create body.
-STORED_FIELDS = (
-    "name",
-    "image_name",
-    "target_num_containers",
-    "deployment_strategy",
-    "autoreplace",
-    "sequential_deployment",
-    "linked_to_service",
-    "tags",
-    "definition",
-)
-
-
 def _ask(service: Service, action: ServiceAction, target: int | None) -> None:
     """Record what the owner now asks of the service."""
     now = utcnow()
@@ -475,23 +471,6 @@ def _ask(service: Service, action: ServiceAction, target: int | None) -> None:
             service.operation = Operation.SCALING.value
 
 
-def _effective_target(
-    service: Service, members: list[Container], loads: list[nodes.NodeLoad]
-) -> int:
-    """EVERY_NODE: one container per Deployed node with the service's tags, plus the ones
-    held on nodes that are not Deployed now (a lost node's container still counts)."""
-    if service.deployment_strategy != EVERY_NODE:
-        return service.target_num_containers
-    wanted = set(service.tags)
-    eligible = {
-        load.uuid
-        for load in loads
-        if load.state == NodeState.DEPLOYED.value and wanted <= set(load.tags)
-    }
-    elsewhere = {m.node.uuid for m in members} - eligible
-    return len(eligible) + len(elsewhere)
-
-
 def _member(
     container: Container, latest: ActionRecord | None, action_id: int | None
 ) -> convergence.Member:
@@ -507,71 +486,6 @@ def _member(
         acted=acted,
         failed=acted and latest is not None and latest.state == ActionState.FAILED.value,
     )
-
-
-def _container_fields(
-    service: Service, number: int, linked: list[tuple[str, Service]]
-) -> dict[str, Any]:
-    unique_name = f"{service.unique_name}-{number}"
-    return {
-        **_definition(service, unique_name, linked),
-        "uuid": new_uuid(),
-        "name": f"{service.name}-{number}",
-        "unique_name": unique_name,
-        "service_id": service.id,
-        "service": service,
-        "service_index": number,
-    }
-
-
-def _copy_definition(
-    service: Service, container: Container, linked: list[tuple[str, Service]]
-) -> None:
-    """Give a container the service's current definition before a redeploy (or its first
-    start), so a PATCH takes effect on the containers deployed after it."""
-    for key, value in _definition(service, container.unique_name, linked).items():
-        setattr(container, key, value)
-
-
-def _definition(
-    service: Service, unique_name: str, linked: list[tuple[str, Service]]
-) -> dict[str, Any]:
-    """A container's definition from its service's: on the bridge, the owner's network with
-    the service's and the container's unique names, and each link's variables before the
-    service's own (which may override them)."""
-    definition = dict(service.definition)
-    bridged = definition.get("net", "bridge") == "bridge"
-    variables = [
-        variable
-        for alias, target in linked
-        for variable in links.link_variables(
-            alias,
-            target.unique_name,
-            target.definition.get("container_ports", []),
-            target.definition.get("container_envvars", []),
-        )
-    ]
-    definition["container_envvars"] = [*variables, *definition.get("container_envvars", [])]
-    return {
-        **definition,
-        "image_name": service.image_name,
-        "generation": service.generation,
-        "network": links.network_name(service.owner_id) if bridged else "",
-        "network_aliases": [service.unique_name, unique_name] if bridged else [],
-    }
-
-
-def _near(
-    session: Session, linked: list[tuple[str, Service]], loads: list[nodes.NodeLoad]
-) -> list[nodes.NodeLoad]:
-    """The nodes a linking service's new containers may go to: those holding a live
-    container of every service it links to, since a link is resolved on the node's own
-    network (there is no network across nodes; docs/api.md, links)."""
-    if not linked:
-        return loads
-    held = services.nodes_holding(session, (target.id for _, target in linked))
-    common = set.intersection(*(held.get(target.id, set()) for _, target in linked))
-    return [load for load in loads if load.uuid in common]
 
 
 def _states(members: list[Container]) -> list[State]:

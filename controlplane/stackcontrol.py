@@ -9,13 +9,14 @@ one by one, and its Action stays In progress until every service's own Action ha
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 from sqlalchemy.orm import Session
 
 from controlplane import events
-from controlplane.core import checks, stack_bodies, stackfile, validation
+from controlplane.core import checks, stack_bodies, validation
 from controlplane.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -30,12 +31,14 @@ from controlplane.core.servicestate import (
     allowed_actions,
     stack_allowed_actions,
 )
+from controlplane.core.stackfile_render import render_stackfile
 from controlplane.db import actions, stacks
 from controlplane.db import services as service_records
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import utcnow
 from controlplane.db.models import ActionRecord, Service, Stack
-from controlplane.servicecontrol import STORED_FIELDS, ServiceControl
+from controlplane.servicecontrol import ServiceControl
+from controlplane.servicedefinition import stored_body
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,12 @@ class StackControl:
                 session, owner_id=owner_id, values=values, stack=stack
             )
             added.append((service, wanted))
-        names = {service.name: service.uuid for service, _ in added}
-        names.update({s.name: s.uuid for s in stacks.services_of(session, [stack.id])[stack.id]})
+        uuids = {s.name: s.uuid for s in _live_services(session, stack)}
         for service, wanted in added:
-            checked = {"definition": service.definition, "linked_to_service": wanted}
+            links = _links_to_uuids(wanted, uuids)
+            checked: dict[str, Any] = {"definition": service.definition, "linked_to_service": links}
             try:
-                self.control.check_definition(session, owner_id, checked, names)
+                self.control.check_definition(session, owner_id, checked)
             except InvalidInputError as exc:
                 raise InvalidInputError(
                     f"services.{service.name}.{exc.field}", exc.problem
@@ -110,25 +113,18 @@ class StackControl:
                 action="update", kind="stack", uuid=uuid, state="Terminated"
             )
         parsed = stack_bodies.service_values(body["services"])
-        live = {
-            service.name: service
-            for service in stacks.services_of(session, [stack.id])[stack.id]
-            if service.goal != Goal.TERMINATED.value
-        }
+        live = {service.name: service for service in _live_services(session, stack)}
         new = [(name, values) for name, values in parsed if name not in live]
         added = self._add_services(session, owner_id, stack, new)
         record = actions.new_object_action(
             session, target=stack, operation="update", request=request, state=ActionState.SUCCESS
         )
         session.commit()
-        names = {**{s.name: s.uuid for s in live.values()}, **{s.name: s.uuid for s in added}}
+        uuids = {s.name: s.uuid for s in [*live.values(), *added]}
         for name, values in parsed:
             if name in live:
-                body = service_body({**values, "linked_to_service": values["linked_to_service"]})
-                body["linked_to_service"] = [
-                    {**link, "to_service": names.get(link["to_service"], link["to_service"])}
-                    for link in values["linked_to_service"]
-                ]
+                links = _links_to_uuids(values["linked_to_service"], uuids)
+                body = service_body({**values, "linked_to_service": links})
                 self.control.update(
                     session, owner_id=owner_id, uuid=live[name].uuid, body=body, request=request
                 )
@@ -145,22 +141,14 @@ class StackControl:
     def export(self, session: Session, *, owner_id: int, uuid: str) -> dict[str, Any]:
         """The stack's live services as a stackfile's mapping, links by service name."""
         stack = stacks.get_stack(session, owner_id=owner_id, uuid=uuid)
-        held = [
-            service
-            for service in stacks.services_of(session, [stack.id])[stack.id]
-            if service.goal != Goal.TERMINATED.value
-        ]
+        held = _live_services(session, stack)
         names = {service.uuid: service.name for service in held}
         exported = []
         for service in held:
-            body = service_body({key: getattr(service, key) for key in STORED_FIELDS})
-            body["linked_to_service"] = [
-                {**link, "to_service": names[link["to_service"]]}
-                for link in service.linked_to_service
-                if link["to_service"] in names
-            ]
+            body = stored_body(service)
+            body["linked_to_service"] = _links_to_names(service.linked_to_service, names)
             exported.append((service.name, body))
-        loaded: dict[str, Any] = yaml.safe_load(stackfile.render_stackfile(exported)) or {}
+        loaded: dict[str, Any] = yaml.safe_load(render_stackfile(exported)) or {}
         return loaded
 
     def perform(
@@ -228,6 +216,33 @@ class StackControl:
             log.info("stack action %s skipped service %s: %s", action, service.uuid, exc)
             return False
         return True
+
+
+def _live_services(session: Session, stack: Stack) -> list[Service]:
+    """The stack's services that are not terminated, in creation order: the ones its service
+    names stand for, since a terminated service's name may be taken again."""
+    held = stacks.services_of(session, [stack.id])[stack.id]
+    return [service for service in held if service.goal != Goal.TERMINATED.value]
+
+
+def _links_to_uuids(links: list[dict[str, Any]], uuids: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Links as stored: a `to_service` that names a service of the stack (`uuids`, name to
+    uuid) becomes that service's uuid; any other is kept, for the check to find (a uuid) or
+    refuse under the name it was given."""
+    return [
+        {**link, "to_service": uuids.get(link["to_service"], link["to_service"])} for link in links
+    ]
+
+
+def _links_to_names(links: list[dict[str, Any]], names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Links as a stackfile says them: each to a service of the stack (`names`, uuid to name)
+    by that service's name. A link out of the stack (made through the service API) is left
+    out: a stackfile's links reach only its own services."""
+    return [
+        {**link, "to_service": names[link["to_service"]]}
+        for link in links
+        if link["to_service"] in names
+    ]
 
 
 def linked_first(services: list[Service]) -> list[Service]:

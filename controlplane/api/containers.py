@@ -13,7 +13,7 @@ from flask import request
 from controlplane.api import params
 from controlplane.api.base import UserResource, close_db_session, current_user, db_session, services
 from controlplane.api.serializers import container_to_json
-from controlplane.core.lifecycle import Action, State
+from controlplane.core.lifecycle import NO_DOCKER_CONTAINER, Action, State
 from controlplane.db import containers, nodes
 
 SERVICE_FILTERS = ("service", "service__stack__name")
@@ -26,8 +26,6 @@ LIST_FILTERS = (
     "node",
     *SERVICE_FILTERS,
 )
-# States whose container has no Docker counterpart to read logs from.
-NO_DOCKER_CONTAINER = frozenset({State.INIT, State.TERMINATED})
 
 Reply = tuple[dict[str, Any], int, dict[str, str]]
 

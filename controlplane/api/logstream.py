@@ -21,7 +21,6 @@ from simple_websocket import Server
 
 from controlplane.api import params
 from controlplane.api.base import close_db_session, db_session, services, stream_user
-from controlplane.api.containers import NO_DOCKER_CONTAINER
 from controlplane.api.logchannels import LogSubscription
 from controlplane.api.serializers import log_line_to_json
 from controlplane.api.websocket import (
@@ -33,7 +32,7 @@ from controlplane.api.websocket import (
     serve,
 )
 from controlplane.core.errors import BrokerUnavailableError
-from controlplane.core.lifecycle import NodeState, State
+from controlplane.core.lifecycle import NO_DOCKER_CONTAINER, State
 from controlplane.core.messages import (
     LOG_END,
     LOG_LINE,
@@ -149,9 +148,7 @@ def service_logs_socket(uuid: str, namespace: str | None = None) -> Response:
                 stream_id=new_uuid(), container_uuid=container.uuid, tail=tail, follow=follow
             ),
         )
-        for container in service_records.live_containers(session, service.id)
-        if State(container.state) not in NO_DOCKER_CONTAINER
-        and container.node.state == NodeState.DEPLOYED.value
+        for container in service_records.loggable_containers(session, service.id)
     ]
     close_db_session()
     if not requests:

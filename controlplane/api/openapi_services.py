@@ -36,7 +36,7 @@ from controlplane.core import errors, service_validation, validation
 from controlplane.core.errors import error_code
 from controlplane.core.scheduler import STRATEGIES
 from controlplane.core.servicestate import ServiceState, StackState
-from controlplane.core.stackfile import MAX_SERVICES
+from controlplane.core.stackfile_yaml import MAX_SERVICES
 
 SERVICE_404 = error_code(errors.ServiceNotFoundError)
 SERVICE_REFUSED = error_code(errors.ObjectTransitionRefusedError)

@@ -19,10 +19,9 @@ from controlplane.api.base import (
     db_session,
     services,
 )
-from controlplane.api.containers import NO_DOCKER_CONTAINER, uuid_from_uri
+from controlplane.api.containers import uuid_from_uri
 from controlplane.api.service_json import service_to_json
 from controlplane.core import checks
-from controlplane.core.lifecycle import NodeState, State
 from controlplane.core.service_validation import MAX_TARGET
 from controlplane.core.servicestate import ServiceAction, ServiceState
 from controlplane.db import services as service_records
@@ -140,9 +139,7 @@ class ServiceLogsResource(UserResource):
         tail = params.query_tail()
         wanted = [
             (container.node.uuid, container.uuid, container.unique_name)
-            for container in service_records.live_containers(session, service.id)
-            if State(container.state) not in NO_DOCKER_CONTAINER
-            and container.node.state == NodeState.DEPLOYED.value
+            for container in service_records.loggable_containers(session, service.id)
         ]
         # Each node may take the whole node timeout: not with a transaction open.
         close_db_session()

@@ -56,6 +56,8 @@ STABLE_STATES: frozenset[State] = frozenset(
     {State.INIT, State.RUNNING, State.STOPPED, State.TERMINATED}
 )
 TRANSITIONAL_STATES: frozenset[State] = frozenset(State) - STABLE_STATES
+# States whose container has no Docker counterpart (not made yet, or gone): no logs to read.
+NO_DOCKER_CONTAINER: frozenset[State] = frozenset({State.INIT, State.TERMINATED})
 
 # action -> (states it is accepted from, state it moves the container to at once)
 #

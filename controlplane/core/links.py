@@ -6,13 +6,14 @@ service to another gives the linking containers the variables Docker's legacy li
 the link's alias, pointing at the linked service's name on that network:
 `DB_PORT_5432_TCP=tcp://db:5432`, `DB_PORT_5432_TCP_ADDR=db`, `..._PORT`, `..._PROTO`,
 `DB_PORT` (the first port) and `DB_ENV_<KEY>` for each of the linked service's variables.
-Pure and stdlib-only.
+`linked_definition` puts both into a container's definition. Pure and stdlib-only.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 _NOT_ENV = re.compile(r"[^A-Za-z0-9_]")
 
@@ -49,3 +50,42 @@ def link_variables(
         ]
     found += [(f"{prefix}_ENV_{var['key']}", var["value"]) for var in envvars]
     return [{"key": key, "value": value} for key, value in found]
+
+
+class LinkedService(Protocol):
+    """A service a link reaches, as its variables need it."""
+
+    @property
+    def unique_name(self) -> str: ...
+
+    @property
+    def definition(self) -> Mapping[str, Any]: ...
+
+
+def linked_definition(
+    definition: Mapping[str, Any],
+    *,
+    owner_id: int,
+    aliases: Sequence[str],
+    linked: Iterable[tuple[str, LinkedService]],
+) -> dict[str, Any]:
+    """A container's definition with its service's links: on the bridge, the owner's network,
+    where the container answers to `aliases`; each link's variables (`linked`: alias and
+    service, in the links' order) before the definition's own, so the owner's may override
+    them."""
+    result = dict(definition)
+    bridged = result.get("net", "bridge") == "bridge"
+    variables = [
+        variable
+        for alias, target in linked
+        for variable in link_variables(
+            alias,
+            target.unique_name,
+            target.definition.get("container_ports", []),
+            target.definition.get("container_envvars", []),
+        )
+    ]
+    result["container_envvars"] = [*variables, *result.get("container_envvars", [])]
+    result["network"] = network_name(owner_id) if bridged else ""
+    result["network_aliases"] = list(aliases) if bridged else []
+    return result

@@ -1,4 +1,4 @@
-"""Placement: which node a new container goes to.
+"""Placement: which node a new container goes to, and how many containers a service keeps.
 
 Pure: it chooses among plain snapshots (`controlplane.db.nodes.NodeLoad`) so the rule can be
 tested without a database and swapped without touching the API. Only a Deployed node is ever
@@ -133,6 +133,28 @@ def place_service_containers(
         loads[node.uuid] += 1
         mine[node.uuid] = mine.get(node.uuid, 0) + 1
     return chosen
+
+
+def service_target(
+    strategy: str,
+    target: int,
+    tags: Collection[str],
+    candidates: Sequence[Candidate],
+    held: Collection[str],
+) -> int:
+    """How many containers a service keeps: its `target`, but under EVERY_NODE one per Deployed
+    node with all its `tags`, plus one per node in `held` (the uuids of the nodes its live
+    containers are on) that is not such a node now: a lost node's container still counts, so
+    the loss of a node never makes a duplicate."""
+    if strategy != EVERY_NODE:
+        return target
+    wanted = set(tags)
+    eligible = {
+        node.uuid
+        for node in candidates
+        if node.state == NodeState.DEPLOYED.value and wanted <= set(node.tags)
+    }
+    return len(eligible) + len(set(held) - eligible)
 
 
 def _least_loaded(

@@ -1,4 +1,4 @@
-"""Stackfiles: the Docker Cloud stack YAML, read into service create bodies and written back.
+"""Stackfiles: the Docker Cloud stack YAML, read into service create bodies.
 
 A stackfile (Docker Cloud's `docker-cloud.yml`, Tutum's `tutum.yml`) is a YAML mapping of service
 names to their options, the Compose version 1 format with Docker Cloud's own keys added.
@@ -15,10 +15,10 @@ docs/api.md §12 lists the keys this control plane reads, what each becomes and 
     parse_services(document, validate) -> list[StackService]
         The same, of a stackfile already decoded (what the CLIs send: the YAML loaded on the
         client, as JSON), read by the same rules without YAML in between.
-    render_stackfile(services) -> str
-        The reverse, for a stack's export: `(name, body)` pairs, each body a service's create
-        body as stored (`service_validation.service_body` of its values), become a stackfile
-        that `parse_stackfile` reads back to the same bodies, fields at their defaults left out.
+
+The document itself is read, and hostile input refused, by `controlplane.core.stackfile_yaml`;
+this module maps it to service bodies, key by key. The way back, for a stack's export, is
+`controlplane.core.stackfile_render`.
 
 `validate` is the field-level check of a service create body
 (`controlplane.core.service_validation.validate_service`), passed in so that this module knows
@@ -26,22 +26,12 @@ nothing of services beyond their field names. Its `InvalidInputError` about a bo
 (`container_envvars[2]`) is raised again about the stackfile key and item that gave that field
 (`web.environment.PASSWORD`), so an error always points at a line the user wrote.
 
-How YAML is read, because YAML 1.1 guesses types from unquoted text and the guesses bite:
+How values are read, because YAML 1.1 guesses types from unquoted text and the guesses bite:
 `restart: no` is the boolean false, `2222:22` is the base-60 integer 133342 and `user: 1000:50`
-is 60050. So every unquoted scalar keeps the text it was written with, and a key that takes a
-string takes that text: `ports: [2222:22]`, `restart: no` and `cpuset: 0` mean what they say. A
-key that takes a boolean or an integer takes what YAML makes of it. A null (`key:` with nothing,
-`~`) is the key left out, as a null is the default everywhere in the API.
-
-Hostile input is refused before it costs anything: the text is capped (MAX_STACKFILE_BYTES), as
-are services (MAX_SERVICES), nesting (MAX_NESTING, checked while the document is composed, so
-neither the composer nor anything after it can recurse deeply) and the digits of an integer.
-Anchors and aliases are refused outright (no billion laughs), and so are explicit tags (no
-`!!python/object`, nothing but plain mappings, lists and scalars), duplicate keys (which PyYAML
-would silently resolve to the last one), keys that are not strings, and the strings no backend
-stores (NUL, surrogates). Events come from libyaml's parser when PyYAML has it (ten times faster
-than the pure-Python one); the composing is PyYAML's own Python, with those refusals added, at
-some 15 µs a node, so the largest file costs about a second at worst.
+is 60050. So every unquoted scalar keeps the text it was written with (a `Plain`), and a key that
+takes a string takes that text: `ports: [2222:22]`, `restart: no` and `cpuset: 0` mean what they
+say. A key that takes a boolean or an integer takes what YAML makes of it. A null (`key:` with
+nothing, `~`) is the key left out, as a null is the default everywhere in the API.
 
 Pure: the standard library, PyYAML and `controlplane.core` only; no Flask, database or broker.
 """
@@ -51,56 +41,27 @@ from __future__ import annotations
 import copy
 import re
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
-from yaml.composer import Composer
-from yaml.events import (
-    AliasEvent,
-    CollectionStartEvent,
-    Event,
-    MappingStartEvent,
-    NodeEvent,
-    ScalarEvent,
-    SequenceStartEvent,
-)
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.parser import Parser
-from yaml.reader import Reader
-from yaml.resolver import Resolver
-from yaml.scanner import Scanner
+from yaml.nodes import ScalarNode
 
-from controlplane.core import checks
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.scheduler import EMPTIEST_NODE, EVERY_NODE, HIGH_AVAILABILITY
-from controlplane.core.validation import (
-    AUTODESTROY_VALUES,
-    AUTORESTART_VALUES,
-    MAX_NAME_LENGTH,
-    NAME,
-    NET_MODES,
-    PID_MODES,
+from controlplane.core.stackfile_yaml import (
+    BOOL_TAG,
+    INT_TAG,
+    MAX_INTEGER_CHARS,
+    Plain,
+    kind,
+    quote,
+    read_decoded,
+    read_yaml,
 )
-
-MAX_STACKFILE_BYTES = 256 * 1024
-MAX_SERVICES = 100
-# A stackfile nests three collections deep (the file, a service, a list or mapping option). The
-# cap leaves room to name a wrongly nested item precisely while keeping every walk shallow.
-MAX_NESTING = 10
-# Enough for any byte count (2**63 has 19 digits) with underscores; Python would refuse to even
-# convert more than 4300 digits, and no option needs more than 20.
-MAX_INTEGER_CHARS = 32
-FIELD = "stackfile"  # the field of an error about the file as a whole
-
-DEFAULT_TARGET_NUM_CONTAINERS = 1
-
-_YAML = "tag:yaml.org,2002:"
-_STRING_TAGS = frozenset({_YAML + "str", _YAML + "value"})  # `=` alone is YAML's value tag
-_NULL, _BOOL, _INT, _MERGE = _YAML + "null", _YAML + "bool", _YAML + "int", _YAML + "merge"
-_FLOAT = _YAML + "float"
+from controlplane.core.validation import NAME
 
 
 @dataclass(frozen=True)
@@ -127,7 +88,7 @@ def parse_stackfile(text: str, validate: Validate) -> list[StackService]:
         InvalidInputError: the first problem, naming `stackfile`, a service, or a service's key
             (`web.environment[1]`); nothing is returned for a file with any problem.
     """
-    return _read(_services(_document(text)), validate)
+    return _read(read_yaml(text), validate)
 
 
 def parse_services(document: Mapping[str, Any], validate: Validate) -> list[StackService]:
@@ -141,7 +102,7 @@ def parse_services(document: Mapping[str, Any], validate: Validate) -> list[Stac
     Raises:
         InvalidInputError: as `parse_stackfile`; a value JSON cannot hold is refused too.
     """
-    return _read(_decoded_services(document), validate)
+    return _read(read_decoded(document), validate)
 
 
 def _read(services: dict[str, dict[str, Any]], validate: Validate) -> list[StackService]:
@@ -159,304 +120,6 @@ def _read(services: dict[str, dict[str, Any]], validate: Validate) -> list[Stack
     ]
 
 
-# --- reading YAML ------------------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    """YAML this module will not compose, with where it starts."""
-
-    def __init__(self, problem: str, event: Event) -> None:
-        super().__init__(problem)
-        self.problem, self.mark = problem, event.start_mark
-
-
-class _Composing(Composer):
-    """PyYAML's composer with the refusals: aliases, anchors, explicit tags, deep nesting. Each
-    is caught at the event that starts it, before anything below it is read."""
-
-    _depth = 0
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        event = self.peek_event()
-        if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
-            raise _Refused("anchors and aliases (& and *) are not accepted", event)
-        if isinstance(event, (ScalarEvent, CollectionStartEvent)) and event.tag is not None:
-            raise _Refused(f"tags are not accepted (found {_quote(event.tag, 100)})", event)
-        if not isinstance(event, (SequenceStartEvent, MappingStartEvent)):
-            return super().compose_node(parent, index)
-        self._depth += 1
-        try:
-            if self._depth > MAX_NESTING:
-                raise _Refused(f"nests deeper than {MAX_NESTING} levels", event)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    if TYPE_CHECKING:  # the parser's, which the stubs give the composer no share of
-
-        def peek_event(self) -> Event: ...
-
-        def dispose(self) -> None: ...
-
-
-class _PythonLoader(_Composing, Reader, Scanner, Parser, Resolver):
-    """PyYAML's own parser, for an install without libyaml. Its scanner's work per token grows
-    with the flow nesting (minutes for 100 000 `[`): the nesting cap stops it after the first
-    thousand or so, which is as far as it looks ahead."""
-
-    def __init__(self, text: str) -> None:
-        Reader.__init__(self, text)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        Composer.__init__(self)
-        Resolver.__init__(self)
-
-
-_Loader: Callable[[str], _Composing] = _PythonLoader
-if yaml.__with_libyaml__:  # pragma: no branch - the pinned wheels have it
-    from yaml._yaml import CParser
-
-    class _LibyamlLoader(_Composing, CParser, Resolver):
-        def __init__(self, text: str) -> None:
-            CParser.__init__(self, text)
-            Composer.__init__(self)
-            Resolver.__init__(self)
-
-    _Loader = _LibyamlLoader
-
-
-def _document(text: str) -> Node | None:
-    """The composed YAML document, within every limit, or the refusal naming `stackfile`."""
-    if not isinstance(text, str):
-        raise InvalidInputError(FIELD, "must be a string of YAML")
-    if len(text) > MAX_STACKFILE_BYTES:  # cheap first: a character is at least a byte
-        raise _too_big(len(text))
-    checks.storable(FIELD, text)
-    size = len(text.encode())
-    if size > MAX_STACKFILE_BYTES:
-        raise _too_big(size)
-    # Said here with its line, since libyaml tells only the byte offset of such a character.
-    bad = Reader.NON_PRINTABLE.search(text)
-    if bad is not None:
-        raise InvalidInputError(
-            FIELD,
-            f"is not valid YAML: the character U+{ord(bad.group()):04X} is not allowed"
-            f"{_at_offset(text, bad.start())}",
-        )
-    loader = _Loader(text)
-    try:
-        return loader.get_single_node()
-    except _Refused as exc:
-        raise InvalidInputError(FIELD, f"{exc.problem}{_where(exc.mark)}") from None
-    except yaml.MarkedYAMLError as exc:
-        problem = exc.problem or exc.context or "cannot be read"
-        raise InvalidInputError(
-            FIELD, f"is not valid YAML: {problem}{_where(exc.problem_mark)}"
-        ) from None
-    except yaml.YAMLError as exc:  # a reader's refusal the check above did not foresee
-        raise InvalidInputError(FIELD, f"is not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-
-
-def _too_big(size: int) -> InvalidInputError:
-    return InvalidInputError(FIELD, f"must be at most {MAX_STACKFILE_BYTES} bytes, not {size}")
-
-
-def _at_offset(text: str, offset: int) -> str:
-    line = text.count("\n", 0, offset) + 1
-    column = offset - text.rfind("\n", 0, offset)
-    return f" (line {line}, column {column})"
-
-
-def _where(mark: Any) -> str:
-    return "" if mark is None else f" (line {mark.line + 1}, column {mark.column + 1})"
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    """A short repr for messages: never the whole of a 200 KiB scalar."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-@dataclass(frozen=True)
-class _Plain:
-    """An unquoted scalar YAML reads as a boolean, number or date: the text it was written
-    with, and what YAML makes of it (its tag)."""
-
-    text: str
-    tag: str
-
-
-def _services(root: Node | None) -> dict[str, dict[str, Any]]:
-    """The top-level mapping: valid service names to their option mappings."""
-    if root is None:
-        raise InvalidInputError(FIELD, "is empty: it must map service names to their options")
-    if not isinstance(root, MappingNode):
-        raise InvalidInputError(
-            FIELD, f"must be a mapping of service names to their options, not {_kind_of(root)}"
-        )
-    _check_count(len(root.value))  # before anything is read of them
-    return _checked(_mapping(root, FIELD))
-
-
-def _check_count(count: int) -> None:
-    if not count:
-        raise InvalidInputError(FIELD, "defines no service")
-    if count > MAX_SERVICES:
-        raise InvalidInputError(FIELD, f"defines {count} services, more than {MAX_SERVICES}")
-
-
-def _checked(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    for name, options in services.items():
-        _check_service_name(name)
-        if name == "version" and not isinstance(options, dict):
-            raise InvalidInputError(
-                name,
-                "is not a service: a stackfile is Compose's first format, with the services "
-                "at the top level (no version or services keys)",
-            )
-        if not isinstance(options, dict):
-            raise InvalidInputError(
-                name, f"must be a mapping of options with at least image, not {_kind(options)}"
-            )
-    return services
-
-
-def _check_service_name(name: str) -> None:
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInputError(
-            FIELD,
-            f"service name {_quote(name)} is {len(name)} characters long, "
-            f"more than {MAX_NAME_LENGTH}",
-        )
-    if not NAME.fullmatch(name):
-        raise InvalidInputError(
-            name,
-            "is not a valid service name: letters, digits and _ . - starting with a letter "
-            "or digit",
-        )
-
-
-def _tree(node: Node, where: str) -> Any:
-    """Plain data from a node: dicts (in file order), lists, strings, `_Plain` and None."""
-    if isinstance(node, MappingNode):
-        return _mapping(node, where)
-    if isinstance(node, SequenceNode):
-        return [_tree(item, f"{where}[{index}]") for index, item in enumerate(node.value)]
-    if node.tag in _STRING_TAGS or node.tag == _MERGE:  # `<<` as a value is only text
-        return checks.storable(where, node.value)
-    if node.tag == _NULL:
-        return None
-    return _Plain(node.value, node.tag)
-
-
-def _mapping(node: MappingNode, where: str) -> dict[str, Any]:
-    """A mapping with string keys, each once; the top level's keys name services."""
-    result: dict[str, Any] = {}
-    lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key = _key(key_node, where)
-        inner = key if where == FIELD else f"{where}.{key}"
-        line = key_node.start_mark.line + 1
-        if key in lines:
-            field = FIELD if len(key) > MAX_NAME_LENGTH else inner
-            what = "is defined" if where == FIELD else "is given"
-            raise InvalidInputError(field, f"{what} twice (lines {lines[key]} and {line})")
-        lines[key] = line
-        result[key] = _tree(value_node, inner)
-    return result
-
-
-def _key(node: Node, where: str) -> str:
-    line = f"(line {node.start_mark.line + 1})"
-    if not isinstance(node, ScalarNode):
-        raise InvalidInputError(where, f"has a key that is {_kind_of(node)}, not a string {line}")
-    if node.tag == _MERGE:
-        raise InvalidInputError(where, f"merge keys (<<) are not accepted {line}")
-    if node.tag not in _STRING_TAGS:
-        what = "null" if node.tag == _NULL else _quote(node.value)
-        raise InvalidInputError(
-            where, f"has the key {what}, which is not a string: quote it {line}"
-        )
-    return checks.storable(where, node.value)
-
-
-def _kind_of(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    return "null" if node.tag == _NULL else "a scalar"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    if isinstance(value, _Plain):
-        return _PLAIN_KINDS.get(value.tag, "a scalar")
-    return "a string"
-
-
-_PLAIN_KINDS = {
-    _BOOL: "a boolean",
-    _INT: "an integer",
-    _FLOAT: "a decimal number",
-    _YAML + "timestamp": "a date",
-}
-
-
-# --- reading decoded JSON ----------------------------------------------------------------------
-
-
-def _decoded_services(document: Any) -> dict[str, dict[str, Any]]:
-    if not isinstance(document, Mapping):
-        raise InvalidInputError(
-            FIELD, f"must be a mapping of service names to their options, not {_kind(document)}"
-        )
-    _check_count(len(document))
-    return _checked(_decoded_mapping(document, FIELD, 1))
-
-
-def _decoded(value: Any, where: str, depth: int) -> Any:
-    """The data `_tree` makes of YAML, from decoded JSON: a boolean or number becomes a `_Plain`
-    of its JSON text, so every conversion reads both alike."""
-    if isinstance(value, Mapping):
-        return _decoded_mapping(value, where, depth + 1)
-    if isinstance(value, list):
-        if depth + 1 > MAX_NESTING:
-            raise InvalidInputError(where, f"nests deeper than {MAX_NESTING} levels")
-        return [_decoded(item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value)]
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return checks.storable(where, value)
-    if isinstance(value, bool):
-        return _Plain("true" if value else "false", _BOOL)
-    if isinstance(value, int):
-        if value.bit_length() > 4 * MAX_INTEGER_CHARS:  # str() of a huge one would be refused
-            raise InvalidInputError(where, "is too large")
-        return _Plain(str(value), _INT)
-    if isinstance(value, float):
-        return _Plain(repr(value), _FLOAT)
-    raise InvalidInputError(where, f"must be JSON, not a {type(value).__name__}")
-
-
-def _decoded_mapping(value: Mapping[Any, Any], where: str, depth: int) -> dict[str, Any]:
-    if depth > MAX_NESTING:
-        raise InvalidInputError(where, f"nests deeper than {MAX_NESTING} levels")
-    result: dict[str, Any] = {}
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise InvalidInputError(where, f"has the key {key!r}, which is not a string")
-        checks.storable(where, key)
-        result[key] = _decoded(item, key if where == FIELD else f"{where}.{key}", depth)
-    return result
-
-
 # --- scalar values -----------------------------------------------------------------------------
 
 
@@ -465,24 +128,24 @@ def _string(where: str, value: Any) -> str:
     like."""
     if isinstance(value, str):
         return value
-    if isinstance(value, _Plain):
+    if isinstance(value, Plain):
         return value.text
-    raise InvalidInputError(where, f"must be a string, not {_kind(value)}")
+    raise InvalidInputError(where, f"must be a string, not {kind(value)}")
 
 
 def _flag(where: str, value: Any) -> bool:
-    if isinstance(value, _Plain) and value.tag == _BOOL:
+    if isinstance(value, Plain) and value.tag == BOOL_TAG:
         return value.text.lower() in ("true", "yes", "on")
-    raise InvalidInputError(where, f"must be true or false, not {_kind(value)}")
+    raise InvalidInputError(where, f"must be true or false, not {kind(value)}")
 
 
 def _integer(where: str, value: Any) -> int:
-    if not (isinstance(value, _Plain) and value.tag == _INT):
-        raise InvalidInputError(where, f"must be an integer, not {_kind(value)}")
+    if not (isinstance(value, Plain) and value.tag == INT_TAG):
+        raise InvalidInputError(where, f"must be an integer, not {kind(value)}")
     if len(value.text) > MAX_INTEGER_CHARS:
         raise InvalidInputError(where, f"is too large ({len(value.text)} characters)")
     number: int = yaml.constructor.SafeConstructor().construct_yaml_int(
-        ScalarNode(_INT, value.text)
+        ScalarNode(INT_TAG, value.text)
     )
     return number
 
@@ -495,7 +158,7 @@ def _choice(spellings: Mapping[str, str], documented: str) -> Callable[[str, Any
         spelt = _string(where, value)
         found = spellings.get(re.sub(r"[-\s]", "_", spelt.strip().lower()))
         if found is None:
-            raise InvalidInputError(where, f"must be one of {documented}, not {_quote(spelt)}")
+            raise InvalidInputError(where, f"must be one of {documented}, not {quote(spelt)}")
         return found
 
     return choice
@@ -546,7 +209,7 @@ def _megabytes(where: str, value: Any) -> int:
     match = _SIZE.fullmatch(spelt)
     if match is None:
         raise InvalidInputError(
-            where, f"must be a size like 512m or 1g, or a number of bytes, not {_quote(spelt)}"
+            where, f"must be a size like 512m or 1g, or a number of bytes, not {quote(spelt)}"
         )
     size = Fraction(match["number"]) * _UNITS[match["unit"].lower()]
     if size < MEGABYTE:
@@ -563,7 +226,7 @@ def _megabytes(where: str, value: Any) -> int:
 
 def _swap_megabytes(where: str, value: Any) -> int:
     """As `_megabytes`, and -1 for no swap limit."""
-    if isinstance(value, (str, _Plain)) and _string(where, value).strip() == "-1":
+    if isinstance(value, (str, Plain)) and _string(where, value).strip() == "-1":
         return -1
     return _megabytes(where, value)
 
@@ -573,7 +236,7 @@ def _swap_megabytes(where: str, value: Any) -> int:
 
 def _list(where: str, value: Any, what: str) -> list[tuple[str, Any]]:
     if not isinstance(value, list):
-        raise InvalidInputError(where, f"must be {what}, not {_kind(value)}")
+        raise InvalidInputError(where, f"must be {what}, not {kind(value)}")
     return [(f"{where}[{index}]", item) for index, item in enumerate(value)]
 
 
@@ -618,7 +281,7 @@ def _environment(where: str, value: Any) -> list[dict[str, str]]:
         if text is None:
             raise InvalidInputError(
                 at,
-                f"{_quote(key)} has no value: the server cannot take it from your shell as the "
+                f"{quote(key)} has no value: the server cannot take it from your shell as the "
                 "Docker Cloud CLI did; give it one ('' for empty)",
             )
         variables.append({"key": key, "value": text})
@@ -631,7 +294,7 @@ def _labels(where: str, value: Any) -> dict[str, str]:
     labels: dict[str, str] = {}
     for at, key, text in _pairs(where, value, "key=value"):
         if key in labels:
-            raise InvalidInputError(at, f"label {_quote(key)} is given twice")
+            raise InvalidInputError(at, f"label {quote(key)} is given twice")
         labels[key] = text or ""
     return labels
 
@@ -678,12 +341,12 @@ def _expose(where: str, value: Any) -> list[dict[str, Any]]:
 def _port_problem(spelt: str, form: str) -> str:
     if spelt.count(":") >= 2:
         return (
-            f"{_quote(spelt)}: binding an address is not supported; ports are published on the "
+            f"{quote(spelt)}: binding an address is not supported; ports are published on the "
             "node's publish address (docs/api.md §3.8), so write HOST:CONTAINER"
         )
     if "-" in spelt:
-        return f"{_quote(spelt)}: port ranges are not supported; list each port"
-    return f"{_quote(spelt)} must be {form}"
+        return f"{quote(spelt)}: port ranges are not supported; list each port"
+    return f"{quote(spelt)} must be {form}"
 
 
 def _port(where: str, match: re.Match[str], *, published: bool) -> dict[str, Any]:
@@ -739,10 +402,10 @@ def _volume_short(where: str, spelt: str) -> dict[str, Any]:
         mode = parts[2] if len(parts) == 3 else "rw"
     else:
         raise InvalidInputError(
-            where, f"{_quote(spelt)} must be [SOURCE:]CONTAINER_PATH[:ro], e.g. /host:/data:ro"
+            where, f"{quote(spelt)} must be [SOURCE:]CONTAINER_PATH[:ro], e.g. /host:/data:ro"
         )
     if mode not in _MODES:
-        raise InvalidInputError(where, f"mode {_quote(mode)} must be ro or rw")
+        raise InvalidInputError(where, f"mode {quote(mode)} must be ro or rw")
     return _binding(where, source, target, rewritable=_MODES[mode])
 
 
@@ -774,10 +437,10 @@ def _binding(
     other source a volume name. A relative host path is refused: the server has no directory
     to resolve it against."""
     if not target.startswith("/"):
-        raise InvalidInputError(where, f"the container path {_quote(target)} must be absolute")
+        raise InvalidInputError(where, f"the container path {quote(target)} must be absolute")
     if bind is None and source is not None and source.startswith((".", "~")):
         raise InvalidInputError(
-            where, f"the host path {_quote(source)} must be absolute, or a volume name"
+            where, f"the host path {quote(source)} must be absolute, or a volume name"
         )
     is_host = source is not None and (source.startswith("/") if bind is None else bind)
     return {
@@ -799,10 +462,10 @@ def _links(where: str, value: Any) -> list[dict[str, str]]:
         target, alias = parts[0], parts[-1]
         if len(parts) > 2 or not all(parts) or not NAME.fullmatch(alias):
             raise InvalidInputError(
-                at, f"{_quote(spelt)} must be SERVICE or SERVICE:ALIAS, the alias a valid name"
+                at, f"{quote(spelt)} must be SERVICE or SERVICE:ALIAS, the alias a valid name"
             )
         if alias in aliases:
-            raise InvalidInputError(at, f"the alias {_quote(alias)} is used twice")
+            raise InvalidInputError(at, f"the alias {quote(alias)} is used twice")
         aliases.add(alias)
         links.append({"to_service": target, "name": alias})
     return links
@@ -941,7 +604,7 @@ def _draft(name: str, options: dict[str, Any], names: set[str]) -> _Draft:
         if target not in names:
             raise InvalidInputError(
                 f"{name}.links[{index}]",
-                f"{_quote(target)} is not a service of this stackfile "
+                f"{quote(target)} is not a service of this stackfile "
                 "(links to other stacks' services are not supported)",
             )
     return _Draft(name=name, body=body, links=links, origins=origins)
@@ -1032,152 +695,3 @@ def _restated(exc: InvalidInputError, draft: _Draft) -> InvalidInputError:
     if index is not None and int(index) < len(origin.items):
         return InvalidInputError(origin.items[int(index)] + match["rest"], problem)
     return InvalidInputError(origin.key + field[len(match["head"]) :], problem)
-
-
-# --- writing -------------------------------------------------------------------------------------
-
-
-def render_stackfile(services: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
-    """A stackfile of the services, in the order given, that `parse_stackfile` reads back to
-    the same bodies: fields at their defaults (null, empty, false, OFF, EMPTIEST_NODE, one
-    container, net bridge, pid none) are left out, and ports come back published first. Each
-    body holds the service create fields as stored; `name` is the pair's name, and a link's
-    `to_service` the name of one of the services given.
-
-    Raises:
-        ValueError: a name given twice, or a body field no stackfile key can say.
-    """
-    document: dict[str, dict[str, Any]] = {}
-    for name, body in services:
-        if name in document:
-            raise ValueError(f"service {name!r} is given twice")
-        document[name] = _options(body)
-    # No line is folded: a long command stays one line, and folding is where emitters err.
-    return yaml.dump(
-        document,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=float("inf"),
-    )
-
-
-class _Dumper(yaml.SafeDumper):
-    """PyYAML's safe dumper, but a string holding a Unicode line break (NEL, U+2028, U+2029)
-    is written double-quoted, where it is escaped: PyYAML would write it raw in single quotes,
-    where a reader folds NEL into a space (`allow_unicode`), so the text would not read back."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = '"' if _UNICODE_BREAKS.search(text) else None
-    return dumper.represent_scalar(_YAML + "str", text, style=style)
-
-
-_UNICODE_BREAKS = re.compile("[\x85\u2028\u2029]")
-_Dumper.add_representer(str, _represent_str)
-
-
-def _options(body: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(body) - BODY_FIELDS)
-    if unknown:
-        raise ValueError(f"no stackfile key says the service field {unknown[0]!r}")
-    if not isinstance(body.get("image"), str):
-        raise ValueError("a service without an image cannot be written")
-    options: dict[str, Any] = {}
-    for field, (default, render) in _RENDER.items():
-        value = body.get(field)
-        if value is not None and value != default:
-            options.update(render(value))
-    return options
-
-
-def _as(key: str, convert: Callable[[Any], Any] = lambda value: value) -> Callable[[Any], Any]:
-    return lambda value: {key: convert(value)}
-
-
-def _render_ports(ports: list[dict[str, Any]]) -> dict[str, list[str]]:
-    options: dict[str, list[str]] = {}
-    for port in ports:
-        protocol = "" if port.get("protocol", "tcp") == "tcp" else f"/{port['protocol']}"
-        if port.get("published", True):
-            outer = "" if port.get("outer_port") is None else f"{port['outer_port']}:"
-            options.setdefault("ports", []).append(f"{outer}{port['inner_port']}{protocol}")
-        else:
-            options.setdefault("expose", []).append(f"{port['inner_port']}{protocol}")
-    return options
-
-
-def _render_volume(binding: dict[str, Any]) -> str | dict[str, Any]:
-    source = binding.get("host_path") or binding.get("volume")
-    target, rewritable = binding["container_path"], binding.get("rewritable", True)
-    if ":" in target or ":" in (source or ""):  # only the long syntax can say these
-        long: dict[str, Any] = {"type": "bind" if binding.get("host_path") else "volume"}
-        long.update({"source": source} if source else {})
-        long["target"] = target
-        long.update({} if rewritable else {"read_only": True})
-        return long
-    return f"{source + ':' if source else ''}{target}{'' if rewritable else ':ro'}"
-
-
-def _render_link(link: dict[str, Any]) -> str:
-    """`SERVICE[:ALIAS]`; a link stored without an alias is reached by the service's name."""
-    target, alias = link["to_service"], link.get("name")
-    return target if alias in (None, target) else f"{target}:{alias}"
-
-
-def _lower(value: str) -> str:
-    return value.lower().replace("_", "-")
-
-
-# Body field -> (its default, left out; the stackfile keys it becomes), in the order written:
-# that of the key table of docs/api.md §12.2.
-_RENDER: dict[str, tuple[Any, Callable[[Any], dict[str, Any]]]] = {
-    "image": (None, _as("image")),
-    "run_command": ("", _as("command")),
-    "entrypoint": ("", _as("entrypoint")),
-    "container_envvars": (
-        [],
-        _as("environment", lambda items: {item["key"]: item["value"] for item in items}),
-    ),
-    "container_ports": ([], _render_ports),
-    "linked_to_service": ([], _as("links", lambda links: [_render_link(x) for x in links])),
-    "bindings": ([], _as("volumes", lambda items: [_render_volume(x) for x in items])),
-    "target_num_containers": (DEFAULT_TARGET_NUM_CONTAINERS, _as("target_num_containers")),
-    "deployment_strategy": (
-        EMPTIEST_NODE,
-        _as("deployment_strategy", lambda value: value.lower()),
-    ),
-    "autorestart": (AUTORESTART_VALUES[0], _as("autorestart", _lower)),
-    "autoreplace": (AUTORESTART_VALUES[0], _as("autoreplace", _lower)),
-    "autodestroy": (AUTODESTROY_VALUES[0], _as("autodestroy", _lower)),
-    "sequential_deployment": (False, _as("sequential_deployment")),
-    "privileged": (False, _as("privileged")),
-    "read_only": (False, _as("read_only")),
-    "tty": (False, _as("tty")),
-    "stdin_open": (False, _as("stdin_open")),
-    "tags": ([], _as("tags", list)),
-    "cpu_shares": (None, _as("cpu_shares")),
-    "memory": (None, _as("mem_limit", lambda megabytes: f"{megabytes}m")),
-    "memory_swap": (
-        None,
-        _as("memswap_limit", lambda megabytes: -1 if megabytes == -1 else f"{megabytes}m"),
-    ),
-    "dns": ([], _as("dns", list)),
-    "dns_search": ([], _as("dns_search", list)),
-    "extra_hosts": ([], _as("extra_hosts", list)),
-    "labels": ({}, _as("labels", dict)),
-    "cap_add": ([], _as("cap_add", list)),
-    "cap_drop": ([], _as("cap_drop", list)),
-    "devices": ([], _as("devices", list)),
-    "security_opt": ([], _as("security_opt", list)),
-    "cpuset": ("", _as("cpuset")),
-    "net": (NET_MODES[0], _as("net")),
-    "pid": (PID_MODES[0], _as("pid")),
-    "user": ("", _as("user")),
-    "working_dir": ("", _as("working_dir")),
-    "hostname": ("", _as("hostname")),
-    "domainname": ("", _as("domainname")),
-    "mac_address": ("", _as("mac_address")),
-}
-BODY_FIELDS = frozenset({"name", *_RENDER})

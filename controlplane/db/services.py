@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controlplane.core.errors import ServiceNotFoundError
-from controlplane.core.lifecycle import State
+from controlplane.core.lifecycle import NO_DOCKER_CONTAINER, State
 from controlplane.core.servicestate import Goal, Operation, ServiceState, derive_state
 from controlplane.db.engine import new_uuid, utcnow, uuid_prefix
 from controlplane.db.models import LIVE, ActionRecord, Container, Node, Service, Stack
+from controlplane.db.nodes import NODE_DEPLOYED
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,17 @@ def live_containers(session: Session, service_id: int) -> list[Container]:
         .execution_options(populate_existing=True)
     )
     return list(session.scalars(query))
+
+
+def loggable_containers(session: Session, service_id: int) -> list[Container]:
+    """The service's containers whose logs a node can read now, by number: those with a Docker
+    container, on a Deployed node (the REST logs and the log stream of a service)."""
+    return [
+        container
+        for container in live_containers(session, service_id)
+        if State(container.state) not in NO_DOCKER_CONTAINER
+        and container.node.state == NODE_DEPLOYED
+    ]
 
 
 def linked_services(session: Session, service: Service) -> list[tuple[str, Service]]:

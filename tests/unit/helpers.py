@@ -1,11 +1,12 @@
 """What the unit tests share besides fixtures: the account type of the `account` fixtures, the
-HTTP helpers for the Flask test client, and the record helpers for the database."""
+HTTP helpers for the Flask test client, the record helpers for the database, and stand-ins for
+the broker."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,9 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from controlplane import events
 from controlplane.core.lifecycle import Action, State
-from controlplane.core.messages import ContainerReport, Operation
+from controlplane.core.messages import ContainerReport, Event, Operation
 from controlplane.db import containers, nodes, observations
 from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import new_uuid
@@ -182,6 +184,16 @@ class SentOperations:
     def take(self) -> list[tuple[str, Operation]]:
         taken, self.sent = self.sent, []
         return taken
+
+
+class RecordingPublisher(events.EventPublisher):
+    """Keeps what would have gone to the broker's fanout exchange."""
+
+    def __init__(self) -> None:
+        self.published: list[Event] = []
+
+    def publish(self, batch: Iterable[Event]) -> None:
+        self.published.extend(batch)
 
 
 def create_service(client: FlaskClient, account: Account, **fields: Any) -> dict[str, Any]:

@@ -25,13 +25,13 @@ def test_every_module_of_controlplane_but_the_core_is_forbidden_to_the_agent() -
     assert modules - {"controlplane.core"} <= forbidden
 
 
-def test_the_layers_contract_names_the_four_layers_top_down() -> None:
+def test_the_layers_contract_names_the_layers_top_down() -> None:
     layers = contract("layers")["layers"].split("\n")
     assert [layer.strip() for layer in layers if layer.strip()] == [
         "api | reporter",
         "stackcontrol",
         "servicecontrol",
-        "operations",
+        "operations | servicedefinition",
         "db",
         "core",
     ]

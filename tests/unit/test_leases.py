@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
-from controlplane import events
 from controlplane.core import lease
-from controlplane.core.messages import Event
 from controlplane.db.engine import Database, utcnow
 from controlplane.db.models import Node
 from controlplane.reporter.sweeper import LeaseSweeper
+from tests.unit.helpers import RecordingPublisher
 
 NOW = datetime(2026, 1, 1, 12, 0, 0)
 
@@ -27,16 +26,6 @@ def test_the_sweep_runs_five_times_per_grace_period_but_at_most_every_second(
     grace: int, interval: float
 ) -> None:
     assert lease.sweep_interval(grace) == interval
-
-
-class RecordingPublisher(events.EventPublisher):
-    """Keeps what would have gone to the broker's fanout exchange."""
-
-    def __init__(self) -> None:
-        self.published: list[Event] = []
-
-    def publish(self, batch: Iterable[Event]) -> None:
-        self.published.extend(batch)
 
 
 def last_seen_ago(database: Database, node_uuid: str, seconds: float) -> None:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from controlplane.core.links import env_prefix, link_variables, network_name
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.core.links import env_prefix, link_variables, linked_definition, network_name
+
+
+@dataclass(frozen=True)
+class Linked:
+    unique_name: str
+    definition: dict[str, Any] = field(default_factory=dict)
 
 
 def test_a_link_gives_dockers_legacy_variables_under_its_alias() -> None:
@@ -32,3 +41,23 @@ def test_a_link_to_a_service_without_ports_gives_only_its_variables() -> None:
 
 def test_each_owner_has_a_network_of_its_own() -> None:
     assert network_name(1) != network_name(2)
+
+
+def test_a_bridged_definition_joins_the_owner_s_network_with_the_links_variables_first() -> None:
+    db = Linked("db-2", {"container_envvars": [{"key": "USER", "value": "app"}]})
+    own = [{"key": "DB_ENV_USER", "value": "mine"}]
+    definition = linked_definition(
+        {"net": "bridge", "container_envvars": own},
+        owner_id=7,
+        aliases=["web", "web-1"],
+        linked=[("db", db)],
+    )
+    assert definition["network"] == network_name(7)
+    assert definition["network_aliases"] == ["web", "web-1"]
+    assert definition["container_envvars"] == [{"key": "DB_ENV_USER", "value": "app"}, *own]
+
+
+def test_a_definition_off_the_bridge_joins_no_network() -> None:
+    definition = linked_definition({"net": "host"}, owner_id=7, aliases=["web"], linked=[])
+    assert (definition["network"], definition["network_aliases"]) == ("", [])
+    assert definition["container_envvars"] == []

@@ -14,6 +14,7 @@ from controlplane.core.scheduler import (
     PlacementRequest,
     choose_node,
     place_service_containers,
+    service_target,
 )
 
 A, B, C = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
@@ -143,3 +144,16 @@ def test_a_service_s_tags_limit_its_nodes() -> None:
             held={},
             request=PlacementRequest(tags=frozenset({"gpu"})),
         )
+
+
+def test_every_node_keeps_one_per_tagged_deployed_node_and_those_on_lost_nodes() -> None:
+    nodes = [snap(A, 0, "Deployed", "ssd"), snap(B, 0, "Unreachable", "ssd"), snap(C, 0)]
+    assert service_target(EVERY_NODE, 1, {"ssd"}, nodes, held=set()) == 1
+    assert service_target(EVERY_NODE, 1, {"ssd"}, nodes, held={A, B}) == 2
+    assert service_target(EVERY_NODE, 1, set(), nodes, held={B}) == 3
+
+
+def test_the_other_strategies_keep_the_service_s_target() -> None:
+    nodes = [snap(A, 0), snap(B, 0)]
+    assert service_target(EMPTIEST_NODE, 5, set(), nodes, held={A}) == 5
+    assert service_target(HIGH_AVAILABILITY, 0, set(), nodes, held=set()) == 0

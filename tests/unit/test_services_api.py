@@ -7,11 +7,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select, update
 
+from controlplane.core.lifecycle import State
+from controlplane.db import nodes
+from controlplane.db import services as service_records
+from controlplane.db.engine import Database
+from controlplane.db.models import Node, Service
 from tests.unit.helpers import (
     SERVICES,
     Account,
+    RecordingPublisher,
     SentOperations,
     assert_error,
     create_service,
@@ -83,6 +91,50 @@ def test_a_start_deploys_the_target_and_the_service_runs(
     action = get_json(client, response.headers["X-Tutum-Action-URI"], account)
     assert (action["action"], action["state"]) == ("Service Start", "Success")
     assert action["object"] == service["resource_uri"]
+
+
+def test_each_step_announces_the_state_it_leaves_the_service_in(
+    app: Flask, client: FlaskClient, account: Account, node: str, settle: Callable[[str], None]
+) -> None:
+    published = RecordingPublisher()
+    app.extensions["controlplane"].operations.publisher = published
+    service = create_service(client, account, target_num_containers=2)
+    post(client, account, f"{service['resource_uri']}start/")
+    settle(service["uuid"])
+    post(client, account, f"{service['resource_uri']}scale/", target_num_containers=1)
+    settle(service["uuid"])
+    assert [e.state for e in published.published if e.type == "service"] == [
+        "Init",
+        "Starting",  # its two new containers Starting
+        "Starting",  # one of them Running
+        "Running",
+        "Scaling",  # the second Terminating
+        "Running",
+    ]
+
+
+def test_a_service_s_logs_are_read_from_its_containers_on_docker_on_a_deployed_node(
+    client: FlaskClient,
+    account: Account,
+    node: str,
+    register_node: Callable[..., str],
+    database: Database,
+    settle: Callable[[str], None],
+) -> None:
+    service = create_service(client, account, target_num_containers=3)
+    post(client, account, f"{service['resource_uri']}start/")
+    settle(service["uuid"])
+    lost = register_node()
+    with database.session() as session:
+        service_id = session.scalar(select(Service.id).where(Service.uuid == service["uuid"]))
+        assert service_id is not None
+        running, never_made, on_lost_node = service_records.live_containers(session, service_id)
+        never_made.state = State.INIT.value
+        on_lost_node.node_id = nodes.node_id(session, uuid=lost)
+        session.execute(update(Node).where(Node.uuid == lost).values(state="Unreachable"))
+        session.commit()
+        loggable = service_records.loggable_containers(session, service_id)
+        assert [container.uuid for container in loggable] == [running.uuid]
 
 
 def test_a_scale_down_terminates_the_highest_numbers_and_up_refills_them(

@@ -12,20 +12,18 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from controlplane.core import stackfile, validation
+from controlplane.core import stackfile, stackfile_render, stackfile_yaml, validation
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.scheduler import STRATEGIES
 from controlplane.core.service_validation import MAX_TARGET, service_body, validate_service
 from controlplane.core.stackfile import (
-    MAX_NESTING,
-    MAX_SERVICES,
-    MAX_STACKFILE_BYTES,
     UNSUPPORTED_KEYS,
     StackService,
     parse_services,
     parse_stackfile,
-    render_stackfile,
 )
+from controlplane.core.stackfile_render import render_stackfile
+from controlplane.core.stackfile_yaml import MAX_NESTING, MAX_SERVICES, MAX_STACKFILE_BYTES
 
 
 def as_given(body: dict[str, Any]) -> dict[str, Any]:
@@ -1338,8 +1336,8 @@ def test_an_escaped_surrogate_is_refused() -> None:
     problem = refusal('web: {image: "\\ud800"}').kwargs["problem"]
     assert "invalid Unicode character escape code" in problem or "surrogate" in problem
     with pytest.raises(InvalidInputError, match="web.image: must not contain surrogate"):
-        stackfile._mapping(
-            stackfile._PythonLoader('web: {image: "\\ud800"}').get_single_node(), "stackfile"
+        stackfile_yaml._mapping(
+            stackfile_yaml._PythonLoader('web: {image: "\\ud800"}').get_single_node(), "stackfile"
         )
 
 
@@ -1371,8 +1369,8 @@ def test_text_that_is_not_a_string_is_refused() -> None:
 def test_the_pure_python_parser_refuses_the_same(text: str, problem: str) -> None:
     """Without libyaml PyYAML parses in Python; the same refusals hold, as early (the deep
     cases would take minutes in its scanner if it read on)."""
-    loader = stackfile._PythonLoader(text)
-    with pytest.raises(stackfile._Refused, match=problem):
+    loader = stackfile_yaml._PythonLoader(text)
+    with pytest.raises(stackfile_yaml._Refused, match=problem):
         loader.get_single_node()
     loader.dispose()
 
@@ -1702,7 +1700,7 @@ def test_render_leaves_out_every_default() -> None:
         "tty": False,
         "stdin_open": False,
     }
-    assert set(body) == stackfile.BODY_FIELDS
+    assert set(body) == stackfile_render.BODY_FIELDS
     assert render_stackfile([("web", body)]) == "web:\n  image: busybox:latest\n"
 
 

@@ -86,6 +86,41 @@ def test_a_stack_from_service_bodies_links_by_name(
     assert found["hello"]["linked_to_service"][0]["to_service"] == found["database"]["resource_uri"]
 
 
+def test_a_stack_update_links_by_name_to_its_live_services_old_and_new(
+    client: FlaskClient, account: Account, node: str
+) -> None:
+    def link(name: str) -> dict[str, str]:
+        return {"to_service": name, "name": name}
+
+    def update(*services: dict[str, Any]) -> Any:
+        body = {"services": [{"image": "busybox", **service} for service in services]}
+        return client.patch(stack["resource_uri"], json=body, headers=account.headers)
+
+    stack = create_stack(client, account, [{"name": "db", "image": "busybox"}])
+    changed = update(
+        {"name": "db"},
+        {"name": "cache", "linked_to_service": [link("db")]},
+        {"name": "web", "linked_to_service": [link("db"), link("cache")]},
+    )
+    assert changed.status_code == 200, changed.get_json()
+    found = services_of(client, account, stack)
+    uris = {name: found[name]["resource_uri"] for name in ("db", "cache")}
+    assert [x["to_service"] for x in found["cache"]["linked_to_service"]] == [uris["db"]]
+    assert [x["to_service"] for x in found["web"]["linked_to_service"]] == [
+        uris["db"],
+        uris["cache"],
+    ]
+    changed = update({"name": "cache"}, {"name": "web", "linked_to_service": [link("cache")]})
+    assert changed.status_code == 200, changed.get_json()
+    web = get_json(client, found["web"]["resource_uri"], account)
+    assert [x["to_service"] for x in web["linked_to_service"]] == [uris["cache"]]
+    refused = update(
+        {"name": "cache"}, {"name": "web"}, {"name": "worker", "linked_to_service": [link("db")]}
+    )
+    data = assert_error(refused, 400, "services.worker.linked_to_service[0].to_service")
+    assert "there is no live service db" in data["error"]
+
+
 @pytest.mark.parametrize(
     ("services", "field"),
     [
