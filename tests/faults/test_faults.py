@@ -190,7 +190,8 @@ def test_forged_tasks_never_run_whatever_options_they_carry(
         issued_ns=time.time_ns(),
     )
     other_node, _ = fault_plane.enroll(f"other-{uuid_lib.uuid4().hex[:6]}")
-    other_key = fault_plane.dispatcher().keyring.key(other_node)
+    with fault_plane.dispatcher() as dispatcher:
+        other_key = dispatcher.keyring.key(other_node)
     assert other_key is not None
     for task, operation in ((TASK_START, forged_start), (TASK_STOP, forged_stop)):
         body = {"operation": operation.to_dict()}

@@ -14,6 +14,7 @@ import dataclasses
 import signal
 import time
 import uuid as uuid_lib
+from collections.abc import Iterator
 
 import docker
 import pytest
@@ -31,8 +32,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def dispatcher(plane: Plane) -> Dispatcher:
-    return plane.dispatcher()
+def dispatcher(plane: Plane) -> Iterator[Dispatcher]:
+    with plane.dispatcher() as dispatcher:
+        yield dispatcher
 
 
 def start_operation(

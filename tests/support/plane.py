@@ -63,13 +63,21 @@ class Plane:
         """Run `controlplane ARGS...` as an operator would on this plane; its output."""
         return command(self.env, *args)
 
-    def dispatcher(self) -> Dispatcher:
+    @contextlib.contextmanager
+    def dispatcher(self) -> Iterator[Dispatcher]:
         """The control plane's own dispatcher on this plane's broker and database: what it sends
-        is sealed for the node as the API's is."""
+        is sealed for the node as the API's is. Its database connections and broker pool are
+        closed afterwards (left to the garbage collector, psycopg's warn in whatever test runs
+        then)."""
         settings = Settings.from_env(self.env)
         database = Database(settings.database_url)
-        keyring = Keyring(database, settings.require_secret_key())
-        return Dispatcher(make_celery(settings), keyring, node_timeout=settings.node_timeout)
+        celery = make_celery(settings)
+        try:
+            keyring = Keyring(database, settings.require_secret_key())
+            yield Dispatcher(celery, keyring, node_timeout=settings.node_timeout)
+        finally:
+            celery.close()
+            database.dispose()
 
     def client(self, username: str, base_url: str | None = None) -> ApiClient:
         return ApiClient(base_url or self.base_url, username, self.keys[username])
