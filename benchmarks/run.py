@@ -198,6 +198,8 @@ def main() -> None:
             plane = Plane(args.redis, state, env=allow)
             plane.ready()
         results = run(args, engine, plane, state)
+        # What its containers carry besides LABEL, for whoever checks none was left behind.
+        results["node_uuid"] = plane.node_uuid
     finally:
         if plane is not None:
             plane.close(engine)
