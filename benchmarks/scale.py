@@ -49,6 +49,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()},
     }
     run = Run(args, state)
+    # A SIGTERM stops the run as ^C does, so its processes and database are cleaned up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         run.setup()
         figures["heartbeats"] = emit("heartbeats", run.heartbeats())
@@ -333,22 +336,39 @@ class Run:
     def heartbeats(self) -> dict[str, Any]:
         nodes = self.args.nodes
         started = time.perf_counter()
-        wait(lambda: self.count("node", state="Deployed") >= nodes, limit=300, poll=0.5)
+        deadline = time.monotonic() + self.args.deadline
+        most = 0
+        while time.monotonic() < deadline and most < nodes:
+            most = max(most, self.count("node", state="Deployed"))
+            time.sleep(0.5)
         deployed = time.perf_counter() - started
         time.sleep(min(self.args.heartbeat_interval, self.args.idle))  # the first round settles
-        before, since = self.cpu(), time.perf_counter()
+        before, beats, since = self.cpu(), self.heartbeats_applied(), time.perf_counter()
         time.sleep(self.args.idle)
         after, elapsed = self.cpu(), time.perf_counter() - since
+        applied = (self.heartbeats_applied() - beats) / elapsed
         share = {name: round(100 * (after[name] - before[name]) / elapsed, 1) for name in after}
         return {
             "nodes": nodes,
             "enroll_s": round(self.enroll_seconds, 1),
-            "all_deployed_s": round(deployed, 1),
+            "most_deployed": most,
+            "deployed_now": self.count("node", state="Deployed"),
+            "deployed_s": round(deployed, 1),
+            "heartbeats_applied_per_s": round(applied, 1),
             "interval_s": self.args.heartbeat_interval,
             "heartbeats_per_s": round(nodes / self.args.heartbeat_interval, 1),
             "reporter_cpu_pct_of_core": share["reporter"],
             "cpu_pct_of_core": share,
         }
+
+    def heartbeats_applied(self) -> int:
+        """Heartbeats the reporter has applied so far, by its log's task lines."""
+        text = (self.state / "reporter.log").read_text(errors="replace")
+        return sum(
+            1
+            for line in text.splitlines()
+            if "controlplane.report.node[" in line and "succeeded" in line
+        )
 
     def starts(self) -> dict[str, Any]:
         assert self.feed is not None
@@ -549,6 +569,10 @@ def table(figures: dict[str, Any]) -> None:
         ("reporter changes per second", f"{changes['changes_per_s']}/s", "≥ 5000/s"),
         ("reporter CPU, heartbeats only", f"{beats['reporter_cpu_pct_of_core']} % of a core",
          "≤ 10 %"),
+        ("heartbeats applied / sent per second",
+         f"{beats['heartbeats_applied_per_s']} / {beats['heartbeats_per_s']}", ""),
+        ("nodes Deployed (most seen / at the end)",
+         f"{beats['most_deployed']} / {beats['deployed_now']}", ""),
         ("reporter CPU, heartbeats + relists",
          f"{steady['cpu_pct_of_core']['reporter']} % of a core", ""),
         ("event lag p50 / p99", _pair(starts["event_lag"]), "p99 ≤ 250 ms"),
