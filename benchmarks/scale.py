@@ -72,6 +72,7 @@ from common import (
     secured,
     spawn,
     stop,
+    thread_session,
     wait,
 )
 from simple_websocket import Client, ConnectionClosed
@@ -277,11 +278,7 @@ class Run:
 
     @property
     def http(self) -> requests.Session:
-        session: requests.Session | None = getattr(self.local, "http", None)
-        if session is None:
-            session = self.local.http = requests.Session()
-            session.headers["Authorization"] = self.authorization
-        return session
+        return thread_session(self.local, self.authorization)
 
     def _answers(self) -> bool:
         try:
