@@ -166,6 +166,16 @@ def deployed_node(session: Session, name: str) -> Node:
     return node
 
 
+def thread_session(local: threading.local, authorization: str) -> requests.Session:
+    """This thread's HTTP session with `authorization`, kept in `local` (a `requests.Session`
+    is not thread-safe)."""
+    session: requests.Session | None = getattr(local, "http", None)
+    if session is None:
+        session = local.http = requests.Session()
+        session.headers["Authorization"] = authorization
+    return session
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -255,11 +265,7 @@ class Plane:
     @property
     def http(self) -> requests.Session:
         """This thread's API session."""
-        session: requests.Session | None = getattr(self._local, "http", None)
-        if session is None:
-            session = self._local.http = requests.Session()
-            session.headers["Authorization"] = self.authorization
-        return session
+        return thread_session(self._local, self.authorization)
 
     def ready(self) -> None:
         """Wait for the API, then warm up with one container: the create is refused until the

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 
 from controlplane.core.periodic import Periodic
-from workers.docker.driver import DockerDriver
+from workers.engine import Engine
 from workers.reports import Reports
 
 log = logging.getLogger(__name__)
 
 
 class Heartbeat(Periodic):
-    def __init__(self, driver: DockerDriver, reports: Reports, *, interval: float) -> None:
+    def __init__(self, driver: Engine, reports: Reports, *, interval: float) -> None:
         super().__init__("heartbeat", interval, self.beat, log=log)
         self.driver = driver
         self.reports = reports

@@ -13,14 +13,14 @@ import logging
 import time
 
 from controlplane.core.periodic import Periodic
-from workers.docker.driver import DockerDriver
+from workers.engine import Engine
 from workers.reports import Reports
 
 log = logging.getLogger(__name__)
 
 
 class Relist(Periodic):
-    def __init__(self, driver: DockerDriver, reports: Reports, *, interval: float) -> None:
+    def __init__(self, driver: Engine, reports: Reports, *, interval: float) -> None:
         super().__init__("relist", interval, self.relist, log=log)
         self.driver = driver
         self.reports = reports

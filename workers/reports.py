@@ -36,8 +36,7 @@ from controlplane.core.messages import (
     Operation,
 )
 from controlplane.core.signing import NodeToken
-from workers.docker.host import NodeFacts
-from workers.docker.observe import NodeListing, Observation
+from workers.engine import NodeFacts, NodeListing, Observation
 from workers.errors import ClaimRefused, ClaimUnanswered
 
 log = logging.getLogger(__name__)

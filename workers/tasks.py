@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task
 from kombu.exceptions import OperationalError
@@ -41,13 +41,14 @@ from controlplane.core.messages import (
     Operation,
 )
 from controlplane.core.signing import NodeToken, Seal
-from workers.docker.driver import DockerDriver
-from workers.docker.observe import Observation
+from workers.engine import Engine, Observation
 from workers.errors import AgentError, ClaimRefused, ClaimUnanswered, NodePolicyError
-from workers.execstream import ExecStreams
 from workers.inflight import Inflight
-from workers.logstream import LogStreams
 from workers.reports import Reports
+
+if TYPE_CHECKING:  # both import the Docker driver; the operations need only an `Engine`
+    from workers.execstream import ExecStreams
+    from workers.logstream import LogStreams
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ _RETRY = {
 
 
 def run_operation(
-    driver: DockerDriver,
+    driver: Engine,
     inflight: Inflight,
     reports: Reports,
     operation: Operation,
@@ -129,7 +130,7 @@ def check_node_policy(operation: Operation, allow_dangerous: Collection[str]) ->
         ) from None
 
 
-def _execute(driver: DockerDriver, inflight: Inflight, operation: Operation) -> Observation:
+def _execute(driver: Engine, inflight: Inflight, operation: Operation) -> Observation:
     """Run a granted operation: nothing reaches Docker before its claim is granted."""
     kind = operation.kind
     if kind is Action.START:
@@ -145,7 +146,7 @@ def _execute(driver: DockerDriver, inflight: Inflight, operation: Operation) -> 
         return _wind_down(driver, operation)
 
 
-def _wind_down(driver: DockerDriver, operation: Operation) -> Observation:
+def _wind_down(driver: Engine, operation: Operation) -> Observation:
     """Stop, replace or remove a container."""
     kind = operation.kind
     if kind is Action.REDEPLOY:
@@ -167,7 +168,7 @@ def _report_failure(
     reports.failed(operation, reason, state=state)
 
 
-def collect_orphan(driver: DockerDriver, inflight: Inflight, orphan: Collect) -> None:
+def collect_orphan(driver: Engine, inflight: Inflight, orphan: Collect) -> None:
     """Remove an orphan the reporter found at the last relist, unless an operation on its
     uuid runs here now (that operation's own container is no orphan of its record)."""
     uuid = orphan.container_uuid
@@ -222,7 +223,7 @@ def sealed_task(
 
 def register_tasks(
     app: Celery,
-    driver: DockerDriver,
+    driver: Engine,
     inflight: Inflight,
     reports: Reports,
     streams: LogStreams,

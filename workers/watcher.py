@@ -25,7 +25,8 @@ from typing import Any
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import LABEL_AUTODESTROY, LABEL_CONTAINER_UUID
 from workers.docker.driver import DockerDriver
-from workers.docker.observe import OOM_REASON, EventFeed, Observation
+from workers.docker.observe import OOM_REASON, EventFeed
+from workers.engine import Observation
 from workers.inflight import Inflight
 from workers.reports import ReportBatch, Reports
 

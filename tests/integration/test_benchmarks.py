@@ -71,3 +71,27 @@ def test_every_scenario_runs_and_leaves_nothing_behind(
         )
     ]
     assert left == [], "the benchmark left containers behind"
+
+
+def test_the_simulated_fleet_runs_and_prints_its_figures(tmp_path: Path) -> None:
+    """benchmarks/scale.py on a tiny fleet: its own Redis server, reporter and API, five
+    simulated nodes; every phase prints its figures (none is checked)."""
+    figures_file = tmp_path / "scale.json"
+    result = subprocess.run(
+        [
+            sys.executable, "scale.py", "--nodes", "5", "--containers", "20",
+            "--service-size", "10", "--clients", "2", "--idle", "2", "--relist-interval", "2",
+            "--list-samples", "3", "--deadline", "120", "--json", str(figures_file),
+        ],
+        cwd=ROOT / "benchmarks",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    figures = json.loads(figures_file.read_text())
+    assert {"heartbeats", "starts", "steady", "changes"} <= set(figures)
+    assert figures["heartbeats"]["nodes"] == 5
+    assert figures["starts"]["containers"] == 20
+    for line in ("container starts per second", "reporter changes per second", "event lag"):
+        assert line in result.stdout

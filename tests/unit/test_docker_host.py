@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from workers.docker.host import NodeFacts, disk_gb, node_facts
+from workers.docker.host import disk_gb, node_facts
+from workers.engine import NodeFacts
 
 
 def test_the_facts_are_read_from_dockers_info(tmp_path: Path) -> None:

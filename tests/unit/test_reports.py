@@ -10,7 +10,7 @@ from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import REPORTER_QUEUE, TASK_REPORT_PICTURE, DockerContainer
 from controlplane.core.signing import NodeToken
-from workers.docker.observe import NodeListing, Observation
+from workers.engine import NodeListing, Observation
 from workers.reports import Reports
 
 NODE_UUID = "6f1c8f8e-2b8e-4c59-9a57-5d2f3c1e0a01"

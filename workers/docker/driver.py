@@ -34,14 +34,12 @@ from controlplane.core.messages import (
     DockerContainer,
 )
 from workers.docker.errors import status_code, translated
-from workers.docker.host import NodeFacts, node_facts
+from workers.docker.host import node_facts
 from workers.docker.observe import (
     RUNNING_STATUSES,
     EventFeed,
     ExecFeed,
     LogFeed,
-    NodeListing,
-    Observation,
     created_ns,
     observe,
     parse_docker_time,
@@ -49,6 +47,7 @@ from workers.docker.observe import (
 )
 from workers.docker.options import create_options, joins_network, keeping_volumes
 from workers.docker.transport import open_client
+from workers.engine import NodeFacts, NodeListing, Observation
 from workers.errors import (
     AgentError,
     DockerOperationError,

@@ -1,23 +1,17 @@
 """What the node offers, as the heartbeat reports it: Docker's version, CPUs, memory and the
 size of the disk holding Docker's data.
 
-It reads the answer of the Engine's `info` and the local file system only; stdlib-only, it must
-not import docker-py (the driver asks the Engine) or the agent's other modules.
+It reads the answer of the Engine's `info` and the local file system only; stdlib-only (and
+the docker-free `workers.engine`, where `NodeFacts` lives), it must not import docker-py (the
+driver asks the Engine) or the agent's other modules.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class NodeFacts:
-    docker_version: str
-    cpu: int
-    memory_mb: int
-    disk_gb: int
+from workers.engine import NodeFacts
 
 
 def node_facts(info: dict[str, Any]) -> NodeFacts:

@@ -4,7 +4,7 @@ RFC 3339 times as epoch nanoseconds, and the log and event streams the driver op
 Every observation is stamped with Docker's own time for it, so the reporter can order the
 agent's reports by when Docker saw them. This module asks the Engine nothing: it must not import
 the driver, the client (`transport`) or `options`; only `errors`, for a stream that fails while
-it is read.
+it is read, and the docker-free shapes of what it reads (`workers.engine`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from docker.models.containers import Container
 
 from controlplane.core.lifecycle import State
-from controlplane.core.messages import DockerContainer
 from workers.docker.errors import translated
+from workers.engine import Observation
 
 # Docker's container statuses, folded onto the control plane's observable states.
 RUNNING_STATUSES = frozenset({"running", "restarting", "paused"})
@@ -36,30 +36,6 @@ _DOCKER_TIME = re.compile(
 OOM_REASON = "killed: out of memory"
 # A container's output streams, named as the log frames name them (docs/api.md §6.2).
 OUTPUT_STREAMS = ("stdout", "stderr")
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What Docker says about a container, and when Docker saw it so."""
-
-    state: State
-    observed_ns: int
-    exit_code: int | None = None
-    docker_id: str | None = None
-    # Host ports Docker bound ({protocol, inner_port, host_ip, outer_port}); none unless running.
-    ports: list[dict[str, Any]] = field(default_factory=list)
-    # Why it stopped or went away, when the exit code alone does not say (an OOM kill).
-    reason: str | None = None
-    # Running, with its processes frozen (`docker pause`).
-    paused: bool = False
-
-
-@dataclass
-class NodeListing:
-    """A node's containers at one moment: what the relist sends (`DockerDriver.node_picture`)."""
-
-    observations: dict[str, Observation] = field(default_factory=dict)
-    inventory: list[DockerContainer] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
