@@ -199,7 +199,7 @@ def main() -> None:
             plane.ready()
         results = run(args, engine, plane, state)
         # What its containers carry besides LABEL, for whoever checks none was left behind.
-        results["node_uuid"] = plane.node_uuid
+        results["node_uuid"] = plane.node_uuid if plane is not None else None
     finally:
         if plane is not None:
             plane.close(engine)
