@@ -33,7 +33,7 @@ from controlplane.db.actions import RequestInfo
 from controlplane.db.engine import Database
 from controlplane.db.models import User
 from tests.support.api import ApiClient
-from tests.support.broker import redeliver_unacked, wait_broker_idle
+from tests.support.broker import redeliver_unacked, unacked, wait_broker_idle
 from tests.support.containers import SERVER, STUBBORN, action_of, docker_containers, running
 from tests.support.invariants import wait_converged
 from tests.support.plane import Plane
@@ -103,7 +103,11 @@ def test_agent_killed_mid_operation_then_the_user_acts_and_the_late_copy_is_refu
     carol.wait_action(f"/api/v1/action/{killed}/", timeout=60)
     wanted = act_in_between(carol, uuid)
 
-    assert redeliver_unacked(broker.client(), node_queue(fault_plane.node_uuid)) == 1
+    # Only the killed delivery is left unacknowledged once what the new agent runs meanwhile
+    # (the user's action, or the collection of the container a settled terminate left) is done.
+    queue = node_queue(fault_plane.node_uuid)
+    wait_for(lambda: unacked(broker.client(), queue) == 1, timeout=30)
+    assert redeliver_unacked(broker.client(), queue) == 1
     wait_broker_idle(broker.client(), fault_plane)
     wait_converged(fault_plane, [carol], docker_client)
     assert carol.container(uuid)["state"] == wanted

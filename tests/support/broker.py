@@ -27,6 +27,11 @@ def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:
     wait_for(idle, timeout=30)
 
 
+def unacked(db: redis.Redis, queue: str) -> int:
+    """How many deliveries from `queue` were taken and not yet acknowledged."""
+    return sum(1 for raw in db.hvals("unacked") if json.loads(raw)[2] == queue)
+
+
 def redeliver_unacked(db: redis.Redis, queue: str) -> int:
     """Put the deliveries a killed worker left unacknowledged back on their queue, as kombu's
     Redis transport does once the visibility timeout (an hour) has passed."""
