@@ -236,7 +236,11 @@ def _run_plane(
                 return False
             return any(n["uuid"] == node_uuid and n["state"] == "Deployed" for n in nodes)
 
-        wait_for(node_deployed, timeout=60, interval=0.2)
+        try:
+            wait_for(node_deployed, timeout=120, interval=0.2)
+        except AssertionError:
+            tails = "\n".join(f"--- {s.name} (tail)\n{s.tail(30)}" for s in services.values())
+            raise AssertionError(f"the plane's node was not Deployed in 120 s\n{tails}") from None
         yield running
     finally:
         for service in services.values():
