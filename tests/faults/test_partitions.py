@@ -19,8 +19,9 @@ settle the stop while the link stays cut, past the stuck timeout. Once the link 
 node is Deployed again and the plane converges to what the host's dockerd really has
 (tests.support.invariants), from the agent's relists. The stop's Action is closed either way,
 but not necessarily Success: a relist taken before Docker's stop ended, and sent only after
-the heal, can settle it as Failed ("did not finish ... within 20 s") though the stop took
-effect; the test asserts the truth, and prints which it was.
+the heal, can settle it as Failed ("did not finish ... within 20 s; its container is Running
+there"), the record Running for a moment, though the stop took effect; the test asserts the
+truth once converged, and prints which it was.
 
 The timings it measured are printed (`-s`): how long the cut node took to turn Unreachable, and,
 after the heal, to be Deployed again and for the plane to converge.
