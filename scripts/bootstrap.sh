@@ -10,9 +10,11 @@ CP_IMAGE="${CP_IMAGE:-controlplane/busybox:latest}"
 CP_DOCKER_SOCK=/var/run/docker.sock
 CP_LOG_DIR="${CP_LOG_DIR:-/var/log/controlplane}"
 CP_PACKAGES=(docker.io redis-server busybox-static docker-compose curl iptables iproute2)
-# Only the test suite's: PostgreSQL (the second database backend, a cluster of the suite's own)
-# and nginx (the production front whose config docs/ ships, tested in front of the API).
-CP_TEST_PACKAGES=(postgresql nginx-light)
+# Only the test suite's: PostgreSQL (the second database backend, a cluster of the suite's own),
+# nginx (the production front whose config docs/ ships, tested in front of the API), and for the
+# nodes on hosts of their own (tests/support/netns.py) nsenter (util-linux) and sysctl (procps)
+# beside iproute2's `ip netns`.
+CP_TEST_PACKAGES=(postgresql nginx-light util-linux procps)
 
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -4,7 +4,9 @@ short relist, stuck-operation timeout and orphan grace), but on a Redis server o
 each test module has a fresh one.
 
 Its node runs on the machine's own dockerd, which no test may kill; the tests that kill a
-dockerd ask for `fault_node`, a second node on a dockerd of its own.
+dockerd ask for `fault_node`, a second node on a dockerd of its own. test_partitions.py puts
+nodes on hosts of their own (network namespaces) and overrides `broker` with one that listens
+on their links too.
 
 With CONTROLPLANE_FAULT_MATRIX naming a file, each test's outcome, duration and convergence
 waits are appended to it as a JSON line, for benchmarks/fault_matrix.py.

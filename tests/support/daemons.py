@@ -13,6 +13,10 @@ each with a node agent of its own, registered with the session's plane; and of t
 `fault_node` (tests/faults/conftest.py): one more, whose dockerd its tests kill, since the
 machine's own dockerd must never be killed. Each name has its own subnet (`SUBNET_INDEX`), so the
 session's extra nodes and the fault suite's can run side by side.
+
+Given `hosts`, `start_extra_nodes` runs those nodes on hosts of their own, network namespaces
+(tests.support.netns): the dockerd and its bridge inside the namespace, and the agent too,
+reaching the broker over the namespace's veth (tests/faults/test_partitions.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 from docker.models.containers import Container
@@ -34,8 +39,11 @@ from docker.models.containers import Container
 from controlplane.core.messages import LABEL_CONTAINER_UUID, LABEL_NODE_UUID
 from tests.support.locations import IMAGE
 from tests.support.plane import Plane
-from tests.support.processes import Service, terminate
+from tests.support.processes import Service, parent_pid, pid_alive, terminate
 from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from tests.support.netns import NetnsHost
 
 RUN_ROOT = Path("/run")
 DATA_ROOT = Path("/var/lib/controlplane-test-nodes")
@@ -43,11 +51,18 @@ STOP_TIMEOUT = 20
 
 
 class ExtraDockerDaemon:
-    """One extra dockerd, named like its bridge (`cpnode1`), on the subnet 10.201.<index>.0/24."""
+    """One extra dockerd, named like its bridge (`cpnode1`), on the subnet 10.201.<index>.0/24.
 
-    def __init__(self, name: str, index: int, log_dir: Path) -> None:
+    With `netns` it runs inside that host's network namespace (`tests.support.netns`), with its
+    bridge there, and forwards nothing out of it; its socket, roots and containerd are on this
+    machine's filesystem as the others' are."""
+
+    def __init__(
+        self, name: str, index: int, log_dir: Path, *, netns: NetnsHost | None = None
+    ) -> None:
         self.name = name
         self.index = index
+        self.netns = netns
         self.run_dir = RUN_ROOT / name
         self.data_dir = DATA_ROOT / name
         self.pid_file = self.run_dir / "docker.pid"
@@ -75,6 +90,7 @@ class ExtraDockerDaemon:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
+                    *(self.netns.enter() if self.netns else []),
                     "dockerd",
                     "-H",
                     self.url,
@@ -90,6 +106,8 @@ class ExtraDockerDaemon:
                     self.name,
                     "--iptables=false",
                     "--ip-masq=false",
+                    # A host in a namespace reaches this machine only (tests.support.netns).
+                    *(["--ip-forward=false"] if self.netns else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -110,7 +128,7 @@ class ExtraDockerDaemon:
         self.process.wait(timeout)
         if containerd is not None:
             # Killed with it by its parent-death signal, a moment after it.
-            wait_for(lambda: not _alive(containerd), timeout=STOP_TIMEOUT)
+            wait_for(lambda: not pid_alive(containerd), timeout=STOP_TIMEOUT)
 
     def stop(self) -> None:
         """Stop the daemon, delete its bridge and its directories; safe to call twice."""
@@ -157,7 +175,7 @@ class ExtraDockerDaemon:
         pid for a containerd still running (a zombie too, as kill -0 does) and waits in vain
         for its socket, until it gives up and exits."""
         pid = _pid_in(self.containerd_pid_file)
-        if pid is not None and not _alive(pid):
+        if pid is not None and not pid_alive(pid):
             self.containerd_pid_file.unlink(missing_ok=True)
 
     def _kill_stray_shims(self) -> None:
@@ -171,7 +189,7 @@ class ExtraDockerDaemon:
             for pid, cmdline in _processes()
             if b"containerd-shim" in cmdline and address in cmdline.split(b"\0")
         }
-        held = [pid for pid, _ in _processes() if _parent(pid) in shims]
+        held = [pid for pid, _ in _processes() if parent_pid(pid) in shims]
         for pid in [*held, *shims]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -179,14 +197,18 @@ class ExtraDockerDaemon:
     def _make_bridge(self) -> None:
         self._delete_bridge()
         for command in (
-            ["ip", "link", "add", "name", self.name, "type", "bridge"],
-            ["ip", "addr", "add", f"10.201.{self.index}.1/24", "dev", self.name],
-            ["ip", "link", "set", self.name, "up"],
+            ["link", "add", "name", self.name, "type", "bridge"],
+            ["addr", "add", f"10.201.{self.index}.1/24", "dev", self.name],
+            ["link", "set", self.name, "up"],
         ):
-            subprocess.run(command, check=True, capture_output=True)
+            subprocess.run(self._ip(*command), check=True, capture_output=True)
 
     def _delete_bridge(self) -> None:
-        subprocess.run(["ip", "link", "delete", self.name], capture_output=True)
+        subprocess.run(self._ip("link", "delete", self.name), capture_output=True)
+
+    def _ip(self, *args: str) -> list[str]:
+        """An `ip` command on the daemon's network: this machine's or its namespace's."""
+        return ["ip", *(["-n", self.netns.name] if self.netns else []), *args]
 
 
 def _pid_in(pid_file: Path) -> int | None:
@@ -214,23 +236,6 @@ def _processes() -> Iterator[tuple[int, bytes]]:
                 continue  # it ended meanwhile
 
 
-def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs: a zombie (dead, not yet reaped by PID 1) does not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 class ExtraNode:
     """An extra daemon with its own node agent, registered with a control plane."""
 
@@ -241,6 +246,8 @@ class ExtraNode:
         self.docker = client
         self.agent = agent
         self.uuid = uuid
+        # The network namespace the daemon and the agent run in, if any.
+        self.host = daemon.netns
 
     def containers(self, container_uuid: str) -> list[Container]:
         """The real Docker containers of a control-plane container on this node's daemon."""
@@ -262,23 +269,38 @@ class ExtraNode:
 
 
 # Each extra daemon's bridge is on 10.201.<index>.0/24; the names are also the bridges'.
-SUBNET_INDEX = {"cpnode1": 1, "cpnode2": 2, "cpfault": 9}
+SUBNET_INDEX = {"cpnode1": 1, "cpnode2": 2, "cpfault": 9, "cpns1": 11, "cpns2": 12}
 # The session's extra nodes (tests/conftest.py, `extra_nodes`) and their tags.
 EXTRA_NODE_TAGS = {"cpnode1": "ssd,zone-a", "cpnode2": "zone-b"}
 # The fault suite's node (tests/faults/conftest.py, `fault_node`), whose dockerd its tests kill.
 FAULT_NODE_TAGS = {"cpfault": "dockerd-faults"}
+# The partition tests' nodes (tests/faults/test_partitions.py), each on a host of its own: the
+# network namespace of the same name (tests.support.netns).
+NETNS_NODE_TAGS = {"cpns1": "host-a", "cpns2": "host-b"}
 
 
 @contextmanager
 def start_extra_nodes(
-    plane: Plane, docker_client: docker.DockerClient, tags: Mapping[str, str] = EXTRA_NODE_TAGS
+    plane: Plane,
+    docker_client: docker.DockerClient,
+    tags: Mapping[str, str] = EXTRA_NODE_TAGS,
+    *,
+    hosts: Mapping[str, NetnsHost] | None = None,
 ) -> Iterator[list[ExtraNode]]:
     """More real nodes, each a dockerd of its own (named as in `tags`, on its SUBNET_INDEX) with
     its own agent, tagged as in `tags`, registered with `plane`. Everything is removed
     afterwards, pass or fail, and the nodes are left Unreachable, so later tests never place
-    containers on them."""
+    containers on them.
+
+    A node named in `hosts` runs on that network namespace: its dockerd and its agent run
+    inside, the agent reaching the broker at this machine's end of the veth (which the broker
+    must listen on) and publishing ports on the host's own address."""
+    hosts = hosts or {}
     started: list[ExtraNode] = []
-    daemons = [ExtraDockerDaemon(name, SUBNET_INDEX[name], plane.state_dir) for name in tags]
+    daemons = [
+        ExtraDockerDaemon(name, SUBNET_INDEX[name], plane.state_dir, netns=hosts.get(name))
+        for name in tags
+    ]
     admin = plane.client("alice")
     try:
         for daemon in daemons:
@@ -292,7 +314,15 @@ def start_extra_nodes(
                 "CONTROLPLANE_AGENT_TOKEN": token,
                 "CONTROLPLANE_AGENT_TAGS": tags[daemon.name],
             }
-            agent = Service(f"agent-{daemon.name}", ["agent"], env, plane.state_dir)
+            wrapper: list[str] = []
+            if daemon.netns is not None:
+                broker_url = daemon.netns.broker_url(env["CONTROLPLANE_AGENT_BROKER_URL"])
+                env["CONTROLPLANE_AGENT_BROKER_URL"] = broker_url
+                env["CONTROLPLANE_AGENT_PUBLISH_IP"] = daemon.netns.address
+                wrapper = daemon.netns.command()
+            agent = Service(
+                f"agent-{daemon.name}", ["agent"], env, plane.state_dir, wrapper=wrapper
+            )
             plane.services[agent.name] = agent
             started.append(ExtraNode(daemon, client, agent, node_uuid))
         for node in started:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.locations import BIN, ROOT
@@ -16,19 +17,31 @@ def free_port() -> int:
 
 
 class Service:
-    """A controlplane process run the way an operator runs it, with its log kept for failures."""
+    """A controlplane process run the way an operator runs it, with its log kept for failures.
+    `wrapper` comes before the command line, e.g. to run it inside a network namespace
+    (`tests.support.netns`); it must exec the command in its place, so the pid is the
+    process's own."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        wrapper: Sequence[str] = (),
+    ) -> None:
         self.name = name
         self.args = args
         self.env = env
+        self.wrapper = list(wrapper)
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.process = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [str(BIN / "controlplane"), *self.args],
+            [*self.wrapper, str(BIN / "controlplane"), *self.args],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -51,6 +64,24 @@ class Service:
     def tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether the process runs: a zombie (dead, not yet reaped by PID 1) does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def parent_pid(pid: int) -> int | None:
+    """The pid of the process's parent, None once it has ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:

@@ -3,12 +3,20 @@
 The session's Redis is shared by every live test (and may not be ours to kill), so the fault
 suite runs its plane on one of these. It keeps an append-only file synced on every write, as a
 production broker should, so a SIGKILL loses nothing that Redis acknowledged.
+
+It listens on 127.0.0.1, where the plane's own processes reach it (`url`), and on any other
+`addresses` of this machine given, such as the ends of the veths that agents in network
+namespaces reach it through (tests.support.netns); those must exist before `start`. Redis
+answers on other addresses than loopback only with a password (its protected mode), as a
+production broker that nodes reach has one (docs/operations.md §4): `password` sets it, and
+`url` carries it.
 """
 
 from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -18,10 +26,15 @@ from tests.support.waiting import wait_for
 
 
 class RedisServer:
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, *, addresses: Sequence[str] = (), password: str | None = None
+    ) -> None:
         self.directory = directory
+        self.addresses = ["127.0.0.1", *addresses]
+        self.password = password
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{password}@" if password else ""
+        self.url = f"redis://{credentials}127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -31,7 +44,7 @@ class RedisServer:
                 [
                     "redis-server",
                     "--bind",
-                    "127.0.0.1",
+                    *self.addresses,
                     "--port",
                     str(self.port),
                     "--dir",
@@ -42,6 +55,7 @@ class RedisServer:
                     "yes",
                     "--appendfsync",
                     "always",
+                    *(["--requirepass", self.password] if self.password else []),
                 ],  # fmt: skip
                 stdout=log,
                 stderr=subprocess.STDOUT,
