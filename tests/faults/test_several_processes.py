@@ -20,7 +20,7 @@ import docker
 import pytest
 import requests
 
-from controlplane.core.messages import REPORTER_QUEUE, TASK_REPORT_CONTAINER
+from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE, TASK_REPORT_CONTAINER
 from tests.support.api import ApiClient
 from tests.support.broker import redeliver_unacked, wait_broker_idle
 from tests.support.containers import SERVER, action_of, running
@@ -132,7 +132,8 @@ def test_a_reporter_killed_mid_burst_loses_no_report(
     assert outcome == ["Success"] * len(accepted)
     # An hour later the lost deliveries come back (the test does what kombu then does): late
     # copies of what was settled, they change nothing.
-    redeliver_unacked(broker.client(), REPORTER_QUEUE)
+    for queue in (REPORTER_QUEUE, CLAIM_QUEUE):
+        redeliver_unacked(broker.client(), queue)
     wait_broker_idle(broker.client(), fault_plane)
     wait_converged(fault_plane, apis[:1], docker_client)
     for container, action in zip(created, accepted, strict=True):
