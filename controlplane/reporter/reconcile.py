@@ -11,9 +11,9 @@ transaction. It repairs drift both ways:
   the node was listing is not taken for gone);
 - a record left Starting, Stopping or Terminating longer than `stuck_after` seconds (its agent
   was killed mid-operation, and the broker redelivers only after its visibility timeout) is
-  settled from the picture: if the node shows the operation's target, it is applied and the
-  Action succeeds; otherwise the Action fails with a reason and the record takes the state the
-  node shows;
+  settled from the picture, if the picture was taken after that long (`stuck_deadline`): if
+  the node shows the operation's target, it is applied and the Action succeeds; otherwise the
+  Action fails with a reason and the record takes the state the node shows;
 - an Action still open that long on a record already stable (an event brought the container
   there, but the agent died before reporting its operation) is closed: Success if the record
   is where the operation leads, Failed otherwise;
@@ -27,7 +27,7 @@ transaction. It repairs drift both ways:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ from controlplane.core import lifecycle
 from controlplane.core.lifecycle import Action, ActionState, State
 from controlplane.core.messages import Collect, ContainerReport, NodePicture
 from controlplane.db import actions, containers, nodes, observations
-from controlplane.db.engine import utcnow
+from controlplane.db.engine import from_ns, utcnow
 from controlplane.db.models import ActionRecord, Container
 
 VANISHED_REASON = "its Docker container is gone from the node"
@@ -65,8 +65,9 @@ def apply_node_picture(
     listed = {report.container_uuid: report for report in picture.reports()}
     records = containers.on_node(session, node_id=node_id)
     outcome.orphans = find_orphans(records, picture, grace=orphan_grace)
-    deadline = utcnow() - timedelta(seconds=stuck_after)
-    stuck = actions.stuck_actions(session, node_id=node_id, before=deadline)
+    stuck = actions.stuck_actions(
+        session, node_id=node_id, before=stuck_deadline(picture, stuck_after)
+    )
     for record in records.values():
         state = State(record.state)
         report = listed.get(record.uuid)
@@ -87,6 +88,18 @@ def apply_node_picture(
             )
     session.commit()
     return outcome
+
+
+def stuck_deadline(picture: NodePicture, stuck_after: int) -> datetime:
+    """Operations begun before this are stuck as far as `picture` can tell. It counts from when
+    the picture was taken, not from when it arrived: one taken in an operation's first seconds
+    and delivered late (held by the agent while its link to the broker was cut) shows the
+    container as it was then, and settling the operation from it would fail a stop that did
+    finish. The node's clock is trusted here only as far as the seals bound it (within
+    `signing.SEAL_WINDOW_NS` of the reporter's), so a node whose clock runs behind delays its
+    own settling by that much at most."""
+    taken = min(utcnow(), from_ns(picture.observed_ns))
+    return taken - timedelta(seconds=stuck_after)
 
 
 # What a first start that failed leaves on Docker: a container made but never started, or one

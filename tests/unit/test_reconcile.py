@@ -3,6 +3,7 @@ orphans, and the ordering that keeps a relist from moving a record backwards."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -122,7 +123,7 @@ def test_a_recent_operation_is_left_to_finish(
     )
     reconcile.apply_node_picture(
         session,
-        picture(node, 300, seen(uuid, node, State.RUNNING, 100)),
+        picture(node, time.time_ns(), seen(uuid, node, State.RUNNING, 100)),
         stuck_after=60,
         orphan_grace=GRACE,
     )
@@ -139,7 +140,7 @@ def test_a_stuck_stop_whose_target_was_reached_succeeds(
     age_actions(session, 120)
     reconcile.apply_node_picture(
         session,
-        picture(node, 300, seen(uuid, node, State.STOPPED, 250, exit_code=0)),
+        picture(node, time.time_ns(), seen(uuid, node, State.STOPPED, 250, exit_code=0)),
         stuck_after=60,
         orphan_grace=GRACE,
     )
@@ -161,7 +162,7 @@ def stop_left_stuck_while_it_runs(
     age_actions(session, 120)
     reconcile.apply_node_picture(
         session,
-        picture(node, 300, seen(uuid, node, State.RUNNING, 100)),
+        picture(node, time.time_ns(), seen(uuid, node, State.RUNNING, 100)),
         stuck_after=60,
         orphan_grace=GRACE,
     )
@@ -175,6 +176,30 @@ def test_a_stuck_stop_whose_container_still_runs_fails_and_shows_running(
     assert state_of(session, uuid) is State.RUNNING
     assert failed.state == ActionState.FAILED.value
     assert "did not finish the stop within 60 s" in (failed.reason or "")
+
+
+def test_a_picture_taken_early_in_an_operation_does_not_settle_it_however_late_it_comes(
+    session: Session, account: Account, node: str
+) -> None:
+    """A relist taken while a stop was under way, held by the agent while its link to the
+    broker was cut and delivered long after: it says nothing of how the stop ended. A picture
+    taken past the stuck timeout does."""
+    uuid = running(session, account, node)
+    _, record, _ = containers.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    claim(session, record.uuid, uuid, node)
+    taken_early = time.time_ns()
+    age_actions(session, 120)  # as if the picture arrived two minutes after it was taken
+    early = picture(node, taken_early - 115 * 10**9, seen(uuid, node, State.RUNNING, 100))
+    reconcile.apply_node_picture(session, early, stuck_after=60, orphan_grace=GRACE)
+    assert state_of(session, uuid) is State.STOPPING
+    assert action(session, record.uuid).state == ActionState.IN_PROGRESS.value
+
+    later = picture(node, time.time_ns(), seen(uuid, node, State.STOPPED, 300, exit_code=0))
+    reconcile.apply_node_picture(session, later, stuck_after=60, orphan_grace=GRACE)
+    assert state_of(session, uuid) is State.STOPPED
+    assert action(session, record.uuid).state == ActionState.SUCCESS.value
 
 
 def test_a_stuck_operation_no_node_ever_claimed_says_it_was_never_delivered(
@@ -203,7 +228,9 @@ def test_a_stuck_first_start_with_nothing_on_the_node_returns_to_init(
         session, owner_id=account.user_id, uuid=uuid, action=Action.START, request=REQUEST
     )
     age_actions(session, 120)
-    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60, orphan_grace=GRACE)
+    reconcile.apply_node_picture(
+        session, picture(node, time.time_ns()), stuck_after=60, orphan_grace=GRACE
+    )
     assert state_of(session, uuid) is State.INIT
     assert action(session, record.uuid).state == ActionState.FAILED.value
 
@@ -216,7 +243,9 @@ def test_a_stuck_terminate_whose_container_is_gone_succeeds(
         session, owner_id=account.user_id, uuid=uuid, action=Action.TERMINATE, request=REQUEST
     )
     age_actions(session, 120)
-    reconcile.apply_node_picture(session, picture(node, 300), stuck_after=60, orphan_grace=GRACE)
+    reconcile.apply_node_picture(
+        session, picture(node, time.time_ns()), stuck_after=60, orphan_grace=GRACE
+    )
     assert state_of(session, uuid) is State.TERMINATED
     assert action(session, record.uuid).state == ActionState.SUCCESS.value
 
@@ -232,7 +261,7 @@ def test_an_action_left_open_on_a_record_an_event_already_settled_is_closed(
     assert apply(session, uuid, State.STOPPED, 200, node, exit_code=0)
     reconcile.apply_node_picture(
         session,
-        picture(node, 300, seen(uuid, node, State.STOPPED, 200)),
+        picture(node, time.time_ns(), seen(uuid, node, State.STOPPED, 200)),
         stuck_after=60,
         orphan_grace=GRACE,
     )
@@ -240,7 +269,7 @@ def test_an_action_left_open_on_a_record_an_event_already_settled_is_closed(
     age_actions(session, 120)
     reconcile.apply_node_picture(
         session,
-        picture(node, 300, seen(uuid, node, State.STOPPED, 200)),
+        picture(node, time.time_ns(), seen(uuid, node, State.STOPPED, 200)),
         stuck_after=60,
         orphan_grace=GRACE,
     )
