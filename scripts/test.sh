@@ -35,6 +35,8 @@ POSTGRES_PASS=(
   tests/integration/test_orphans.py tests/integration/test_redeploy.py
 )
 LANE_1_REDIS=redis://127.0.0.1:6379/15 LANE_2_REDIS=redis://127.0.0.1:6379/14
+# The slowest live tests are listed at the end of each run, to keep the lanes balanced.
+LIVE=("$CP_VENV/bin/pytest" --durations=20)
 failed=()
 
 say "pytest: unit, on every core"
@@ -42,24 +44,24 @@ say "pytest: unit, on every core"
 
 if [[ "${CONTROLPLANE_TEST_POSTGRES_PASS:-}" == all ]]; then
   say "pytest: live suites, planes on SQLite"
-  CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS "$CP_VENV/bin/pytest" \
+  CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS "${LIVE[@]}" \
     tests/integration tests/conformance tests/fuzz tests/faults || failed+=(live-sqlite)
   say "pytest: live suites, planes on PostgreSQL"
   CONTROLPLANE_TEST_PLANE_DATABASE=postgres CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS \
-    "$CP_VENV/bin/pytest" tests/integration tests/conformance tests/faults || failed+=(live-postgres)
+    "${LIVE[@]}" tests/integration tests/conformance tests/faults || failed+=(live-postgres)
 else
   lane_2_log=$(mktemp)
   (
     say "lane 2: the fault suite, planes on SQLite"
-    CONTROLPLANE_TEST_REDIS_URL=$LANE_2_REDIS "$CP_VENV/bin/pytest" tests/faults || status=1
+    CONTROLPLANE_TEST_REDIS_URL=$LANE_2_REDIS "${LIVE[@]}" tests/faults || status=1
     say "lane 2: the PostgreSQL pass"
     CONTROLPLANE_TEST_PLANE_DATABASE=postgres CONTROLPLANE_TEST_REDIS_URL=$LANE_2_REDIS \
-      "$CP_VENV/bin/pytest" "${POSTGRES_PASS[@]}" || status=1
+      "${LIVE[@]}" "${POSTGRES_PASS[@]}" || status=1
     exit "${status:-0}"
   ) > "$lane_2_log" 2>&1 &
   lane_2=$!
   say "pytest: lane 1, integration, conformance and fuzz, planes on SQLite (lane 2 in the background)"
-  CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS "$CP_VENV/bin/pytest" \
+  CONTROLPLANE_TEST_REDIS_URL=$LANE_1_REDIS "${LIVE[@]}" \
     tests/integration tests/conformance tests/fuzz || failed+=(lane-1)
   say "pytest: waiting for lane 2 (faults on SQLite, the PostgreSQL pass)"
   wait "$lane_2" || failed+=(lane-2)
