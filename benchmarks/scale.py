@@ -76,9 +76,11 @@ from common import (
     wait,
 )
 from simple_websocket import Client, ConnectionClosed
+from sqlalchemy import select
 
 from controlplane.db.engine import Database
 from controlplane.db.enrollment import enroll as enroll_in_database
+from controlplane.db.models import Node
 from controlplane.keyring import Keyring
 
 HERE = Path(__file__).resolve().parent
@@ -343,7 +345,7 @@ class Run:
         before, beats, since = self.cpu(), self.heartbeats_applied(), time.perf_counter()
         time.sleep(self.args.idle)
         after, elapsed = self.cpu(), time.perf_counter() - since
-        applied = (self.heartbeats_applied() - beats) / elapsed
+        applied = self.beats_between(beats, self.heartbeats_applied()) / elapsed
         share = {name: round(100 * (after[name] - before[name]) / elapsed, 1) for name in after}
         return {
             "nodes": nodes,
@@ -358,13 +360,23 @@ class Run:
             "cpu_pct_of_core": share,
         }
 
-    def heartbeats_applied(self) -> int:
-        """Heartbeats the reporter has applied so far, by its log's task lines."""
-        text = (self.state / "reporter.log").read_text(errors="replace")
+    def heartbeats_applied(self) -> dict[str, int]:
+        """Each node's newest applied heartbeat, by the agent's stamp on it (`observed_ns`):
+        between two readings a node had (difference / interval) of its heartbeats applied."""
+        database = Database(self.database_url)
+        try:
+            with database.read_session() as session:
+                rows = session.execute(select(Node.uuid, Node.observed_ns)).all()
+        finally:
+            database.engine.dispose()
+        return {uuid: observed or 0 for uuid, observed in rows}
+
+    def beats_between(self, before: dict[str, int], after: dict[str, int]) -> int:
+        interval_ns = self.args.heartbeat_interval * 1e9
         return sum(
-            1
-            for line in text.splitlines()
-            if "controlplane.report.node[" in line and "succeeded" in line
+            round((after.get(uuid, 0) - observed) / interval_ns)
+            for uuid, observed in before.items()
+            if observed
         )
 
     def starts(self) -> dict[str, Any]:

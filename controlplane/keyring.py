@@ -40,12 +40,34 @@ class Keyring:
             return cached[1]
         with self.database.read_session() as session:
             generation = enrollment.key_generation(session, node_uuid=node_uuid)
-        key = None if generation is None else node_key(self._secret_key, node_uuid, generation)
+        return self._remember(now, {node_uuid: generation})[node_uuid]
+
+    def refresh(self, node_uuids: set[str]) -> None:
+        """Read the keys of those of `node_uuids` not cached (or cached too long) in one query,
+        so a batch of messages from many nodes costs one read rather than one each."""
+        now = time.monotonic()
         with self._lock:
-            if len(self._cache) >= _MAX_CACHED:
+            stale = sorted(
+                uuid
+                for uuid in node_uuids
+                if uuid not in self._cache or now - self._cache[uuid][0] >= self.ttl
+            )
+        if not stale:
+            return
+        with self.database.read_session() as session:
+            generations = enrollment.key_generations(session, stale)
+        self._remember(now, {uuid: generations.get(uuid) for uuid in stale})
+
+    def _remember(self, now: float, generations: dict[str, int | None]) -> dict[str, bytes | None]:
+        keys = {
+            uuid: None if generation is None else node_key(self._secret_key, uuid, generation)
+            for uuid, generation in generations.items()
+        }
+        with self._lock:
+            if len(self._cache) + len(keys) > _MAX_CACHED:
                 self._cache.clear()
-            self._cache[node_uuid] = (now, key)
-        return key
+            self._cache.update((uuid, (now, key)) for uuid, key in keys.items())
+        return keys
 
     def current(self, node_uuid: str) -> bytes:
         """The node's current key, for what the control plane sends or reads from it.

@@ -22,6 +22,7 @@ from controlplane.core import signing
 from controlplane.core.lifecycle import State
 from controlplane.core.messages import (
     CLAIM_QUEUE,
+    HEARTBEAT_QUEUE,
     REPORTER_QUEUE,
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
@@ -218,13 +219,13 @@ class Reports:
             tags=list(self.tags),
             observed_ns=time.time_ns(),
         )
-        self._send(TASK_REPORT_NODE, {"report": report.to_dict()})
+        self._send(TASK_REPORT_NODE, {"report": report.to_dict()}, queue=HEARTBEAT_QUEUE)
 
     def _send_container(self, report: ContainerReport) -> None:
         self._send(TASK_REPORT_CONTAINER, {"report": report.to_dict()})
 
-    def _send(self, task: str, body: dict[str, Any]) -> None:
-        self.celery.send_task(task, kwargs=self.sealed(task, body), queue=REPORTER_QUEUE)
+    def _send(self, task: str, body: dict[str, Any], *, queue: str = REPORTER_QUEUE) -> None:
+        self.celery.send_task(task, kwargs=self.sealed(task, body), queue=queue)
 
 
 class ReportBatch:

@@ -37,6 +37,10 @@ REPORTER_QUEUE = "controlplane"
 # Claims wait on the reporter while an operation holds its start; their own queue keeps them
 # from queueing behind a burst of reports.
 CLAIM_QUEUE = "controlplane.claims"
+# Heartbeats have a queue of their own, which the reporter drains in batches, one transaction a
+# batch (`controlplane.reporter.heartbeats`): a thousand nodes beating every few seconds would
+# otherwise cost a task and a transaction each, and queue reports behind them.
+HEARTBEAT_QUEUE = "controlplane.heartbeats"
 # The fanout exchange every API process listens on for state-change events.
 EVENTS_EXCHANGE = "controlplane.events"
 

@@ -14,6 +14,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Background(Protocol):
+    """A thread that runs beside a Celery worker, started before it and stopped after it."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Periodic:

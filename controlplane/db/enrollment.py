@@ -88,6 +88,16 @@ def revoke(session: Session, node: Node) -> Node:
     return node
 
 
+def key_generations(session: Session, node_uuids: list[str]) -> dict[str, int]:
+    """`key_generation` of many nodes in one query; the unknown and revoked are left out."""
+    rows = session.execute(
+        select(Node.uuid, Node.key_generation).where(
+            Node.uuid.in_(node_uuids), Node.revoked.is_(False)
+        )
+    )
+    return {uuid: generation for uuid, generation in rows}
+
+
 def key_generation(session: Session, *, node_uuid: str) -> int | None:
     """The generation of the node's credential; None for a node unknown or revoked."""
     return session.scalar(

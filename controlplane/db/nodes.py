@@ -79,16 +79,45 @@ def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str] 
     report (it was Deploying) and a change of state from a plain heartbeat; None for a node
     that was never enrolled or is revoked, which the reporter refuses before it gets here.
     """
-    # Locked (on PostgreSQL; SQLite's write lock already covers the transaction) so a lease
-    # sweep cannot mark the node Unreachable between this read and the commit, which would hide
-    # the change back to Deployed from `previous`.
-    node = session.scalar(
-        select(Node).where(Node.uuid == report.node_uuid, Node.revoked.is_(False)).with_for_update()
-    )
-    if node is None:
-        session.rollback()
-        return None
-    previous = node.state
+    applied = apply_node_reports(session, [report])
+    return applied[0] if applied else None
+
+
+def apply_node_reports(session: Session, reports: list[NodeReport]) -> list[tuple[Node, str]]:
+    """`apply_node_report` for a batch of heartbeats, in one transaction: every enrolled node
+    among them with the state it had before (a node's newest report wins when it has several).
+
+    The nodes are read in one query and locked (on PostgreSQL; SQLite's write lock already
+    covers the transaction), so a lease sweep cannot mark one Unreachable between this read
+    and the commit, which would hide the change back to Deployed from `previous`. Only what a
+    heartbeat changed is written: for a node whose facts stay the same, `last_seen` and
+    `observed_ns`.
+    """
+    newest: dict[str, NodeReport] = {}
+    for report in reports:
+        seen = newest.get(report.node_uuid)
+        if seen is None or report.observed_ns >= seen.observed_ns:
+            newest[report.node_uuid] = report
+    if not newest:
+        return []
+    found = session.scalars(
+        select(Node)
+        .where(Node.uuid.in_(sorted(newest)), Node.revoked.is_(False))
+        .order_by(Node.id)
+        .with_for_update()
+    ).all()
+    now = utcnow()
+    applied = []
+    for node in found:
+        report = newest[node.uuid]
+        applied.append((node, node.state))
+        _refresh(node, report, now=now)
+    session.commit()
+    return applied
+
+
+def _refresh(node: Node, report: NodeReport, *, now: datetime) -> None:
+    """Take a heartbeat's facts; SQLAlchemy writes only the columns whose value changed."""
     node.state = NODE_DEPLOYED
     node.docker_version = report.docker_version
     node.cpu = report.cpu
@@ -96,9 +125,7 @@ def apply_node_report(session: Session, report: NodeReport) -> tuple[Node, str] 
     node.disk_gb = report.disk_gb
     node.tags = sorted(set(report.tags))
     node.observed_ns = max(node.observed_ns or 0, report.observed_ns)
-    node.last_seen = utcnow()
-    session.commit()
-    return node, previous
+    node.last_seen = now
 
 
 def expire_node_leases(session: Session, *, cutoff: datetime) -> list[Node]:

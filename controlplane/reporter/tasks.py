@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import redis
@@ -40,17 +41,17 @@ from controlplane.core.messages import (
     NodePicture,
     NodeReport,
 )
-from controlplane.core.periodic import Periodic
+from controlplane.core.periodic import Background
 from controlplane.core.signing import SealError
-from controlplane.db import actions, nodes, observations
+from controlplane.db import actions, observations
 from controlplane.db.engine import Database
 from controlplane.db.observations import ReportOutcome
 from controlplane.dispatch import Dispatcher
 from controlplane.keyring import Keyring
 from controlplane.operations import Operations
 from controlplane.ratelimit import CreateRate
-from controlplane.reporter import reconcile
-from controlplane.reporter.gate import Gate, Nonces
+from controlplane.reporter import heartbeats, reconcile
+from controlplane.reporter.gate import Gate, Nonces, from_sender
 from controlplane.reporter.services import ServiceSweeper
 from controlplane.reporter.sweeper import LeaseSweeper
 from controlplane.servicecontrol import ServiceControl
@@ -67,10 +68,10 @@ _RETRY = {
 }
 
 
-def make_reporter(settings: Settings) -> tuple[Celery, list[Periodic]]:
+def make_reporter(settings: Settings) -> tuple[Celery, list[Background]]:
     """The reporter's Celery app, with its tasks bound to a database built from `settings`, and
-    the threads that run beside it on the same database and broker: the lease sweeper and the
-    service sweeper."""
+    the threads that run beside it on the same database and broker: the heartbeat intake, the
+    lease sweeper and the service sweeper."""
     app = make_celery(settings)
     database = Database(settings.database_url)
     secret_key = settings.require_secret_key()
@@ -98,6 +99,12 @@ def make_reporter(settings: Settings) -> tuple[Celery, list[Periodic]]:
     for name, apply, options in reporter.tasks():
         node_task(app, gate, name, apply, **options)
     return app, [
+        heartbeats.HeartbeatIntake(
+            app.connection_for_read,
+            gate,
+            keyring.refresh,
+            partial(heartbeats.apply_heartbeats, database, publisher),
+        ),
         LeaseSweeper(database, publisher, grace=settings.node_grace),
         ServiceSweeper(control),
     ]
@@ -261,27 +268,10 @@ class Reporter:
         )
 
     def report_node(self, sender: str, nonce: str, report: dict[str, Any]) -> None:
+        """A heartbeat sent as a task, by an agent older than the heartbeat queue."""
         message = NodeReport.from_dict(report)
-        if not from_sender(TASK_REPORT_NODE, sender, message.node_uuid):
-            return
-        with self.database.session() as session:
-            applied = nodes.apply_node_report(session, message)
-            if applied is None:
-                log.warning("heartbeat from node %s refused: not enrolled", sender)
-                return
-            node, previous = applied
-            if previous != node.state:
-                self.publisher.publish([events.node_event(node, events.UPDATE)])
-            log_node_report(node.name, message, previous=previous, state=node.state)
-
-
-def from_sender(task: str, sender: str, node_uuid: str) -> bool:
-    """Whether a message is about its sender's node; a node speaks only for itself (the
-    node-authorizer rule), so one that names another node is refused and logged."""
-    if node_uuid == sender:
-        return True
-    log.warning("refused a %s message from node %s: it speaks for node %s", task, sender, node_uuid)
-    return False
+        if from_sender(TASK_REPORT_NODE, sender, message.node_uuid):
+            heartbeats.apply_heartbeats(self.database, self.publisher, [message])
 
 
 def on_reporters_clock(report: ContainerReport) -> ContainerReport:
@@ -328,16 +318,3 @@ def collect_orphan(
         dispatcher.send_collect(node_uuid, orphan)
     except BrokerUnavailableError as exc:
         log.warning("could not ask node %s to remove it: %s", node_uuid, exc)
-
-
-def log_node_report(name: str, report: NodeReport, *, previous: str, state: str) -> None:
-    """Log what a node report changed. A node's first report and a change of state are worth an
-    operator's attention; a plain heartbeat, every few seconds from every node, is not (DEBUG)."""
-    if previous == lifecycle.NodeState.DEPLOYING.value:
-        log.info(
-            "node %s (%s) registered, Docker %s", report.node_uuid, name, report.docker_version
-        )
-    elif previous != state:
-        log.info("node %s (%s) is %s again (was %s)", report.node_uuid, name, state, previous)
-    else:
-        log.debug("heartbeat from node %s (%s)", report.node_uuid, name)

@@ -3,15 +3,18 @@ refusal of actions on a node whose lease ran out."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from controlplane.core.errors import NodeUnreachableError
 from controlplane.core.lifecycle import Action, State
+from controlplane.core.messages import NodeReport
 from controlplane.core.scheduler import choose_node
 from controlplane.db import containers, nodes
 from controlplane.db.engine import utcnow
@@ -90,6 +93,68 @@ def test_a_heartbeat_brings_an_unreachable_node_back_deployed(
     register_node(node)
     session.expire_all()
     assert node_state(session, node) == "Deployed"
+
+
+def beat(node_uuid: str, observed_ns: int, *, cpu: int = 2) -> NodeReport:
+    return NodeReport(
+        node_uuid=node_uuid,
+        docker_version="27.0.0",
+        cpu=cpu,
+        memory_mb=2048,
+        observed_ns=observed_ns,
+    )
+
+
+@pytest.mark.both_backends
+def test_a_batch_of_heartbeats_refreshes_every_enrolled_node_once_newest_first(
+    session: Session, register_node: Callable[..., str]
+) -> None:
+    deployed, unreachable = register_node(), register_node()
+    seen_at(session, unreachable, utcnow() - timedelta(seconds=60))
+    nodes.expire_node_leases(session, cutoff=utcnow() - timedelta(seconds=30))
+    stranger = str(uuid.uuid4())
+    now = time.time_ns()
+    applied = nodes.apply_node_reports(
+        session,
+        [
+            beat(deployed, now + 2, cpu=8),
+            beat(deployed, now + 1, cpu=4),  # older, in the same batch: the newer one wins
+            beat(unreachable, now),
+            beat(stranger, now),  # never enrolled: left out
+        ],
+    )
+    assert sorted((node.uuid, previous) for node, previous in applied) == sorted(
+        [(deployed, "Deployed"), (unreachable, "Unreachable")]
+    )
+    session.expire_all()
+    assert node_state(session, unreachable) == "Deployed"
+    refreshed = session.scalar(select(Node).where(Node.uuid == deployed))
+    assert refreshed is not None
+    assert (refreshed.cpu, refreshed.observed_ns) == (8, now + 2)
+    assert nodes.apply_node_reports(session, []) == []
+
+
+def test_an_unchanged_heartbeat_writes_only_when_the_node_was_seen(
+    session: Session, register_node: Callable[..., str]
+) -> None:
+    node = register_node()
+    session.expire_all()
+    before = session.scalar(select(Node).where(Node.uuid == node))
+    assert before is not None
+    written: list[str] = []
+
+    @event.listens_for(session, "before_flush")
+    def record(flushing: Session, *_: object) -> None:
+        for instance in flushing.dirty:
+            written.extend(
+                name
+                for name in ("state", "docker_version", "cpu", "memory_mb", "disk_gb", "tags",
+                             "observed_ns", "last_seen")
+                if inspect(instance).attrs[name].history.has_changes()
+            )  # fmt: skip
+
+    nodes.apply_node_reports(session, [beat(node, time.time_ns())])
+    assert sorted(written) == ["last_seen", "observed_ns"]
 
 
 def test_an_action_on_a_container_of_an_unreachable_node_is_refused_and_changes_nothing(

@@ -79,6 +79,29 @@ def test_the_keyring_derives_the_current_generations_key(database: Database) -> 
     assert keyring.key("0b6e3f2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b") is None
 
 
+def test_the_keyring_reads_many_nodes_keys_at_once_and_keeps_them_for_its_ttl(
+    database: Database,
+) -> None:
+    with database.session() as session:
+        enrolled = [enrollment.enroll(session, f"web-{n}").uuid for n in range(3)]
+        revoked = enrollment.enroll(session, "gone")
+        enrollment.revoke(session, revoked)
+        revoked_uuid = revoked.uuid
+    stranger = "0b6e3f2a-1c4d-4e5f-8a9b-0c1d2e3f4a5b"
+    keyring = Keyring(database, b"s" * 32, ttl=60)
+    keyring.refresh({*enrolled, revoked_uuid, stranger})
+    with database.session() as session:  # rotated after the read: the cache still says gen 1
+        enrollment.rotate(session, enrollment.find_node(session, enrolled[0]))
+    assert [keyring.key(uuid) for uuid in enrolled] == [
+        node_key(b"s" * 32, uuid, 1) for uuid in enrolled
+    ]
+    assert keyring.key(revoked_uuid) is None and keyring.key(stranger) is None
+    keyring.ttl = 0  # so the refresh reads again, and the key then comes from what it read
+    keyring.refresh(set(enrolled))
+    keyring.ttl = 60
+    assert keyring.key(enrolled[0]) == node_key(b"s" * 32, enrolled[0], 2)
+
+
 def test_a_report_about_another_nodes_container_changes_nothing(
     client: FlaskClient,
     account: Account,
