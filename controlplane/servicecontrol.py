@@ -234,9 +234,35 @@ class ServiceControl:
                     )
                 )
             )
-        for service_id in due:
+            # Most services due are steady (autoreplace watching, nothing to do): plan each in
+            # this read, against one reading of the nodes' loads, and lock only those with a
+            # step to take, whose plan `converge` makes again under the lock.
+            loads = nodes.node_loads(session)
+            stepping = [
+                service_id for service_id in due if self._has_step(session, service_id, loads)
+            ]
+        for service_id in stepping:
             self.converge(service_id)
-        return len(due)
+        return len(stepping)
+
+    def _has_step(self, session: Session, service_id: int, loads: list[nodes.NodeLoad]) -> bool:
+        """Whether converging the service now would change anything."""
+        service = session.get(Service, service_id)
+        if service is None:
+            return False
+        plan, _ = self._plan(session, service, loads)
+        if not plan.empty:
+            return True
+        if not plan.done and plan.failure is None:
+            return False
+        record = actions_record(session, service.action_id)
+        goal = Goal(service.goal)
+        return (
+            service.operation != Operation.NONE.value
+            or (record is not None and ActionState(record.state) in OPEN_ACTION_STATES)
+            or (goal is Goal.TERMINATED and service.destroyed_datetime is None)
+            or (goal is Goal.RUNNING and service.deployed_datetime is None)
+        )
 
     def _step_and_send(
         self, session: Session, service: Service, record: ActionRecord | None
@@ -260,10 +286,12 @@ class ServiceControl:
                     exc,
                 )
 
-    def _step(self, session: Session, service: Service, record: ActionRecord | None) -> Step:
+    def _plan(
+        self, session: Session, service: Service, loads: list[nodes.NodeLoad]
+    ) -> tuple[convergence.Plan, list[Container]]:
+        """The planner's next step for the service, and its live containers it planned from."""
         members = services.live_containers(session, service.id)
         latest = services.latest_actions(session, (m.id for m in members))
-        loads = nodes.node_loads(session)
         plan = convergence.plan(
             convergence.Target(
                 goal=Goal(service.goal),
@@ -281,6 +309,11 @@ class ServiceControl:
             ),
             [_member(m, latest.get(m.id), service.action_id) for m in members],
         )
+        return plan, members
+
+    def _step(self, session: Session, service: Service, record: ActionRecord | None) -> Step:
+        loads = nodes.node_loads(session)
+        plan, members = self._plan(session, service, loads)
         step = Step()
         linked = services.linked_services(session, service)
         request = _request_of(record)

@@ -302,3 +302,32 @@ def test_what_the_old_clis_send_for_a_service_run_is_accepted(
         SERVICES, json={"image": "busybox", "autoredeploy": True}, headers=account.headers
     )
     assert "not supported" in assert_error(refused, 400, "autoredeploy")["error"]
+
+
+def test_the_sweep_steps_only_the_services_with_something_to_do(
+    app: Flask,
+    client: FlaskClient,
+    account: Account,
+    node: str,
+    sent: SentOperations,
+    report: Callable[..., bool],
+    settle: Callable[[str], None],
+) -> None:
+    """A settled service that autoreplace watches is due at every sweep; planned in the sweep's
+    read, it is left alone (no lock, no write, no event) until one of its containers is gone."""
+    published = RecordingPublisher()
+    app.extensions["controlplane"].operations.publisher = published
+    service = create_service(client, account, target_num_containers=2, autoreplace="ALWAYS")
+    post(client, account, f"{service['resource_uri']}start/")
+    settle(service["uuid"])
+    control = app.extensions["controlplane"].service_control
+    published.published.clear()
+    assert control.converge_due() == 0
+    assert published.published == [] and sent.take() == []
+
+    gone = get_json(
+        client, get_json(client, service["resource_uri"], account)["containers"][0], account
+    )
+    assert report(gone["uuid"], "Terminated", node_uuid=node)  # removed behind our back
+    assert control.converge_due() == 1
+    assert [op.action for _, op in sent.take()] == ["start"]  # its replacement
