@@ -17,8 +17,10 @@ stays the reporter's alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +38,12 @@ from controlplane.core.errors import (
     ServiceNotFoundError,
 )
 from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, NodeState, State
-from controlplane.core.scheduler import PlacementRequest, place_service_containers, service_target
+from controlplane.core.scheduler import (
+    EVERY_NODE,
+    PlacementRequest,
+    place_service_containers,
+    service_target,
+)
 from controlplane.core.service_validation import validate_service, validate_update
 from controlplane.core.servicestate import (
     Goal,
@@ -206,8 +213,25 @@ class ServiceControl:
     # --- convergence --------------------------------------------------------------------------
 
     def converge(self, service_id: int) -> None:
-        """Take the next step of one service, in a transaction of its own (the reporter's
-        call, after a change of one of its containers)."""
+        """Take the next step of one service (the reporter's call, after a change of one of
+        its containers). It is planned in a read first: most reports leave the step as it was
+        (one of a hundred starting containers Running), and then the service's state is
+        announced without the write lock or the service's; a step is planned again under the
+        service's lock and taken, in a transaction of its own."""
+        with self.database.read_session() as session:
+            service = session.get(Service, service_id)
+            if service is None:
+                return
+            plan, members = self._plan(session, service, _loads(session))
+            if not self._changes(session, service, plan):
+                state = services.state_of(service, _states(members))
+                self.operations.publisher.publish(
+                    [events.service_event(service, events.UPDATE, state.value)]
+                )
+                return
+        self._converge_locked(service_id)
+
+    def _converge_locked(self, service_id: int) -> None:
         with self.database.session() as session:
             service = services.lock_service(session, service_id)
             if service is None:
@@ -218,39 +242,36 @@ class ServiceControl:
     def converge_due(self) -> int:
         """Converge every service with something to do: an operation under way, containers
         still to terminate, or autoreplace to watch. The reporter's timer calls it, so a step
-        whose trigger was lost (a broker outage, a reporter restart) is taken a little later."""
+        whose trigger was lost (a broker outage, a reporter restart) is taken a little later.
+        Most services due are steady (autoreplace watching, nothing to do): each is planned in
+        one read, against one reading of the nodes' loads, and only those with a step to take
+        are locked and planned again; the steady ones cost no write and announce nothing."""
         with self.database.read_session() as session:
-            due = list(
-                session.scalars(
-                    select(Service.id).where(
-                        or_(
-                            Service.operation != Operation.NONE.value,
-                            Service.destroyed_datetime.is_(None)
-                            & (Service.goal == Goal.TERMINATED.value),
-                            (Service.goal == Goal.RUNNING.value)
-                            & (Service.autoreplace != convergence.OFF),
-                            Service.action_id.in_(_open_action_ids()),
-                        )
+            due = session.scalars(
+                select(Service).where(
+                    or_(
+                        Service.operation != Operation.NONE.value,
+                        Service.destroyed_datetime.is_(None)
+                        & (Service.goal == Goal.TERMINATED.value),
+                        (Service.goal == Goal.RUNNING.value)
+                        & (Service.autoreplace != convergence.OFF),
+                        Service.action_id.in_(_open_action_ids()),
                     )
                 )
-            )
-            # Most services due are steady (autoreplace watching, nothing to do): plan each in
-            # this read, against one reading of the nodes' loads, and lock only those with a
-            # step to take, whose plan `converge` makes again under the lock.
-            loads = nodes.node_loads(session)
+            ).all()
+            loads = _loads(session)
             stepping = [
-                service_id for service_id in due if self._has_step(session, service_id, loads)
+                service.id
+                for service in due
+                if self._changes(session, service, self._plan(session, service, loads)[0])
             ]
         for service_id in stepping:
-            self.converge(service_id)
+            self._converge_locked(service_id)
         return len(stepping)
 
-    def _has_step(self, session: Session, service_id: int, loads: list[nodes.NodeLoad]) -> bool:
-        """Whether converging the service now would change anything."""
-        service = session.get(Service, service_id)
-        if service is None:
-            return False
-        plan, _ = self._plan(session, service, loads)
+    def _changes(self, session: Session, service: Service, plan: convergence.Plan) -> bool:
+        """Whether taking `plan` would change anything: operations to stage, or an operation
+        to end (`_close`)."""
         if not plan.empty:
             return True
         if not plan.done and plan.failure is None:
@@ -287,11 +308,13 @@ class ServiceControl:
                 )
 
     def _plan(
-        self, session: Session, service: Service, loads: list[nodes.NodeLoad]
+        self, session: Session, service: Service, loads: Callable[[], list[nodes.NodeLoad]]
     ) -> tuple[convergence.Plan, list[Container]]:
-        """The planner's next step for the service, and its live containers it planned from."""
+        """The planner's next step for the service, and its live containers it planned from.
+        The nodes' loads are read only if the strategy counts nodes (EVERY_NODE)."""
         members = services.live_containers(session, service.id)
         latest = services.latest_actions(session, (m.id for m in members))
+        counts_nodes = service.deployment_strategy == EVERY_NODE
         plan = convergence.plan(
             convergence.Target(
                 goal=Goal(service.goal),
@@ -300,7 +323,7 @@ class ServiceControl:
                     service.deployment_strategy,
                     service.target_num_containers,
                     service.tags,
-                    loads,
+                    loads() if counts_nodes else [],
                     held={m.node.uuid for m in members},
                 ),
                 generation=service.generation,
@@ -312,7 +335,7 @@ class ServiceControl:
         return plan, members
 
     def _step(self, session: Session, service: Service, record: ActionRecord | None) -> Step:
-        loads = nodes.node_loads(session)
+        loads = _loads(session)
         plan, members = self._plan(session, service, loads)
         step = Step()
         linked = services.linked_services(session, service)
@@ -355,11 +378,11 @@ class ServiceControl:
         numbers: list[int],
         members: list[Container],
         linked: list[tuple[str, Service]],
-        loads: list[nodes.NodeLoad],
+        loads: Callable[[], list[nodes.NodeLoad]],
         request: RequestInfo,
     ) -> list[Container]:
         """New containers in Init with the given numbers, placed by the service's strategy
-        among `loads` (the nodes the plan was made with) and limited by the owner's quota."""
+        among the nodes' `loads` (as the plan saw them) and limited by the owner's quota."""
         if not numbers:
             return []
         room = self.settings.max_containers_per_user - containers.count_live_of_owner(
@@ -372,7 +395,7 @@ class ServiceControl:
                 f"({self.settings.max_containers_per_user})",
             )
         held = Counter(m.node.uuid for m in members)
-        near = nodes_near_links(session, linked, loads)
+        near = nodes_near_links(session, linked, loads())
         if linked and not near:
             names = ", ".join(target.unique_name for _, target in linked)
             raise NoNodeAvailableError(
@@ -505,7 +528,7 @@ def _ask(service: Service, action: ServiceAction, target: int | None) -> None:
 
 
 def _member(
-    container: Container, latest: ActionRecord | None, action_id: int | None
+    container: Container, latest: services.LatestAction | None, action_id: int | None
 ) -> convergence.Member:
     acted = latest is not None and action_id is not None and latest.id > action_id
     return convergence.Member(
@@ -519,6 +542,11 @@ def _member(
         acted=acted,
         failed=acted and latest is not None and latest.state == ActionState.FAILED.value,
     )
+
+
+def _loads(session: Session) -> Callable[[], list[nodes.NodeLoad]]:
+    """The nodes' loads, read from `session` the first time they are asked for, if ever."""
+    return functools.cache(lambda: nodes.node_loads(session))
 
 
 def _states(members: list[Container]) -> list[State]:

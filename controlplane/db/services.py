@@ -151,8 +151,18 @@ def nodes_holding(session: Session, service_ids: Iterable[int]) -> dict[int, set
     return held
 
 
-def latest_actions(session: Session, container_ids: Iterable[int]) -> dict[int, ActionRecord]:
-    """Each container's newest action other than its create, by container id."""
+@dataclass(frozen=True)
+class LatestAction:
+    """What the planner needs of a container's newest action: which one, and how it stands."""
+
+    id: int
+    state: str
+
+
+def latest_actions(session: Session, container_ids: Iterable[int]) -> dict[int, LatestAction]:
+    """Each container's newest action other than its create, by container id. Only the two
+    columns the planner reads: every convergence asks it of all a service's containers, and a
+    whole Action row brings its JSON columns and four joined relations."""
     ids = list(container_ids)
     if not ids:
         return {}
@@ -161,8 +171,14 @@ def latest_actions(session: Session, container_ids: Iterable[int]) -> dict[int, 
         .where(ActionRecord.container_id.in_(ids), ActionRecord.operation != "create")
         .group_by(ActionRecord.container_id)
     )
-    records = session.scalars(select(ActionRecord).where(ActionRecord.id.in_(newest)))
-    return {record.container_id: record for record in records if record.container_id}
+    rows = session.execute(
+        select(ActionRecord.container_id, ActionRecord.id, ActionRecord.state).where(
+            ActionRecord.id.in_(newest)
+        )
+    )
+    return {
+        container_id: LatestAction(id, state) for container_id, id, state in rows if container_id
+    }
 
 
 @dataclass(frozen=True)
