@@ -47,16 +47,44 @@ def apply_container_reports(
     one query for the records and one commit instead of hundreds. Each report is still judged
     on its own observation time, in order, so two reports on one container in a batch apply as
     they would one after the other."""
-    uuids = {report.container_uuid for report in reports}
-    known = {
-        container.uuid: container
-        for container in session.scalars(select(Container).where(Container.uuid.in_(uuids)))
-    }
+    known = _records(session, reports)
     outcomes = [
         observe_container(session, report, known.get(report.container_uuid)) for report in reports
     ]
     session.commit()
     return outcomes
+
+
+def any_news(session: Session, reports: list[ContainerReport]) -> bool:
+    """Whether applying `reports` could change anything, judged in a read: most reports a node
+    sends unasked repeat what an operation's own report said a moment before (Docker's event
+    of a stop the agent made and reported), and those need no write transaction. A report that
+    closes an Action always counts: whether that Action is still open is the write's to see."""
+    known = _records(session, reports)
+    return any(_is_news(report, known.get(report.container_uuid)) for report in reports)
+
+
+def _records(session: Session, reports: list[ContainerReport]) -> dict[str, Container]:
+    uuids = {report.container_uuid for report in reports}
+    return {
+        container.uuid: container
+        for container in session.scalars(select(Container).where(Container.uuid.in_(uuids)))
+    }
+
+
+def _is_news(report: ContainerReport, container: Container | None) -> bool:
+    if container is None or container.node.uuid != report.node_uuid:
+        return False
+    return (
+        report.action_uuid is not None
+        or lifecycle.accepts_report(
+            current=State(container.state),
+            last_observed_ns=container.observed_ns,
+            reported=report.observed_state,
+            observed_ns=report.observed_ns,
+        )
+        or _pause_differs(container, report)
+    )
 
 
 def observe_container(

@@ -165,10 +165,7 @@ class Reporter:
         message = on_reporters_clock(ContainerReport.from_dict(report))
         if not from_sender(TASK_REPORT_CONTAINER, sender, message.node_uuid):
             return
-        with self.database.session() as session:
-            outcome = observations.apply_container_report(session, message)
-            self.publisher.publish(events.report_events(outcome))
-        self.converge_services([outcome])
+        (outcome,) = self.apply_reports([message])
         log.info(
             "container %s observed %s at %d on node %s: %s%s",
             message.container_uuid,
@@ -185,17 +182,27 @@ class Reporter:
         """A batch of reports (a burst of events), applied in one transaction."""
         messages = [on_reporters_clock(ContainerReport.from_dict(report)) for report in reports]
         mine = [m for m in messages if from_sender(TASK_REPORT_CONTAINERS, sender, m.node_uuid)]
-        with self.database.session() as session:
-            outcomes = observations.apply_container_reports(session, mine)
-            self.publisher.publish(
-                event for outcome in outcomes for event in events.report_events(outcome)
-            )
-        self.converge_services(outcomes)
+        outcomes = self.apply_reports(mine)
         log.info(
             "%d container reports: %d applied",
             len(messages),
             sum(outcome.changed for outcome in outcomes),
         )
+
+    def apply_reports(self, reports: list[ContainerReport]) -> list[ReportOutcome]:
+        """Apply the reports in one transaction, announce what they changed and converge the
+        services concerned; reports that can change nothing are found so in a read, and cost
+        no write (`observations.any_news`)."""
+        with self.database.read_session() as session:
+            if not observations.any_news(session, reports):
+                return [ReportOutcome() for _ in reports]
+        with self.database.session() as session:
+            outcomes = observations.apply_container_reports(session, reports)
+            self.publisher.publish(
+                event for outcome in outcomes for event in events.report_events(outcome)
+            )
+        self.converge_services(outcomes)
+        return outcomes
 
     def report_picture(self, sender: str, nonce: str, picture: dict[str, Any]) -> None:
         """A node's relist: every container it holds, applied in one transaction."""

@@ -38,6 +38,32 @@ def test_a_duplicate_report_is_ignored(session: Session, container: str, node: s
     assert state_of(session, container) is State.RUNNING
 
 
+def seen(
+    container: str, node: str, state: State, observed_ns: int, **extra: object
+) -> ContainerReport:
+    return ContainerReport.from_dict(
+        {"container_uuid": container, "state": state.value, "observed_ns": observed_ns,
+         "node_uuid": node, **extra}
+    )  # fmt: skip
+
+
+def test_only_a_report_that_can_change_something_is_news(
+    session: Session, container: str, node: str
+) -> None:
+    """What the reporter judges in a read before it takes the write lock."""
+    assert apply(session, container, State.RUNNING, 1_000, node)
+    repeat = seen(container, node, State.RUNNING, 1_000)
+    assert not observations.any_news(session, [repeat])
+    assert not observations.any_news(session, [seen(container, "elsewhere", State.STOPPED, 2_000)])
+    assert not observations.any_news(session, [seen(new_uuid(), node, State.STOPPED, 2_000)])
+    assert observations.any_news(session, [repeat, seen(container, node, State.STOPPED, 2_000)])
+    assert observations.any_news(
+        session, [seen(container, node, State.RUNNING, 1_000, paused=True)]
+    )
+    closing = seen(container, node, State.RUNNING, 1_000, action_uuid=new_uuid())
+    assert observations.any_news(session, [closing])
+
+
 def test_an_older_report_arriving_after_a_newer_one_is_ignored(
     session: Session, container: str, node: str
 ) -> None:
