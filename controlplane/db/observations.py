@@ -61,7 +61,7 @@ def any_news(session: Session, reports: list[ContainerReport]) -> bool:
     of a stop the agent made and reported), and those need no write transaction. A report that
     closes an Action always counts: whether that Action is still open is the write's to see."""
     known = _records(session, reports)
-    return any(_is_news(report, known.get(report.container_uuid)) for report in reports)
+    return any(is_news(report, known.get(report.container_uuid)) for report in reports)
 
 
 def _records(session: Session, reports: list[ContainerReport]) -> dict[str, Container]:
@@ -72,7 +72,8 @@ def _records(session: Session, reports: list[ContainerReport]) -> dict[str, Cont
     }
 
 
-def _is_news(report: ContainerReport, container: Container | None) -> bool:
+def is_news(report: ContainerReport, container: Container | None) -> bool:
+    """Whether `observe_container` could change anything with the report."""
     if container is None or container.node.uuid != report.node_uuid:
         return False
     return (

@@ -55,24 +55,62 @@ class PictureOutcome:
     orphans: list[Collect] = field(default_factory=list)
 
 
+@dataclass
+class _View:
+    """A picture beside the records of its node: what the decisions are made from."""
+
+    records: dict[str, Container]
+    listed: dict[str, ContainerReport]
+    stuck: dict[int, ActionRecord]
+
+
+def _view(session: Session, picture: NodePicture, *, stuck_after: int) -> _View | None:
+    node_id = nodes.node_id(session, uuid=picture.node_uuid)
+    if node_id is None:
+        return None
+    return _View(
+        records=containers.on_node(session, node_id=node_id),
+        listed={report.container_uuid: report for report in picture.reports()},
+        stuck=actions.stuck_actions(
+            session, node_id=node_id, before=stuck_deadline(picture, stuck_after)
+        ),
+    )
+
+
+def survey_node_picture(
+    session: Session, picture: NodePicture, *, stuck_after: int, orphan_grace: int
+) -> tuple[bool, list[Collect]]:
+    """In a read: whether applying the picture could change any record, and the orphans it
+    shows. A node's relist, every 15 s from every node, mostly shows what the records say
+    already; the reporter then needs no write transaction for it (`apply_node_picture`
+    decides the same way, record by record, when there is something to write)."""
+    view = _view(session, picture, stuck_after=stuck_after)
+    if view is None:
+        return False, []
+    orphans = find_orphans(view.records, picture, grace=orphan_grace)
+    for record in view.records.values():
+        if record.id in view.stuck:
+            return True, orphans
+        if State(record.state) in _TARGETS:
+            continue
+        report = view.listed.get(record.uuid) or _gone(record, picture)
+        if report is not None and observations.is_news(report, record):
+            return True, orphans
+    return False, orphans
+
+
 def apply_node_picture(
     session: Session, picture: NodePicture, *, stuck_after: int, orphan_grace: int
 ) -> PictureOutcome:
     outcome = PictureOutcome()
-    node_id = nodes.node_id(session, uuid=picture.node_uuid)
-    if node_id is None:
+    view = _view(session, picture, stuck_after=stuck_after)
+    if view is None:
         return outcome
-    listed = {report.container_uuid: report for report in picture.reports()}
-    records = containers.on_node(session, node_id=node_id)
-    outcome.orphans = find_orphans(records, picture, grace=orphan_grace)
-    stuck = actions.stuck_actions(
-        session, node_id=node_id, before=stuck_deadline(picture, stuck_after)
-    )
-    for record in records.values():
-        state = State(record.state)
-        report = listed.get(record.uuid)
-        action = stuck.get(record.id)
-        if state in _TARGETS:
+    outcome.orphans = find_orphans(view.records, picture, grace=orphan_grace)
+    for record in view.records.values():
+        report = view.listed.get(record.uuid)
+        action = view.stuck.get(record.id)
+        if State(record.state) in _TARGETS:
             if action is not None:
                 outcome.applied.append(
                     settle(session, record, action, report, picture=picture, limit=stuck_after)
@@ -80,14 +118,19 @@ def apply_node_picture(
             continue
         if action is not None:
             outcome.applied.append(_close_stale(session, record, action, limit=stuck_after))
+        report = report or _gone(record, picture)
         if report is not None:
             outcome.applied.append(observations.observe_container(session, report, record))
-        elif state in (State.RUNNING, State.STOPPED) and record.docker_id is not None:
-            outcome.applied.append(
-                observations.observe_container(session, _vanished(record, picture), record)
-            )
     session.commit()
     return outcome
+
+
+def _gone(record: Container, picture: NodePicture) -> ContainerReport | None:
+    """The report that a record the picture does not list is gone: only for a Running or
+    Stopped one with a Docker container (one in Init never had a Docker container)."""
+    if State(record.state) in (State.RUNNING, State.STOPPED) and record.docker_id is not None:
+        return _vanished(record, picture)
+    return None
 
 
 def stuck_deadline(picture: NodePicture, stuck_after: int) -> datetime:

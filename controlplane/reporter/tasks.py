@@ -205,29 +205,34 @@ class Reporter:
         return outcomes
 
     def report_picture(self, sender: str, nonce: str, picture: dict[str, Any]) -> None:
-        """A node's relist: every container it holds, applied in one transaction."""
+        """A node's relist: every container it holds, applied in one transaction if it shows
+        anything the records do not say already (judged in a read first)."""
         message = picture_on_reporters_clock(NodePicture.from_dict(picture))
         if not from_sender(TASK_REPORT_PICTURE, sender, message.node_uuid):
             return
-        with self.database.session() as session:
-            outcome = reconcile.apply_node_picture(
-                session,
-                message,
-                stuck_after=self.settings.stuck_after,
-                orphan_grace=self.settings.orphan_grace,
-            )
-            self.publisher.publish(
-                event for applied in outcome.applied for event in events.report_events(applied)
-            )
-            changed = sum(applied.changed for applied in outcome.applied)
-        self.converge_services(outcome.applied)
+        limits = {
+            "stuck_after": self.settings.stuck_after,
+            "orphan_grace": self.settings.orphan_grace,
+        }
+        with self.database.read_session() as session:
+            news, orphans = reconcile.survey_node_picture(session, message, **limits)
+        changed = 0
+        if news:
+            with self.database.session() as session:
+                outcome = reconcile.apply_node_picture(session, message, **limits)
+                self.publisher.publish(
+                    event for applied in outcome.applied for event in events.report_events(applied)
+                )
+                changed = sum(applied.changed for applied in outcome.applied)
+            self.converge_services(outcome.applied)
+            orphans = outcome.orphans
         log.info(
             "node %s relisted %d containers: %d records changed",
             message.node_uuid,
             len(message.containers),
             changed,
         )
-        for orphan in outcome.orphans:
+        for orphan in orphans:
             collect_orphan(
                 self.dispatcher,
                 message.node_uuid,

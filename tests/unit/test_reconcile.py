@@ -276,6 +276,29 @@ def test_an_action_left_open_on_a_record_an_event_already_settled_is_closed(
     assert action(session, record.uuid).state == ActionState.SUCCESS.value
 
 
+def test_the_survey_of_a_picture_says_whether_applying_it_would_change_anything(
+    session: Session, account: Account, node: str
+) -> None:
+    """The read the reporter makes before it takes the write lock for a relist."""
+    uuid = running(session, account, node)
+
+    def news(shown: NodePicture) -> bool:
+        return reconcile.survey_node_picture(session, shown, stuck_after=60, orphan_grace=GRACE)[0]
+
+    steady = picture(node, time.time_ns(), seen(uuid, node, State.RUNNING, 100))
+    assert not news(steady)
+    assert not any(o.changed for o in reconcile.apply_node_picture(
+        session, steady, stuck_after=60, orphan_grace=GRACE).applied)  # fmt: skip
+    assert news(picture(node, time.time_ns(), seen(uuid, node, State.STOPPED, 200, exit_code=0)))
+    assert news(picture(node, time.time_ns()))  # its Docker container is gone
+    _, record, _ = containers.begin_action(
+        session, owner_id=account.user_id, uuid=uuid, action=Action.STOP, request=REQUEST
+    )
+    assert not news(steady)  # a stop under way is left to finish
+    age_actions(session, 120)
+    assert news(steady)  # a stuck one is settled
+
+
 def listed(uuid: str, *, created_ns: int, status: str = "running") -> dict[str, object]:
     return DockerContainer(
         container_uuid=uuid, docker_id=DOCKER_ID, created_ns=created_ns, status=status
@@ -286,7 +309,9 @@ def orphans_in(session: Session, node: str, *docker: dict[str, object]) -> list[
     """The orphans a picture taken GRACE s and a moment after those containers were made shows."""
     observed = (GRACE + 1) * 1_000_000_000
     shown = NodePicture(node_uuid=node, observed_ns=observed, docker=list(docker))
+    _, surveyed = reconcile.survey_node_picture(session, shown, stuck_after=60, orphan_grace=GRACE)
     outcome = reconcile.apply_node_picture(session, shown, stuck_after=60, orphan_grace=GRACE)
+    assert surveyed == outcome.orphans  # the reporter collects them without a write, too
     return outcome.orphans
 
 
