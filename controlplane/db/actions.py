@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from controlplane.core.errors import ActionNotFoundError
 from controlplane.core.lifecycle import OPEN_ACTION_STATES, Action, ActionState, State
@@ -199,8 +200,10 @@ def claim_action(
         moved = _move(
             session, record.uuid, {ActionState.PENDING}, state=ActionState.IN_PROGRESS.value
         )
-        record = reloaded(session, claim.action_uuid)
-        if not moved:  # canceled, or claimed by a second delivery, in between
+        if moved:  # the row as it is now, without reading it again: only its state moved
+            set_committed_value(record, "state", ActionState.IN_PROGRESS.value)
+        else:  # canceled, or claimed by a second delivery, in between
+            record = reloaded(session, claim.action_uuid)
             verdict = _judge_claim(session, record, claim)
     session.commit()
     return record, moved, verdict
