@@ -106,12 +106,25 @@ class DockerDriver:
         return found[0] if found else None
 
     def _find_all(self, container_uuid: str) -> list[Container]:
-        """Every Docker container carrying the uuid, newest first."""
+        """Every Docker container carrying the uuid, newest first, each inspected."""
         with translated("look up container"):
             found = self.client.containers.list(
                 all=True, filters={"label": f"{LABEL_CONTAINER_UUID}={container_uuid}"}
             )
         return sorted(found, key=created_ns, reverse=True)
+
+    def _listed(self, container_uuid: str) -> list[Container]:
+        """Every Docker container carrying the uuid as Docker's list shows it (id, name,
+        status), not inspected: one call to the Engine however many there are, for what needs
+        no more than their ids (a stop, a removal), where `_find_all` makes one more each."""
+        with translated("look up container"):
+            return list(
+                self.client.containers.list(
+                    all=True,
+                    filters={"label": f"{LABEL_CONTAINER_UUID}={container_uuid}"},
+                    sparse=True,
+                )
+            )
 
     def start(
         self,
@@ -222,8 +235,11 @@ class DockerDriver:
 
     def stop(self, container_uuid: str, *, timeout: int) -> Observation:
         """Stop the container (SIGTERM, then SIGKILL after `timeout` s). A container that no
-        longer exists is not running either, so it is reported Stopped rather than failed."""
-        container = self.find(container_uuid)
+        longer exists is not running either, so it is reported Stopped rather than failed.
+        Mid-redeploy there may be two: then the newest is stopped, which takes inspecting
+        both."""
+        listed = self._listed(container_uuid)
+        container = listed[0] if len(listed) == 1 else self.find(container_uuid)
         if container is None:
             return Observation(state=State.STOPPED, observed_ns=time.time_ns())
         with translated("stop container"):
@@ -235,11 +251,11 @@ class DockerDriver:
         """Remove the container (both, mid-redeploy) and its anonymous volumes; already gone
         counts as removed."""
         try:
-            for container in self._find_all(container_uuid):
+            for container in self._listed(container_uuid):
                 self._remove_container(container, volumes=True)
         except DockerOperationError:
             # A concurrent delivery may be removing it already; only what is left is a failure.
-            if self.find(container_uuid) is not None:
+            if self._listed(container_uuid):
                 raise
         return Observation(state=State.TERMINATED, observed_ns=time.time_ns())
 
