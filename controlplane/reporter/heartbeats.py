@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from kombu import Connection, Consumer, Exchange, Message, Queue
 from kombu.mixins import ConsumerMixin
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,6 +54,15 @@ QUEUE = Queue(
 _DRAIN_SECONDS = 0.1
 # How long the intake waits after an error it did not expect before it consumes again.
 _RESTART_SECONDS = 1.0
+
+
+def waiting(client: redis.Redis) -> int:
+    """How many heartbeats wait in the queue, not yet taken by any reporter's intake (kombu
+    keeps a queue as a Redis list of its name); 0 if Redis cannot say."""
+    try:
+        return int(client.llen(HEARTBEAT_QUEUE))
+    except redis.RedisError:
+        return 0
 
 
 def apply_heartbeats(

@@ -5,11 +5,17 @@ state, and a node's reachability is observed state (the absence of heartbeats). 
 may sweep at once: `nodes.expire_node_leases` moves each node with a conditional UPDATE, so one
 reporter wins each node and only it publishes the node's event. A node comes back to Deployed
 when its next heartbeat is applied (`nodes.apply_node_report`), not here.
+
+Silence is judged only once the heartbeats waiting for the reporters have been taken up: while
+more than a batch of them waits in the heartbeat queue (`backlog`), the reporters are behind,
+not the nodes, and the sweep is put off (and logged), so an overloaded reporter never declares
+a thousand healthy nodes Unreachable and refuses every action on them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from controlplane import events
 from controlplane.core import lease
@@ -20,9 +26,18 @@ from controlplane.db.engine import Database, utcnow
 log = logging.getLogger(__name__)
 
 
+# Heartbeats waiting beyond this many, the reporters are behind (a batch of the intake's).
+BEHIND = 500
+
+
 class LeaseSweeper(Periodic):
     def __init__(
-        self, database: Database, publisher: events.EventPublisher, *, grace: float
+        self,
+        database: Database,
+        publisher: events.EventPublisher,
+        *,
+        grace: float,
+        backlog: Callable[[], int] = lambda: 0,
     ) -> None:
         interval = lease.sweep_interval(grace)
         # A reporter that was down has heartbeats waiting in the broker; judging the nodes before
@@ -39,9 +54,14 @@ class LeaseSweeper(Periodic):
         self.database = database
         self.publisher = publisher
         self.grace = grace
+        self.backlog = backlog
 
     def sweep(self) -> None:
         """One pass: expire the leases of nodes silent for longer than the grace period."""
+        waiting = self.backlog()
+        if waiting > BEHIND:
+            log.warning("lease sweep put off: %d heartbeats wait to be applied", waiting)
+            return
         with self.database.session() as session:
             expired = nodes.expire_node_leases(
                 session, cutoff=lease.lease_cutoff(utcnow(), self.grace)

@@ -107,7 +107,12 @@ def make_reporter(settings: Settings) -> tuple[Celery, list[Background]]:
             partial(heartbeats.apply_heartbeats, database, publisher),
         ),
         converger,
-        LeaseSweeper(database, publisher, grace=settings.node_grace),
+        LeaseSweeper(
+            database,
+            publisher,
+            grace=settings.node_grace,
+            backlog=partial(heartbeats.waiting, redis.Redis.from_url(settings.broker_url)),
+        ),
         ServiceSweeper(control),
     ]
 

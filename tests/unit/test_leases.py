@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -11,7 +12,7 @@ from sqlalchemy import update
 from controlplane.core import lease
 from controlplane.db.engine import Database, utcnow
 from controlplane.db.models import Node
-from controlplane.reporter.sweeper import LeaseSweeper
+from controlplane.reporter.sweeper import BEHIND, LeaseSweeper
 from tests.unit.helpers import RecordingPublisher
 
 NOW = datetime(2026, 1, 1, 12, 0, 0)
@@ -48,6 +49,23 @@ def test_a_sweep_announces_each_node_it_declares_unreachable_once(
     assert [(e.type, e.action, e.object_uuid, e.state) for e in publisher.published] == [
         ("node", "update", silent, "Unreachable")
     ]
+
+
+def test_no_node_is_declared_silent_while_heartbeats_wait_for_the_reporters(
+    database: Database, register_node: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    silent = register_node()
+    last_seen_ago(database, silent, 30)
+    publisher = RecordingPublisher()
+    waiting = [BEHIND + 1]
+    sweeper = LeaseSweeper(database, publisher, grace=10, backlog=lambda: waiting[0])
+    with caplog.at_level(logging.WARNING, logger="controlplane.reporter.sweeper"):
+        sweeper.sweep()
+    assert publisher.published == []
+    assert f"{BEHIND + 1} heartbeats wait to be applied" in caplog.text
+    waiting[0] = BEHIND  # caught up (a batch's worth in flight is no backlog)
+    sweeper.sweep()
+    assert [e.object_uuid for e in publisher.published] == [silent]
 
 
 def test_a_node_within_its_grace_period_stays_deployed(
