@@ -39,6 +39,8 @@ from controlplane.serverlog import RedactingLogger
 from controlplane.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Seconds a thread of the reporter runs before it must let a waiting one have the interpreter.
+REPORTER_SWITCH_INTERVAL = 0.0005
 
 
 def _settings() -> Settings:
@@ -311,6 +313,11 @@ def reporter(concurrency: int) -> None:
     settings = _settings()
     _secret_key(settings)
     migrate.upgrade(settings.database_url)
+    # The reporter's threads mostly wait on Redis and the database, each task a dozen times,
+    # while its converger and heartbeat intake compute: with CPython's default 5 ms switch
+    # interval every one of those waits could cost a task 5 ms more to get the interpreter
+    # back (docs/performance.md §6.9).
+    sys.setswitchinterval(REPORTER_SWITCH_INTERVAL)
     app, sweepers = make_reporter(settings)
     keep_task_payloads_out_of_logs()
     for sweeper in sweepers:
