@@ -14,11 +14,16 @@ reports as the watcher's `ReportBatch` would). A message is acknowledged once ha
 operation whose claim went unanswered is run again after the agent's own backoff.
 
     fakenodes.py --broker URL --tokens FILE [--threads 64] [--connections 8]
-        [--heartbeat-interval 5] [--relist-interval 15]
+        [--heartbeat-interval 5] [--relist-interval 15] [--role all|operations|heartbeats]
+
+`--role heartbeats` only heartbeats the nodes, `--role operations` does everything else: run
+as two processes, a simulator busy with thousands of operations still heartbeats on time, as
+every real agent does from a thread of its own (scale.py runs both).
 
 Commands on standard input, one a line, each answered by a line on standard output:
 `relist on` (relists begin), `kill` (every running container exits; batched reports),
-`dump PATH` (when each Running report was sent, JSON {uuid: epoch seconds}), `quit`.
+`dump PATH` (when each Running report was sent, JSON {uuid: epoch seconds}), `late` (the most
+each timer ran late, JSON), `quit`.
 """
 
 from __future__ import annotations
@@ -103,6 +108,9 @@ class Simulator:
         self.relisting = threading.Event()
         self.handled = 0
         self.retried = 0
+        # The most any timer's tick ran late (s), by timer: a simulator too busy to heartbeat on
+        # time makes nodes Unreachable that a real fleet would keep (scale.py prints it).
+        self.late: dict[str, float] = {"heartbeat": 0.0, "relist": 0.0}
 
     # -- node queues ------------------------------------------------------------------------
 
@@ -167,7 +175,11 @@ class Simulator:
     # -- timers -----------------------------------------------------------------------------
 
     def every(
-        self, interval: float, tick: Callable[[Node], object], gate: threading.Event | None
+        self,
+        name: str,
+        interval: float,
+        tick: Callable[[Node], object],
+        gate: threading.Event | None,
     ) -> None:
         """`tick` for every node once an interval, spread evenly over it (the first round too,
         as agents started at random moments would)."""
@@ -182,6 +194,7 @@ class Simulator:
             delay = when - time.monotonic()
             if delay > 0 and self.stopping.wait(delay):
                 return
+            self.late[name] = max(self.late[name], -delay)
             try:
                 tick(nodes[index])
             except Exception as exc:  # broker trouble: the real Periodic logs and goes on
@@ -207,24 +220,29 @@ class Simulator:
     def run(self) -> None:
         queues = sorted(self.nodes)
         shares = max(1, min(self.args.connections, len(queues)))
-        threads = [
-            threading.Thread(target=self.consume, args=(queues[i::shares],), daemon=True)
-            for i in range(shares)
-        ]
-        threads.append(
-            threading.Thread(
-                target=self.every,
-                args=(self.args.heartbeat_interval, lambda n: n.heartbeat.beat(), None),
-                daemon=True,
-            )
-        )
-        threads.append(
-            threading.Thread(
-                target=self.every,
-                args=(self.args.relist_interval, lambda n: n.relist.relist(), self.relisting),
-                daemon=True,
-            )
-        )
+        threads = []
+        if self.args.role != "heartbeats":
+            threads += [
+                threading.Thread(target=self.consume, args=(queues[i::shares],), daemon=True)
+                for i in range(shares)
+            ]
+            threads.append(
+                threading.Thread(
+                    target=self.every,
+                    args=("relist", self.args.relist_interval, lambda n: n.relist.relist(),
+                          self.relisting),
+                    daemon=True,
+                )
+            )  # fmt: skip
+        if self.args.role != "operations":
+            threads.append(
+                threading.Thread(
+                    target=self.every,
+                    args=("heartbeat", self.args.heartbeat_interval, lambda n: n.heartbeat.beat(),
+                          None),
+                    daemon=True,
+                )
+            )  # fmt: skip
         for thread in threads:
             thread.start()
         print(f"ready {len(self.nodes)}", flush=True)
@@ -238,6 +256,8 @@ class Simulator:
             elif command == "dump":
                 Path(rest).write_text(json.dumps(dict(self.sent)))
                 answer = f"{len(self.sent)} {self.handled} {self.retried}"
+            elif command == "late":
+                answer = json.dumps({name: round(late, 2) for name, late in self.late.items()})
             elif command == "quit":
                 break
             else:
@@ -261,6 +281,7 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=64, help="per connection")
     parser.add_argument("--heartbeat-interval", type=float, default=5)
     parser.add_argument("--relist-interval", type=float, default=15)
+    parser.add_argument("--role", choices=("all", "operations", "heartbeats"), default="all")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if "docker" in sys.modules:

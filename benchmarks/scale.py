@@ -184,6 +184,7 @@ class Run:
         self.state = state
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.sim: subprocess.Popen[str] | None = None
+        self.beats: subprocess.Popen[str] | None = None
         self.redis: subprocess.Popen[bytes] | None = None
         self.database_url = ""
         self.dropped = False
@@ -224,20 +225,26 @@ class Run:
             self.env,
             self.state / "api.log",
         )
-        with (self.state / "fakenodes.log").open("ab") as err:
-            self.sim = subprocess.Popen(
+        self.sim = self._simulator(broker, "operations")
+        self.beats = self._simulator(broker, "heartbeats")
+        self.base = f"http://127.0.0.1:{api_port}/api/v1/"
+        wait(self._answers, limit=60, poll=0.1)
+        for simulator in (self.sim, self.beats):
+            ready = self._read_sim(simulator)
+            assert ready.startswith("ready"), ready
+        self.feed = Feed(f"ws://127.0.0.1:{api_port}/v1/events/", self.authorization)
+
+    def _simulator(self, broker: str, role: str) -> subprocess.Popen[str]:
+        """The simulated nodes (benchmarks/fakenodes.py) in the given role."""
+        with (self.state / f"fakenodes-{role}.log").open("ab") as err:
+            return subprocess.Popen(
                 [sys.executable, str(HERE / "fakenodes.py"), "--broker", broker,
                  "--tokens", str(self.state / "tokens"), "--threads", str(self.args.threads),
                  "--connections", str(self.args.connections),
                  "--heartbeat-interval", str(self.args.heartbeat_interval),
-                 "--relist-interval", str(self.args.relist_interval)],
+                 "--relist-interval", str(self.args.relist_interval), "--role", role],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
             )  # fmt: skip
-        self.base = f"http://127.0.0.1:{api_port}/api/v1/"
-        wait(self._answers, limit=60, poll=0.1)
-        ready = self._read_sim()
-        assert ready.startswith("ready"), ready
-        self.feed = Feed(f"ws://127.0.0.1:{api_port}/v1/events/", self.authorization)
 
     def _new_database(self) -> str:
         if self.args.database == "sqlite":
@@ -311,23 +318,25 @@ class Run:
 
     # -- the simulated nodes ----------------------------------------------------------------
 
-    def _read_sim(self) -> str:
-        assert self.sim is not None and self.sim.stdout is not None
-        line = self.sim.stdout.readline()
+    def _read_sim(self, simulator: subprocess.Popen[str]) -> str:
+        assert simulator.stdout is not None
+        line = simulator.stdout.readline()
         if not line:
-            raise RuntimeError(f"the simulated nodes exited; see {self.state}/fakenodes.log")
+            raise RuntimeError(f"the simulated nodes exited; see {self.state}/fakenodes-*.log")
         return line.strip()
 
-    def tell(self, command: str) -> str:
-        assert self.sim is not None and self.sim.stdin is not None
-        self.sim.stdin.write(command + "\n")
-        self.sim.stdin.flush()
-        return self._read_sim().removeprefix("ok ")
+    def tell(self, command: str, simulator: subprocess.Popen[str] | None = None) -> str:
+        """A command to the simulated nodes' operations (or to `simulator`), and its answer."""
+        simulator = simulator or self.sim
+        assert simulator is not None and simulator.stdin is not None
+        simulator.stdin.write(command + "\n")
+        simulator.stdin.flush()
+        return self._read_sim(simulator).removeprefix("ok ")
 
     def cpu(self) -> dict[str, float]:
         pids = {name: process.pid for name, process in self.processes.items()}
-        assert self.sim is not None and self.redis is not None
-        pids.update(nodes=self.sim.pid, redis=self.redis.pid)
+        assert self.sim is not None and self.beats is not None and self.redis is not None
+        pids.update(nodes=self.sim.pid, heartbeats=self.beats.pid, redis=self.redis.pid)
         return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
     # -- the phases -------------------------------------------------------------------------
@@ -438,6 +447,20 @@ class Run:
             "event_lag": ms(lag),
             "list_during": ms(listing),
             "cpu_s": {name: round(after[name] - before[name], 1) for name in after},
+            **self.faults(),
+        }
+
+    def faults(self) -> dict[str, Any]:
+        """What went wrong beside the figures: nodes the reporter found silent (each a node
+        turned Unreachable), and how late the simulator's own timers ran (a busy simulator
+        heartbeats late, and its nodes turn Unreachable as a real fleet's would not)."""
+        text = (self.state / "reporter.log").read_text(errors="replace")
+        late = [json.loads(self.tell("late", simulator)) for simulator in (self.sim, self.beats)]
+        return {
+            "nodes_turned_unreachable": text.count(" is Unreachable: no heartbeat"),
+            "simulator_timers_late_max_s": {
+                timer: max(one[timer] for one in late) for timer in late[0]
+            },
         }
 
     def _sent(self) -> dict[str, float]:
@@ -486,6 +509,7 @@ class Run:
             "changes_per_s": round(applied / elapsed, 1),
             "stopped_events": len(stopped),
             "cpu_s": {name: round(after[name] - before[name], 1) for name in after},
+            **self.faults(),
         }
 
     # -- profiling --------------------------------------------------------------------------
@@ -528,16 +552,18 @@ class Run:
     def close(self) -> None:
         if self.feed is not None:
             self.feed.close()
-        if self.sim is not None:
+        for simulator in (self.sim, self.beats):
+            if simulator is None:
+                continue
             try:
-                self.tell("quit")
+                self.tell("quit", simulator)
             except (OSError, RuntimeError, ValueError):
                 pass
             try:
-                self.sim.wait(15)
+                simulator.wait(15)
             except subprocess.TimeoutExpired:
-                self.sim.kill()
-                self.sim.wait()
+                simulator.kill()
+                simulator.wait()
         for process in self.processes.values():
             stop(process)
         if self.redis is not None:
