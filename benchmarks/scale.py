@@ -33,7 +33,7 @@ nothing.
 
     .venv/bin/python benchmarks/scale.py [--nodes 1000] [--containers 10000]
         [--database sqlite|postgres] [--service-size 100] [--clients 4] [--idle 20]
-        [--relist-interval 15] [--threads 64] [--connections 8] [--api-workers 2]
+        [--relist-interval 15] [--threads 64] [--connections 8] [--api-workers 2] [--reporters 1]
         [--json FILE] [--keep] [--profile DIR]
 
 For PostgreSQL, `CONTROLPLANE_TEST_POSTGRES_URL` names an admin URL of a cluster (scripts/
@@ -132,6 +132,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=64, help="simulated nodes' task threads")
     parser.add_argument("--connections", type=int, default=8, help="simulated nodes' consumers")
     parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument(
+        "--reporters", type=int, default=1, help="reporter processes (their CPU is summed)"
+    )
     parser.add_argument("--json")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--profile", help="py-spy flame graphs of reporter and API in DIR")
@@ -219,7 +222,10 @@ class Run:
         tokens = [enroll(self.env, "sim-0"), *self._enroll(self.args.nodes - 1)]
         self.enroll_seconds = time.perf_counter() - started
         (self.state / "tokens").write_text("\n".join(tokens) + "\n")
-        self.processes["reporter"] = spawn(["reporter"], self.env, self.state / "reporter.log")
+        for number in range(1, self.args.reporters + 1):
+            self.processes[f"reporter-{number}"] = spawn(
+                ["reporter"], self.env, self.state / f"reporter-{number}.log"
+            )
         self.processes["api"] = spawn(
             ["api", "--bind", f"127.0.0.1:{api_port}", "--workers", str(self.args.api_workers)],
             self.env,
@@ -337,7 +343,9 @@ class Run:
         pids = {name: process.pid for name, process in self.processes.items()}
         assert self.sim is not None and self.beats is not None and self.redis is not None
         pids.update(nodes=self.sim.pid, heartbeats=self.beats.pid, redis=self.redis.pid)
-        return {name: cpu_seconds(pid) for name, pid in pids.items()}
+        seconds = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        seconds["reporter"] = sum(v for name, v in seconds.items() if name.startswith("reporter-"))
+        return seconds
 
     # -- the phases -------------------------------------------------------------------------
 
@@ -454,7 +462,9 @@ class Run:
         """What went wrong beside the figures: nodes the reporter found silent (each a node
         turned Unreachable), and how late the simulator's own timers ran (a busy simulator
         heartbeats late, and its nodes turn Unreachable as a real fleet's would not)."""
-        text = (self.state / "reporter.log").read_text(errors="replace")
+        text = "".join(
+            path.read_text(errors="replace") for path in self.state.glob("reporter-*.log")
+        )
         late = [json.loads(self.tell("late", simulator)) for simulator in (self.sim, self.beats)]
         return {
             "nodes_turned_unreachable": text.count(" is Unreachable: no heartbeat"),
@@ -521,7 +531,7 @@ class Run:
         out.mkdir(parents=True, exist_ok=True)
         api = self.processes["api"].pid
         children = Path(f"/proc/{api}/task/{api}/children").read_text().split()
-        targets = {"reporter": self.processes["reporter"].pid, "api-worker": int(children[0])}
+        targets = {"reporter": self.processes["reporter-1"].pid, "api-worker": int(children[0])}
         return [
             subprocess.Popen(
                 [
