@@ -7,6 +7,7 @@ would, so what they measure is what ships.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -367,3 +368,36 @@ class Plane:
                 container.remove(force=True)
             except docker.errors.NotFound:  # the agent's own removal finished meanwhile
                 pass
+
+
+@contextlib.contextmanager
+def bench_database(kind: str, state: Path) -> Iterator[str]:
+    """A fresh database for a run, its URL: a SQLite file in `state`, or (`kind` "postgres") a
+    database `cp_bench_...` made on the cluster `CONTROLPLANE_TEST_POSTGRES_URL` names (scripts/
+    bootstrap.sh's `postgres_admin_url`) and dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{state}/cp.db"
+        return
+    from sqlalchemy.engine import make_url
+
+    admin = os.environ.get("CONTROLPLANE_TEST_POSTGRES_URL")
+    if not admin:
+        raise SystemExit("--database postgres needs CONTROLPLANE_TEST_POSTGRES_URL")
+    url = make_url(admin)
+    name = f"cp_bench_{uuid.uuid4().hex[:12]}"
+    with _postgres(url) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _postgres(url) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _postgres(url: Any) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password,
+        dbname=url.database, autocommit=True,
+    )  # fmt: skip

@@ -1,17 +1,18 @@
 """The control plane against raw Docker (and Docker Swarm), every scenario in one run.
 
 Starts the API (gunicorn, as `controlplane api` serves it), the reporter and one node agent for
-the local Docker Engine on a fresh SQLite file in a temporary directory and the Redis database
-given, runs the scenarios chosen (all by default) with the raw docker-py baseline in the same
-run, prints a table per scenario and, with --json, writes every figure and sample. Asserts
-nothing. Removes every container, service and swarm state it made. The Redis database given is
-flushed before and after: use one nothing else uses.
+the local Docker Engine on a fresh SQLite file in a temporary directory (or, `--database
+postgres`, a fresh database on the cluster `CONTROLPLANE_TEST_POSTGRES_URL` names, dropped
+afterwards) and the Redis database given, runs the scenarios chosen (all by default) with the
+raw docker-py baseline in the same run, prints a table per scenario and, with --json, writes
+every figure and sample. Asserts nothing. Removes every container, service and swarm state it
+made. The Redis database given is flushed before and after: use one nothing else uses.
 
     .venv/bin/python benchmarks/run.py [--only start,throughput,resources,truth,api]
         [--runs 30] [--networks bridge,host] [--swarm] [--throughput-containers 100]
         [--throughput-rounds 2] [--api-sizes 1000,10000,100000] [--api-clients 1,10,50]
         [--api-samples 100] [--api-writes 300] [--json out.json] [--keep]
-        [--redis redis://127.0.0.1:6379/3]
+        [--redis redis://127.0.0.1:6379/3] [--database sqlite|postgres]
 
 Scenarios (each module's docstring says exactly what it times):
   start       latency.py     start and removal latency, one container at a time, per network mode
@@ -26,6 +27,7 @@ Scenarios (each module's docstring says exactly what it times):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -42,7 +44,7 @@ import redis
 import resources
 import throughput
 import truth
-from common import LABEL, Plane
+from common import LABEL, Plane, bench_database
 
 SCENARIOS = ("start", "throughput", "resources", "truth", "api")
 # The scenarios that run on the shared plane (API, reporter, agent).
@@ -80,6 +82,12 @@ def arguments() -> argparse.Namespace:
         "--api-clients", type=numbers, default="1,10,50", help="concurrent writing clients"
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the plane's database (postgres: CONTROLPLANE_TEST_POSTGRES_URL names the cluster)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--keep", action="store_true", help="keep the run's directory (database, process logs)"
@@ -93,12 +101,12 @@ def arguments() -> argparse.Namespace:
     return args
 
 
-def machine(engine: docker.DockerClient) -> dict[str, Any]:
+def machine(engine: docker.DockerClient, database: str) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "docker": engine.version().get("Version"),
         "python": platform.python_version(),
-        "database": "sqlite",
+        "database": database,
         "load_average": os.getloadavg(),
     }
 
@@ -189,13 +197,15 @@ def main() -> None:
     broker = redis.Redis.from_url(args.redis)
     broker.flushdb()  # no queued work or heartbeats of an earlier run
     plane = None
+    closing = contextlib.ExitStack()  # the plane's database, dropped at the end
     try:
         if set(args.only) & set(PLANE_SCENARIOS):
             # The host network mode is a dangerous option an operator must allow, on the control
             # plane and on the node.
             allow = {"CONTROLPLANE_ALLOW_DANGEROUS": "net_host"}
             allow["CONTROLPLANE_AGENT_ALLOW_DANGEROUS"] = "net_host"
-            plane = Plane(args.redis, state, env=allow)
+            url = closing.enter_context(bench_database(args.database, state))
+            plane = Plane(args.redis, state, env={**allow, "CONTROLPLANE_DATABASE_URL": url})
             plane.ready()
         results = run(args, engine, plane, state)
         # What its containers carry besides LABEL, for whoever checks none was left behind.
@@ -203,8 +213,9 @@ def main() -> None:
     finally:
         if plane is not None:
             plane.close(engine)
+        closing.close()
         broker.flushdb()
-    results["machine"] = machine(engine)
+    results["machine"] = machine(engine, args.database)
     print(f"machine: {json.dumps(results['machine'])}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

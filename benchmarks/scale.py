@@ -45,6 +45,7 @@ during the starts (flame graphs in DIR).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -55,7 +56,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ import redis
 import requests
 from common import (
     BIN,
+    bench_database,
     cpu_seconds,
     enroll,
     free_port,
@@ -190,7 +191,7 @@ class Run:
         self.beats: subprocess.Popen[str] | None = None
         self.redis: subprocess.Popen[bytes] | None = None
         self.database_url = ""
-        self.dropped = False
+        self.closing = contextlib.ExitStack()
         self.feed: Feed | None = None
         self.local = threading.local()
         self.profilers: list[subprocess.Popen[bytes]] = []
@@ -207,7 +208,9 @@ class Run:
             )  # fmt: skip
         broker = f"redis://127.0.0.1:{port}/0"
         wait(lambda: _pings(broker), limit=20, poll=0.05)
-        self.database_url = self._new_database()
+        self.database_url = self.closing.enter_context(
+            bench_database(self.args.database, self.state)
+        )
         api_port = free_port()
         self.env = secured(
             {
@@ -251,32 +254,6 @@ class Run:
                  "--relist-interval", str(self.args.relist_interval), "--role", role],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
             )  # fmt: skip
-
-    def _new_database(self) -> str:
-        if self.args.database == "sqlite":
-            return f"sqlite:///{self.state}/cp.db"
-        from sqlalchemy.engine import make_url
-
-        admin = os.environ.get("CONTROLPLANE_TEST_POSTGRES_URL")
-        if not admin:
-            raise SystemExit("--database postgres needs CONTROLPLANE_TEST_POSTGRES_URL")
-        url = make_url(admin)
-        name = f"cp_bench_{uuid.uuid4().hex[:12]}"
-        with _pg(url) as connection:
-            connection.execute(f"CREATE DATABASE {name}")
-        self._pg_admin = url
-        return url.set(database=name).render_as_string(hide_password=False)
-
-    def _drop_database(self) -> None:
-        if self.args.database != "postgres" or not self.database_url or self.dropped:
-            return
-        from sqlalchemy.engine import make_url
-
-        name = make_url(self.database_url).database
-        assert name and name.startswith("cp_bench_")
-        with _pg(self._pg_admin) as connection:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        self.dropped = True
 
     def _enroll(self, count: int) -> list[str]:
         """`controlplane node add` for `count` nodes, through the code the command runs."""
@@ -578,7 +555,7 @@ class Run:
             stop(process)
         if self.redis is not None:
             stop(self.redis)
-        self._drop_database()
+        self.closing.close()
 
 
 def _pings(url: str) -> bool:
@@ -586,15 +563,6 @@ def _pings(url: str) -> bool:
         return bool(redis.Redis.from_url(url).ping())
     except redis.ConnectionError:
         return False
-
-
-def _pg(url: Any) -> Any:
-    import psycopg
-
-    return psycopg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password,
-        dbname=url.database, autocommit=True,
-    )  # fmt: skip
 
 
 def table(figures: dict[str, Any]) -> None:
