@@ -314,7 +314,7 @@ def reporter(concurrency: int) -> None:
     _secret_key(settings)
     migrate.upgrade(settings.database_url)
     # The reporter's threads mostly wait on Redis and the database, each task a dozen times,
-    # while its converger and heartbeat intake compute: with CPython's default 5 ms switch
+    # while its convergences and heartbeat intake compute: with CPython's default 5 ms switch
     # interval every one of those waits could cost a task 5 ms more to get the interpreter
     # back (docs/performance.md §6.9).
     sys.setswitchinterval(REPORTER_SWITCH_INTERVAL)

@@ -52,7 +52,7 @@ from controlplane.operations import Operations
 from controlplane.ratelimit import CreateRate
 from controlplane.reporter import heartbeats, reconcile
 from controlplane.reporter.gate import Gate, Nonces, from_sender
-from controlplane.reporter.services import Converger, ServiceSweeper
+from controlplane.reporter.services import ServiceSweeper
 from controlplane.reporter.sweeper import LeaseSweeper
 from controlplane.servicecontrol import ServiceControl
 from controlplane.settings import Settings
@@ -71,7 +71,7 @@ _RETRY = {
 def make_reporter(settings: Settings) -> tuple[Celery, list[Background]]:
     """The reporter's Celery app, with its tasks bound to a database built from `settings`, and
     the threads that run beside it on the same database and broker: the heartbeat intake, the
-    services' converger, the lease sweeper and the service sweeper."""
+    lease sweeper and the service sweeper."""
     app = make_celery(settings)
     database = Database(settings.database_url)
     secret_key = settings.require_secret_key()
@@ -95,8 +95,7 @@ def make_reporter(settings: Settings) -> tuple[Celery, list[Background]]:
             CreateRate(redis.Redis.from_url(settings.broker_url), settings.creates_per_minute),
         ),
     )
-    converger = Converger(control)
-    reporter = Reporter(settings, database, keyring, publisher, dispatcher, converger)
+    reporter = Reporter(settings, database, keyring, publisher, dispatcher, control)
     for name, apply, options in reporter.tasks():
         node_task(app, gate, name, apply, **options)
     return app, [
@@ -106,7 +105,6 @@ def make_reporter(settings: Settings) -> tuple[Celery, list[Background]]:
             keyring.refresh,
             partial(heartbeats.apply_heartbeats, database, publisher),
         ),
-        converger,
         LeaseSweeper(
             database,
             publisher,
@@ -147,14 +145,14 @@ class Reporter:
         keyring: Keyring,
         publisher: events.EventPublisher,
         dispatcher: Dispatcher,
-        converger: Converger,
+        control: ServiceControl,
     ) -> None:
         self.settings = settings
         self.database = database
         self.keyring = keyring
         self.publisher = publisher
         self.dispatcher = dispatcher
-        self.converger = converger
+        self.control = control
 
     def tasks(self) -> list[tuple[str, Callable[..., Any], dict[str, Any]]]:
         """Each task's name, what applies it, and its Celery options."""
@@ -246,12 +244,18 @@ class Reporter:
             )
 
     def converge_services(self, outcomes: Iterable[ReportOutcome]) -> None:
-        """Have every service one of whose containers a report changed take its next step."""
-        self.converger.request(
-            outcome.container.service_id
-            for outcome in outcomes
-            if outcome.changed and outcome.container and outcome.container.service_id
-        )
+        """Take the next step of every service one of whose containers a report changed, in
+        the report's own task: a client that sees the service's last container Running finds
+        its operation closed (`ServiceControl.converge` plans in a read first, so a report
+        that changes no step costs no write)."""
+        for service_id in sorted(
+            {
+                outcome.container.service_id
+                for outcome in outcomes
+                if outcome.changed and outcome.container and outcome.container.service_id
+            }
+        ):
+            self.control.converge(service_id)
 
     def claim_action(self, sender: str, nonce: str, claim: dict[str, Any]) -> dict[str, Any] | None:
         """A node agent asks before it runs an operation; it runs it only if granted. The
