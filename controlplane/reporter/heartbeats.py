@@ -15,8 +15,8 @@ Heartbeats are taken without acknowledgements (kombu's `no_ack`, which spares th
 trips a message): a reporter killed with a batch in hand loses at most `linger` seconds of them,
 and every node sends another within its interval, far inside the node grace.
 
-What is refused (a bad seal, a replay, a node speaking for another) is logged and acknowledged,
-as the gate does for a task. Agents older than the queue send their heartbeats to the reporter's
+What is refused (a bad seal, a replay, a node speaking for another) is logged and dropped, as
+the gate does for a task. Agents older than the queue send their heartbeats to the reporter's
 task queue, where `Reporter.report_node` applies them one by one through the same
 `apply_heartbeats`.
 """
