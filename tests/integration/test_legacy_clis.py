@@ -31,6 +31,7 @@ from tests.support.api import ApiClient
 from tests.support.containers import SERVER, docker_containers, running
 from tests.support.legacy_cli import CliResult, InstalledCli, LegacyCli
 from tests.support.plane import Plane
+from tests.support.tables import table_rows
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -122,15 +123,7 @@ def synced_new(result: CliResult) -> str:
 
 
 def rows(result: CliResult) -> list[dict[str, str]]:
-    """A table's rows by column name. tabulate's plain format left-aligns text columns under
-    their headers, so each header's offset is where its column starts (a cell may be empty)."""
-    header, *body = succeeded(result)
-    columns = [(m.group(), m.start()) for m in re.finditer(r"\S+(?: \S+)*", header)]
-    ends = [start for _, start in columns[1:]] + [None]
-    return [
-        {name: line[start:end].strip() for (name, start), end in zip(columns, ends, strict=True)}
-        for line in body
-    ]
+    return table_rows(succeeded(result))
 
 
 # --- containers -----------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The layout of the test suites themselves, where it would otherwise regress silently:
 
 - a unit run never imports the live-plane harness (tests/support, but for its pure `openapi`
-  module), and its conftests none of the clients the harness drives (docker, redis, requests,
-  websocket): the root conftest, which every run loads, imports them only inside its fixtures'
-  bodies;
+  and `tables` modules), and its conftests none of the clients the harness drives (docker,
+  redis, requests, websocket): the root conftest, which every run loads, imports them only
+  inside its fixtures' bodies;
 - tests/integration and tests/conformance share the one `plane` of tests/conftest.py: fixtures of
   their own would start a second plane, whose reporter would consume the first one's reports;
 - no test module imports another test module or a conftest: what tests share lives in
@@ -135,9 +135,10 @@ def test_the_conftests_of_a_unit_run_import_no_harness_nor_docker_requests_or_we
 def test_no_unit_test_module_imports_the_harness(unit_run: dict[str, list[str]]) -> None:
     # The unit tests of the node agent's driver import docker (and with it requests) themselves.
     # tests/support/openapi.py is no harness: it only validates answers against the API's
-    # document, for the unit tests and for a fuzzer on a live plane alike.
+    # document, for the unit tests and for a fuzzer on a live plane alike; tests/support/tables.py
+    # only reads the legacy CLIs' tables back into cells.
     support = {name for name in unit_run["after collection"] if name.startswith("tests.support")}
-    assert support <= {"tests.support", "tests.support.openapi"}
+    assert support <= {"tests.support", "tests.support.openapi", "tests.support.tables"}
 
 
 def test_the_live_suites_share_the_one_plane_of_the_root_conftest(tmp_path: Path) -> None:
