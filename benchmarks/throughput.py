@@ -21,6 +21,13 @@ command (`sh -c 'exec sleep 3600'`), `init` and network mode as the start scenar
 (`latency.py`), and the same number of client threads (the raw docker-py client gets a
 connection pool that large). Figures are containers per second (CONTAINERS / seconds) per phase
 and side, over all rounds, and the ratio us/raw (1.0 = as fast as raw Docker).
+
+Each phase also counts the CPU time it cost, per container, in each process that took part
+(from /proc, which other load on the machine hardly changes): on our side the API (all its
+gunicorn workers), the reporter and the agent; on both the Engine (dockerd and its containerd;
+the containers' shims are not its children and are left out) and the client (this process: the
+HTTP or docker-py calls and the polls). It says how much of a phase is our own work, and so
+what rate two cores could reach at all.
 """
 
 from __future__ import annotations
@@ -29,15 +36,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import docker
-from common import LABEL, Plane, raw_container, wait
+from common import LABEL, Plane, cpu_seconds, raw_container, wait
 
 PHASES = ("start", "stop", "terminate")
 SIDES = ("us", "raw")
 POLL_S = 0.1
 LIMIT_S = 600.0
+ENGINE_PIDFILE = Path("/var/run/docker.pid")  # dockerd's own default, the benchmark's Engine
+GROUPS = ("api", "reporter", "agent", "engine", "client")
+
+Meter = Callable[[], dict[str, float]]  # CPU seconds so far, by process group
+Phases = dict[str, dict[str, Any]]  # "seconds": {phase: s}, "cpu": {phase: {group: s}}
 
 
 def _each(threads: int, work: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
@@ -46,15 +59,40 @@ def _each(threads: int, work: Callable[[Any], Any], items: Iterable[Any]) -> lis
         return list(pool.map(work, items))
 
 
-def _timed(run: Callable[[], Any], done: Callable[[], bool]) -> float:
+def meter(processes: dict[str, int]) -> Meter:
+    """CPU seconds so far of each named process (with its children), of the Engine when its
+    pidfile names it, and of this process."""
+    engine = int(ENGINE_PIDFILE.read_text()) if ENGINE_PIDFILE.exists() else None
+
+    def read() -> dict[str, float]:
+        used = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        if engine is not None:
+            used["engine"] = cpu_seconds(engine)
+        return {**used, "client": time.process_time()}
+
+    return read
+
+
+def _timed(
+    run: Callable[[], Any], done: Callable[[], bool], cpu: Meter, phase: str, spent: Phases
+) -> None:
+    """Time `run` until `done`, into `spent`: its seconds, and the CPU seconds it cost each
+    process group."""
+    before = cpu()
     started = time.perf_counter()
     run()
     wait(done, limit=LIMIT_S, poll=POLL_S)
-    return time.perf_counter() - started
+    spent["seconds"][phase] = time.perf_counter() - started
+    after = cpu()
+    spent["cpu"][phase] = {group: after[group] - before[group] for group in after}
 
 
-def ours(plane: Plane, *, containers: int, threads: int, net: str) -> dict[str, float]:
-    """Seconds per phase for CONTAINERS containers through the API."""
+def _phases() -> Phases:
+    return {"seconds": {}, "cpu": {}}
+
+
+def ours(plane: Plane, *, containers: int, threads: int, net: str) -> Phases:
+    """Seconds and CPU seconds per phase for CONTAINERS containers through the API."""
     name = f"tput{uuid.uuid4().hex[:8]}"  # the round's containers share it: one list filter
 
     def shown(state: str) -> Callable[[], bool]:
@@ -65,26 +103,23 @@ def ours(plane: Plane, *, containers: int, threads: int, net: str) -> dict[str, 
         plane.action(made, "start")
         return made
 
+    cpu = meter({name: process.pid for name, process in plane.processes.items()})
     made: list[str] = []
-    seconds = {
-        "start": _timed(lambda: made.extend(_each(threads, create_and_start, range(containers))),
-                        shown("Running")),
-    }  # fmt: skip
-    seconds["stop"] = _timed(
-        lambda: _each(threads, lambda m: plane.action(m, "stop"), made), shown("Stopped")
-    )
-    seconds["terminate"] = _timed(
-        lambda: _each(threads, lambda m: plane.action(m, "terminate"), made),
-        shown("Terminated"),
-    )
-    return seconds
+    spent = _phases()
+    _timed(lambda: made.extend(_each(threads, create_and_start, range(containers))),
+           shown("Running"), cpu, "start", spent)  # fmt: skip
+    _timed(lambda: _each(threads, lambda m: plane.action(m, "stop"), made),
+           shown("Stopped"), cpu, "stop", spent)  # fmt: skip
+    _timed(lambda: _each(threads, lambda m: plane.action(m, "terminate"), made),
+           shown("Terminated"), cpu, "terminate", spent)  # fmt: skip
+    return spent
 
 
 def raw(
     engine: docker.DockerClient, *, run_id: str, containers: int, threads: int, net: str
-) -> dict[str, float]:
-    """Seconds per phase for CONTAINERS containers through docker-py; `engine`'s connection
-    pool should hold THREADS connections."""
+) -> Phases:
+    """Seconds and CPU seconds per phase for CONTAINERS containers through docker-py;
+    `engine`'s connection pool should hold THREADS connections."""
     round_label = f"{LABEL}.round={uuid.uuid4().hex[:8]}"  # this round's, apart from the run's
 
     def listed(count: int, status: str | None = None) -> Callable[[], bool]:
@@ -95,18 +130,16 @@ def raw(
         labels = {LABEL: run_id, LABEL + ".round": round_label.partition("=")[2]}
         return raw_container(engine, prefix="bench-tput", labels=labels, net=net)
 
+    cpu = meter({})
     made: list[Any] = []
-    seconds = {
-        "start": _timed(lambda: made.extend(_each(threads, create_and_start, range(containers))),
-                        listed(containers, "running")),
-    }  # fmt: skip
-    seconds["stop"] = _timed(
-        lambda: _each(threads, lambda c: c.stop(timeout=10), made), listed(containers, "exited")
-    )
-    seconds["terminate"] = _timed(
-        lambda: _each(threads, lambda c: c.remove(v=True), made), listed(0)
-    )
-    return seconds
+    spent = _phases()
+    _timed(lambda: made.extend(_each(threads, create_and_start, range(containers))),
+           listed(containers, "running"), cpu, "start", spent)  # fmt: skip
+    _timed(lambda: _each(threads, lambda c: c.stop(timeout=10), made),
+           listed(containers, "exited"), cpu, "stop", spent)  # fmt: skip
+    _timed(lambda: _each(threads, lambda c: c.remove(v=True), made),
+           listed(0), cpu, "terminate", spent)  # fmt: skip
+    return spent
 
 
 def measure(
@@ -120,20 +153,24 @@ def measure(
     net: str = "bridge",
 ) -> dict[str, Any]:
     """ROUNDS rounds of CONTAINERS containers per side, the first side alternating: containers
-    per second per phase and side over all rounds, the ratio us/raw, and every round's
-    seconds. Raw containers carry the label `LABEL=run_id`, for the caller's cleanup."""
+    per second per phase and side over all rounds, the ratio us/raw, CPU milliseconds per
+    container per phase, side and process group, and every round's seconds. Raw containers
+    carry the label `LABEL=run_id`, for the caller's cleanup."""
     seconds: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+    cpu: dict[str, list[dict[str, dict[str, float]]]] = {side: [] for side in SIDES}
     runs = {
         "us": lambda: ours(plane, containers=containers, threads=threads, net=net),
         "raw": lambda: raw(engine, run_id=run_id, containers=containers, threads=threads, net=net),
     }
     for number in range(rounds):
         for side in SIDES if number % 2 == 0 else SIDES[::-1]:
-            phases = runs[side]()
-            seconds[side].append({**phases, "cycle": sum(phases.values())})
+            spent = runs[side]()
+            seconds[side].append({**spent["seconds"], "cycle": sum(spent["seconds"].values())})
+            cpu[side].append(spent["cpu"])
+    made = containers * rounds
     rates = {
         side: {
-            phase: containers * rounds / sum(one[phase] for one in seconds[side])
+            phase: made / sum(one[phase] for one in seconds[side])
             for phase in (*PHASES, "cycle")
         }
         for side in SIDES
@@ -145,6 +182,16 @@ def measure(
         "net": net,
         "per_s": rates,
         "ratio": {phase: rates["us"][phase] / rates["raw"][phase] for phase in rates["us"]},
+        "cpu_ms_per_container": {
+            side: {
+                phase: {
+                    group: 1000 * sum(one[phase][group] for one in cpu[side]) / made
+                    for group in cpu[side][0][phase]
+                }
+                for phase in PHASES
+            }
+            for side in SIDES
+        },
         "samples_s": seconds,
     }
 
@@ -162,4 +209,10 @@ def table(results: dict[str, Any]) -> str:
             f"{ratio[phase]:>7.0%}"
         )
     lines.append("containers per second (containers / seconds, all rounds); cycle: all phases")
+    lines.append(f"{'CPU ms/container':<16}" + "".join(f"{g:>9}" for g in (*GROUPS, "total")))
+    for phase in PHASES:
+        for side in SIDES:
+            used = results["cpu_ms_per_container"][side][phase]
+            cells = "".join(f"{used[g]:>9.1f}" if g in used else f"{'-':>9}" for g in GROUPS)
+            lines.append(f"{phase + ' ' + side:<16}{cells}{sum(used.values()):>9.1f}")
     return "\n".join(lines)
