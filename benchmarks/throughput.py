@@ -170,8 +170,7 @@ def measure(
     made = containers * rounds
     rates = {
         side: {
-            phase: made / sum(one[phase] for one in seconds[side])
-            for phase in (*PHASES, "cycle")
+            phase: made / sum(one[phase] for one in seconds[side]) for phase in (*PHASES, "cycle")
         }
         for side in SIDES
     }
