@@ -55,7 +55,13 @@ def test_every_scenario_runs_and_leaves_nothing_behind(
     assert figures["truth"]["us"]["n"] == figures["truth"]["raw"]["n"] == 2
     assert set(figures["api"]["list"]) == {"40"}
     assert set(figures["api"]["write"]) == {"1", "2"}
-    for table_line in ("start bridge", "truth lag", "machine:"):
+    # Each phase's CPU, by process: ours has the plane's own, raw docker-py only the Engine and
+    # the client; starting three containers costs the plane tens of milliseconds at least.
+    cpu = figures["throughput"]["cpu_ms_per_container"]
+    assert {"api", "reporter", "agent", "client"} <= set(cpu["us"]["start"])
+    assert not {"api", "reporter", "agent"} & set(cpu["raw"]["start"])
+    assert sum(cpu["us"]["start"].values()) > 0
+    for table_line in ("start bridge", "truth lag", "CPU ms/container", "machine:"):
         assert table_line in result.stdout
 
     # Other suites may run beside this one on the same Engine (scripts/test.sh's lanes): only
