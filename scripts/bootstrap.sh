@@ -7,7 +7,11 @@ set -euo pipefail
 CP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CP_VENV="${CP_VENV:-$CP_ROOT/.venv}"
 CP_IMAGE="${CP_IMAGE:-controlplane/busybox:latest}"
-CP_DOCKER_SOCK=/var/run/docker.sock
+# The main Docker daemon: its socket, and the pid file it writes before it listens (dockerd's
+# defaults; the suite's tests of these functions point them at a fake daemon's).
+CP_DOCKER_SOCK="${CP_DOCKER_SOCK:-/var/run/docker.sock}"
+CP_DOCKER_PIDFILE="${CP_DOCKER_PIDFILE:-/var/run/docker.pid}"
+CP_CONTAINERD_PIDFILE="${CP_CONTAINERD_PIDFILE:-/var/run/docker/containerd/containerd.pid}"
 CP_LOG_DIR="${CP_LOG_DIR:-/var/log/controlplane}"
 CP_PACKAGES=(docker.io redis-server busybox-static docker-compose curl iptables iproute2)
 # Only the test suite's: PostgreSQL (the second database backend, a cluster of the suite's own),
@@ -71,10 +75,15 @@ pid_alive() {
   [[ -n "$stat" && "$stat" != Z* ]]
 }
 
+# Whether the main daemon, the one that owns $CP_DOCKER_SOCK, is alive (it may still be starting
+# up, not answering yet): the dockerd its pid file names. Any other dockerd on the machine (the
+# test suite's extra nodes, another tool's) is not it, and neither is a process that was given
+# the pid of a daemon long gone.
 dockerd_alive() {
   local pid
-  for pid in $(pgrep -x dockerd || true); do pid_alive "$pid" && return 0; done
-  return 1
+  [[ -s "$CP_DOCKER_PIDFILE" ]] || return 1
+  pid="$(cat "$CP_DOCKER_PIDFILE")"
+  pid_alive "$pid" && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]
 }
 
 clear_stale_pidfile() {
@@ -84,9 +93,6 @@ clear_stale_pidfile() {
   fi
 }
 
-# A killed dockerd leaves its pid file, its socket and the pid file of the containerd it managed
-# (killed with it). dockerd refuses to start while its pid file names a process, and waits in
-# vain for a containerd whose pid file names one, so both go when no live process owns them.
 # Run "$@" in place of this (sub)shell with every descriptor above stderr closed. The daemons
 # started here outlive the script, and must not keep what its caller had open: a `flock` lock
 # that a test run holds (every later run would wait on it for as long as dockerd lives), or a
@@ -100,13 +106,25 @@ exec_closing_fds() {
   exec "$@"
 }
 
+# A killed dockerd leaves its pid file, its socket and the pid file of the containerd it managed
+# (killed with it). dockerd refuses to start while its pid file names a live process, whatever
+# it is, and waits in vain for a containerd whose pid file names one: its own goes unless it
+# names a live dockerd, containerd's unless it names a live process.
+#
+# dockerd runs in a session of its own (setsid): in the caller's process group, the Ctrl-C that
+# stops scripts/run.sh, or any signal to that group, would stop the daemon and with it every
+# container on the machine (dockerd listens for SIGINT even where the shell had it ignored).
 start_dockerd() {
-  clear_stale_pidfile /var/run/docker.pid
-  clear_stale_pidfile /var/run/docker/containerd/containerd.pid
+  if [[ -f "$CP_DOCKER_PIDFILE" ]] && ! dockerd_alive; then
+    say "removing stale $CP_DOCKER_PIDFILE"
+    rm -f "$CP_DOCKER_PIDFILE"
+  fi
+  clear_stale_pidfile "$CP_CONTAINERD_PIDFILE"
   rm -f "$CP_DOCKER_SOCK"
   mkdir -p "$CP_LOG_DIR"
   say "starting dockerd (log: $CP_LOG_DIR/dockerd.log)"
-  (exec_closing_fds nohup dockerd -H "unix://$CP_DOCKER_SOCK" >>"$CP_LOG_DIR/dockerd.log" 2>&1) &
+  (exec_closing_fds setsid dockerd -H "unix://$CP_DOCKER_SOCK" --pidfile "$CP_DOCKER_PIDFILE" \
+    >>"$CP_LOG_DIR/dockerd.log" 2>&1 </dev/null) &
 }
 
 # Starts dockerd unless it answers; waits up to a minute, starting it at most three times.
