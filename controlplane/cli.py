@@ -29,7 +29,7 @@ from controlplane.core.errors import InvalidInputError, NodeNotFoundError
 from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
 from controlplane.core.redaction import add_redacting_filter
 from controlplane.core.shutdown import run_worker
-from controlplane.db import enrollment, migrate, users
+from controlplane.db import diagnosis, enrollment, migrate, users
 from controlplane.db.engine import Database
 from controlplane.db.models import Node, User
 from controlplane.httpserver.worker import RequestLimits, preread_worker
@@ -50,7 +50,22 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group, telling a failure to reach the database in one sentence with a hint
+    (`db.diagnosis`) rather than a traceback, whichever command met it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            explained = diagnosis.explain(exc, _settings().database_url)
+            if explained is None:
+                raise
+            raise click.ClickException(explained) from None
+
+
+@click.group(cls=_Commands)
+@click.version_option(package_name="controlplane", prog_name="controlplane")
 @click.option(
     "--log-level",
     default=lambda: os.environ.get("CONTROLPLANE_LOG_LEVEL", "INFO"),

@@ -22,11 +22,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from controlplane.core.environment import SettingsError, env_int
 from controlplane.core.policy import parse_allowed
 
 PREFIX = "CONTROLPLANE_"
 MIN_SECRET_KEY_LENGTH = 32
+# The databases the control plane runs on: what its migrations and its test suite cover.
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+DATABASE_URL_EXAMPLES = (
+    "sqlite:////var/lib/controlplane/controlplane.db or "
+    "postgresql+psycopg://user:password@host:5432/name"
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ class Settings:
         env = os.environ if environ is None else environ
         defaults = cls()
         return cls(
-            database_url=env.get(PREFIX + "DATABASE_URL") or defaults.database_url,
+            database_url=_database_url(env.get(PREFIX + "DATABASE_URL") or defaults.database_url),
             broker_url=env.get(PREFIX + "BROKER_URL") or defaults.broker_url,
             node_timeout=env_int(env, PREFIX + "NODE_TIMEOUT", defaults.node_timeout, 1),
             stop_timeout=env_int(env, PREFIX + "STOP_TIMEOUT", defaults.stop_timeout),
@@ -128,6 +137,24 @@ class Settings:
             ),
             secret_key=_secret_key(env),
         )
+
+
+def _database_url(url: str) -> str:
+    """The URL, if it names a database the control plane runs on. Anything else stops the
+    process at start-up naming the variable (never the URL, which may hold a password), where
+    it would otherwise end in a traceback from deep in SQLAlchemy at the first connection."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL is not a database URL; give {DATABASE_URL_EXAMPLES}"
+        ) from None
+    if backend not in DATABASE_BACKENDS:
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL names a {backend} database, and the control plane runs on "
+            f"SQLite or PostgreSQL; give {DATABASE_URL_EXAMPLES}"
+        )
+    return url
 
 
 def _secret_key(env: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ import click
 
 from controlplane.core.environment import SettingsError
 from workers.agent import run_agent
+from workers.errors import DockerUnavailableError
 from workers.settings import PREFIX, AgentSettings
 
 
@@ -50,4 +51,10 @@ def agent(
     logging.getLogger(__name__).info(
         "node agent %s for %s", settings.node_uuid, settings.docker_url
     )
-    run_agent(settings)
+    try:
+        run_agent(settings)
+    except DockerUnavailableError as exc:  # at start-up: the worker's tasks report their own
+        raise click.ClickException(
+            f"{exc}: is dockerd running, and does {PREFIX}DOCKER_URL (--docker-url) name its "
+            "socket?"
+        ) from None

@@ -33,7 +33,7 @@ from controlplane.core.messages import (
     ContainerSpec,
     DockerContainer,
 )
-from workers.docker.errors import status_code, translated
+from workers.docker.errors import root_reason, status_code, translated
 from workers.docker.host import node_facts
 from workers.docker.observe import (
     RUNNING_STATUSES,
@@ -51,6 +51,7 @@ from workers.engine import NodeFacts, NodeListing, Observation
 from workers.errors import (
     AgentError,
     DockerOperationError,
+    DockerUnavailableError,
     ImageMissingError,
     NameTakenError,
     NotRunningError,
@@ -85,7 +86,12 @@ class DockerDriver:
         self.node_uuid = node_uuid
         self.pull_missing = pull_missing
         self.publish_ip = publish_ip
-        self.client = open_client(base_url, timeout=timeout, pool_size=pool_size)
+        try:  # docker-py asks the Engine for its API version first
+            self.client = open_client(base_url, timeout=timeout, pool_size=pool_size)
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailableError(
+                f"cannot reach the Docker Engine at {base_url} ({root_reason(exc).lower()})"
+            ) from exc
         # Where the driver marks the containers it removes on its own initiative, whose destroy
         # events the watcher must not report.
         self._inflight = inflight

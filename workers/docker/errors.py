@@ -30,6 +30,24 @@ def translated(doing: str, passthrough: tuple[type[Exception], ...] = ()) -> Ite
         raise DockerUnavailableError(f"{doing}: Docker Engine unavailable ({exc})") from exc
 
 
+def root_reason(error: BaseException) -> str:
+    """What lies under a docker-py error that never reached the Engine: the operating system's
+    word for it ("No such file or directory", "Permission denied", "Connection refused"), found
+    through the chain of errors docker-py, requests and urllib3 wrap it in; the error's own text
+    when there is none."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending += [link for link in (current.__cause__, current.__context__) if link]
+    return str(error)
+
+
 def status_code(error: BaseException | None) -> int | None:
     """The HTTP status of the Engine's answer behind a docker-py error, if it had one."""
     return getattr(getattr(error, "response", None), "status_code", None)
