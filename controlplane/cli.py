@@ -144,10 +144,50 @@ def key_create(username: str) -> None:
     """Issue another API key for an existing user and print it (shown only once)."""
     database = Database(_settings().database_url)
     with database.session() as session:
-        account = users.find_user(session, username)
-        if account is None:
-            raise click.ClickException(f"no user called {username}")
-        click.echo(users.issue_key(session, account))
+        click.echo(users.issue_key(session, _user(session, username)))
+
+
+@key.command("list")
+@click.argument("username")
+def key_list(username: str) -> None:
+    """List a user's keys: id, fingerprint (the start of the key's SHA-256) and when it was
+    made; never the keys themselves, which are not kept."""
+    database = Database(_settings().database_url)
+    with database.read_session() as session:
+        keys = users.keys_of(session, _user(session, username))
+    click.echo(f"{'ID':<8} {'FINGERPRINT':<14} CREATED")
+    for api_key in keys:
+        created = api_key.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        click.echo(f"{api_key.id:<8} {users.fingerprint(api_key):<14} {created}")
+
+
+@key.command("revoke")
+@click.argument("username")
+@click.argument("which", required=False)
+@click.option("--all", "every", is_flag=True, help="Revoke every key of the user.")
+def key_revoke(username: str, which: str | None, every: bool) -> None:
+    """Revoke one of a user's keys, named by WHICH (its id or fingerprint from `key list`, or
+    the key itself), or every key with --all. Requests with it are refused from the next one."""
+    if (which is None) == (not every):
+        raise click.UsageError("name one key (its id, its fingerprint or the key), or give --all")
+    database = Database(_settings().database_url)
+    with database.session() as session:
+        account = _user(session, username)
+        revoked = users.revoke_keys(session, account, which=which)
+        if not revoked:  # a key given whole is not echoed: it is a secret, maybe someone's
+            named = f"key {which}" if len(which or "") <= users.FINGERPRINT_DIGITS else "such key"
+            raise click.ClickException(f"{username} has no {named}; see `key list {username}`")
+        left = len(users.keys_of(session, account))
+    click.echo(f"revoked {revoked} key{'s' if revoked > 1 else ''} of {username}")
+    if not left:
+        click.echo(f"{username} has no key left: `controlplane key create {username}` issues one")
+
+
+def _user(session: Session, username: str) -> User:
+    account = users.find_user(session, username)
+    if account is None:
+        raise click.ClickException(f"no user called {username}")
+    return account
 
 
 @main.group()
