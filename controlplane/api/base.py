@@ -11,19 +11,21 @@ lock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 from flask_restful import Resource
+from simple_websocket import Server
 from sqlalchemy.orm import Session
 
 from controlplane.api.eventhub import EventHub
 from controlplane.api.logchannels import LogChannels
-from controlplane.api.websocket import StreamSlots, claim_user_slot
+from controlplane.api.websocket import POLICY_VIOLATION, StreamSlots, claim_user_slot, close
 from controlplane.core.credentials import Credentials, parse_authorization, stream_credentials
 from controlplane.core.errors import AuthenticationError, NamespaceNotFoundError
 from controlplane.db import users
@@ -41,6 +43,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXTENSION = "controlplane"
 # Methods whose requests only read.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# How often an open stream looks again whether the key it was opened with still works: a key
+# revoked (`controlplane key revoke`) ends its streams within this many seconds, at the cost of
+# one indexed read per stream each time (docs/operations.md §3.1).
+KEY_RECHECK_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -120,8 +126,36 @@ def stream_user(namespace: str | None = None) -> User:
     credentials = stream_credentials(request.headers.get("Authorization"), request.args)
     user = _authorize(credentials, namespace)
     g.user = user
+    g.stream_key = StreamKey(cast(Credentials, credentials))  # _authorize refused None
     claim_user_slot(user.id)
     return user
+
+
+@dataclass
+class StreamKey:
+    """The key a stream was opened with, looked up again every KEY_RECHECK_SECONDS: a stream
+    lasts hours, and must not outlive the revocation of the key that opened it."""
+
+    credentials: Credentials
+    checked: float = field(default_factory=time.monotonic)
+
+    def revoked(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked < KEY_RECHECK_SECONDS:
+            return False
+        self.checked = now
+        with read_session() as session:
+            return users.authenticate(session, self.credentials) is None
+
+
+def ended_for_revoked_key(ws: Server) -> bool:
+    """Close this request's stream (1008) if the key it was opened with (`stream_user`) has
+    been revoked since; whether it did. Every stream's relay asks on each turn of its loop."""
+    stream_key: StreamKey = g.stream_key
+    if not stream_key.revoked():
+        return False
+    close(ws, POLICY_VIOLATION, "the API key was revoked")
+    return True
 
 
 def _authorize(credentials: Credentials | None, namespace: str | None) -> User:

@@ -13,7 +13,7 @@ from flask import Response
 from simple_websocket import Server
 
 from controlplane.api import params
-from controlplane.api.base import close_db_session, services, stream_user
+from controlplane.api.base import close_db_session, ended_for_revoked_key, services, stream_user
 from controlplane.api.eventhub import Subscription
 from controlplane.api.serializers import UNAUTHORIZED_FRAME, event_to_json
 from controlplane.api.trees import Links
@@ -64,7 +64,7 @@ def _serve_events(owner_id: int, *, with_identity: bool) -> Response:
 
 
 def _relay(ws: Server, subscription: Subscription, links: Links, *, with_identity: bool) -> None:
-    while ws.connected:
+    while ws.connected and not ended_for_revoked_key(ws):
         event = subscription.get(timeout=_POLL_SECONDS)
         if subscription.overflowed:
             close(ws, INTERNAL_ERROR, "the client reads events too slowly")

@@ -27,7 +27,13 @@ import time
 from flask import Response, request
 from simple_websocket import Server
 
-from controlplane.api.base import close_db_session, db_session, services, stream_user
+from controlplane.api.base import (
+    close_db_session,
+    db_session,
+    ended_for_revoked_key,
+    services,
+    stream_user,
+)
 from controlplane.api.logchannels import ExecSubscription
 from controlplane.api.serializers import (
     exec_error_to_json,
@@ -154,7 +160,7 @@ def _silence_limit() -> float:
 
 def _relay(ws: Server, subscription: ExecSubscription, node_uuid: str, limit: float) -> None:
     heard = time.monotonic()
-    while ws.connected:
+    while ws.connected and not ended_for_revoked_key(ws):
         try:
             message = subscription.get(timeout=_POLL_SECONDS)
         except errors.BrokerUnavailableError as exc:

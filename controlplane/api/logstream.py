@@ -20,7 +20,13 @@ from flask import Response
 from simple_websocket import Server
 
 from controlplane.api import params
-from controlplane.api.base import close_db_session, db_session, services, stream_user
+from controlplane.api.base import (
+    close_db_session,
+    db_session,
+    ended_for_revoked_key,
+    services,
+    stream_user,
+)
 from controlplane.api.logchannels import LogSubscription
 from controlplane.api.serializers import log_line_to_json
 from controlplane.api.websocket import (
@@ -95,7 +101,7 @@ def _relay(ws: Server, streams: list[Stream], silence_limit: float) -> None:
     as its last stream ended (1000, or 1011 with why: its node fell silent, or the broker was
     lost, which ends them all)."""
     live = list(streams)
-    while ws.connected and live:
+    while ws.connected and live and not ended_for_revoked_key(ws):
         discard_incoming(ws)
         wait = _POLL_SECONDS / len(live)
         for stream in list(live):

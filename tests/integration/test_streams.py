@@ -3,8 +3,10 @@ the node agent streaming real Docker logs, and the reporter producing real event
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import secrets
 from urllib.parse import quote_plus
 
 import docker
@@ -12,12 +14,14 @@ import pytest
 import redis
 import websocket
 
+from controlplane.api.base import KEY_RECHECK_SECONDS
 from tests.support.api import ApiClient
 from tests.support.plane import Plane
 from tests.support.streams import (
     WAIT,
     auth_header,
     close_client,
+    close_code_within,
     connect,
     is_about,
     read_to_close,
@@ -268,3 +272,26 @@ def test_an_events_socket_stays_open_and_answers_pings(alice: ApiClient, plane: 
         assert (opcode, frame.data) == (websocket.ABNF.OPCODE_PONG, b"are you there")
         uuid = alice.create()["uuid"]
         assert read_until(ws, is_about(uuid, "container", "Init"))
+
+
+def test_a_stream_ends_once_the_key_that_opened_it_is_revoked(plane: Plane) -> None:
+    """Revoking a key (`controlplane key revoke`) closes the streams it opened, within the
+    API's recheck interval, with 1008; the user's other keys go on working."""
+    name = f"revoked-{secrets.token_hex(4)}"
+    doomed = plane.command("user", "create", name).strip()
+    kept = plane.command("key", "create", name).strip()
+    header = {"Authorization": f"ApiKey {name}:{doomed}"}
+    ws = websocket.create_connection(
+        ws_url(plane, f"/api/audit/v1/{name}/events"), header=header, timeout=WAIT
+    )
+    try:
+        fingerprint = hashlib.sha256(doomed.encode()).hexdigest()[:12]
+        said = plane.command("key", "revoke", name, fingerprint)
+        assert said.strip() == f"revoked 1 key of {name}"
+        code = close_code_within(ws, 3 * KEY_RECHECK_SECONDS)
+    finally:
+        close_client(ws)
+    assert code == 1008
+    listing = "/api/v1/container/"
+    assert ApiClient(plane.base_url, name, doomed).request("GET", listing).status_code == 401
+    assert ApiClient(plane.base_url, name, kept).request("GET", listing).status_code == 200

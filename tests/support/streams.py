@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import struct
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,7 +53,7 @@ def next_message(ws: Any) -> dict[str, Any] | int:
     while True:
         opcode, frame = ws.recv_data_frame(control_frame=True)
         if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int(struct.unpack("!H", frame.data[:2])[0]) if len(frame.data) >= 2 else 1005
+            return _close_code(frame)
         if opcode == websocket.ABNF.OPCODE_TEXT:
             return dict(json.loads(frame.data))
 
@@ -62,6 +63,25 @@ def read_to_close(ws: Any) -> tuple[list[dict[str, Any]], int]:
     while isinstance(message := next_message(ws), dict):
         frames.append(message)
     return frames, message
+
+
+def close_code_within(ws: Any, seconds: float) -> int | None:
+    """The close code the server sends within about `seconds` (frames and pings skipped), or
+    None if the socket is still open then."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ws.settimeout(left)
+        try:
+            opcode, frame = ws.recv_data_frame(control_frame=True)
+        except websocket.WebSocketTimeoutException:
+            return None
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return _close_code(frame)
+    return None
+
+
+def _close_code(frame: Any) -> int:
+    return int(struct.unpack("!H", frame.data[:2])[0]) if len(frame.data) >= 2 else 1005
 
 
 def read_until(ws: Any, found: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
