@@ -30,6 +30,12 @@ from controlplane.api.containers import (
 from controlplane.api.errors import ControlPlaneApi
 from controlplane.api.eventstream import dockercloud_events_socket, tutum_events_socket
 from controlplane.api.execstream import exec_socket
+from controlplane.api.health import (
+    LIVENESS_PATH,
+    READINESS_PATH,
+    LivenessResource,
+    ReadinessResource,
+)
 from controlplane.api.logstream import logs_socket, service_logs_socket
 from controlplane.api.nodes import NodeListResource, NodeResource
 from controlplane.api.openapi import OpenApiResource
@@ -123,6 +129,9 @@ def register_api(app: Flask) -> ControlPlaneApi:
     api.add_resource(AuthResource, *AUTH_PATHS, endpoint="auth", strict_slashes=False)
     # Unauthenticated: the document is how a client learns the rest (docs/api.md §11).
     api.add_resource(OpenApiResource, OPENAPI_PATH, endpoint="openapi", strict_slashes=False)
+    # Unauthenticated too: what probes ask (docs/api.md §12).
+    api.add_resource(LivenessResource, LIVENESS_PATH, endpoint="livez")
+    api.add_resource(ReadinessResource, READINESS_PATH, endpoint="readyz")
     for view, rules, stream_endpoint in STREAM_ROUTES:
         slotted = holding_slot(view, lambda: services().stream_slots)
         for rule in rules:

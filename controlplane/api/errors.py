@@ -38,6 +38,7 @@ STATUS_BY_ERROR: dict[type[errors.ControlPlaneError], int] = {
     errors.NoNodeAvailableError: 503,
     errors.NodeUnreachableError: 503,
     errors.BrokerUnavailableError: 503,
+    errors.NotReadyError: 503,
     errors.StreamCapacityError: 503,
     errors.NodeTimeoutError: 504,
 }

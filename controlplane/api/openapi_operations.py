@@ -16,6 +16,7 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from controlplane.api.auth import AUTH_PATHS
+from controlplane.api.health import LIVENESS_PATH, READINESS_PATH
 from controlplane.api.trees import (
     DOCKERCLOUD_EVENTS_STREAMS,
     TUTUM_EVENTS_STREAM,
@@ -223,6 +224,20 @@ DOCKERCLOUD_EVENTS = Operation(
 # 401, so the Tutum events stream opens without credentials.
 TUTUM_EVENTS = replace(DOCKERCLOUD_EVENTS, security=[*STREAM_SECURITY, {}], frames="TutumEvent")
 DOCUMENT = Operation("openapi_document", "This document", 200, None, security=None, in_tree=False)
+LIVENESS = Operation(
+    "liveness", "Whether this API process serves HTTP", 200, "Liveness", security=None,
+    in_tree=False,
+)  # fmt: skip
+READINESS = Operation(
+    "readiness",
+    "Whether it can serve the API: its database answers, at this version's schema, and so "
+    "does its broker",
+    200,
+    "Readiness",
+    {503: (error_code(errors.NotReadyError),)},
+    security=None,
+    in_tree=False,
+)
 
 
 def path_table(app: Flask) -> list[tuple[list[str], dict[str, Operation]]]:
@@ -247,5 +262,7 @@ def path_table(app: Flask) -> list[tuple[list[str], dict[str, Operation]]]:
         ([TUTUM_EVENTS_STREAM], {"get": TUTUM_EVENTS}),
         (list(DOCKERCLOUD_EVENTS_STREAMS), {"get": DOCKERCLOUD_EVENTS}),
         ([OPENAPI_PATH], {"get": DOCUMENT}),
+        ([LIVENESS_PATH], {"get": LIVENESS}),
+        ([READINESS_PATH], {"get": READINESS}),
     ]
     return table

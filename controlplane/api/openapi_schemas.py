@@ -522,6 +522,13 @@ def component_schemas() -> dict[str, Schema]:
         "Logs": _closed({"logs": {"type": "string"}}),
         "Error": error(),
         "InternalError": internal_error(),
+        "Liveness": _closed({"status": {"const": "alive"}}),
+        "Readiness": _closed(
+            {
+                "status": {"const": "ready"},
+                "checks": _closed({"database": {"const": "ok"}, "broker": {"const": "ok"}}),
+            }
+        ),
         "LogFrame": _closed(
             {
                 "type": {"const": "log"},

@@ -151,6 +151,12 @@ class BrokerUnavailableError(ControlPlaneError):
     template = "the message broker is unavailable ({detail}); nothing was changed, try again"
 
 
+class NotReadyError(ControlPlaneError):
+    """What an API process needs to serve requests is missing (`GET /readyz`)."""
+
+    template = "not ready: {failing}"
+
+
 class ExecFailedError(ControlPlaneError):
     """The node could not run an exec's command, or lost it: Docker's reason."""
 

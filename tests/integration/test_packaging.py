@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import pytest
+import yaml
 
 from tests.support.locations import ROOT
 
@@ -33,6 +34,12 @@ def test_compose_file_is_valid_and_names_every_process() -> None:
     assert checked.returncode == 0, checked.stderr
     services = compose("config", "--services")
     assert set(services.stdout.split()) == {"redis", "api", "reporter", "agent"}
+
+
+def test_compose_takes_the_api_for_healthy_once_it_is_ready() -> None:
+    config = yaml.safe_load(compose("config").stdout)
+    probe = config["services"]["api"]["healthcheck"]["test"]
+    assert probe[:2] == ["CMD", "python"] and "http://127.0.0.1:8000/readyz" in probe[-1]
 
 
 def test_compose_needs_a_broker_password_and_a_secret_key_and_keeps_the_key_from_the_agent() -> (
