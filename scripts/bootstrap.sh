@@ -17,8 +17,8 @@ CP_PACKAGES=(docker.io redis-server busybox-static docker-compose curl iptables 
 # Only the test suite's: PostgreSQL (the second database backend, a cluster of the suite's own),
 # nginx (the production front whose config docs/ ships, tested in front of the API), and for the
 # nodes on hosts of their own (tests/support/netns.py) nsenter (util-linux) and sysctl (procps)
-# beside iproute2's `ip netns`.
-CP_TEST_PACKAGES=(postgresql nginx-light util-linux procps)
+# beside iproute2's `ip netns`; systemd for `systemd-analyze verify` of the units docs/ ships.
+CP_TEST_PACKAGES=(postgresql nginx-light util-linux procps systemd)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
