@@ -42,6 +42,14 @@ def test_compose_takes_the_api_for_healthy_once_it_is_ready() -> None:
     assert probe[:2] == ["CMD", "python"] and "http://127.0.0.1:8000/readyz" in probe[-1]
 
 
+def test_the_image_runs_as_a_user_and_only_the_agent_as_root() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    assert [line for line in lines if line.startswith("USER ")] == ["USER controlplane"]
+    services = yaml.safe_load(compose("config").stdout)["services"]
+    assert {name for name, service in services.items() if "user" in service} == {"agent"}
+    assert services["agent"]["user"] == "root"
+
+
 def test_compose_needs_a_broker_password_and_a_secret_key_and_keeps_the_key_from_the_agent() -> (
     None
 ):
