@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from controlplane.api import params, register_api
+from controlplane.api import params, register_api, requestid
 from controlplane.api.base import EXTENSION, Services, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.api.eventhub import EventHub
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     app.teardown_appcontext(close_db_session)
     app.before_request(params.refuse_unservable_path)
     app.before_request(params.refuse_unstorable_query)
+    requestid.register(app)
     # Paths outside flask-restful (unknown URLs, 405 on them) reach Flask's own handlers.
     app.register_error_handler(HTTPException, error_response)
     app.register_error_handler(Exception, error_response)

@@ -22,6 +22,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
 from controlplane.app import MAX_BODY_BYTES, create_app
+from controlplane.core import logcontext
 from controlplane.core.celeryconf import keep_task_payloads_out_of_logs, worker_argv
 from controlplane.core.credentials import Credentials
 from controlplane.core.environment import SettingsError
@@ -38,9 +39,16 @@ from controlplane.reporter.tasks import make_reporter
 from controlplane.serverlog import RedactingLogger
 from controlplane.settings import Settings
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Seconds a thread of the reporter runs before it must let a waiting one have the interpreter.
 REPORTER_SWITCH_INTERVAL = 0.0005
+
+
+def add_request_id(handler: logging.Handler, log_format: str) -> None:
+    """Make `handler` redact credentials, add the request id and write `log_format` lines: the
+    root logger's, and gunicorn's own (`serverlog`)."""
+    add_redacting_filter(handler)
+    handler.addFilter(logcontext.RequestIdFilter())
+    handler.setFormatter(logcontext.formatter(log_format))
 
 
 def _settings() -> Settings:
@@ -72,12 +80,20 @@ class _Commands(click.Group):
     show_default="INFO",
     help="Logging level (CONTROLPLANE_LOG_LEVEL).",
 )
-def main(log_level: str) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(logcontext.LOG_FORMATS),
+    default=lambda: os.environ.get("CONTROLPLANE_LOG_FORMAT") or "text",
+    show_default="text",
+    help="Log lines as text or one JSON object each (CONTROLPLANE_LOG_FORMAT).",
+)
+def main(log_level: str, log_format: str) -> None:
     """controlplane: a self-hosted container control plane speaking the Tutum API."""
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
-    # Every record any library logs through the root handler, credentials redacted (§8).
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr)
+    # Every record any library logs through the root handler: credentials redacted (§8), the
+    # request id of what the thread is doing, in the format asked for.
     for handler in logging.getLogger().handlers:
-        add_redacting_filter(handler)
+        add_request_id(handler, log_format)
 
 
 @main.group()

@@ -24,6 +24,7 @@ from controlplane import events
 from controlplane.core import lifecycle, policy
 from controlplane.core.errors import BrokerUnavailableError, QuotaExceededError
 from controlplane.core.lifecycle import Action, State
+from controlplane.core.logcontext import current_request_id
 from controlplane.core.messages import CREATING_ACTIONS, ContainerSpec, Operation
 from controlplane.core.scheduler import choose_node
 from controlplane.core.validation import take_placement, validate_create
@@ -230,6 +231,7 @@ class Operations:
             spec=container_spec(container).to_dict() if action in CREATING_ACTIONS else None,
             stop_timeout=self.settings.stop_timeout,
             reuse_volumes=reuse_volumes,
+            request_id=current_request_id(),
         )
         try:
             self.dispatcher.send_operation(container.node.uuid, operation)

@@ -10,11 +10,18 @@ parameters and URL passwords become `***`, and the headers that carry credential
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
 from gunicorn import glogging
 
+from controlplane.core.logcontext import (
+    REQUEST_ID_HEADER,
+    JsonFormatter,
+    RequestIdFilter,
+    request_context,
+)
 from controlplane.core.redaction import (
     MASK,
     add_redacting_filter,
@@ -32,11 +39,25 @@ class RedactingLogger(glogging.Logger):
 
     def setup(self, cfg: Any) -> None:
         """Also redact every record of the error and access logs (a URI passed as an argument
-        of "Error handling request %s"). Filters sit on the loggers, not their handlers,
-        which gunicorn replaces when it reopens its files."""
+        of "Error handling request %s") and give each the request id. Filters sit on the
+        loggers, not their handlers, which gunicorn replaces when it reopens its files. With
+        CONTROLPLANE_LOG_FORMAT=json (the root logger's lines are JSON), gunicorn's are too."""
         super().setup(cfg)
+        json_lines = any(
+            isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers
+        )
         for logger in (self.error_log, self.access_log):
             add_redacting_filter(logger)
+            logger.addFilter(RequestIdFilter())
+            for handler in logger.handlers if json_lines else ():
+                handler.setFormatter(JsonFormatter())
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: timedelta) -> None:
+        """The access line, under the request id the app answered with: the request's own
+        context has ended by the time gunicorn writes it."""
+        answered = dict((name.lower(), value) for name, value in getattr(resp, "headers", ()))
+        with request_context(answered.get(REQUEST_ID_HEADER.lower())):
+            super().access(resp, req, environ, request_time)
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: timedelta) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)

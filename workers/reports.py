@@ -133,6 +133,7 @@ class Reports:
             action_uuid=operation.action_uuid,
             container_uuid=operation.container_uuid,
             node_uuid=self.node_uuid,
+            request_id=operation.request_id,
         )
         kwargs = self.sealed(TASK_CLAIM_ACTION, {"claim": claim.to_dict()})
         try:

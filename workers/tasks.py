@@ -28,6 +28,7 @@ from kombu.exceptions import OperationalError
 from controlplane.core import policy, signing
 from controlplane.core.errors import DangerousOptionForbiddenError
 from controlplane.core.lifecycle import Action, State
+from controlplane.core.logcontext import request_context
 from controlplane.core.messages import (
     OPERATION_TASKS,
     TASK_COLLECT,
@@ -239,7 +240,10 @@ def register_tasks(
         def task(self: Task, sealed: Seal, operation: dict[str, Any]) -> None:
             message = Operation.from_dict(operation)
             try:
-                run_operation(driver, inflight, reports, message, allow_dangerous=allow_dangerous)
+                with request_context(message.request_id):
+                    run_operation(
+                        driver, inflight, reports, message, allow_dangerous=allow_dangerous
+                    )
             except ClaimUnanswered as exc:
                 delay = claim_retry_delay(self.request.retries)
                 log.warning("%s; the %s is tried again in %s s", exc, message.action, delay)

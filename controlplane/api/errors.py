@@ -21,6 +21,7 @@ from flask_restful import Api
 from werkzeug.exceptions import HTTPException
 
 from controlplane.core import errors
+from controlplane.core.logcontext import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def error_response(error: Exception) -> Response:
             if name.lower() == "allow":
                 response.headers["Allow"] = value
         return response
-    correlation_id = str(uuid.uuid4())
+    correlation_id = current_request_id() or str(uuid.uuid4())
     log.error("unhandled error, correlation id %s", correlation_id, exc_info=error)
     response = jsonify(
         {

@@ -167,6 +167,7 @@ class ClaimRequest(_Message):
     action_uuid: str
     container_uuid: str
     node_uuid: str
+    request_id: str = ""  # the operation's, for the reporter's log line
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,9 @@ class Operation(_Message):
     spec: dict[str, Any] | None = None
     stop_timeout: int = 10
     reuse_volumes: bool = True
+    # The id of the API request that queued it, for the agent's log lines (`core.logcontext`);
+    # "" when none did (a service's convergence) or from an older control plane.
+    request_id: str = ""
 
     @property
     def kind(self) -> Action:

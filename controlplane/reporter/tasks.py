@@ -29,6 +29,7 @@ from controlplane import events
 from controlplane.celery_app import make_celery
 from controlplane.core import lifecycle, signing
 from controlplane.core.errors import BrokerUnavailableError
+from controlplane.core.logcontext import request_context
 from controlplane.core.messages import (
     TASK_CLAIM_ACTION,
     TASK_REPORT_CONTAINER,
@@ -264,6 +265,12 @@ class Reporter:
         request = ClaimRequest.from_dict(claim)
         if not from_sender(TASK_CLAIM_ACTION, sender, request.node_uuid):
             return None
+        with request_context(request.request_id):
+            return self._answer_claim(sender, nonce, request)
+
+    def _answer_claim(
+        self, sender: str, nonce: str, request: ClaimRequest
+    ) -> dict[str, Any] | None:
         with self.database.session() as session:
             record, moved, verdict = actions.claim_action(session, request)
             if record is not None and moved:
