@@ -14,6 +14,11 @@ from controlplane.settings import Settings
 def make_celery(settings: Settings) -> Celery:
     app = Celery("controlplane", set_as_current=False)
     app.conf.update(
-        celery_config(settings.broker_url, visibility_timeout=settings.visibility_timeout)
+        celery_config(
+            settings.broker_url,
+            visibility_timeout=settings.visibility_timeout,
+            remote_control=settings.celery_remote_control,
+            task_events=settings.celery_task_events,
+        )
     )
     return app

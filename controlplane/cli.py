@@ -396,7 +396,8 @@ def reporter(concurrency: int) -> None:
     try:
         argv = worker_argv(
             [CLAIM_QUEUE, REPORTER_QUEUE],
-            hostname="reporter@%h",
+            # One name per process, so `celery inspect` tells two reporters on a host apart.
+            hostname=f"reporter-{os.getpid()}@%h",
             concurrency=concurrency,
             loglevel=logging.getLevelName(logging.getLogger().level),
         )

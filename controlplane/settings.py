@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from controlplane.core.environment import SettingsError, env_int
+from controlplane.core.environment import SettingsError, env_flag, env_int
 from controlplane.core.policy import parse_allowed
 
 PREFIX = "CONTROLPLANE_"
@@ -76,6 +76,9 @@ class Settings:
     # accepted or comes back from keep-alive; past it the connection is closed with a 408
     # (controlplane.httpserver), so a slow client never holds a worker thread.
     request_read_timeout: int = 10
+    # The reporter obeys Celery's remote control, and sends task events (celeryconf.py).
+    celery_remote_control: bool = False
+    celery_task_events: bool = False
     # The key node credentials are derived from; empty when not configured. Never in a repr.
     secret_key: str = field(default="", repr=False)
 
@@ -135,6 +138,8 @@ class Settings:
             request_read_timeout=env_int(
                 env, PREFIX + "REQUEST_READ_TIMEOUT", defaults.request_read_timeout, 1
             ),
+            celery_remote_control=env_flag(env, PREFIX + "CELERY_REMOTE_CONTROL"),
+            celery_task_events=env_flag(env, PREFIX + "CELERY_TASK_EVENTS"),
             secret_key=_secret_key(env),
         )
 

@@ -20,12 +20,24 @@ PAYLOAD_KEYS = ("return_value", "args", "kwargs")
 NOT_LOGGED = "(not logged)"
 
 
-def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]:
+def celery_config(
+    broker_url: str,
+    *,
+    visibility_timeout: int,
+    remote_control: bool = False,
+    task_events: bool = False,
+) -> dict[str, Any]:
     """Celery configuration for a process talking to the broker at `broker_url`.
 
     Tasks are acknowledged after they finish (`acks_late`), so a worker killed mid-task leaves the
     message to be redelivered; every task is idempotent for that reason. Results are kept only for
     the tasks that ask for them (logs), briefly.
+
+    A worker obeys Celery's remote control (`celery inspect`, `celery control shutdown`, revoke,
+    Flower's buttons) only when `remote_control` is set: those commands come unsealed from anyone
+    who can reach the broker, every node among them, and a worker that obeyed them would stop or
+    drop its work on an unauthenticated word. Task events (`task_events`, for Flower) are off
+    unless asked for too.
     """
     return {
         "broker_url": broker_url,
@@ -56,7 +68,8 @@ def celery_config(broker_url: str, *, visibility_timeout: int) -> dict[str, Any]
         # node whose agent exited stays Unreachable until a person notices.
         "broker_connection_max_retries": None,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": False,
+        "worker_enable_remote_control": remote_control,
+        "worker_send_task_events": task_events,
         "task_send_sent_event": False,
         "enable_utc": True,
     }

@@ -24,3 +24,17 @@ def env_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def env_flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """Read a yes/no variable (1/0, true/false, yes/no, on/off), failing fast on anything else."""
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in _TRUE | _FALSE:
+        raise SettingsError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+    return raw in _TRUE

@@ -92,11 +92,11 @@ class Plane:
         wait_for(lambda: answers(base_url), timeout=60, interval=0.2)
         return base_url
 
-    def start_reporter(self, name: str) -> Service:
+    def start_reporter(self, name: str, **env: str) -> Service:
         """Start one more reporter over the same database and broker, as an operator runs a
-        second one for redundancy, once it consumes its queues; the session's teardown stops it
-        with the others."""
-        reporter = self._start(name, ["reporter"], {})
+        second one for redundancy, with `env` on top of the session's, once it consumes its
+        queues; the session's teardown stops it with the others."""
+        reporter = self._start(name, ["reporter"], env)
         wait_for(lambda: " ready." in reporter.log_path.read_text(errors="replace"), timeout=60)
         return reporter
 

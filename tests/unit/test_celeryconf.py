@@ -14,8 +14,11 @@ from controlplane.core.celeryconf import (
     NOT_LOGGED,
     TASK_LOGGERS,
     TaskPayloadFilter,
+    celery_config,
     keep_task_payloads_out_of_logs,
 )
+from controlplane.core.environment import SettingsError
+from controlplane.settings import Settings
 
 PAYLOAD = "hello from the container\n"
 ARGUMENT = "the-claim-token"
@@ -75,3 +78,30 @@ def test_a_received_line_shows_no_arguments_by_default_nor_hands_them_to_handler
     (record,) = caplog.records
     assert record.getMessage() == "Task claim[task-2] received"
     assert ARGUMENT not in repr(record.data)
+
+
+def test_no_worker_obeys_remote_control_or_sends_task_events_unless_asked() -> None:
+    quiet = celery_config("redis://127.0.0.1:6379/0", visibility_timeout=60)
+    assert (quiet["worker_enable_remote_control"], quiet["worker_send_task_events"]) == (
+        False,
+        False,
+    )
+    asked = celery_config(
+        "redis://127.0.0.1:6379/0", visibility_timeout=60, remote_control=True, task_events=True
+    )
+    assert (asked["worker_enable_remote_control"], asked["worker_send_task_events"]) == (
+        True,
+        True,
+    )
+
+
+@pytest.mark.parametrize(("raw", "flag"), [("", False), ("1", True), ("on", True), ("No", False)])
+def test_the_reporters_celery_opt_ins_are_read(raw: str, flag: bool) -> None:
+    env = {"CONTROLPLANE_CELERY_REMOTE_CONTROL": raw, "CONTROLPLANE_CELERY_TASK_EVENTS": raw}
+    settings = Settings.from_env(env)
+    assert (settings.celery_remote_control, settings.celery_task_events) == (flag, flag)
+
+
+def test_a_flag_that_is_neither_yes_nor_no_stops_start_up() -> None:
+    with pytest.raises(SettingsError, match="CONTROLPLANE_CELERY_REMOTE_CONTROL must be 1 or 0"):
+        Settings.from_env({"CONTROLPLANE_CELERY_REMOTE_CONTROL": "maybe"})
