@@ -30,7 +30,7 @@ from controlplane.core.errors import InvalidInputError, NodeNotFoundError
 from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
 from controlplane.core.redaction import add_redacting_filter
 from controlplane.core.shutdown import run_worker
-from controlplane.db import diagnosis, enrollment, migrate, users
+from controlplane.db import backup, diagnosis, enrollment, migrate, users
 from controlplane.db.engine import Database
 from controlplane.db.models import Node, User
 from controlplane.httpserver.worker import RequestLimits, preread_worker
@@ -106,6 +106,18 @@ def db_upgrade() -> None:
     """Bring the database to the newest schema (safe to repeat)."""
     migrate.upgrade(_settings().database_url)
     click.echo("database is at the newest schema")
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(target: Path) -> None:
+    """Copy the SQLite database into the new file TARGET (mode 0600) while the control plane
+    runs; PostgreSQL is copied with pg_dump (docs/operations.md §12)."""
+    try:
+        backup.backup_sqlite(_settings().database_url, target)
+    except backup.BackupRefusedError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"database copied to {target}")
 
 
 @main.group()
