@@ -94,6 +94,9 @@ def main(log_level: str, log_format: str) -> None:
     # request id of what the thread is doing, in the format asked for.
     for handler in logging.getLogger().handlers:
         add_request_id(handler, log_format)
+    # Python's warnings (Celery's about running as root, a library's deprecations) as records
+    # too, so that a JSON log holds nothing but JSON lines.
+    logging.captureWarnings(log_format == "json")
 
 
 @main.group()
@@ -412,6 +415,7 @@ def reporter(concurrency: int) -> None:
             hostname=f"reporter-{os.getpid()}@%h",
             concurrency=concurrency,
             loglevel=logging.getLevelName(logging.getLogger().level),
+            quiet=logcontext.json_lines(),
         )
         # Started again if it stops by itself (core/shutdown.py).
         run_worker(lambda: app.worker_main(argv), signals.worker_shutting_down)

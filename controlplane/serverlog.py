@@ -10,7 +10,6 @@ parameters and URL passwords become `***`, and the headers that carry credential
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from controlplane.core.logcontext import (
     REQUEST_ID_HEADER,
     JsonFormatter,
     RequestIdFilter,
+    json_lines,
     request_context,
 )
 from controlplane.core.redaction import (
@@ -43,13 +43,10 @@ class RedactingLogger(glogging.Logger):
         loggers, not their handlers, which gunicorn replaces when it reopens its files. With
         CONTROLPLANE_LOG_FORMAT=json (the root logger's lines are JSON), gunicorn's are too."""
         super().setup(cfg)
-        json_lines = any(
-            isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers
-        )
         for logger in (self.error_log, self.access_log):
             add_redacting_filter(logger)
             logger.addFilter(RequestIdFilter())
-            for handler in logger.handlers if json_lines else ():
+            for handler in logger.handlers if json_lines() else ():
                 handler.setFormatter(JsonFormatter())
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: timedelta) -> None:

@@ -20,6 +20,7 @@ from controlplane.core.celeryconf import (
     keep_task_payloads_out_of_logs,
     worker_argv,
 )
+from controlplane.core.logcontext import json_lines
 from controlplane.core.messages import node_queue
 from controlplane.core.shutdown import run_worker
 from workers.docker.driver import DockerDriver
@@ -97,6 +98,7 @@ def run_agent(settings: AgentSettings) -> None:
         # The level `controlplane --log-level` gave the root logger: Celery sets the root
         # logger to the level it is given, so a fixed one would override the option.
         loglevel=logging.getLevelName(logging.getLogger().level),
+        quiet=json_lines(),
     )
     try:
         run_worker(lambda: agent.app.worker_main(argv), signals.worker_shutting_down)

@@ -75,11 +75,15 @@ def celery_config(
     }
 
 
-def worker_argv(queues: list[str], *, hostname: str, concurrency: int, loglevel: str) -> list[str]:
+def worker_argv(
+    queues: list[str], *, hostname: str, concurrency: int, loglevel: str, quiet: bool = False
+) -> list[str]:
     """Arguments for `Celery.worker_main`: a thread pool (every task waits on I/O: Docker, the
     database) consuming only `queues`. Celery's gossip, mingle and worker heartbeats are off: the
-    control plane keeps its own node heartbeat and nothing uses theirs."""
+    control plane keeps its own node heartbeat and nothing uses theirs. `quiet` leaves out the
+    start-up banner, which is no log record: a process that logs JSON lines writes only those."""
     return [
+        *(["--quiet"] if quiet else []),
         "worker",
         "--queues", ",".join(queues),
         "--pool", "threads",

@@ -92,6 +92,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+def json_lines() -> bool:
+    """Whether this process logs JSON lines (its root logger's handlers write them)."""
+    return any(isinstance(handler.formatter, JsonFormatter) for handler in logging.root.handlers)
+
+
 def formatter(log_format: str) -> logging.Formatter:
     """The formatter of CONTROLPLANE_LOG_FORMAT `log_format` ("text" or "json")."""
     if log_format == "json":

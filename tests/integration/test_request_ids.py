@@ -15,6 +15,9 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
+# What Celery's worker prints itself (standard output, no log record) when SIGTERM stops it.
+CELERY_STOPPING = "worker: Warm shutdown (MainProcess)"
+
 
 def lines_of(plane: Plane, name: str) -> list[str]:
     return plane.services[name].log_path.read_text(errors="replace").splitlines()
@@ -42,3 +45,17 @@ def test_a_start_is_followed_by_its_request_id_from_the_api_into_the_agent(plane
     ]
     assert (access["request_id"], access["logger"]) == (request_id, "gunicorn.access")
     assert client.act(uuid, "terminate").status_code == 202
+    client.wait_state(uuid, "Terminated")
+
+
+def test_a_reporter_that_logs_json_writes_nothing_else(plane: Plane) -> None:
+    """Celery's banner (no log record) is left out, and Python's warnings (Celery's about
+    running as root) are records like any other; only the line Celery's signal handler prints
+    as it stops is not JSON."""
+    reporter = plane.start_reporter("reporter-json", CONTROLPLANE_LOG_FORMAT="json")
+    plane.stop("reporter-json")
+    lines = [line for line in reporter.log_path.read_text().splitlines() if line.strip()]
+    assert lines[-1] == CELERY_STOPPING
+    records = [json.loads(line) for line in lines[:-1]]  # fails on any line that is not JSON
+    assert any(record["message"].endswith(" ready.") for record in records)
+    assert {"time", "level", "logger", "message", "request_id"} <= set(records[0])
