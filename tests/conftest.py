@@ -93,7 +93,11 @@ def plane(
     from tests.support.plane import start_plane
 
     with start_plane(tmp_path_factory.mktemp("plane"), docker_client) as running:
-        yield running
+        _SESSION_PLANE.append(running)
+        try:
+            yield running
+        finally:
+            _SESSION_PLANE.remove(running)
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +136,18 @@ def _cleanup_containers(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Attach the tail of each service log to a failed test, where the cause usually is."""
+    """Attach the tail of each service log to a failed test, where the cause usually is: of
+    the session's plane while it runs, whether the test asked for it by name or through a
+    fixture that looks it up (the conformance suite's `sdk`)."""
     report = yield
-    if report.failed and "plane" in getattr(item, "fixturenames", ()):
-        plane = item.funcargs.get("plane") if hasattr(item, "funcargs") else None
-        if plane is not None:
-            for name, service in plane.services.items():
-                report.sections.append((f"{name} log (tail)", service.tail()))
+    if report.failed and _SESSION_PLANE:
+        for name, service in _SESSION_PLANE[0].services.items():
+            report.sections.append((f"{name} log (tail)", service.tail()))
     return report
+
+
+# The session's plane while it runs (at most one: tests/unit/test_suite_layout.py).
+_SESSION_PLANE: list[Plane] = []
 
 
 @pytest.fixture
