@@ -20,7 +20,8 @@ from typing import Any
 from controlplane.core import checks
 from controlplane.core.errors import InvalidInputError
 from controlplane.core.service_validation import FIELDS, validate_service
-from controlplane.core.stackfile import KEYS, parse_services
+from controlplane.core.stackfile import parse_services
+from controlplane.core.stackfile_keys import KEYS
 from controlplane.core.stackfile_yaml import MAX_SERVICES
 
 # The service API's own keys: a list with any of them is in that shape.

@@ -17,11 +17,11 @@ from controlplane.core.errors import InvalidInputError
 from controlplane.core.scheduler import STRATEGIES
 from controlplane.core.service_validation import MAX_TARGET, service_body, validate_service
 from controlplane.core.stackfile import (
-    UNSUPPORTED_KEYS,
     StackService,
     parse_services,
     parse_stackfile,
 )
+from controlplane.core.stackfile_keys import KEYS, UNSUPPORTED_KEYS
 from controlplane.core.stackfile_render import render_stackfile
 from controlplane.core.stackfile_yaml import MAX_NESTING, MAX_SERVICES, MAX_STACKFILE_BYTES
 
@@ -1557,7 +1557,7 @@ SCALARS = st.one_of(
     st.sampled_from(["80", "8080:80", "/a:/b:ro", "A=1", "no", "1g", "db", "web:w", "on-failure"]),
 )
 OPTIONS = st.dictionaries(
-    st.sampled_from(sorted(stackfile.KEYS | set(UNSUPPORTED_KEYS) | {"foo"})),
+    st.sampled_from(sorted(KEYS | set(UNSUPPORTED_KEYS) | {"foo"})),
     st.recursive(
         SCALARS,
         lambda inner: (
