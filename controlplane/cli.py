@@ -43,9 +43,9 @@ from controlplane.settings import Settings
 REPORTER_SWITCH_INTERVAL = 0.0005
 
 
-def add_request_id(handler: logging.Handler, log_format: str) -> None:
-    """Make `handler` redact credentials, add the request id and write `log_format` lines: the
-    root logger's, and gunicorn's own (`serverlog`)."""
+def _configure_log_handler(handler: logging.Handler, log_format: str) -> None:
+    """Make the root logger's `handler` redact credentials, add the request id and write
+    `log_format` lines (gunicorn's own loggers follow it: `serverlog`)."""
     add_redacting_filter(handler)
     handler.addFilter(logcontext.RequestIdFilter())
     handler.setFormatter(logcontext.formatter(log_format))
@@ -93,7 +93,7 @@ def main(log_level: str, log_format: str) -> None:
     # Every record any library logs through the root handler: credentials redacted (§8), the
     # request id of what the thread is doing, in the format asked for.
     for handler in logging.getLogger().handlers:
-        add_request_id(handler, log_format)
+        _configure_log_handler(handler, log_format)
     # Python's warnings (Celery's about running as root, a library's deprecations) as records
     # too, so that a JSON log holds nothing but JSON lines.
     logging.captureWarnings(log_format == "json")

@@ -30,6 +30,7 @@ from controlplane.core.redaction import (
     redact_text,
 )
 
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower()
 # Atoms whose text is a bare query string rather than a URL.
 _QUERY_ATOMS = frozenset({"q", "{query_string}e"})
 
@@ -52,8 +53,10 @@ class RedactingLogger(glogging.Logger):
     def access(self, resp: Any, req: Any, environ: Any, request_time: timedelta) -> None:
         """The access line, under the request id the app answered with: the request's own
         context has ended by the time gunicorn writes it."""
-        answered = dict((name.lower(), value) for name, value in getattr(resp, "headers", ()))
-        with request_context(answered.get(REQUEST_ID_HEADER.lower())):
+        request_id = next(
+            (value for name, value in resp.headers if name.lower() == _REQUEST_ID_NAME), None
+        )
+        with request_context(request_id):
             super().access(resp, req, environ, request_time)
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: timedelta) -> dict[str, Any]:
