@@ -21,6 +21,7 @@ import websocket
 
 from tests.conformance.sdk import Sdk, basic
 from tests.support.plane import Plane
+from tests.support.streams import changes_of, is_about
 
 pytestmark = [
     pytest.mark.integration,
@@ -118,8 +119,8 @@ def test_python_tutum_events_report_a_start_as_parsed_dicts(tutum_sdk: Sdk) -> N
 
     events = list(received.queue)
     assert all(isinstance(event, dict) for event in events)
-    mine = [e for e in events if e["type"] == "container" and container.uuid in e["resource_uri"]]
-    assert [e["state"] for e in mine] == ["Starting", "Running"]
+    assert changes_of(events, container.uuid) == ["Starting", "Running"]
+    mine = [e for e in events if is_about(container.uuid, "container", "Starting")(e)]
     assert mine[0]["resource_uri"] == f"/api/v1/container/{container.uuid}/"
 
 
@@ -153,8 +154,8 @@ def test_python_dockercloud_events_report_a_start_as_raw_strings(
 
     assert all(isinstance(message, str) for message in received)
     events = [json.loads(message) for message in received]
-    mine = [e for e in events if e["type"] == "container" and container.uuid in e["resource_uri"]]
-    assert [e["state"] for e in mine] == ["Starting", "Running"]
+    assert changes_of(events, container.uuid) == ["Starting", "Running"]
+    mine = [e for e in events if is_about(container.uuid, "container", "Starting")(e)]
     assert mine[0]["resource_uri"] == f"/api/app/v1/container/{container.uuid}/"
     assert all("uuid" in e and "datetime" in e for e in mine)
 

@@ -20,6 +20,7 @@ from tests.support.plane import Plane
 from tests.support.streams import (
     WAIT,
     auth_header,
+    changes_of,
     close_client,
     close_code_within,
     connect,
@@ -188,14 +189,14 @@ def test_a_start_is_streamed_as_container_and_action_events_in_each_tree(
         action_uuid = started.headers["X-Tutum-Action-URI"].rstrip("/").rsplit("/", 1)[-1]
 
         events = read_until(tutum, is_about(uuid, "container", "Running"))
-        containers = [e for e in events if e["type"] == "container" and uuid in e["resource_uri"]]
-        assert [e["state"] for e in containers] == ["Starting", "Running"]
+        assert changes_of(events, uuid) == ["Starting", "Running"]
+        containers = [e for e in events if is_about(uuid, "container", "Starting")(e)]
         assert containers[0]["resource_uri"] == f"/api/v1/container/{uuid}/"
         assert containers[0]["action"] == "update"
         assert containers[0]["parents"] == [f"/api/v1/node/{plane.node_uuid}/"]
         assert "uuid" not in containers[0] and "datetime" not in containers[0]
         events += read_until(tutum, is_about(action_uuid, "action", "Success"))
-        actions = [e for e in events if e["type"] == "action"]
+        actions = [e for e in events if e["type"] == "action" and action_uuid in e["resource_uri"]]
         assert [(e["action"], e["state"]) for e in actions] == [
             ("create", "Pending"),
             ("update", "In progress"),

@@ -86,7 +86,7 @@ def _close_code(frame: Any) -> int:
 
 def read_until(ws: Any, found: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     """Frames up to and including the first one `found` accepts; fails if the socket closes."""
-    frames = []
+    frames: list[dict[str, Any]] = []
     while True:
         message = next_message(ws)
         assert isinstance(message, dict), f"closed ({message}) after {frames}"
@@ -97,6 +97,20 @@ def read_until(ws: Any, found: Callable[[dict[str, Any]], bool]) -> list[dict[st
 
 def is_about(uuid: str, kind: str, state: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: e["type"] == kind and e["state"] == state and uuid in e["resource_uri"]
+
+
+def changes_of(events: list[dict[str, Any]], uuid: str, kind: str = "container") -> list[str]:
+    """The states an object's `update`/`delete` events carry, in order.
+
+    Its `create` event is left out on purpose: a test creates the object and then opens the
+    socket, and an API process may hand the creation's event (published before the socket
+    opened, still on its way through the hub) to the new socket or not; both are correct for a
+    best-effort stream, so a test must not count on either."""
+    return [
+        e["state"]
+        for e in events
+        if e["type"] == kind and uuid in e["resource_uri"] and e["action"] != "create"
+    ]
 
 
 @contextmanager
