@@ -1,9 +1,11 @@
-"""The `controlplane` command: serve the API, run the reporter, manage the schema, users and
-nodes.
+"""The `controlplane` command: the operator's commands (`controlplane.admincli`), the user's
+client commands (`controlplane.client`), and the plugins of the entry point group
+`controlplane.commands` (that is how `controlplane agent` appears here without the control plane
+importing the agent).
 
-Settings come from CONTROLPLANE_* variables (docs/operations.md §1). Commands registered under
-the entry point group `controlplane.commands` are added as subcommands; that is how
-`controlplane agent` (from `workers`) appears here without the control plane importing the agent.
+Every subcommand is imported only when it runs: the operator's commands load Flask, SQLAlchemy,
+Celery and gunicorn (over a second), which a user's `controlplane container ls` must not wait
+for.
 """
 
 from __future__ import annotations
@@ -11,36 +13,60 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
+from importlib import import_module
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 import click
-from celery import signals
-from flask import Flask
-from gunicorn.app.base import BaseApplication
-from sqlalchemy.orm import Session
 
-from controlplane.app import MAX_BODY_BYTES, create_app
 from controlplane.core import logcontext
-from controlplane.core.celeryconf import keep_task_payloads_out_of_logs, worker_argv
-from controlplane.core.credentials import Credentials
-from controlplane.core.environment import SettingsError
-from controlplane.core.errors import InvalidInputError, NodeNotFoundError
-from controlplane.core.messages import CLAIM_QUEUE, REPORTER_QUEUE
 from controlplane.core.redaction import add_redacting_filter
-from controlplane.core.shutdown import run_worker
-from controlplane.db import backup, diagnosis, enrollment, migrate, users
-from controlplane.db.engine import Database
-from controlplane.db.models import Node, User
-from controlplane.httpserver.worker import RequestLimits, preread_worker
-from controlplane.keyring import Keyring
-from controlplane.reporter.tasks import make_reporter
-from controlplane.serverlog import RedactingLogger
-from controlplane.settings import Settings
 
-# Seconds a thread of the reporter runs before it must let a waiting one have the interpreter.
-REPORTER_SWITCH_INTERVAL = 0.0005
+Loader = Callable[[], click.Command]
+
+
+def _attribute(target: str) -> Loader:
+    """A loader of `module:attribute`."""
+    module, _, name = target.partition(":")
+    return lambda: getattr(import_module(module), name)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when they are looked up (click's documented
+    lazy-loading pattern), named by `module:attribute` or given as loaders."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, Loader] = {
+            name: _attribute(target) for name, target in (lazy or {}).items()
+        }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            return self.lazy[cmd_name]()
+        return super().get_command(ctx, cmd_name)
+
+
+class _Commands(LazyGroup):
+    """The root group, telling a failure to reach the database in one sentence with a hint
+    rather than a traceback, whichever operator's command met it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from controlplane.admincli import explain_failure  # the server's modules, now
+
+            explained = explain_failure(exc)
+            if explained is None:
+                raise
+            raise click.ClickException(explained) from None
 
 
 def _configure_log_handler(handler: logging.Handler, log_format: str) -> None:
@@ -51,28 +77,25 @@ def _configure_log_handler(handler: logging.Handler, log_format: str) -> None:
     handler.setFormatter(logcontext.formatter(log_format))
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+_ADMIN = "controlplane.admincli"
+_CLIENT = "controlplane.client.commands"
 
 
-class _Commands(click.Group):
-    """The command group, telling a failure to reach the database in one sentence with a hint
-    (`db.diagnosis`) rather than a traceback, whichever command met it."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:
-            explained = diagnosis.explain(exc, _settings().database_url)
-            if explained is None:
-                raise
-            raise click.ClickException(explained) from None
-
-
-@click.group(cls=_Commands)
+@click.group(
+    cls=_Commands,
+    lazy={
+        "api": f"{_ADMIN}:api",
+        "reporter": f"{_ADMIN}:reporter",
+        "db": f"{_ADMIN}:db",
+        "user": f"{_ADMIN}:user",
+        "key": f"{_ADMIN}:key",
+        "container": f"{_CLIENT}.containers:container",
+        "service": f"{_CLIENT}.services:service",
+        "stack": f"{_CLIENT}.stacks:stack",
+        "action": f"{_CLIENT}.actions:action",
+        "events": f"{_CLIENT}.events:events",
+    },
+)
 @click.version_option(package_name="controlplane", prog_name="controlplane")
 @click.option(
     "--log-level",
@@ -88,7 +111,12 @@ class _Commands(click.Group):
     help="Log lines as text or one JSON object each (CONTROLPLANE_LOG_FORMAT).",
 )
 def main(log_level: str, log_format: str) -> None:
-    """controlplane: a self-hosted container control plane speaking the Tutum API."""
+    """controlplane: a self-hosted container control plane speaking the Tutum API.
+
+    The client commands (container, service, stack, node ls, action, events) talk to the API at
+    CONTROLPLANE_URL as CONTROLPLANE_USER with CONTROLPLANE_APIKEY (docs/cli.md); the others
+    are the operator's, run where the database is (docs/operations.md).
+    """
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr)
     # Every record any library logs through the root handler: credentials redacted (§8), the
     # request id of what the thread is doing, in the format asked for.
@@ -99,333 +127,25 @@ def main(log_level: str, log_format: str) -> None:
     logging.captureWarnings(log_format == "json")
 
 
-@main.group()
-def db() -> None:
-    """Database schema."""
-
-
-@db.command("upgrade")
-def db_upgrade() -> None:
-    """Bring the database to the newest schema (safe to repeat)."""
-    migrate.upgrade(_settings().database_url)
-    click.echo("database is at the newest schema")
-
-
-@db.command("backup")
-@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
-def db_backup(target: Path) -> None:
-    """Copy the SQLite database into the new file TARGET (mode 0600) while the control plane
-    runs; PostgreSQL is copied with pg_dump (docs/operations.md §12)."""
-    try:
-        backup.backup_sqlite(_settings().database_url, target)
-    except backup.BackupRefusedError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"database copied to {target}")
-
-
-@main.group()
-def user() -> None:
-    """Users and API keys."""
-
-
-@user.command("create")
-@click.argument("username")
-def user_create(username: str) -> None:
-    """Create a user and print its first API key (shown only once)."""
-    database = Database(_settings().database_url)
-    with database.session() as session:
-        account, created = _ensure_user(session, username)
-        if not created:
-            raise click.ClickException(f"user {username} exists; use 'controlplane key create'")
-        click.echo(users.issue_key(session, account))
-
-
-@user.command("ensure")
-@click.argument("username")
-@click.option(
-    "--key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="File holding the user's key; written (mode 0600) when a new key is issued.",
+@main.group(
+    cls=LazyGroup,
+    lazy={
+        "ls": f"{_CLIENT}.nodes:node_ls",
+        "inspect": f"{_CLIENT}.nodes:node_inspect",
+        "add": f"{_ADMIN}:node_add",
+        "ensure": f"{_ADMIN}:node_ensure",
+        "rotate": f"{_ADMIN}:node_rotate",
+        "revoke": f"{_ADMIN}:node_revoke",
+    },
 )
-def user_ensure(username: str, key_file: Path) -> None:
-    """Make sure USERNAME exists and the key in KEY_FILE works; print that key.
-
-    Idempotent, for scripted set-ups: a key that still authenticates is reused, otherwise a new
-    one is issued and written to the file.
-    """
-    database = Database(_settings().database_url)
-    with database.session() as session:
-        account, _ = _ensure_user(session, username)
-        key = _read(key_file)
-        if not key or users.authenticate(session, Credentials(username, key)) is None:
-            key = users.issue_key(session, account)
-            _write_secret(key_file, key)
-        click.echo(key)
-
-
-@main.group()
-def key() -> None:
-    """API keys."""
-
-
-@key.command("create")
-@click.argument("username")
-def key_create(username: str) -> None:
-    """Issue another API key for an existing user and print it (shown only once)."""
-    database = Database(_settings().database_url)
-    with database.session() as session:
-        click.echo(users.issue_key(session, _user(session, username)))
-
-
-@key.command("list")
-@click.argument("username")
-def key_list(username: str) -> None:
-    """List a user's keys: id, fingerprint (the start of the key's SHA-256) and when it was
-    made; never the keys themselves, which are not kept."""
-    database = Database(_settings().database_url)
-    with database.read_session() as session:
-        keys = users.keys_of(session, _user(session, username))
-    click.echo(f"{'ID':<8} {'FINGERPRINT':<14} CREATED")
-    for api_key in keys:
-        created = api_key.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        click.echo(f"{api_key.id:<8} {users.fingerprint(api_key):<14} {created}")
-
-
-@key.command("revoke")
-@click.argument("username")
-@click.argument("which", required=False)
-@click.option("--all", "every", is_flag=True, help="Revoke every key of the user.")
-def key_revoke(username: str, which: str | None, every: bool) -> None:
-    """Revoke one of a user's keys, named by WHICH (its id or fingerprint from `key list`, or
-    the key itself), or every key with --all. Requests with it are refused from the next one."""
-    if (which is None) == (not every):
-        raise click.UsageError("name one key (its id, its fingerprint or the key), or give --all")
-    database = Database(_settings().database_url)
-    with database.session() as session:
-        account = _user(session, username)
-        revoked = users.revoke_keys(session, account, which=which)
-        if not revoked:  # a key given whole is not echoed: it is a secret, maybe someone's
-            named = f"key {which}" if len(which or "") <= users.FINGERPRINT_DIGITS else "such key"
-            raise click.ClickException(f"{username} has no {named}; see `key list {username}`")
-        left = len(users.keys_of(session, account))
-    click.echo(f"revoked {revoked} key{'s' if revoked > 1 else ''} of {username}")
-    if not left:
-        click.echo(f"{username} has no key left: `controlplane key create {username}` issues one")
-
-
-def _user(session: Session, username: str) -> User:
-    account = users.find_user(session, username)
-    if account is None:
-        raise click.ClickException(f"no user called {username}")
-    return account
-
-
-@main.group()
 def node() -> None:
-    """Node credentials: enroll, rotate, revoke (docs/operations.md §3.2)."""
-
-
-def _keyring() -> tuple[Database, Keyring]:
-    settings = _settings()
-    database = Database(settings.database_url)
-    return database, Keyring(database, _secret_key(settings))
-
-
-def _secret_key(settings: Settings) -> bytes:
-    """The secret key, checked before anything starts: the API, the reporter and the node
-    commands cannot work without it."""
-    try:
-        return settings.require_secret_key()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@node.command("add")
-@click.argument("name")
-def node_add(name: str) -> None:
-    """Enroll a node called NAME and print the token its agent starts with (shown only once;
-    `node rotate` makes a new one)."""
-    database, keyring = _keyring()
-    with database.session() as session:
-        click.echo(str(keyring.token(_enroll(session, name))))
-
-
-@node.command("ensure")
-@click.argument("name")
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="File holding the node's token; written (mode 0600) when a new token is issued.",
-)
-def node_ensure(name: str, token_file: Path) -> None:
-    """Make sure a node called NAME is enrolled and the token in TOKEN_FILE is its current one.
-
-    Idempotent, for scripted set-ups: the node is enrolled if it is not, enrolled again if it
-    was revoked, and its current token written to the file if the file does not hold it.
-    """
-    database, keyring = _keyring()
-    with database.session() as session:
-        try:
-            current = enrollment.find_node(session, name)
-        except NodeNotFoundError:
-            current = _enroll(session, name)
-        if current.revoked:
-            current = enrollment.rotate(session, current)
-        token = str(keyring.token(current))
-        if _read(token_file) != token:
-            _write_secret(token_file, token)
-        click.echo(f"node {current.uuid} ({name}): token in {token_file}")
-
-
-@node.command("rotate")
-@click.argument("node_ident", metavar="NODE")
-def node_rotate(node_ident: str) -> None:
-    """Issue a new token for NODE (uuid or name) and print it; the old one stops working at
-    once, so restart the node's agent with the new one. Re-enrolls a revoked node."""
-    database, keyring = _keyring()
-    with database.session() as session:
-        found = _find(session, node_ident)
-        click.echo(str(keyring.token(enrollment.rotate(session, found))))
-
-
-@node.command("revoke")
-@click.argument("node_ident", metavar="NODE")
-def node_revoke(node_ident: str) -> None:
-    """Refuse everything NODE (uuid or name) sends from now on and place nothing more on it.
-    Its containers stay as they are; `node rotate` enrolls it again."""
-    database, _ = _keyring()
-    with database.session() as session:
-        found = enrollment.revoke(session, _find(session, node_ident))
-        click.echo(f"node {found.uuid} ({found.name}) revoked")
-
-
-def _find(session: Session, ident: str) -> Node:
-    try:
-        return enrollment.find_node(session, ident)
-    except NodeNotFoundError as exc:
-        raise click.ClickException(exc.message) from None
-
-
-def _enroll(session: Session, name: str) -> Node:
-    try:
-        return enrollment.enroll(session, name)
-    except InvalidInputError as exc:
-        raise click.ClickException(exc.message) from None
-
-
-def _read(path: Path) -> str:
-    return path.read_text().strip() if path.exists() else ""
-
-
-def _write_secret(path: Path, secret: str) -> None:
-    """Write a key or a token to a file only its owner reads, made so before it is written: a
-    new directory is 0700, and a file left readable by an earlier version is made 0600 too."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_text(secret + "\n")
-
-
-def _ensure_user(session: Session, username: str) -> tuple[User, bool]:
-    try:
-        return users.ensure_user(session, username)
-    except InvalidInputError as exc:
-        raise click.ClickException(exc.message) from None
-
-
-class _Server(BaseApplication):
-    """gunicorn run in-process, so the API starts with one command and the same settings."""
-
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings = settings
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for name, value in self.options.items():
-            self.cfg.set(name, value)
-
-    def load(self) -> Flask:
-        return create_app(self.settings, STREAM_SLOTS=stream_slots(self.options["threads"]))
-
-
-def stream_slots(threads: int) -> int:
-    """How many websockets one worker may hold open: each holds one of its threads for as long
-    as it is open, so a quarter of them (at least two) stay for REST requests."""
-    return max(threads - max(threads // 4, 2), 1)
-
-
-@main.command()
-@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="Address to listen on.")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option(
-    "--threads",
-    default=100,
-    show_default=True,
-    help="Threads per worker; three quarters of them may hold open websockets.",
-)
-def api(bind: str, workers: int, threads: int) -> None:
-    """Serve the REST API and the websocket streams with gunicorn (threaded workers that read
-    each request in full before a thread takes it)."""
-    settings = _settings()
-    _secret_key(settings)
-    migrate.upgrade(settings.database_url)
-    options = {
-        "bind": bind,
-        "workers": workers,
-        "threads": threads,
-        # A slow client holds a socket, never a thread (controlplane.httpserver).
-        "worker_class": preread_worker(
-            RequestLimits(read_timeout=settings.request_read_timeout, body_bytes=MAX_BODY_BYTES)
-        ),
-        "accesslog": "-",
-        # Query credentials and Authorization headers never reach the logs (docs/operations.md §8).
-        "logger_class": RedactingLogger,
-        "graceful_timeout": 10,
-        # gunicorn's control socket (`gunicornc`) is one path per $HOME: two APIs on one host
-        # would share it. Workers and reloads are the operator's service manager's business.
-        "control_socket_disable": True,
-    }
-    _Server(settings, options).run()
-
-
-@main.command()
-@click.option("--concurrency", default=4, show_default=True, help="Report-applying threads.")
-def reporter(concurrency: int) -> None:
-    """Run the reporter: apply node reports to the database (queue "controlplane") and declare
-    nodes that stopped heartbeating Unreachable."""
-    settings = _settings()
-    _secret_key(settings)
-    migrate.upgrade(settings.database_url)
-    # The reporter's threads mostly wait on Redis and the database, each task a dozen times,
-    # while its convergences and heartbeat intake compute: with CPython's default 5 ms switch
-    # interval every one of those waits could cost a task 5 ms more to get the interpreter
-    # back (docs/performance.md §6.9).
-    sys.setswitchinterval(REPORTER_SWITCH_INTERVAL)
-    app, sweepers = make_reporter(settings)
-    keep_task_payloads_out_of_logs()
-    for sweeper in sweepers:
-        sweeper.start()
-    try:
-        argv = worker_argv(
-            [CLAIM_QUEUE, REPORTER_QUEUE],
-            # One name per process, so `celery inspect` tells two reporters on a host apart.
-            hostname=f"reporter-{os.getpid()}@%h",
-            concurrency=concurrency,
-            loglevel=logging.getLevelName(logging.getLogger().level),
-            quiet=logcontext.json_lines(),
-        )
-        # Started again if it stops by itself (core/shutdown.py).
-        run_worker(lambda: app.worker_main(argv), signals.worker_shutting_down)
-    finally:
-        for sweeper in sweepers:
-            sweeper.stop()
+    """Nodes: list and inspect them through the API (`ls`, `inspect`); enroll them and manage
+    their credentials where the database is (`add`, `ensure`, `rotate`, `revoke`,
+    docs/operations.md §3.2)."""
 
 
 def run() -> None:
     """Console entry point: add the plugin commands, then dispatch."""
     for plugin in entry_points(group="controlplane.commands"):
-        main.add_command(plugin.load(), plugin.name)
+        main.lazy[plugin.name] = plugin.load
     main()

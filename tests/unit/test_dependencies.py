@@ -20,6 +20,9 @@ from packaging.requirements import Requirement
 
 RUNTIME_IMPORTS = (
     "controlplane.cli",
+    "controlplane.admincli",
+    "controlplane.client.commands.containers",
+    "controlplane.client.commands.events",
     "controlplane.app",
     "controlplane.core.stackfile",  # PyYAML
     "controlplane.reporter.tasks",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from controlplane.cli import _write_secret
+from controlplane.admincli import _write_secret
 from controlplane.db import migrate
 from controlplane.db.engine import Database, create_private_sqlite_file, sqlite_file
 
