@@ -122,7 +122,12 @@ controlplane is running
   image    $CP_IMAGE (local, built from busybox-static)
   logs     $STATE/logs/{api,reporter,agent}.log
 
-Try:
+Try the CLI (docs/cli.md):
+  export CONTROLPLANE_URL=$URL CONTROLPLANE_USER=admin CONTROLPLANE_APIKEY=\$(cat $STATE/admin.key)
+  $CP container run --wait --name hello $CP_IMAGE sh -c 'echo hello; sleep 3600'
+  $CP container logs -f hello
+
+or curl:
   curl -s -H 'Authorization: ApiKey admin:$KEY' -H 'Content-Type: application/json' \\
        -d '{"image_name": "$CP_IMAGE", "name": "hello", "run_command": "sh -c \"echo hello; sleep 3600\""}' \\
        $URL/api/v1/container/

@@ -76,10 +76,19 @@ def test_run_command_serves_the_api_and_stops_cleanly_on_ctrl_c(
     assert f"http://127.0.0.1:{port}/api/v1/" in text
     key = re.search(r"API key\s+(\S+)", text)
     assert key is not None
+    # The banner's CLI lines, run as a user pastes them.
+    tried = text.split("Try the CLI (docs/cli.md):\n", 1)[1].split("\n\nor curl:", 1)[0]
+    export, run, _ = (line.strip() for line in tried.splitlines())
+    done = subprocess.run(
+        ["bash", "-c", f"{export} && {run}"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["hello", "Running"]
     client = ApiClient(f"http://127.0.0.1:{port}", "admin", key.group(1))
-    created = client.create(name="quick", run_command="sh -c 'echo hi; exec sleep 3600'")
-    assert client.act(created["uuid"], "start").status_code == 202
-    client.wait_state(created["uuid"], "Running")
+    [hello] = client.request("GET", "/api/v1/container/", params={"name": "hello"}).json()[
+        "objects"
+    ]
+    assert hello["state"] == "Running"
     broker = redis.Redis(port=int(str(quickstart["redis_port"])))
     with pytest.raises(redis.AuthenticationError):
         broker.ping()
