@@ -216,7 +216,9 @@ def test_node_ls_shows_the_planes_node(user_env: dict[str, str], plane: Plane) -
 def test_events_prints_a_start_as_it_happens(
     user_env: dict[str, str], follower: list[subprocess.Popen[str]]
 ) -> None:
-    created = json.loads(cli(user_env, "container", "run", "--json", IMAGE, "sleep", "3600").stdout)
+    created = json.loads(
+        cli(user_env, "container", "run", "--wait", "--json", IMAGE, "sleep", "3600").stdout
+    )
     listening = subprocess.Popen(
         [CLI, "events", "--json"], env=user_env, stdout=subprocess.PIPE, text=True
     )
