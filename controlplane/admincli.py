@@ -1,4 +1,4 @@
-"""The operator's commands: serve the API, run the reporter, manage the schema, users, keys and
+"""The operator's commands: run the reporter, manage the schema, users, keys and
 node credentials. They run where the database is, and load the server's modules, which is why
 `controlplane.cli` imports this module only when one of them runs.
 
@@ -11,15 +11,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
+import prometheus_client
 from celery import signals
-from flask import Flask
-from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
-from controlplane.app import MAX_BODY_BYTES, create_app
 from controlplane.core import logcontext
 from controlplane.core.celeryconf import keep_task_payloads_out_of_logs, worker_argv
 from controlplane.core.credentials import Credentials
@@ -30,17 +27,15 @@ from controlplane.core.shutdown import run_worker
 from controlplane.db import backup, diagnosis, enrollment, migrate, users
 from controlplane.db.engine import Database
 from controlplane.db.models import Node, User
-from controlplane.httpserver.worker import RequestLimits, preread_worker
 from controlplane.keyring import Keyring
 from controlplane.reporter.tasks import make_reporter
-from controlplane.serverlog import RedactingLogger
 from controlplane.settings import Settings
 
 # Seconds a thread of the reporter runs before it must let a waiting one have the interpreter.
 REPORTER_SWITCH_INTERVAL = 0.0005
 
 
-def _settings() -> Settings:
+def settings_from_env() -> Settings:
     try:
         return Settings.from_env()
     except SettingsError as exc:
@@ -50,7 +45,7 @@ def _settings() -> Settings:
 def explain_failure(exc: Exception) -> str | None:
     """One sentence with a hint for a failure to reach the database (`db.diagnosis`), whichever
     command met it; None for any other failure."""
-    return diagnosis.explain(exc, _settings().database_url)
+    return diagnosis.explain(exc, settings_from_env().database_url)
 
 
 @click.group()
@@ -61,7 +56,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database to the newest schema (safe to repeat)."""
-    migrate.upgrade(_settings().database_url)
+    migrate.upgrade(settings_from_env().database_url)
     click.echo("database is at the newest schema")
 
 
@@ -71,7 +66,7 @@ def db_backup(target: Path) -> None:
     """Copy the SQLite database into the new file TARGET (mode 0600) while the control plane
     runs; PostgreSQL is copied with pg_dump (docs/operations.md §12)."""
     try:
-        backup.backup_sqlite(_settings().database_url, target)
+        backup.backup_sqlite(settings_from_env().database_url, target)
     except backup.BackupRefusedError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"database copied to {target}")
@@ -86,7 +81,7 @@ def user() -> None:
 @click.argument("username")
 def user_create(username: str) -> None:
     """Create a user and print its first API key (shown only once)."""
-    database = Database(_settings().database_url)
+    database = Database(settings_from_env().database_url)
     with database.session() as session:
         account, created = _ensure_user(session, username)
         if not created:
@@ -108,7 +103,7 @@ def user_ensure(username: str, key_file: Path) -> None:
     Idempotent, for scripted set-ups: a key that still authenticates is reused, otherwise a new
     one is issued and written to the file.
     """
-    database = Database(_settings().database_url)
+    database = Database(settings_from_env().database_url)
     with database.session() as session:
         account, _ = _ensure_user(session, username)
         key = _read(key_file)
@@ -127,7 +122,7 @@ def key() -> None:
 @click.argument("username")
 def key_create(username: str) -> None:
     """Issue another API key for an existing user and print it (shown only once)."""
-    database = Database(_settings().database_url)
+    database = Database(settings_from_env().database_url)
     with database.session() as session:
         click.echo(users.issue_key(session, _user(session, username)))
 
@@ -137,7 +132,7 @@ def key_create(username: str) -> None:
 def key_list(username: str) -> None:
     """List a user's keys: id, fingerprint (the start of the key's SHA-256) and when it was
     made; never the keys themselves, which are not kept."""
-    database = Database(_settings().database_url)
+    database = Database(settings_from_env().database_url)
     with database.read_session() as session:
         keys = users.keys_of(session, _user(session, username))
     click.echo(f"{'ID':<8} {'FINGERPRINT':<14} CREATED")
@@ -155,7 +150,7 @@ def key_revoke(username: str, which: str | None, every: bool) -> None:
     the key itself), or every key with --all. Requests with it are refused from the next one."""
     if (which is None) == (not every):
         raise click.UsageError("name one key (its id, its fingerprint or the key), or give --all")
-    database = Database(_settings().database_url)
+    database = Database(settings_from_env().database_url)
     with database.session() as session:
         account = _user(session, username)
         revoked = users.revoke_keys(session, account, which=which)
@@ -176,12 +171,12 @@ def _user(session: Session, username: str) -> User:
 
 
 def _keyring() -> tuple[Database, Keyring]:
-    settings = _settings()
+    settings = settings_from_env()
     database = Database(settings.database_url)
-    return database, Keyring(database, _secret_key(settings))
+    return database, Keyring(database, secret_key(settings))
 
 
-def _secret_key(settings: Settings) -> bytes:
+def secret_key(settings: Settings) -> bytes:
     """The secret key, checked before anything starts: the API, the reporter and the node
     commands cannot work without it."""
     try:
@@ -284,69 +279,13 @@ def _ensure_user(session: Session, username: str) -> tuple[User, bool]:
         raise click.ClickException(exc.message) from None
 
 
-class _Server(BaseApplication):
-    """gunicorn run in-process, so the API starts with one command and the same settings."""
-
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings = settings
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for name, value in self.options.items():
-            self.cfg.set(name, value)
-
-    def load(self) -> Flask:
-        return create_app(self.settings, STREAM_SLOTS=stream_slots(self.options["threads"]))
-
-
-def stream_slots(threads: int) -> int:
-    """How many websockets one worker may hold open: each holds one of its threads for as long
-    as it is open, so a quarter of them (at least two) stay for REST requests."""
-    return max(threads - max(threads // 4, 2), 1)
-
-
-@click.command()
-@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="Address to listen on.")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option(
-    "--threads",
-    default=100,
-    show_default=True,
-    help="Threads per worker; three quarters of them may hold open websockets.",
-)
-def api(bind: str, workers: int, threads: int) -> None:
-    """Serve the REST API and the websocket streams with gunicorn (threaded workers that read
-    each request in full before a thread takes it)."""
-    settings = _settings()
-    _secret_key(settings)
-    migrate.upgrade(settings.database_url)
-    options = {
-        "bind": bind,
-        "workers": workers,
-        "threads": threads,
-        # A slow client holds a socket, never a thread (controlplane.httpserver).
-        "worker_class": preread_worker(
-            RequestLimits(read_timeout=settings.request_read_timeout, body_bytes=MAX_BODY_BYTES)
-        ),
-        "accesslog": "-",
-        # Query credentials and Authorization headers never reach the logs (docs/operations.md §8).
-        "logger_class": RedactingLogger,
-        "graceful_timeout": 10,
-        # gunicorn's control socket (`gunicornc`) is one path per $HOME: two APIs on one host
-        # would share it. Workers and reloads are the operator's service manager's business.
-        "control_socket_disable": True,
-    }
-    _Server(settings, options).run()
-
-
 @click.command()
 @click.option("--concurrency", default=4, show_default=True, help="Report-applying threads.")
 def reporter(concurrency: int) -> None:
     """Run the reporter: apply node reports to the database (queue "controlplane") and declare
     nodes that stopped heartbeating Unreachable."""
-    settings = _settings()
-    _secret_key(settings)
+    settings = settings_from_env()
+    secret_key(settings)
     migrate.upgrade(settings.database_url)
     # The reporter's threads mostly wait on Redis and the database, each task a dozen times,
     # while its convergences and heartbeat intake compute: with CPython's default 5 ms switch
@@ -354,6 +293,15 @@ def reporter(concurrency: int) -> None:
     # back (docs/performance.md §6.9).
     sys.setswitchinterval(REPORTER_SWITCH_INTERVAL)
     app, sweepers = make_reporter(settings)
+    if settings.reporter_metrics is not None:
+        host, port = settings.reporter_metrics
+        try:
+            prometheus_client.start_http_server(port, addr=host)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve metrics on {host}:{port} (CONTROLPLANE_REPORTER_METRICS_BIND): "
+                f"{exc.strerror}"
+            ) from None
     keep_task_payloads_out_of_logs()
     for sweeper in sweepers:
         sweeper.start()

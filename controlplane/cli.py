@@ -84,7 +84,7 @@ _CLIENT = "controlplane.client.commands"
 @click.group(
     cls=_Commands,
     lazy={
-        "api": f"{_ADMIN}:api",
+        "api": "controlplane.apiserver:api",
         "reporter": f"{_ADMIN}:reporter",
         "db": f"{_ADMIN}:db",
         "user": f"{_ADMIN}:user",

@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 RUNTIME_IMPORTS = (
     "controlplane.cli",
     "controlplane.admincli",
+    "controlplane.apiserver",
     "controlplane.client.commands.containers",
     "controlplane.client.commands.events",
     "controlplane.app",

@@ -12,10 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from controlplane.admincli import stream_slots
 from controlplane.api.serializers import event_to_json, log_line_to_json
 from controlplane.api.trees import DOCKERCLOUD, TUTUM, Links
 from controlplane.api.websocket import StreamSlots
+from controlplane.apiserver import stream_slots
 from controlplane.app import create_app
 from controlplane.core.checks import parse_bool
 from controlplane.core.credentials import Credentials, stream_credentials
