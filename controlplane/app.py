@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from controlplane.api import params, register_api, requestid
+from controlplane.api import metrics, params, register_api, requestid
 from controlplane.api.base import EXTENSION, Services, close_db_session
 from controlplane.api.errors import error_response
 from controlplane.api.eventhub import EventHub
@@ -91,4 +91,5 @@ def create_app(settings: Settings | None = None, **flask_config: object) -> Flas
     # client's Host header; the API never redirects (docs/api.md §1.4), so such a path is a 404.
     app.url_map.merge_slashes = False
     register_api(app)
+    metrics.register(app)
     return app

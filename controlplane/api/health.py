@@ -61,7 +61,7 @@ def _database() -> str:
 
 def _broker() -> str:
     try:
-        _broker_client(services().settings.broker_url).ping()
+        broker_client(services().settings.broker_url).ping()
     except (redis.RedisError, OSError) as exc:
         log.warning("readiness: the broker does not answer: %s", exc)
         return "the broker does not answer"
@@ -69,8 +69,9 @@ def _broker() -> str:
 
 
 @cache
-def _broker_client(url: str) -> redis.Redis:
-    """One client (and connection pool) per broker URL for the process's probes."""
+def broker_client(url: str) -> redis.Redis:
+    """One client (and connection pool) per broker URL for the process's probes and metrics
+    scrapes, with short timeouts: neither may hang on a broker that does not answer."""
     return redis.Redis.from_url(
         url, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT
     )

@@ -195,7 +195,10 @@ def success_answers(op: Operation, action_header: str) -> dict[str, Any]:
     if op.status == 101 or op.status >= 400:
         return answers
     answer: dict[str, Any] = {"description": HTTP_STATUS_CODES[op.status]}
-    answer["content"] = {JSON: {"schema": ref(op.schema) if op.schema else {"type": "object"}}}
+    if op.text_type is not None:
+        answer["content"] = {op.text_type: {"schema": {"type": "string"}}}
+    else:
+        answer["content"] = {JSON: {"schema": ref(op.schema) if op.schema else {"type": "object"}}}
     if op.accepted:
         answer["headers"] = {
             action_header: {

@@ -17,6 +17,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from controlplane.api.auth import AUTH_PATHS
 from controlplane.api.health import LIVENESS_PATH, READINESS_PATH
+from controlplane.api.metrics import METRICS_PATH
 from controlplane.api.trees import (
     DOCKERCLOUD_EVENTS_STREAMS,
     TUTUM_EVENTS_STREAM,
@@ -72,6 +73,8 @@ class Operation:
     frames: str | None = None
     # Whether the operationId names the tree it is in (`tutum_`, `dockercloud_ns_`).
     in_tree: bool = True
+    # The success body's media type, when it is not JSON (`schema` is then ignored).
+    text_type: str | None = None
 
 
 def _action(name: str, summary: str, more: Codes | None = None) -> Operation:
@@ -239,6 +242,17 @@ READINESS = Operation(
     in_tree=False,
 )
 
+METRICS = Operation(
+    "metrics",
+    "Prometheus metrics of the API processes and of what the control plane holds "
+    "(docs/operations.md §13)",
+    200,
+    None,
+    security=None,
+    in_tree=False,
+    text_type="text/plain; version=1.0.0",
+)
+
 
 def path_table(app: Flask) -> list[tuple[list[str], dict[str, Operation]]]:
     """(Flask rules, method -> operation) of every route `app` serves (`api.register_api`)."""
@@ -264,5 +278,6 @@ def path_table(app: Flask) -> list[tuple[list[str], dict[str, Operation]]]:
         ([OPENAPI_PATH], {"get": DOCUMENT}),
         ([LIVENESS_PATH], {"get": LIVENESS}),
         ([READINESS_PATH], {"get": READINESS}),
+        ([METRICS_PATH], {"get": METRICS}),
     ]
     return table

@@ -29,6 +29,7 @@ from simple_websocket import ConnectionClosed, Server
 from wsproto.events import CloseConnection
 from wsproto.utilities import LocalProtocolError
 
+from controlplane.api.instruments import websocket_open
 from controlplane.core.errors import StreamCapacityError, UserStreamCapacityError
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ def serve(session: SocketSession) -> Response:
     # this second handle keeps the connection for `_release` to end gently.
     held = ws.sock.dup()
     try:
-        session(ws)
+        with websocket_open():
+            session(ws)
     except (ConnectionClosed, OSError):
         pass
     finally:

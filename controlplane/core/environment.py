@@ -38,3 +38,15 @@ def env_flag(environ: Mapping[str, str], name: str, default: bool = False) -> bo
     if raw not in _TRUE | _FALSE:
         raise SettingsError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
     return raw in _TRUE
+
+
+def env_bind(environ: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    """Read a `HOST:PORT` to listen on (`[::1]:9101` for IPv6), or None when unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    host, colon, port = raw.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name} must be HOST:PORT (127.0.0.1:9101), got {raw!r}")
+    return host, int(port)

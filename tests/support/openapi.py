@@ -49,6 +49,22 @@ def validate_answer(
     Draft202012Validator({"$ref": schema_uri}, registry=registry).validate(body)
 
 
+def documents_text(
+    document: dict[str, Any], method: str, path_template: str | None, status: int, media: str
+) -> bool:
+    """Whether the answer documented for `status` is text of the media type `media` (a
+    Content-Type header: `/metrics` is Prometheus' text format, not JSON). An undocumented
+    status is none: `validate_answer` tells it."""
+    try:
+        _, answer = _documented_answer(document, method.lower(), path_template, status)
+    except AssertionError:
+        return False
+    return any(
+        kind != "application/json" and media.startswith(kind.split(";")[0])
+        for kind in answer.get("content", {})
+    )
+
+
 def _from_server(document: dict[str, Any], status: int, body: Any) -> bool:
     """Whether the answer is one of the HTTP server's own (`x-server`): that status, with the
     code the server gives it."""

@@ -39,7 +39,7 @@ def answer(client: FlaskClient, document: dict[str, Any], path: str, status: int
 
 @pytest.fixture
 def broker_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(health, "_broker_client", lambda url: AnsweringBroker())
+    monkeypatch.setattr(health, "broker_client", lambda url: AnsweringBroker())
 
 
 def test_a_live_process_says_so_without_credentials(
