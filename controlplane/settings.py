@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from controlplane.core.environment import SettingsError, env_flag, env_int
+from controlplane.core.environment import SettingsError, env_bind, env_flag, env_int
 from controlplane.core.policy import parse_allowed
 
 PREFIX = "CONTROLPLANE_"
@@ -79,6 +79,8 @@ class Settings:
     # The reporter obeys Celery's remote control, and sends task events (celeryconf.py).
     celery_remote_control: bool = False
     celery_task_events: bool = False
+    # Where the reporter serves its Prometheus metrics; not served when None.
+    reporter_metrics: tuple[str, int] | None = None
     # The key node credentials are derived from; empty when not configured. Never in a repr.
     secret_key: str = field(default="", repr=False)
 
@@ -138,6 +140,7 @@ class Settings:
             request_read_timeout=env_int(
                 env, PREFIX + "REQUEST_READ_TIMEOUT", defaults.request_read_timeout, 1
             ),
+            reporter_metrics=env_bind(env, PREFIX + "REPORTER_METRICS_BIND"),
             celery_remote_control=env_flag(env, PREFIX + "CELERY_REMOTE_CONTROL"),
             celery_task_events=env_flag(env, PREFIX + "CELERY_TASK_EVENTS"),
             secret_key=_secret_key(env),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import prometheus_client
 import redis
 from celery import Celery, signals
 
@@ -24,13 +25,14 @@ from controlplane.core.logcontext import json_lines
 from controlplane.core.messages import node_queue
 from controlplane.core.shutdown import run_worker
 from workers.docker.driver import DockerDriver
+from workers.errors import StartupError
 from workers.execstream import ExecStreams
 from workers.heartbeat import Heartbeat
 from workers.inflight import Inflight
 from workers.logstream import LogStreams
 from workers.relist import Relist
 from workers.reports import Reports
-from workers.settings import AgentSettings
+from workers.settings import PREFIX, AgentSettings
 from workers.tasks import register_tasks
 from workers.watcher import Watcher
 
@@ -84,8 +86,24 @@ def make_agent(settings: AgentSettings) -> Agent:
     )
 
 
+def _serve_metrics(host: str, port: int) -> None:
+    """Serve the agent's metrics (workers/metrics.py), before anything else starts.
+
+    Raises:
+        StartupError: the address cannot be bound.
+    """
+    try:
+        prometheus_client.start_http_server(port, addr=host)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve metrics on {host}:{port} ({PREFIX}METRICS_BIND): {exc.strerror}"
+        ) from None
+
+
 def run_agent(settings: AgentSettings) -> None:
     agent = make_agent(settings)
+    if settings.metrics is not None:
+        _serve_metrics(*settings.metrics)
     keep_task_payloads_out_of_logs()
     agent.heartbeat.start()
     if agent.watcher is not None:

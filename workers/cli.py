@@ -14,7 +14,7 @@ import click
 
 from controlplane.core.environment import SettingsError
 from workers.agent import run_agent
-from workers.errors import DockerUnavailableError
+from workers.errors import DockerUnavailableError, StartupError
 from workers.settings import PREFIX, AgentSettings
 
 
@@ -53,6 +53,8 @@ def agent(
     )
     try:
         run_agent(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
     except DockerUnavailableError as exc:  # at start-up: the worker's tasks report their own
         raise click.ClickException(
             f"{exc}: is dockerd running, and does {PREFIX}DOCKER_URL (--docker-url) name its "

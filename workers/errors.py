@@ -30,6 +30,10 @@ class DockerUnavailableError(AgentError):
     pass
 
 
+class StartupError(AgentError):
+    """The agent cannot start as configured (its metrics' port is taken, say)."""
+
+
 class NameTakenError(AgentError):
     pass
 

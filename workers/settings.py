@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controlplane.core import policy
-from controlplane.core.environment import SettingsError, env_int
+from controlplane.core.environment import SettingsError, env_bind, env_int
 from controlplane.core.messages import TAG_NAME
 from controlplane.core.signing import NodeToken
 
@@ -47,6 +47,8 @@ class AgentSettings:
     # The dangerous options this node runs (core/policy.py); none unless its operator says so,
     # whatever the control plane allows, so a forged or mistaken task cannot escalate.
     allow_dangerous: frozenset[str] = frozenset()
+    # Where the agent serves its Prometheus metrics; not served when None.
+    metrics: tuple[str, int] | None = None
 
     @property
     def node_uuid(self) -> str:
@@ -75,6 +77,7 @@ class AgentSettings:
             watch_events=env.get(PREFIX + "WATCH_EVENTS", "1") not in ("0", "false", "no"),
             tags=parse_tags(env.get(PREFIX + "TAGS", "")),
             allow_dangerous=_allowed(env.get(PREFIX + "ALLOW_DANGEROUS", "")),
+            metrics=env_bind(env, PREFIX + "METRICS_BIND"),
         )
 
 

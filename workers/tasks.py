@@ -42,6 +42,7 @@ from controlplane.core.messages import (
     Operation,
 )
 from controlplane.core.signing import NodeToken, Seal
+from workers import metrics
 from workers.engine import Engine, Observation
 from workers.errors import AgentError, ClaimRefused, ClaimUnanswered, NodePolicyError
 from workers.inflight import Inflight
@@ -81,7 +82,8 @@ def run_operation(
     try:
         claim.check()
         check_node_policy(operation, allow_dangerous)
-        observation = _execute(driver, inflight, operation)
+        with metrics.DURATION.labels(operation.action).time():
+            observation = _execute(driver, inflight, operation)
     except ClaimRefused as exc:
         log.warning(
             "%s of container %s not run: the claim of action %s was refused: %s",
@@ -90,18 +92,23 @@ def run_operation(
             operation.action_uuid,
             exc.reason,
         )
+        _count(operation, "refused")
         return
     except ClaimUnanswered:
+        _count(operation, "unanswered")
         raise
     except AgentError as exc:
+        _count(operation, "failed")
         _report_failure(reports, operation, str(exc), state=exc.state)
         return
     except Exception as exc:  # a bug must not leave the container in a transitional state
         log.exception(
             "unexpected error during %s of %s", operation.action, operation.container_uuid
         )
+        _count(operation, "error")
         _report_failure(reports, operation, f"internal agent error: {exc!r}")
         return
+    _count(operation, "succeeded")
     log.info(
         "%s of container %s: %s",
         operation.action,
@@ -109,6 +116,10 @@ def run_operation(
         observation.state.value,
     )
     reports.observed(operation.container_uuid, observation, action_uuid=operation.action_uuid)
+
+
+def _count(operation: Operation, outcome: str) -> None:
+    metrics.OPERATIONS.labels(operation.action, outcome).inc()
 
 
 def check_node_policy(operation: Operation, allow_dangerous: Collection[str]) -> None:

@@ -51,7 +51,7 @@ from controlplane.dispatch import Dispatcher
 from controlplane.keyring import Keyring
 from controlplane.operations import Operations
 from controlplane.ratelimit import CreateRate
-from controlplane.reporter import heartbeats, reconcile
+from controlplane.reporter import heartbeats, metrics, reconcile
 from controlplane.reporter.gate import Gate, Nonces, from_sender
 from controlplane.reporter.services import ServiceSweeper
 from controlplane.reporter.sweeper import LeaseSweeper
@@ -129,9 +129,18 @@ def node_task(
             body, sealed = gate.admit(name, message, task_id=self.request.id)
         except SealError as exc:
             log.warning("refused a %s message: %s", name, exc.reason)
+            metrics.MESSAGES.labels(name, "refused").inc()
             return None
-        result = apply(sealed.node_uuid, sealed.nonce, **body)
+        started = time.perf_counter()
+        try:
+            result = apply(sealed.node_uuid, sealed.nonce, **body)
+        except Exception:
+            metrics.MESSAGES.labels(name, "failed").inc()
+            raise
         gate.spend(sealed)
+        metrics.APPLY.labels(name).observe(time.perf_counter() - started)
+        metrics.LAG.labels(name).observe(max(time.time_ns() - sealed.sealed_ns, 0) / 1e9)
+        metrics.MESSAGES.labels(name, "applied").inc()
         return result
 
 

@@ -53,6 +53,8 @@ class Plane:
         self.env = env
         self.keys = keys
         self.state_dir = state_dir
+        # Where the session's reporter and agent serve their metrics (set by `start_plane`).
+        self.metrics_urls: dict[str, str] = {}
 
     def enroll(self, name: str) -> tuple[str, str]:
         """Enroll a node called `name` as an operator would (`controlplane node add`); its
@@ -82,12 +84,12 @@ class Plane:
     def client(self, username: str, base_url: str | None = None) -> ApiClient:
         return ApiClient(base_url or self.base_url, username, self.keys[username])
 
-    def start_api(self, name: str, **env: str) -> str:
-        """Start one more API process over the same database and broker, with `env` on top of
-        the session's (e.g. other settings); returns its base URL once it answers. The
-        session's teardown stops it with the others."""
+    def start_api(self, name: str, workers: int = 1, **env: str) -> str:
+        """Start one more API process over the same database and broker, with `workers`
+        gunicorn workers and `env` on top of the session's (e.g. other settings); returns its
+        base URL once it answers. The session's teardown stops it with the others."""
         port = free_port()
-        self._start(name, ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env)
+        self._start(name, ["api", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)], env)
         base_url = f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(base_url), timeout=60, interval=0.2)
         return base_url
@@ -218,13 +220,21 @@ def _run_plane(
     node_uuid, token = enroll(env, "test-node-1")
     # The session's own agent; every other agent gets its token in its own environment.
     env["CONTROLPLANE_AGENT_TOKEN"] = token
-    port = free_port()
+    port, reporter_metrics, agent_metrics = free_port(), free_port(), free_port()
+    # Only the session's reporter and agent serve metrics, on ports of their own: the other
+    # agents and reporters the tests start share `env`, and would contend for the port.
+    reporter_env = {**env, "CONTROLPLANE_REPORTER_METRICS_BIND": f"127.0.0.1:{reporter_metrics}"}
+    agent_env = {**env, "CONTROLPLANE_AGENT_METRICS_BIND": f"127.0.0.1:{agent_metrics}"}
     services = {
-        "reporter": Service("reporter", ["reporter"], env, state),
-        "agent": Service("agent", ["agent"], env, state),
+        "reporter": Service("reporter", ["reporter"], reporter_env, state),
+        "agent": Service("agent", ["agent"], agent_env, state),
         "api": Service("api", ["api", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env, state),
     }
     running = Plane(f"http://127.0.0.1:{port}", node_uuid, services, env, keys, state)
+    running.metrics_urls = {
+        "reporter": f"http://127.0.0.1:{reporter_metrics}/metrics",
+        "agent": f"http://127.0.0.1:{agent_metrics}/metrics",
+    }
     _running.append(running)
     try:
         admin = running.client("alice")
