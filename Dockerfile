@@ -11,4 +11,9 @@ RUN pip install --no-cache-dir .
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin controlplane \
     && install -d -m 0700 -o controlplane -g controlplane /data
 USER controlplane
+# One probe for the three roles: the API's readiness by default; the reporter and the agent
+# serve their metrics on a port of their own, which docker-compose.yml names in
+# CONTROLPLANE_PROBE_URL (an answer there means the process runs and serves).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ.get('CONTROLPLANE_PROBE_URL', 'http://127.0.0.1:8000/readyz'), timeout=4)"]
 ENTRYPOINT ["controlplane"]

@@ -121,6 +121,7 @@ controlplane is running
   API key  $KEY
   image    $CP_IMAGE (local, built from busybox-static)
   logs     $STATE/logs/{api,reporter,agent}.log
+  metrics  $URL/metrics (Prometheus; docs/operations.md §13)
 
 Try the CLI (docs/cli.md):
   export CONTROLPLANE_URL=$URL CONTROLPLANE_USER=admin CONTROLPLANE_APIKEY=\$(cat $STATE/admin.key)

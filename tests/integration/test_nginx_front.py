@@ -4,10 +4,13 @@ hold up nobody else's requests."""
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from tests.support.nginx import nginx_front
 from tests.support.plane import Plane
@@ -52,3 +55,21 @@ def test_slow_clients_against_the_front_hold_up_no_rest_request(plane: Plane, fr
     with SlowAttack((parts.hostname, parts.port), 250, half_request_line):
         for _ in range(20):
             assert alice.request("GET", "/api/v1/container/").status_code == 200
+
+
+def test_the_front_serves_metrics_to_loopback_only(front: str) -> None:
+    served = requests.get(f"{front}/metrics", timeout=10)
+    assert served.status_code == 200
+    assert "controlplane_http_requests_total" in served.text
+    # Another address of the host: Linux answers all of 127.0.0.0/8 on the loopback device.
+    split = urlsplit(front)
+    connection = http.client.HTTPConnection(
+        split.hostname, split.port, timeout=10, source_address=("127.0.0.2", 0)
+    )
+    try:
+        connection.request("GET", "/metrics")
+        refused = connection.getresponse()
+        assert refused.status == 403
+        assert json.loads(refused.read())["code"] == "forbidden"
+    finally:
+        connection.close()

@@ -1,16 +1,21 @@
 """The deliverables around the code: docker-compose.yml is a valid Compose file that needs its
-secrets, and the package ships its migrations."""
+secrets, the image's probe passes on each role's healthy process and fails on a dead one, and
+the package ships its migrations."""
 
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 import yaml
 
 from tests.support.locations import ROOT
+from tests.support.plane import Plane
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +41,37 @@ def test_compose_file_is_valid_and_names_every_process() -> None:
     assert set(services.stdout.split()) == {"redis", "api", "reporter", "agent"}
 
 
-def test_compose_takes_the_api_for_healthy_once_it_is_ready() -> None:
-    config = yaml.safe_load(compose("config").stdout)
-    probe = config["services"]["api"]["healthcheck"]["test"]
-    assert probe[:2] == ["CMD", "python"] and "http://127.0.0.1:8000/readyz" in probe[-1]
+def image_probe() -> list[str]:
+    """The command of the Dockerfile's HEALTHCHECK (its exec form)."""
+    text = (ROOT / "Dockerfile").read_text()
+    [line] = [line for line in text.split("HEALTHCHECK", 1)[1].splitlines() if "CMD [" in line]
+    command = json.loads(line.split("CMD", 1)[1])
+    assert command[0] == "python"
+    return [sys.executable, *command[1:]]
+
+
+def test_each_role_is_probed_where_it_answers() -> None:
+    services = yaml.safe_load(compose("config").stdout)["services"]
+    assert "CONTROLPLANE_PROBE_URL" not in services["api"]["environment"]  # the image's /readyz
+    assert "http://127.0.0.1:8000/readyz" in image_probe()[-1]
+    for role, variable in (
+        ("reporter", "CONTROLPLANE_REPORTER_METRICS_BIND"),
+        ("agent", "CONTROLPLANE_AGENT_METRICS_BIND"),
+    ):
+        environment = services[role]["environment"]
+        port = environment[variable].rsplit(":", 1)[1]
+        assert environment["CONTROLPLANE_PROBE_URL"] == f"http://127.0.0.1:{port}/metrics"
+
+
+def test_the_image_probe_passes_on_a_ready_api_and_serving_workers_only(plane: Plane) -> None:
+    def probe(url: str) -> int:
+        env = {**os.environ, "CONTROLPLANE_PROBE_URL": url}
+        return subprocess.run(image_probe(), env=env, capture_output=True, check=False).returncode
+
+    assert probe(f"{plane.base_url}/readyz") == 0
+    assert probe(plane.metrics_urls["reporter"]) == 0
+    assert probe(plane.metrics_urls["agent"]) == 0
+    assert probe(f"http://127.0.0.1:{free_port()}/readyz") != 0
 
 
 def test_the_image_runs_as_a_user_and_only_the_agent_as_root() -> None:
