@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -112,6 +113,21 @@ def test_run_wait_ls_logs_exec_and_rm_drive_a_real_container(
     follower.append(followed)
     assert followed.stdout is not None
     assert followed.stdout.readline() == "hello\n"  # the stream keeps stdout and stderr apart
+
+    interrupted = subprocess.Popen(
+        [CLI, "container", "logs", "-f", "hello"],
+        env=user_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    follower.append(interrupted)
+    assert interrupted.stdout is not None and interrupted.stdout.readline() == "hello\n"
+    interrupted.send_signal(signal.SIGINT)  # Ctrl-C: a quiet end, status 130 as from a shell
+    assert interrupted.wait(timeout=30) == 130
+    assert interrupted.stderr is not None
+    left = interrupted.stderr.read()
+    assert "Aborted" not in left and "Traceback" not in left
 
     executed = cli(user_env, "container", "exec", "hello", "sh", "-c", "echo in; exit 3", status=3)
     assert executed.stdout == "in\n"

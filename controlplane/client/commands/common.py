@@ -3,8 +3,9 @@ operations (start, stop, redeploy, rm) every kind of object has."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -24,6 +25,21 @@ Belonging = Callable[[dict[str, Any]], waiting.Belongs]
 
 def api() -> Api:
     return Api(load_config())
+
+
+def until_interrupted(function: F) -> F:
+    """For the commands that follow a stream until the user stops them (`logs -f`, `exec`,
+    `events`): Ctrl-C ends them quietly, exit status 130 as a shell gives, instead of click's
+    `Aborted!`; the stream is closed on the way out."""
+
+    @functools.wraps(function)
+    def interruptible(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+    return cast(F, interruptible)
 
 
 def json_option(function: F) -> F:

@@ -17,6 +17,7 @@ from controlplane.client.commands.common import (
     json_option,
     listing,
     show_state,
+    until_interrupted,
     wait_options,
 )
 from controlplane.client.commands.definition import definition_body, definition_options
@@ -103,6 +104,7 @@ def container_run(
     "-f", "--follow", is_flag=True, help="Keep printing new lines until it is terminated."
 )
 @click.option("--tail", type=click.IntRange(min=0), help="Only the last N lines.")
+@until_interrupted
 def container_logs(ident: str, follow: bool, tail: int | None) -> None:
     """Print a container's logs (stdout and stderr to yours)."""
     session = api()
@@ -118,6 +120,7 @@ def container_logs(ident: str, follow: bool, tail: int | None) -> None:
 @container.command("exec", context_settings={"allow_interspersed_args": False})
 @click.argument("ident", metavar="CONTAINER")
 @click.argument("command", nargs=-1, required=True)
+@until_interrupted
 def container_exec(ident: str, command: tuple[str, ...]) -> None:
     """Run COMMAND in a running container (no terminal, no stdin) and exit with its status."""
     session = api()

@@ -8,13 +8,14 @@ import time
 
 import click
 
-from controlplane.client.commands.common import api
+from controlplane.client.commands.common import api, until_interrupted
 from controlplane.client.streams import Stream
 from controlplane.client.wait import EVENTS
 
 
 @click.command("events")
 @click.option("--json", "as_json_", is_flag=True, help="Print each event as the API sends it.")
+@until_interrupted
 def events(as_json_: bool) -> None:
     """Print events until interrupted: time, kind, change, state and object.
 

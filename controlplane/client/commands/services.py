@@ -15,6 +15,7 @@ from controlplane.client.commands.common import (
     json_option,
     operate,
     show_state,
+    until_interrupted,
     wait_options,
 )
 from controlplane.client.commands.definition import definition_body, definition_options
@@ -91,6 +92,7 @@ def service_scale(ident: str, count: int, wait: bool, timeout: float, as_json_: 
 @click.argument("ident", metavar="SERVICE")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--tail", type=click.IntRange(min=0), help="Only the last N lines of each.")
+@until_interrupted
 def service_logs(ident: str, follow: bool, tail: int | None) -> None:
     """Print the logs of every container of a service, each line led by its container."""
     session = api()
