@@ -66,6 +66,10 @@ _REPLACED_SUFFIX = "-replaced"
 # How long an exec whose output has ended may still show as running: Docker closes the output
 # a moment before it records the exit code.
 _EXEC_EXIT_SECONDS = 5.0
+# How long a removal Docker refused, another being under way, waits for that one to end (a
+# container with a large anonymous volume takes seconds), and how often it looks.
+_REMOVAL_WAIT_SECONDS = 30.0
+_REMOVAL_POLL_SECONDS = 0.1
 
 
 class DockerDriver:
@@ -260,10 +264,22 @@ class DockerDriver:
             for container in self._listed(container_uuid):
                 self._remove_container(container, volumes=True)
         except DockerOperationError:
-            # A concurrent delivery may be removing it already; only what is left is a failure.
-            if self._listed(container_uuid):
+            # A concurrent delivery (or the autodestroy, or `docker rm` on the node) may be
+            # removing it already, and Docker refuses a second removal while the first runs
+            # (409, "removal ... is already in progress"): let that one finish; only what is
+            # left after it is a failure.
+            if not self._gone_within(container_uuid, _REMOVAL_WAIT_SECONDS):
                 raise
         return Observation(state=State.TERMINATED, observed_ns=time.time_ns())
+
+    def _gone_within(self, container_uuid: str, seconds: float) -> bool:
+        """Whether no Docker container carries the uuid, now or within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while self._listed(container_uuid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_REMOVAL_POLL_SECONDS)
+        return True
 
     def _remove_container(self, container: Container, *, volumes: bool) -> None:
         """Force-remove one container; one that disappeared meanwhile counts as removed."""
