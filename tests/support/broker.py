@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import redis
 from celery import Celery
@@ -17,12 +18,24 @@ def raw_client(url: str) -> Celery:
     return Celery(broker=url, set_as_current=False)
 
 
+# Seconds an idle broker must stay idle: kombu takes a message off its queue (BRPOP) a moment
+# before it records it as unacknowledged, and a look in between would see neither.
+SETTLED = 0.2
+
+
 def wait_broker_idle(db: redis.Redis, plane: Plane) -> None:
-    """Wait until every queued task ran and was acknowledged (acks_late: after it finished)."""
+    """Wait until every queued task ran and was acknowledged (acks_late: after it finished),
+    as seen twice, `SETTLED` seconds apart."""
+    queues = (node_queue(plane.node_uuid), REPORTER_QUEUE)
+
+    def quiet() -> bool:
+        return all(db.llen(q) == 0 for q in queues) and db.hlen("unacked") == 0
 
     def idle() -> bool:
-        queues = (node_queue(plane.node_uuid), REPORTER_QUEUE)
-        return all(db.llen(q) == 0 for q in queues) and db.hlen("unacked") == 0
+        if not quiet():
+            return False
+        time.sleep(SETTLED)
+        return quiet()
 
     wait_for(idle, timeout=30)
 
