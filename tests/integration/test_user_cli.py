@@ -10,7 +10,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -66,16 +66,35 @@ def rows(output: str) -> list[dict[str, str]]:
     ]
 
 
+def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    """Whether `condition` holds within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def docker_state(docker_client: docker.DockerClient, uuid: str) -> list[str]:
     found = docker_client.containers.list(all=True, filters={"label": f"{LABEL}={uuid}"})
     return [container.status for container in found]
 
 
 @pytest.fixture
-def follower(user_env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
-    """Commands left running in the background (`logs -f`, `events`), stopped after the test."""
+def background(user_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start `controlplane ARGS...` in the background (`logs -f`, `events`) with its output
+    piped; each is stopped after the test."""
     started: list[subprocess.Popen[str]] = []
-    yield started
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [CLI, *args], env=user_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        return process
+
+    yield start
     for process in started:
         with process:  # closes its pipes and waits for it
             process.kill()
@@ -84,7 +103,7 @@ def follower(user_env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
 def test_run_wait_ls_logs_exec_and_rm_drive_a_real_container(
     user_env: dict[str, str],
     docker_client: docker.DockerClient,
-    follower: list[subprocess.Popen[str]],
+    background: Callable[..., subprocess.Popen[str]],
 ) -> None:
     script = "echo hello; echo oops >&2; sleep 3600"
     run = cli(user_env, "container", "run", "--wait", "--name", "hello", IMAGE, "sh", "-c", script)
@@ -103,25 +122,11 @@ def test_run_wait_ls_logs_exec_and_rm_drive_a_real_container(
     logs = cli(user_env, "container", "logs", listed["UUID"])
     assert sorted(logs.stdout.splitlines()) == ["hello", "oops"]  # the REST logs mix the two
 
-    followed = subprocess.Popen(
-        [CLI, "container", "logs", "-f", "hello"],
-        env=user_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    follower.append(followed)
+    followed = background("container", "logs", "-f", "hello")
     assert followed.stdout is not None
     assert followed.stdout.readline() == "hello\n"  # the stream keeps stdout and stderr apart
 
-    interrupted = subprocess.Popen(
-        [CLI, "container", "logs", "-f", "hello"],
-        env=user_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    follower.append(interrupted)
+    interrupted = background("container", "logs", "-f", "hello")
     assert interrupted.stdout is not None and interrupted.stdout.readline() == "hello\n"
     interrupted.send_signal(signal.SIGINT)  # Ctrl-C: a quiet end, status 130 as from a shell
     assert interrupted.wait(timeout=30) == 130
@@ -230,18 +235,16 @@ def test_node_ls_shows_the_planes_node(user_env: dict[str, str], plane: Plane) -
 
 
 def test_events_prints_a_start_as_it_happens(
-    user_env: dict[str, str], follower: list[subprocess.Popen[str]]
+    user_env: dict[str, str], background: Callable[..., subprocess.Popen[str]]
 ) -> None:
     created = json.loads(
         cli(user_env, "container", "run", "--wait", "--json", IMAGE, "sleep", "3600").stdout
     )
-    listening = subprocess.Popen(
-        [CLI, "events", "--json"], env=user_env, stdout=subprocess.PIPE, text=True
-    )
-    follower.append(listening)
-    assert listening.stdout is not None
+    listening = background("events", "--json")
+    lines = listening.stdout
+    assert lines is not None
     seen: list[dict[str, str]] = []
-    reader = threading.Thread(target=lambda: seen.extend(map(json.loads, listening.stdout)))
+    reader = threading.Thread(target=lambda: seen.extend(map(json.loads, lines)))
     reader.start()
 
     def heard_running() -> bool:
@@ -258,7 +261,7 @@ def test_events_prints_a_start_as_it_happens(
         for _ in range(5):
             cli(user_env, "container", "stop", "--wait", created["uuid"])
             cli(user_env, "container", "start", "--wait", created["uuid"])
-            if heard_running() or time.sleep(1) or heard_running():
+            if wait_until(heard_running, 1.0):
                 break
     finally:
         cli(user_env, "container", "rm", "--wait", created["uuid"])
