@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import docker.errors
 from docker.models.containers import Container
@@ -70,6 +70,8 @@ _EXEC_EXIT_SECONDS = 5.0
 # container with a large anonymous volume takes seconds), and how often it looks.
 _REMOVAL_WAIT_SECONDS = 30.0
 _REMOVAL_POLL_SECONDS = 0.1
+
+T = TypeVar("T")
 
 
 class DockerDriver:
@@ -274,12 +276,10 @@ class DockerDriver:
 
     def _gone_within(self, container_uuid: str, seconds: float) -> bool:
         """Whether no Docker container carries the uuid, now or within `seconds`."""
-        deadline = time.monotonic() + seconds
-        while self._listed(container_uuid):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_REMOVAL_POLL_SECONDS)
-        return True
+        gone = _polled(
+            lambda: None if self._listed(container_uuid) else True, seconds, _REMOVAL_POLL_SECONDS
+        )
+        return gone is not None
 
     def _remove_container(self, container: Container, *, volumes: bool) -> None:
         """Force-remove one container; one that disappeared meanwhile counts as removed."""
@@ -403,15 +403,15 @@ class DockerDriver:
     def exec_exit_code(self, exec_id: str) -> int | None:
         """The exit code of an exec whose output has ended; None if Docker still shows it
         running after a few seconds (its output was closed from here, or Docker lost it)."""
-        deadline = time.monotonic() + _EXEC_EXIT_SECONDS
-        while True:
-            with translated("inspect the exec"):
-                inspected: dict[str, Any] = self.client.api.exec_inspect(exec_id)
-            if not inspected.get("Running") and inspected.get("ExitCode") is not None:
-                return int(inspected["ExitCode"])
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.02)
+        return _polled(lambda: self._exit_code(exec_id), _EXEC_EXIT_SECONDS, 0.02)
+
+    def _exit_code(self, exec_id: str) -> int | None:
+        """The exec's exit code, once Docker shows it ended; None while it runs."""
+        with translated("inspect the exec"):
+            inspected: dict[str, Any] = self.client.api.exec_inspect(exec_id)
+        if not inspected.get("Running") and inspected.get("ExitCode") is not None:
+            return int(inspected["ExitCode"])
+        return None
 
     def node_picture(self) -> NodeListing:
         """Every container of this node, as Docker sees it now.
@@ -566,21 +566,33 @@ class DockerDriver:
         Docker reserves a name before the container it names can be looked up, so a concurrent
         create that lost the race polls briefly for the winner's container.
         """
-        deadline = time.monotonic() + _NAME_RACE_SECONDS
-        while True:
-            try:
-                with translated("look up container", passthrough=(docker.errors.NotFound,)):
-                    holder = self.client.containers.get(spec.unique_name)
-            except docker.errors.NotFound:
-                holder = None
-            if holder is not None and holder.labels.get(LABEL_CONTAINER_UUID) == spec.uuid:
-                return holder
-            if holder is not None or time.monotonic() > deadline:
-                raise NameTakenError(
-                    f"the name {spec.unique_name} is taken on this node by a container the "
-                    "control plane did not create"
-                )
-            time.sleep(0.05)
+        holder = _polled(lambda: self._name_holder(spec), _NAME_RACE_SECONDS, 0.05)
+        if holder is None or holder.labels.get(LABEL_CONTAINER_UUID) != spec.uuid:
+            raise NameTakenError(
+                f"the name {spec.unique_name} is taken on this node by a container the "
+                "control plane did not create"
+            )
+        return holder
+
+    def _name_holder(self, spec: ContainerSpec) -> Container | None:
+        """The container holding the spec's name, if Docker can show it yet."""
+        try:
+            with translated("look up container", passthrough=(docker.errors.NotFound,)):
+                return self.client.containers.get(spec.unique_name)
+        except docker.errors.NotFound:
+            return None
+
+
+def _polled(check: Callable[[], T | None], seconds: float, interval: float) -> T | None:
+    """The first answer of `check` that is not None, asked every `interval` seconds for at
+    most `seconds` (and once more past them); None if it gave none. Docker records some things
+    a moment after it says they are done: a name's container, an exec's exit code, a removal."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found is not None or time.monotonic() > deadline:
+            return found
+        time.sleep(interval)
 
 
 @contextmanager
