@@ -80,20 +80,23 @@ def _count(response: Response) -> Response:
 
 
 def metrics_view() -> Response:
-    registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
-        for_this_process = registry
-    else:
-        for_this_process = REGISTRY
-    state = StateCollector()
-    body = generate_latest(for_this_process) + generate_latest(_registry_of(state))
+    body = generate_latest(_workers()) + generate_latest(_held())
     return Response(body, content_type=CONTENT_TYPE_LATEST)
 
 
-def _registry_of(collector: Collector) -> CollectorRegistry:
+def _workers() -> CollectorRegistry:
+    """What the API processes did: every worker's files added up, or this process's own."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def _held() -> CollectorRegistry:
+    """What the control plane holds, read now."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    registry.register(StateCollector())
     return registry
 
 
