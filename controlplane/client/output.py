@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from controlplane.client.api import uuid_of
+
 Column = tuple[str, Callable[[dict[str, Any]], str]]
 
 
@@ -47,7 +49,7 @@ def short_uuid(row: dict[str, Any]) -> str:
 
 def last_part(name: str) -> Callable[[dict[str, Any]], str]:
     """The uuid a resource URI field ends with, shortened: `node` -> `3f2a8c1d`."""
-    return lambda row: str(row.get(name) or "").rstrip("/").rsplit("/", 1)[-1][:8]
+    return lambda row: uuid_of(str(row.get(name) or ""))[:8]
 
 
 def ago(name: str) -> Callable[[dict[str, Any]], str]:

@@ -21,7 +21,7 @@ from controlplane.client.commands.common import (
     wait_options,
 )
 from controlplane.client.commands.definition import definition_body, definition_options
-from controlplane.client.commands.streaming import print_log_stream
+from controlplane.client.commands.streaming import print_logs
 from controlplane.client.errors import ClientError
 from controlplane.client.output import Column, field, last_part, short_uuid
 from controlplane.client.resolve import resolve
@@ -108,13 +108,8 @@ def container_run(
 def container_logs(ident: str, follow: bool, tail: int | None) -> None:
     """Print a container's logs (stdout and stderr to yours)."""
     session = api()
-    found = resolve(session, "container", ident)
-    if not follow:
-        params = {} if tail is None else {"tail": str(tail)}
-        click.echo(session.get(f"container/{found['uuid']}/logs/", **params)["logs"], nl=False)
-        return
-    params = {"follow": "true", **({} if tail is None else {"tail": str(tail)})}
-    print_log_stream(session, f"/v1/container/{found['uuid']}/logs/", params)
+    uuid = resolve(session, "container", ident)["uuid"]
+    print_logs(session, f"container/{uuid}/logs/", f"/v1/container/{uuid}/logs/", follow, tail)
 
 
 @container.command("exec", context_settings={"allow_interspersed_args": False})

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from controlplane.client.api import uuid_of
 from controlplane.client.commands.common import api, until_interrupted
 from controlplane.client.streams import Stream
 from controlplane.client.wait import EVENTS
@@ -29,7 +30,7 @@ def events(as_json_: bool) -> None:
             if as_json_:
                 click.echo(json.dumps(event, sort_keys=True))
                 continue
-            uuid = str(event.get("resource_uri", "")).rstrip("/").rsplit("/", 1)[-1]
+            uuid = uuid_of(str(event.get("resource_uri", "")))
             click.echo(
                 f"{time.strftime('%H:%M:%S')}  {event.get('type', ''):<9}  "
                 f"{event.get('action', ''):<6}  {event.get('state', ''):<12}  {uuid}"

@@ -19,7 +19,7 @@ from controlplane.client.commands.common import (
     wait_options,
 )
 from controlplane.client.commands.definition import definition_body, definition_options
-from controlplane.client.commands.streaming import print_log_stream
+from controlplane.client.commands.streaming import print_logs
 from controlplane.client.output import Column, field, last_part, short_uuid
 from controlplane.client.resolve import resolve
 
@@ -96,11 +96,5 @@ def service_scale(ident: str, count: int, wait: bool, timeout: float, as_json_: 
 def service_logs(ident: str, follow: bool, tail: int | None) -> None:
     """Print the logs of every container of a service, each line led by its container."""
     session = api()
-    found = resolve(session, "service", ident)
-    tail_param = {} if tail is None else {"tail": str(tail)}
-    if not follow:
-        click.echo(session.get(f"service/{found['uuid']}/logs/", **tail_param)["logs"], nl=False)
-        return
-    print_log_stream(
-        session, f"/v1/service/{found['uuid']}/logs/", {"follow": "true", **tail_param}
-    )
+    uuid = resolve(session, "service", ident)["uuid"]
+    print_logs(session, f"service/{uuid}/logs/", f"/v1/service/{uuid}/logs/", follow, tail)

@@ -1,4 +1,4 @@
-"""Printing the API's log streams: a container's, or a service's with each line led by its
+"""Printing the API's logs and log streams: a container's, or a service's with each line led by its
 container's name."""
 
 from __future__ import annotations
@@ -7,6 +7,18 @@ import click
 
 from controlplane.client.api import Api
 from controlplane.client.streams import Stream
+
+
+def print_logs(
+    session: Api, rest_path: str, stream_path: str, follow: bool, tail: int | None
+) -> None:
+    """`logs [-f] [--tail N]` of a container or a service: its REST logs, or its log stream
+    followed."""
+    tail_param = {} if tail is None else {"tail": str(tail)}
+    if not follow:
+        click.echo(session.get(rest_path, **tail_param)["logs"], nl=False)
+        return
+    print_log_stream(session, stream_path, {"follow": "true", **tail_param})
 
 
 def print_log_stream(session: Api, path: str, params: dict[str, str]) -> None:
